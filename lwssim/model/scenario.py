@@ -1,0 +1,140 @@
+"""The scenario: everything one simulation run needs, validated and typed (CONTRACT.md "Scenario file")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lwssim.model.cluster import Cluster
+from lwssim.model.lws import LeaderWorkerSetSpec, Workload
+from lwssim.model.timing import Distribution, Timing
+
+SUPPORTED_LWS_VERSIONS = ("v0.7", "v0.8", "v0.9", "v0.10")
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    lws_version: str = "v0.7.0"
+    gang_scheduling: str = "none"  # none | volcano
+    feature_gates: tuple[tuple[str, bool], ...] = ()  # e.g. MaxUnavailableStatefulSet
+    scoring_strategy: str = "LeastAllocated"  # LeastAllocated | MostAllocated (NodeResourcesFit)
+
+    @property
+    def version_tuple(self) -> tuple[int, int, int]:
+        parts = self.lws_version.lstrip("v").split(".")
+        nums = [int(p) for p in parts[:3]] + [0] * (3 - len(parts[:3]))
+        return nums[0], nums[1], nums[2]
+
+    @property
+    def group_ready_ignores_workers(self) -> bool:
+        """v0.7/v0.8 count worker sts ready when all pods exist, even Pending (reference §3.7, lws#705)."""
+        return self.version_tuple < (0, 9, 0)
+
+    def gate(self, name: str) -> bool:
+        return dict(self.feature_gates).get(name, False)
+
+
+@dataclass(frozen=True)
+class FailureCause:
+    """One cause of random node failures: its share of failures and how long repair takes."""
+
+    name: str
+    weight: float
+    repair: Distribution
+    effect: str = "nodeDown"  # nodeDown | reboot (node returns with images kept)
+
+
+@dataclass(frozen=True)
+class NodeFailures:
+    rate_per_node_day: float
+    repair: Distribution
+    causes: tuple[FailureCause, ...] = ()
+
+
+@dataclass(frozen=True)
+class DomainFailures:
+    """Correlated failures of a topology domain (e.g. a rack's leaf switch) taking all its nodes down."""
+
+    key: str
+    rate_per_domain_day: float
+    repair: Distribution
+
+
+@dataclass(frozen=True)
+class ScriptedFault:
+    """A fault at a given time. ``kind``: podCrash | podDelete | nodeDown | nodeUp | domainDown | domainUp.
+
+    Targets: ``pod`` (a pod name; for nodeDown, the node running it), ``node``, or ``domain`` (key=value).
+    """
+
+    at: float
+    kind: str
+    pod: str | None = None
+    node: str | None = None
+    domain: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Faults:
+    node_failures: NodeFailures | None = None
+    domain_failures: tuple[DomainFailures, ...] = ()
+    container_crashes_per_pod_day: float = 0.0
+    scripted: tuple[ScriptedFault, ...] = ()
+    node_monitor_grace_period: float = 40.0  # kube-controller-manager default (50 s from k8s 1.32)
+    force_delete_after: float | None = None  # operator/out-of-service taint: force-delete stuck pods
+    repaired_nodes_keep_images: bool = False
+
+
+@dataclass(frozen=True)
+class PatchEvent:
+    """``events[].patch``: a JSON merge patch of the workload's manifest spec, applied at ``at``.
+
+    ``lws`` is the LeaderWorkerSet spec that results, computed and validated when the scenario loads.
+    """
+
+    at: float
+    workload: str
+    patch: dict
+    lws: LeaderWorkerSetSpec
+
+
+@dataclass(frozen=True)
+class ScaleEvent:
+    at: float
+    workload: str
+    replicas: int
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """``expect[]``: one assertion ``metric comparator value`` on a workload (or the cluster).
+
+    metric: groupsServing | groupsReadyReported | timeToAllServing | availability | groupRecreations |
+    pendingPods. For timeToAllServing the value is seconds. ``quantile`` applies over Monte Carlo runs.
+    """
+
+    workload: str | None
+    metric: str
+    comparator: str  # atLeast | atMost | equals
+    value: float
+    quantile: float | None = None
+    index: int = 0  # position in expect[], for messages
+    field_path: str = ""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    path: str
+    seed: int
+    horizon: float
+    cluster: Cluster
+    workloads: tuple[Workload, ...]
+    timing: Timing = field(default_factory=Timing)
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    faults: Faults = field(default_factory=Faults)
+    patches: tuple[PatchEvent, ...] = ()
+    scales: tuple[ScaleEvent, ...] = ()
+    expect: tuple[Expectation, ...] = ()
+
+    def workload(self, name: str) -> Workload | None:
+        return next((w for w in self.workloads if w.name == name), None)

@@ -1,0 +1,80 @@
+"""Timing distributions of the scenario's ``timing`` block, sampled from one seeded generator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A non-negative duration distribution in seconds.
+
+    kind: fixed (a), uniform (a=min, b=max), normal (a=mean, b=stddev, truncated at 0),
+    lognormal (a=median, b=sigma).
+    """
+
+    kind: str = "fixed"
+    a: float = 0.0
+    b: float = 0.0
+
+    @classmethod
+    def fixed(cls, seconds: float) -> Distribution:
+        return cls("fixed", seconds, 0.0)
+
+    def sample(self, rng: np.random.Generator) -> float:
+        if self.kind == "fixed":
+            return self.a
+        if self.kind == "uniform":
+            return float(rng.uniform(self.a, self.b))
+        if self.kind == "normal":
+            return max(0.0, float(rng.normal(self.a, self.b)))
+        if self.kind == "lognormal":
+            return float(self.a * np.exp(rng.normal(0.0, self.b)))
+        raise ValueError(f"unknown distribution {self.kind}")
+
+    @property
+    def mean(self) -> float:
+        if self.kind == "fixed":
+            return self.a
+        if self.kind == "uniform":
+            return (self.a + self.b) / 2
+        if self.kind == "normal":
+            return self.a
+        return float(self.a * np.exp(self.b**2 / 2))
+
+
+@dataclass(frozen=True)
+class RoleTiming:
+    """Per-role overrides (``timing.leader`` / ``timing.worker``); None means: use the shared value."""
+
+    image_pull_cold: Distribution | None = None
+    image_pull_cached: Distribution | None = None
+    container_start: Distribution | None = None
+    model_load: Distribution | None = None
+    termination: Distribution | None = None
+
+
+# Defaults, each with its source (../shared/reference/defaults.md):
+#  - 100 pods/s: kube-scheduler throughput gate in kubernetes/perf-tests (clusterloader2).
+#  - cold pull 7m: 10–20 GB serving images take 5–10 min to pull and extract (BentoML; Tensorfuse).
+#  - cached pull 0s: imagePullPolicy IfNotPresent with the image on the node.
+#  - container start 2s: SIG Scalability pod startup SLO (p99 <= 5 s without pull).
+#  - model load 4m: node-to-serving of one vLLM replica ~240 s (inference-sim/BLIS).
+#  - termination 30s: default terminationGracePeriodSeconds.
+@dataclass(frozen=True)
+class Timing:
+    scheduling_throughput: float = 100.0
+    image_pull_cold: Distribution = field(default_factory=lambda: Distribution.fixed(420.0))
+    image_pull_cached: Distribution = field(default_factory=lambda: Distribution.fixed(0.0))
+    container_start: Distribution = field(default_factory=lambda: Distribution.fixed(2.0))
+    model_load: Distribution = field(default_factory=lambda: Distribution.fixed(240.0))
+    termination: Distribution = field(default_factory=lambda: Distribution.fixed(30.0))
+    leader: RoleTiming = field(default_factory=RoleTiming)
+    worker: RoleTiming = field(default_factory=RoleTiming)
+
+    def for_role(self, role: str, phase: str) -> Distribution:
+        """The distribution of ``phase`` (a field name above) for ``role`` (leader | worker)."""
+        override = getattr(self.leader if role == "leader" else self.worker, phase)
+        return override if override is not None else getattr(self, phase)

@@ -1,0 +1,289 @@
+"""Build the emulator's binaries from Go modules into a version-keyed cache folder.
+
+Every binary comes from a Go module fetched through the Go module proxy by the ordinary ``go``
+command; the wrapper modules (``gomod/<tool>/go.mod`` + ``go.sum``) pin the versions and ship with
+the package.  Binaries are build outputs and live outside the repository, in
+``$LWSSIM_CACHE_DIR/bin/<key>/`` (default ``~/.cache/lwssim/bin/<key>/``), built once per machine.
+The key changes whenever a go.mod/go.sum or the Go toolchain changes, so a version bump rebuilds.
+
+Run ``python -m lwssim.emulator.build`` to probe the modules and build; it prints the bin folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+K8S_VERSION = "v1.34.4"
+ETCD_VERSION = "v3.6.16"
+KWOK_VERSION = "v0.7.0"
+LWS_VERSION = "v0.7.0"
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One wrapper module and the binaries built from it (output name -> Go package)."""
+
+    name: str
+    module: str
+    version: str
+    packages: dict[str, str]
+    ldflags: str = "-s -w"
+
+
+TOOLS: tuple[Tool, ...] = (
+    Tool(
+        "k8s",
+        "k8s.io/kubernetes",
+        K8S_VERSION,
+        {
+            "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
+            "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
+            "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
+            "kubectl": "k8s.io/kubernetes/cmd/kubectl",
+        },
+        # Without these the binaries report v0.0.0 from /version, which confuses kubectl and us.
+        "-s -w"
+        f" -X k8s.io/component-base/version.gitVersion={K8S_VERSION}"
+        f" -X k8s.io/component-base/version.gitMajor={K8S_VERSION[1:].split('.')[0]}"
+        f" -X k8s.io/component-base/version.gitMinor={K8S_VERSION.split('.')[1]}",
+    ),
+    Tool("etcd", "go.etcd.io/etcd/server/v3", ETCD_VERSION, {"etcd": "go.etcd.io/etcd/server/v3"}),
+    Tool("kwok", "sigs.k8s.io/kwok", KWOK_VERSION, {"kwok": "sigs.k8s.io/kwok/cmd/kwok"}),
+    # LWS's main package is .../cmd, so the binary needs an explicit name.
+    Tool("lws", "sigs.k8s.io/lws", LWS_VERSION, {"lws-controller": "sigs.k8s.io/lws/cmd"}),
+)
+
+BINARIES: tuple[str, ...] = tuple(b for t in TOOLS for b in t.packages)
+
+
+class BuildError(RuntimeError):
+    """A probe or build step failed; the message says which module or command."""
+
+
+def log(msg: str) -> None:
+    """Progress goes to stderr so stdout stays machine-readable."""
+    print(f"[lwssim emulator] {msg}", file=sys.stderr, flush=True)
+
+
+def cache_root() -> Path:
+    """Root of lwssim's per-machine cache (outside any repository)."""
+    env = os.environ.get("LWSSIM_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "lwssim"
+
+
+def gomod_dir(tool: str) -> Path:
+    """Folder of the shipped go.mod/go.sum of one tool (package data)."""
+    return Path(str(resources.files("lwssim.emulator") / "gomod" / tool))
+
+
+def go_env() -> dict[str, str]:
+    """Environment for every go call: static binaries, no toolchain switching, no go.mod edits."""
+    env = dict(os.environ)
+    env.setdefault("GOTOOLCHAIN", "local")
+    env["CGO_ENABLED"] = "0"
+    env["GOFLAGS"] = "-mod=readonly -buildvcs=false"
+    return env
+
+
+def go_version() -> str:
+    """The installed Go toolchain's version (e.g. go1.26.8); raises if go is missing."""
+    if shutil.which("go") is None:
+        raise BuildError("the `go` command is not on PATH; install Go >= 1.26 to build the emulator")
+    out = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True, env=go_env())
+    if out.returncode != 0:
+        raise BuildError(f"`go env GOVERSION` failed: {out.stderr.strip()}")
+    return out.stdout.strip()
+
+
+def versions_key() -> str:
+    """Key naming the bin folder: versions plus a hash of the module files and the toolchain."""
+    h = hashlib.sha256()
+    for tool in TOOLS:
+        for fname in ("go.mod", "go.sum"):
+            h.update((gomod_dir(tool.name) / fname).read_bytes())
+    gov = go_version()
+    h.update(gov.encode())
+    return f"k8s-{K8S_VERSION}_etcd-{ETCD_VERSION}_kwok-{KWOK_VERSION}_lws-{LWS_VERSION}_{gov}_{h.hexdigest()[:10]}"
+
+
+def bin_dir() -> Path:
+    """The folder the binaries of the current versions live in (may not exist yet)."""
+    return cache_root() / "bin" / versions_key()
+
+
+def is_built(path: Path | None = None) -> bool:
+    """True when every binary is present in the bin folder and the build finished."""
+    path = path or bin_dir()
+    return (path / "BUILD.json").is_file() and all((path / b).is_file() for b in BINARIES)
+
+
+def gomodcache() -> Path:
+    """The Go module cache (where the LWS and KWOK CRD YAML files are read from)."""
+    out = subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True, env=go_env())
+    return Path(out.stdout.strip())
+
+
+def module_dir(module: str, version: str) -> Path:
+    """Extracted source of a module version in the module cache, downloading it if missing."""
+    # Module paths in the cache escape upper-case letters; ours are all lower-case.
+    path = gomodcache() / f"{module}@{version}"
+    if not path.is_dir():
+        tool = next(t for t in TOOLS if t.module == module)
+        _run(["go", "mod", "download", f"{module}@{version}"], cwd=_workdir(tool), what=f"download {module}")
+    return path
+
+
+def _workdir(tool: Tool) -> Path:
+    """Writable copy of a wrapper module (the package folder may be read-only once installed)."""
+    work = cache_root() / "gomod" / tool.name
+    work.mkdir(parents=True, exist_ok=True)
+    for fname in ("go.mod", "go.sum"):
+        src = (gomod_dir(tool.name) / fname).read_bytes()
+        dst = work / fname
+        if not dst.is_file() or dst.read_bytes() != src:
+            dst.write_bytes(src)
+    return work
+
+
+def _run(cmd: list[str], cwd: Path, what: str, heartbeat_s: float = 30.0) -> None:
+    """Run a go command, printing elapsed time every ``heartbeat_s``; raise with its output on failure."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=go_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines: list[str] = []
+
+    def reader() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip())
+
+    th = threading.Thread(target=reader, daemon=True)
+    th.start()
+    while proc.poll() is None:
+        try:
+            proc.wait(timeout=heartbeat_s)
+        except subprocess.TimeoutExpired:
+            log(f"  {what}: still running ({time.monotonic() - t0:.0f}s)")
+    th.join()
+    if proc.returncode != 0:
+        tail = "\n".join(lines[-40:])
+        raise BuildError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{tail}")
+
+
+def probe() -> None:
+    """``go mod download`` every wrapper module; on failure name exactly which module is not served."""
+    for tool in TOOLS:
+        work = _workdir(tool)
+        out = subprocess.run(
+            ["go", "mod", "download", "-json", f"{tool.module}@{tool.version}"],
+            cwd=work, env=go_env(), capture_output=True, text=True,
+        )
+        if out.returncode != 0:
+            m = re.search(r'"Error":\s*"([^"]*)"', out.stdout)
+            raise BuildError(
+                f"module {tool.module}@{tool.version} is not served: {m.group(1) if m else out.stderr.strip()}"
+            )
+        # The whole dependency graph must be served too, or the build fails later.
+        out = subprocess.run(["go", "mod", "download"], cwd=work, env=go_env(), capture_output=True, text=True)
+        if out.returncode != 0:
+            raise BuildError(f"dependencies of {tool.module}@{tool.version} not served: {out.stderr.strip()}")
+        log(f"probe ok: {tool.module}@{tool.version}")
+
+
+@contextlib.contextmanager
+def _lock(path: Path):  # type: ignore[no-untyped-def]
+    """Exclusive file lock so two concurrent builds (CLI + tests) don't race."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def ensure_built(force: bool = False) -> Path:
+    """Return the bin folder, building every missing binary first (progress on stderr)."""
+    target = bin_dir()
+    if is_built(target) and not force:
+        return target
+    with _lock(cache_root() / "bin" / ".build.lock"):
+        if is_built(target) and not force:
+            return target
+        go_ver = go_version()
+        log(f"building emulator binaries into {target} ({go_ver}); a cold build takes 30-60 min on 2 cores")
+        probe()
+        partial = target.with_name(target.name + ".partial")
+        partial.mkdir(parents=True, exist_ok=True)
+        timings: dict[str, float] = {}
+        t_all = time.monotonic()
+        for tool in TOOLS:
+            if not force and all((partial / b).is_file() for b in tool.packages):
+                continue
+            t0 = time.monotonic()
+            log(f"go build {tool.module}@{tool.version} -> {', '.join(tool.packages)}")
+            pkgs = list(tool.packages.values())
+            if len(pkgs) == 1:
+                out = [str(partial / next(iter(tool.packages)))]
+            else:
+                # Package basenames equal the binary names, so `-o DIR/` names them right.
+                out = [str(partial) + "/"]
+            cmd = ["go", "build", "-p", "2", "-ldflags", tool.ldflags, "-o", *out, *pkgs]
+            _run(cmd, cwd=_workdir(tool), what=f"build {tool.name}")
+            timings[tool.name] = round(time.monotonic() - t0, 1)
+            log(f"  built {tool.name} in {timings[tool.name]:.0f}s")
+        (partial / "BUILD.json").write_text(
+            json.dumps(
+                {
+                    "go": go_ver,
+                    "versions": {t.module: t.version for t in TOOLS},
+                    "seconds": timings,
+                    "total_seconds": round(time.monotonic() - t_all, 1),
+                },
+                indent=2,
+            )
+        )
+        if target.exists():
+            shutil.rmtree(target)
+        partial.rename(target)
+        log(f"build complete: {target}")
+        return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: probe the modules, build if needed, print the bin folder on stdout."""
+    ap = argparse.ArgumentParser(prog="python -m lwssim.emulator.build", description=__doc__)
+    ap.add_argument("--probe-only", action="store_true", help="only check that every module is served")
+    ap.add_argument("--force", action="store_true", help="rebuild even if the binaries exist")
+    args = ap.parse_args(argv)
+    try:
+        if args.probe_only:
+            probe()
+            return 0
+        print(ensure_built(force=args.force))
+    except BuildError as exc:
+        log(f"error: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

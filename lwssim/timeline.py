@@ -1,0 +1,161 @@
+"""The record of what happened: written by the simulator and by the live-cluster observer alike.
+
+Every metric is computed from a Timeline, so one metric is right for both simulation and reality
+(DESIGN.md, "The one path data takes"). Records are flat and ordered by time, then by write order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+# Pod lifecycle, in the phases kube-burner and clusterloader2 measure (defaults.md, "Pod latency phases").
+POD_CREATED = "PodCreated"  # object exists (Pending)
+POD_SCHEDULED = "PodScheduled"  # bound to a node; data: node
+POD_UNSCHEDULABLE = "PodUnschedulable"  # a failed scheduling attempt; data: reason (kube-scheduler's words)
+POD_INITIALIZED = "PodInitialized"  # images pulled, init containers done
+POD_CONTAINERS_STARTED = "ContainersStarted"  # phase Running
+POD_READY = "PodReady"  # Ready condition True
+POD_NOT_READY = "PodNotReady"  # Ready condition False after having been True (probe, node loss)
+POD_RESTARTED = "ContainerRestarted"  # restartCount incremented; data: restart_count, reason
+POD_DELETING = "PodDeleting"  # deletionTimestamp set; data: reason
+POD_DELETED = "PodDeleted"  # object gone
+POD_FAILED = "PodFailed"  # phase Failed (e.g. evicted by kubelet)
+
+GROUP_RECREATED = "GroupRecreated"  # LWS deleted the leader to recreate the group; data: reason
+LWS_STATUS = "LWSStatus"  # status as the LWS controller reports it; data: replicas, ready, updated
+NODE_DOWN = "NodeDown"  # node stops answering; data: cause
+NODE_NOT_READY = "NodeNotReady"  # node controller marked it NotReady
+NODE_UP = "NodeUp"  # node answers again (repaired)
+FAULT = "Fault"  # a fault was injected; data: kind, target, cause
+ROLLOUT_STARTED = "RolloutStarted"  # a new revision of a workload; data: revision
+ROLLOUT_FINISHED = "RolloutFinished"
+SCALED = "Scaled"  # replicas changed; data: replicas
+
+
+@dataclass(frozen=True)
+class Record:
+    """One thing that happened at time ``t`` (seconds from the start) to ``subject``.
+
+    ``workload`` and ``group`` locate pods and groups; ``role`` is leader | worker for pods.
+    ``data`` holds the event's details as sorted key/value pairs (hashable, deterministic).
+    """
+
+    t: float
+    kind: str
+    subject: str
+    workload: str = ""
+    group: int = -1
+    role: str = ""
+    data: tuple[tuple[str, object], ...] = ()
+
+    def get(self, key: str, default: object = None) -> object:
+        for k, v in self.data:
+            if k == key:
+                return v
+        return default
+
+
+@dataclass
+class WorkloadInfo:
+    """What a Timeline needs to know of a workload to compute its metrics."""
+
+    name: str
+    namespace: str
+    kind: str
+    lws: str
+    replicas: int
+    size: int
+
+
+@dataclass
+class Timeline:
+    """An append-only list of Records plus the facts metrics need (horizon, workloads, cluster size)."""
+
+    horizon: float
+    workloads: list[WorkloadInfo] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
+    source: str = "simulation"  # simulation | observed
+    cluster: dict[str, object] = field(default_factory=dict)  # nodes, gpus, pools: facts fixed at start
+    scenario: str = ""
+    seed: int = 0
+
+    def add(
+        self,
+        t: float,
+        kind: str,
+        subject: str,
+        workload: str = "",
+        group: int = -1,
+        role: str = "",
+        **data: object,
+    ) -> None:
+        self.records.append(Record(t, kind, subject, workload, group, role, tuple(sorted(data.items()))))
+
+    def of(self, *kinds: str) -> Iterator[Record]:
+        wanted = set(kinds)
+        return (r for r in self.records if r.kind in wanted)
+
+    def for_workload(self, name: str) -> Iterator[Record]:
+        return (r for r in self.records if r.workload == name)
+
+    def workload(self, name: str) -> WorkloadInfo | None:
+        return next((w for w in self.workloads if w.name == name), None)
+
+    # Persistence: the same JSON document for simulated and observed timelines (`apply --record`).
+    def to_dict(self) -> dict:
+        return {
+            "apiVersion": "lwssim.io/v1alpha1",
+            "kind": "Timeline",
+            "source": self.source,
+            "horizonSeconds": self.horizon,
+            "scenario": self.scenario,
+            "seed": self.seed,
+            "cluster": self.cluster,
+            "workloads": [asdict(w) for w in self.workloads],
+            "records": [
+                {
+                    "t": r.t,
+                    "kind": r.kind,
+                    "subject": r.subject,
+                    "workload": r.workload,
+                    "group": r.group,
+                    "role": r.role,
+                    "data": dict(r.data),
+                }
+                for r in self.records
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> Timeline:
+        tl = cls(
+            horizon=float(doc["horizonSeconds"]),
+            workloads=[WorkloadInfo(**w) for w in doc.get("workloads", [])],
+            source=doc.get("source", "observed"),
+            cluster=dict(doc.get("cluster", {})),
+            scenario=doc.get("scenario", ""),
+            seed=int(doc.get("seed", 0)),
+        )
+        for r in doc.get("records", []):
+            tl.records.append(
+                Record(
+                    float(r["t"]),
+                    r["kind"],
+                    r["subject"],
+                    r.get("workload", ""),
+                    int(r.get("group", -1)),
+                    r.get("role", ""),
+                    tuple(sorted(r.get("data", {}).items())),
+                )
+            )
+        return tl
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Timeline:
+        return cls.from_dict(json.loads(Path(path).read_text()))

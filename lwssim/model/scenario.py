@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from lwssim.model.cluster import Cluster
 from lwssim.model.lws import LeaderWorkerSetSpec, Workload
@@ -18,13 +19,13 @@ class ControllerConfig:
     feature_gates: tuple[tuple[str, bool], ...] = ()  # e.g. MaxUnavailableStatefulSet
     scoring_strategy: str = "LeastAllocated"  # LeastAllocated | MostAllocated (NodeResourcesFit)
 
-    @property
+    @cached_property
     def version_tuple(self) -> tuple[int, int, int]:
         parts = self.lws_version.lstrip("v").split(".")
         nums = [int(p) for p in parts[:3]] + [0] * (3 - len(parts[:3]))
         return nums[0], nums[1], nums[2]
 
-    @property
+    @cached_property
     def group_ready_ignores_workers(self) -> bool:
         """v0.7/v0.8 count worker sts ready when all pods exist, even Pending (reference §3.7, lws#705)."""
         return self.version_tuple < (0, 9, 0)

@@ -1,0 +1,112 @@
+"""API objects of the simulated cluster: only the fields the modelled controllers read or write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lwssim.model.lws import LeaderWorkerSetSpec
+from lwssim.model.pod import PodAffinityTerm, PodTemplate
+
+FOREGROUND = "Foreground"
+BACKGROUND = "Background"
+FOREGROUND_FINALIZER = "foregroundDeletion"  # metav1.FinalizerDeleteDependents
+
+PENDING, RUNNING, SUCCEEDED, FAILED = "Pending", "Running", "Succeeded", "Failed"
+
+
+@dataclass(eq=False)
+class Obj:
+    """ObjectMeta: identity, labels, one controller owner reference, deletion state."""
+
+    kind: str
+    name: str
+    namespace: str
+    uid: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    owner: Obj | None = None  # controller ownerReference (blockOwnerDeletion=true, as sts and LWS set it)
+    created_at: float = 0.0
+    deletion_time: float | None = None
+    finalizers: set[str] = field(default_factory=set)
+    generation: int = 1  # bumped by writers of the spec, like metadata.generation
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def deleting(self) -> bool:
+        return self.deletion_time is not None
+
+
+@dataclass(eq=False)
+class Pod(Obj):
+    """A pod: its template, what the LWS webhook and StatefulSet added, and its status."""
+
+    template: PodTemplate = field(default_factory=PodTemplate)
+    workload: str = ""
+    lws: str = ""
+    role: str = ""  # leader | worker
+    group: int = -1
+    ordinal: int = 0  # StatefulSet ordinal: group index for leaders, worker index for workers
+    revision: str = ""
+    # Added by the worker StatefulSet template (exclusive placement, reference §3.4 step 10)
+    # and by the LWS pod webhook (leader (anti-)affinity, reference §3.5).
+    node_selector: tuple[tuple[str, str], ...] = ()
+    affinity: tuple[PodAffinityTerm, ...] = ()
+    anti_affinity: tuple[PodAffinityTerm, ...] = ()
+    # status
+    node: str | None = None
+    phase: str = PENDING
+    initialized: bool = False
+    started: bool = False  # all containers running
+    ready: bool = False
+    restart_count: int = 0
+    terminated: bool = False  # containers stopped after deletion; the object may go once finalizers clear
+    pending_reason: str | None = None
+    scheduled_at: float | None = None
+    ready_at: float | None = None
+
+    @property
+    def running_and_ready(self) -> bool:
+        return self.phase == RUNNING and self.ready and not self.deleting
+
+
+@dataclass(eq=False)
+class StatefulSet(Obj):
+    """apps/v1 StatefulSet with Parallel pod management and a RollingUpdate strategy."""
+
+    template: PodTemplate = field(default_factory=PodTemplate)
+    replicas: int = 0
+    ordinal_start: int = 0
+    partition: int = 0
+    max_unavailable: int = 1
+    update_revision: str = ""
+    current_revision: str = ""
+    # Pod-level facts stamped on every pod this set creates (what its template would carry).
+    workload: str = ""
+    lws: str = ""
+    role: str = ""
+    group: int = -1  # worker sets: the group they belong to
+    node_selector: tuple[tuple[str, str], ...] = ()
+    revision_templates: dict[str, PodTemplate] = field(default_factory=dict)
+    # status (computeReplicaStatus)
+    status_replicas: int = 0
+    ready_replicas: int = 0
+    available_replicas: int = 0
+    updated_replicas: int = 0
+
+
+@dataclass(eq=False)
+class LeaderWorkerSet(Obj):
+    """The LWS object: spec (current revision), revision history and the status its controller writes."""
+
+    spec: LeaderWorkerSetSpec | None = None
+    workload: str = ""
+    revision: str = ""
+    revisions: dict[str, LeaderWorkerSetSpec] = field(default_factory=dict)
+    template_changed: bool = False  # a new revision was created since the last reconcile
+    status_replicas: int = 0
+    ready_replicas: int = 0
+    updated_replicas: int = 0
+    conditions: dict[str, bool] = field(default_factory=dict)

@@ -1,0 +1,311 @@
+"""kube-scheduler: one pod at a time from the queue, filters, scores, a seeded pick, bind.
+
+The default profile (``pkg/scheduler/apis/config/v1/default_plugins.go``) as far as LWS placement
+depends on it: filters NodeUnschedulable, TaintToleration, NodeAffinity, NodeResourcesFit,
+InterPodAffinity; scores TaintToleration (weight 3), NodeAffinity (2), NodeResourcesFit (1,
+LeastAllocated or MostAllocated over cpu and memory), NodeResourcesBalancedAllocation (1),
+ImageLocality (1). Not modelled: PodTopologySpread's system-default scoring, preferred pod
+(anti-)affinity scoring, volumes and ports (LWS GPU pods use none of them for placement).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from lwssim.engine.nodetable import NodeTable
+from lwssim.engine.objects import Pod
+from lwssim.engine.scheduling import plugins as P
+from lwssim.engine.scheduling.podindex import PodIndex
+from lwssim.engine.scheduling.queue import SchedulingQueue
+from lwssim.engine.store import ADDED, DELETED, MODIFIED, Store
+from lwssim.model.pod import PodTemplate
+from lwssim.timeline import POD_SCHEDULED, POD_UNSCHEDULABLE, Timeline
+
+DEFAULT_SCHEDULER = "default-scheduler"
+DEFAULT_MILLI_CPU = 100  # pkg/scheduler/util.DefaultMilliCPURequest
+DEFAULT_MEMORY = 200 * 1024 * 1024  # pkg/scheduler/util.DefaultMemoryRequest
+AFFINITY_PLUGIN = "InterPodAffinity/affinity"  # rejections a newly bound pod may resolve
+
+
+def num_feasible_nodes_to_find(n: int) -> int:
+    """percentageOfNodesToScore adaptive default: 50% − n/125, at least 5%, at least 100 nodes."""
+    if n < 100:
+        return n
+    percentage = max(50 - n // 125, 5)
+    return max(n * percentage // 100, 100)
+
+
+@dataclass
+class _Static:
+    """Per-template results that change only when node labels, taints or schedulability do."""
+
+    template: PodTemplate
+    stage: np.ndarray  # first failing static filter per node (0 = passed)
+    req: np.ndarray
+    unknown: list[str]
+    nonzero: tuple[int, int]
+    images: tuple[str, ...]
+    taint_score: np.ndarray | None
+    affinity_score: np.ndarray | None
+
+
+def nonzero_requests(template: PodTemplate) -> tuple[int, int]:
+    """cpu/memory used for scoring: 100m and 200MB stand in for a container's missing request."""
+    cpu = mem = 0
+    for c in template.containers:
+        r = dict(c.requests)
+        cpu += r.get("cpu", 0) or DEFAULT_MILLI_CPU
+        mem += r.get("memory", 0) or DEFAULT_MEMORY
+    return cpu, mem
+
+
+class Scheduler:
+    def __init__(
+        self,
+        env: simpy.Environment,
+        store: Store,
+        nodes: NodeTable,
+        rng: np.random.Generator,
+        timeline: Timeline,
+        throughput: float,
+        strategy: str = "LeastAllocated",
+        gang_schedulers: tuple[str, ...] = (),
+    ) -> None:
+        self.env, self.store, self.nodes, self.rng, self.timeline = env, store, nodes, rng, timeline
+        self.period = 1.0 / throughput
+        self.strategy = strategy
+        self.gang_schedulers = gang_schedulers
+        self.version = 0
+        self.queue = SchedulingQueue(env, lambda: self.version)
+        self.index = PodIndex()
+        self.next_start = 0
+        self._static_cache: dict[tuple, _Static] = {}
+        self._slot: dict[int, int] = {}
+        self._fail_cache: dict[tuple, tuple[int, str, frozenset[str]]] = {}
+        store.watch("Pod", self._on_pod)
+        env.process(self._run())
+
+    # -- informer
+    def _on_pod(self, event: str, pod: Pod) -> None:  # type: ignore[override]
+        if event == ADDED:
+            if pod.node is not None:
+                self._account(pod)
+            elif pod.template.scheduler_name == DEFAULT_SCHEDULER:
+                self.queue.add(pod)
+            elif pod.template.scheduler_name not in self.gang_schedulers:
+                pod.pending_reason = (
+                    f'no scheduler named "{pod.template.scheduler_name}" runs in this cluster; '
+                    "the pod waits unscheduled"
+                )
+                self.timeline.add(
+                    self.env.now,
+                    POD_UNSCHEDULABLE,
+                    pod.name,
+                    pod.workload,
+                    pod.group,
+                    pod.role,
+                    reason=pod.pending_reason,
+                )
+        elif event == MODIFIED and pod.deleting and pod.node is None:
+            self.queue.forget(pod)
+        elif event == DELETED:
+            if pod.uid in self._slot:
+                self.release(pod)
+            self.queue.forget(pod)
+
+    def _account(self, pod: Pod) -> None:
+        """A pod bound to a node holds its requests there and counts for inter-pod affinity."""
+        i = self.nodes.index[pod.node]
+        static = self._static(pod)
+        self.nodes.reserve(i, static.req, static.nonzero)
+        self._slot[pod.uid] = self.index.add(i, pod.namespace, pod.labels, pod.anti_affinity)
+        self._changed()
+
+    def release(self, pod: Pod) -> None:
+        """The pod object is gone: its node's resources are free (pod deletion QueueingHints)."""
+        static = self._static(pod)
+        self.nodes.reserve(self.nodes.index[pod.node], static.req, static.nonzero, sign=-1)
+        self.index.remove(self._slot.pop(pod.uid))
+        self._changed()
+        # QueueingHints on assigned-pod deletion: NodeResourcesFit always Queue; InterPodAffinity only
+        # when the deleted pod matched all of the pending pod's anti-affinity terms.
+        self.queue.move(
+            lambda p, plugins: (
+                "NodeResourcesFit" in plugins
+                or ("InterPodAffinity" in plugins and _matches_all(p.anti_affinity, p, pod))
+            )
+        )
+
+    def node_changed(self) -> None:
+        """A node was added, repaired, cordoned, tainted or relabelled: every rejection may change."""
+        self.version += 1
+        self._static_cache.clear()
+        self.queue.move(lambda p, plugins: True)
+
+    def _changed(self) -> None:
+        self.version += 1
+        self.queue.cluster_changed()
+
+    # -- scheduling loop
+    def _run(self):
+        while True:
+            pod = yield from self.queue.pop()
+            if pod.node is not None or pod.deleting or self.store.get("Pod", pod.key) is not pod:
+                continue
+            started = self.env.now
+            yield self.env.timeout(self.period)
+            if pod.deleting or self.store.get("Pod", pod.key) is not pod:
+                continue
+            self.schedule_one(pod, started)
+
+    def schedule_one(self, pod: Pod, started: float) -> None:
+        node = self.find_node(pod)
+        if isinstance(node, int):
+            self.bind(pod, node)
+            return
+        message, plugins = node
+        if pod.pending_reason != message:
+            pod.pending_reason = message
+            self.timeline.add(
+                self.env.now, POD_UNSCHEDULABLE, pod.name, pod.workload, pod.group, pod.role, reason=message
+            )
+        self.queue.add_unschedulable(pod, plugins, started)
+
+    def bind(self, pod: Pod, i: int) -> None:
+        pod.node = self.nodes.names[i]
+        pod.scheduled_at = self.env.now
+        pod.pending_reason = None
+        self.queue.forget(pod)
+        self._account(pod)
+        self.timeline.add(
+            self.env.now, POD_SCHEDULED, pod.name, pod.workload, pod.group, pod.role, node=pod.node
+        )
+        self.store.update(pod)
+        # InterPodAffinity QueueingHint on pod add: the new pod matches all the pending pod's terms.
+        self.queue.move(lambda p, plugins: _matches_all(p.affinity, p, pod), only=AFFINITY_PLUGIN)
+
+    # -- one scheduling cycle
+    def _static(self, pod: Pod) -> _Static:
+        key = (id(pod.template), pod.node_selector, self.nodes.generation)
+        static = self._static_cache.get(key)
+        if static is None:
+            t, nodes = pod.template, self.nodes
+            stage = np.zeros(len(nodes), dtype=np.int8)
+            stage[~P.unschedulable_mask(nodes, t)] = P.F_UNSCHEDULABLE
+            stage[(stage == 0) & ~P.taint_mask(nodes, t)] = P.F_TAINT
+            stage[(stage == 0) & ~P.node_affinity_mask(nodes, t, pod.node_selector)] = P.F_NODE_AFFINITY
+            req, unknown = nodes.request_vector(t.requests())
+            static = _Static(
+                t,
+                stage,
+                req,
+                unknown,
+                nonzero_requests(t),
+                t.images(),
+                P.prefer_no_schedule_score(nodes, t),
+                P.preferred_node_affinity_score(nodes, t),
+            )
+            self._static_cache[key] = static
+        return static
+
+    def find_node(self, pod: Pod) -> int | tuple[str, frozenset[str]]:
+        """A node index, or kube-scheduler's FitError message and the plugins that rejected the pod."""
+        nodes = self.nodes
+        n = len(nodes)
+        if n == 0:
+            return "no nodes available to schedule pods", frozenset({"NodeResourcesFit"})
+        static = self._static(pod)
+        stage = static.stage.copy()
+        lacking, over = P.fit_failures(nodes, static.req)
+        fit_fail = lacking.any(axis=1)
+        if static.unknown:
+            fit_fail[:] = True
+            over[:] = True
+        stage[(stage == 0) & fit_fail] = P.F_FIT
+        if pod.affinity or pod.anti_affinity or self.index.term_tables:
+            aff, anti, existing = P.pod_affinity_masks(
+                nodes, self.index, pod.namespace, pod.labels, pod.affinity, pod.anti_affinity
+            )
+            stage[(stage == 0) & ~aff] = P.F_POD_AFFINITY
+            stage[(stage == 0) & ~anti] = P.F_ANTI
+            stage[(stage == 0) & ~existing] = P.F_EXISTING_ANTI
+        feasible = stage == 0
+        if not feasible.any():
+            return self._fit_error(stage, static, lacking, over)
+        return self._select(pod, static, feasible)
+
+    def _select(self, pod: Pod, static: _Static, feasible: np.ndarray) -> int:
+        n = len(self.nodes)
+        k = num_feasible_nodes_to_find(n)
+        order = (self.next_start + np.arange(n)) % n
+        in_order = feasible[order]
+        hits = np.flatnonzero(in_order)
+        if len(hits) > k:
+            processed = int(hits[k - 1]) + 1
+            candidates = order[hits[:k]]
+        else:
+            processed = n
+            candidates = order[hits]
+        self.next_start = (self.next_start + processed) % n
+        if len(candidates) == 1:
+            return int(candidates[0])
+        score = P.resource_score(self.nodes, candidates, static.nonzero, self.strategy)
+        score = score + P.balanced_allocation_score(self.nodes, candidates, static.nonzero)
+        images = P.image_locality_score(self.nodes, candidates, static.images, len(pod.template.containers))
+        if images is not None:
+            score = score + images
+        if static.taint_score is not None:
+            score = score + 3 * static.taint_score[candidates]
+        if static.affinity_score is not None:
+            score = score + 2 * static.affinity_score[candidates]
+        best = candidates[score == score.max()]
+        return int(best[self.rng.integers(len(best))]) if len(best) > 1 else int(best[0])
+
+    def _fit_error(
+        self, stage: np.ndarray, static: _Static, lacking: np.ndarray, over: np.ndarray
+    ) -> tuple[str, frozenset[str]]:
+        """FitError.Error() (k8s v1.34 ``framework/types.go``): ``0/N nodes are available: <histogram>.``
+        with "count reason" entries sorted as strings, then the PostFilter messages joined by ", ":
+        DynamicResources ("no new claims to deallocate") and DefaultPreemption, whose own FitError
+        counts nodes preemption cannot help and nodes without lower-priority victims."""
+        n = len(stage)
+        reasons: Counter[str] = Counter()
+        reasons[P.REASON_UNSCHEDULABLE] = int((stage == P.F_UNSCHEDULABLE).sum())
+        reasons[P.REASON_TAINT] = int((stage == P.F_TAINT).sum())
+        reasons[P.REASON_NODE_AFFINITY] = int((stage == P.F_NODE_AFFINITY).sum())
+        fit_rows = stage == P.F_FIT
+        for col, count in enumerate(lacking[fit_rows].sum(axis=0)):
+            reasons[P.fit_reason(self.nodes.resources[col])] += int(count)
+        for resource in static.unknown:
+            reasons[P.fit_reason(resource)] += int(fit_rows.sum())
+        reasons[P.REASON_POD_AFFINITY] = int((stage == P.F_POD_AFFINITY).sum())
+        reasons[P.REASON_POD_ANTI_AFFINITY] = int((stage == P.F_ANTI).sum())
+        reasons[P.REASON_EXISTING_ANTI_AFFINITY] = int((stage == P.F_EXISTING_ANTI).sum())
+        parts = sorted(f"{c} {r}" for r, c in reasons.items() if c > 0)
+        message = f"0/{n} nodes are available: {', '.join(parts)}."
+        unresolvable = int((np.isin(stage, P.UNRESOLVABLE_STAGES) | ((stage == P.F_FIT) & over)).sum())
+        preemption = []
+        if n - unresolvable:
+            preemption.append(f"{n - unresolvable} No preemption victims found for incoming pod")
+        if unresolvable:
+            preemption.append(f"{unresolvable} Preemption is not helpful for scheduling")
+        message += (
+            f" no new claims to deallocate, preemption: 0/{n} nodes are available: "
+            f"{', '.join(sorted(preemption))}."
+        )
+        plugins = {P.PLUGIN_OF_STAGE[s] for s in np.unique(stage) if s}
+        if (stage == P.F_POD_AFFINITY).any():
+            plugins.add(AFFINITY_PLUGIN)
+        return message, frozenset(plugins)
+
+
+def _matches_all(terms: tuple, pending: Pod, other: Pod) -> bool:
+    """``podMatchesAllAffinityTerms``: false for no terms (interpodaffinity/filtering.go)."""
+    return bool(terms) and all(
+        other.namespace in (t.namespaces or (pending.namespace,)) and t.selector.matches(other.labels)
+        for t in terms
+    )

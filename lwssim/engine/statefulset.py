@@ -1,0 +1,198 @@
+"""The Kubernetes StatefulSet controller, for ``podManagementPolicy: Parallel`` (what LWS uses).
+
+Source: kubernetes ``pkg/controller/statefulset/stateful_set_control.go`` (v1.34):
+- every missing ordinal in [start, start+replicas) gets a pod in the same sync, no waiting;
+  a pod name still held by a terminating pod is recreated only once that object is gone;
+- Failed or Succeeded pods are deleted, and recreated on a later sync;
+- ordinals outside the range are all deleted at once (scale down);
+- rolling update without the MaxUnavailableStatefulSet gate: from the highest ordinal down to the
+  partition, delete one pod of an old revision, then wait until every pod at or above it is at the
+  update revision and Running+Ready before the next; with the gate, up to maxUnavailable at once;
+- new pods below the partition get the current revision, at or above it the update revision;
+- ``status.replicas`` counts every pod object, terminating ones included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import simpy
+
+from lwssim.engine.gc import GarbageCollector
+from lwssim.engine.objects import FAILED, SUCCEEDED, Pod, StatefulSet
+from lwssim.engine.store import ADDED, DELETED, Store
+from lwssim.engine.workqueue import WorkQueue
+from lwssim.timeline import POD_CREATED, Timeline
+
+
+class StatefulSetController:
+    """Level-triggered like the real one, but memoised: a full sync runs only when the set's spec
+    changed (generation) or one of its pods went away or failed; pod status changes update the
+    status counters in O(1). Results are the same as syncing everything every time."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        store: Store,
+        gc: GarbageCollector,
+        timeline: Timeline,
+        max_unavailable_gate: bool = False,
+        gpu_of: Callable[[Pod], int] = lambda pod: 0,
+    ) -> None:
+        self.env, self.store, self.gc, self.timeline = env, store, gc, timeline
+        self.gate = max_unavailable_gate
+        self.gpu_of = gpu_of
+        self.queue = WorkQueue(env, self.reconcile)
+        self._pods: dict[int, dict[int, Pod]] = {}  # sts uid -> ordinal -> pod
+        self._contrib: dict[int, tuple[int, int]] = {}  # pod uid -> (ready, updated)
+        self._totals: dict[int, list[int]] = {}  # sts uid -> [ready, updated]
+        self._synced: dict[int, int] = {}  # sts uid -> generation last synced
+        self._dirty: set[int] = set()
+        store.watch("StatefulSet", self._on_sts)
+        store.watch("Pod", self._on_pod)
+
+    def _on_sts(self, event: str, sts: StatefulSet) -> None:  # type: ignore[override]
+        if event == ADDED:
+            self._pods[sts.uid] = {}
+            self._totals[sts.uid] = [0, 0]
+        elif event == DELETED:
+            self._pods.pop(sts.uid, None)
+            self._totals.pop(sts.uid, None)
+            self._synced.pop(sts.uid, None)
+            return
+        if self._synced.get(sts.uid) != sts.generation:
+            self.queue.add(sts.key)
+
+    def _on_pod(self, event: str, pod: Pod) -> None:  # type: ignore[override]
+        sts = pod.owner
+        if not isinstance(sts, StatefulSet) or sts.uid not in self._pods:
+            return
+        pods = self._pods[sts.uid]
+        totals = self._totals[sts.uid]
+        old = self._contrib.pop(pod.uid, (0, 0))
+        if event == DELETED:
+            if pods.get(pod.ordinal) is pod:
+                del pods[pod.ordinal]
+            self._dirty.add(sts.uid)
+            new = (0, 0)
+        else:
+            pods[pod.ordinal] = pod
+            new = (int(pod.running_and_ready), int(not pod.deleting and pod.revision == sts.update_revision))
+            self._contrib[pod.uid] = new
+            if pod.phase in (FAILED, SUCCEEDED) and not pod.deleting:
+                self._dirty.add(sts.uid)
+        totals[0] += new[0] - old[0]
+        totals[1] += new[1] - old[1]
+        self.queue.add(sts.key)
+
+    def pods_by_ordinal(self, sts: StatefulSet) -> dict[int, Pod]:
+        return self._pods.get(sts.uid, {})
+
+    def reconcile(self, key: str) -> None:
+        sts = self.store.get("StatefulSet", key)
+        if not isinstance(sts, StatefulSet) or sts.uid not in self._pods:
+            return
+        if not sts.deleting:
+            if self._synced.get(sts.uid) != sts.generation or sts.uid in self._dirty:
+                self._synced[sts.uid] = sts.generation
+                self._dirty.discard(sts.uid)
+                self._recount(sts)
+                self._sync(sts, dict(self.pods_by_ordinal(sts)))
+            if self._totals[sts.uid][1] < len(self.pods_by_ordinal(sts)) or sts.partition:
+                self._rolling_update(sts, self.pods_by_ordinal(sts))
+        self._update_status(sts)
+
+    def _recount(self, sts: StatefulSet) -> None:
+        """Recompute the updated counters after the update revision may have changed."""
+        totals = [0, 0]
+        for pod in self.pods_by_ordinal(sts).values():
+            c = (int(pod.running_and_ready), int(not pod.deleting and pod.revision == sts.update_revision))
+            self._contrib[pod.uid] = c
+            totals[0] += c[0]
+            totals[1] += c[1]
+        self._totals[sts.uid] = totals
+
+    def _sync(self, sts: StatefulSet, pods: dict[int, Pod]) -> None:
+        first, last = sts.ordinal_start, sts.ordinal_start + sts.replicas
+        for ordinal in range(first, last):
+            pod = pods.get(ordinal)
+            if pod is None:
+                self._create(sts, ordinal)
+            elif pod.phase in (FAILED, SUCCEEDED) and not pod.deleting:
+                self.gc.delete(pod)
+        for ordinal, pod in sorted(pods.items(), reverse=True):
+            if not first <= ordinal < last and not pod.deleting:
+                self.gc.delete(pod)
+
+    def _revision_for(self, sts: StatefulSet, ordinal: int) -> str:
+        if ordinal - sts.ordinal_start < sts.partition and sts.current_revision:
+            return sts.current_revision
+        return sts.update_revision
+
+    def _create(self, sts: StatefulSet, ordinal: int) -> None:
+        revision = self._revision_for(sts, ordinal)
+        template = sts.revision_templates[revision]
+        pod = Pod(
+            kind="Pod",
+            name=f"{sts.name}-{ordinal}",
+            namespace=sts.namespace,
+            labels=dict(template.labels),
+            annotations=dict(template.annotations),
+            owner=sts,
+            template=template,
+            workload=sts.workload,
+            lws=sts.lws,
+            role=sts.role,
+            group=sts.group if sts.role == "worker" else ordinal,
+            ordinal=ordinal,
+            revision=revision,
+            node_selector=sts.node_selector,
+        )
+        if self.store.create(pod):
+            self.timeline.add(
+                self.env.now,
+                POD_CREATED,
+                pod.name,
+                pod.workload,
+                pod.group,
+                pod.role,
+                revision=revision,
+                gpus=self.gpu_of(pod),
+            )
+
+    def _rolling_update(self, sts: StatefulSet, pods: dict[int, Pod]) -> None:
+        lowest = sts.ordinal_start + sts.partition
+        ordinals = range(sts.ordinal_start + sts.replicas - 1, lowest - 1, -1)
+        if not self.gate:
+            for ordinal in ordinals:
+                pod = pods.get(ordinal)
+                if pod is None:
+                    return
+                if pod.revision != sts.update_revision and not pod.deleting:
+                    self.gc.delete(pod)
+                    return
+                if not pod.running_and_ready:
+                    return
+            return
+        # MaxUnavailableStatefulSet: keep at most maxUnavailable pods unavailable, highest first.
+        unavailable = sum(1 for o in ordinals if o not in pods or not pods[o].running_and_ready)
+        budget = sts.max_unavailable - unavailable
+        for ordinal in ordinals:
+            pod = pods.get(ordinal)
+            if budget <= 0:
+                return
+            if pod is not None and pod.revision != sts.update_revision and not pod.deleting:
+                was_available = pod.running_and_ready
+                self.gc.delete(pod)
+                if was_available:
+                    budget -= 1
+
+    def _update_status(self, sts: StatefulSet) -> None:
+        replicas = len(self.pods_by_ordinal(sts))
+        ready, updated = self._totals[sts.uid]
+        if updated == sts.replicas == replicas and sts.current_revision != sts.update_revision:
+            sts.current_revision = sts.update_revision
+        status = (replicas, ready, ready, updated)
+        if status != (sts.status_replicas, sts.ready_replicas, sts.available_replicas, sts.updated_replicas):
+            sts.status_replicas, sts.ready_replicas, sts.available_replicas, sts.updated_replicas = status
+            self.store.update(sts)

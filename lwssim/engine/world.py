@@ -1,0 +1,183 @@
+"""One simulated cluster: every component on one SimPy environment and seeded NumPy generators."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import simpy
+
+from lwssim.engine.gc import GarbageCollector
+from lwssim.engine.kubelet import Kubelets
+from lwssim.engine.lws import LWSControllers, revision_key
+from lwssim.engine.nodetable import NodeTable
+from lwssim.engine.objects import RUNNING, LeaderWorkerSet, Pod
+from lwssim.engine.scheduling.framework import Scheduler
+from lwssim.engine.statefulset import StatefulSetController
+from lwssim.engine.store import Store
+from lwssim.errors import UnsupportedError
+from lwssim.model.quantity import GPU
+from lwssim.model.scenario import PatchEvent, ScaleEvent, Scenario
+from lwssim.timeline import ROLLOUT_STARTED, SCALED, Timeline, WorkloadInfo
+
+MAX_UNAVAILABLE_GATE = "MaxUnavailableStatefulSet"
+
+
+def check_supported(scenario: Scenario) -> None:
+    """Refuse what the engine cannot represent instead of approximating it silently."""
+    priorities = {p.template.priority for p in scenario.cluster.existing_pods}
+    for w in scenario.workloads:
+        priorities |= {w.lws.worker_template.priority, w.lws.effective_leader_template.priority}
+    if len(priorities) > 1:
+        raise UnsupportedError(
+            scenario.path,
+            "spec.workloads",
+            f"pods have different priorities {sorted(priorities)}: preemption is not modelled, "
+            "so lwssim cannot say which pods would be evicted",
+        )
+    if scenario.controller.gang_scheduling != "none":
+        raise UnsupportedError(
+            scenario.path, "spec.controller.gangScheduling", "gang scheduling is not modelled yet; use none"
+        )
+
+
+class World:
+    """The simulated cluster for one run of a scenario."""
+
+    def __init__(self, scenario: Scenario, seed: int | None = None) -> None:
+        check_supported(scenario)
+        self.scenario = scenario
+        self.seed = scenario.seed if seed is None else seed
+        # Independent streams per component, so that e.g. fault draws never shift timing draws.
+        sched_seq, kubelet_seq, fault_seq = np.random.SeedSequence(self.seed).spawn(3)
+        self.env = simpy.Environment()
+        now = lambda: self.env.now  # noqa: E731
+        nodes = list(scenario.cluster.nodes)
+        self.timeline = Timeline(
+            horizon=scenario.horizon,
+            workloads=[
+                WorkloadInfo(w.name, w.namespace, w.kind, w.lws.name, w.lws.replicas, w.lws.size)
+                for w in scenario.workloads
+            ],
+            cluster={
+                "nodes": len(nodes),
+                "gpus": sum(dict(n.allocatable).get(GPU, 0) for n in nodes),
+                "pools": {p.name: p.count for p in scenario.cluster.pools},
+            },
+            scenario=scenario.name,
+            seed=self.seed,
+        )
+        self.store = Store(now)
+        self.gc = GarbageCollector(self.store, now)
+        self.nodes = NodeTable(nodes)
+        self.scheduler = Scheduler(
+            self.env,
+            self.store,
+            self.nodes,
+            np.random.default_rng(sched_seq),
+            self.timeline,
+            scenario.timing.scheduling_throughput,
+            scenario.controller.scoring_strategy,
+        )
+        self.kubelets = Kubelets(
+            self.env,
+            self.store,
+            self.gc,
+            self.nodes,
+            scenario.timing,
+            np.random.default_rng(kubelet_seq),
+            self.timeline,
+        )
+        self.statefulsets = StatefulSetController(
+            self.env,
+            self.store,
+            self.gc,
+            self.timeline,
+            max_unavailable_gate=scenario.controller.gate(MAX_UNAVAILABLE_GATE),
+            gpu_of=lambda pod: pod.template.requests().get(GPU, 0),
+        )
+        self.lws = LWSControllers(
+            self.env, self.store, self.gc, self.nodes, self.timeline, scenario.controller
+        )
+        self.fault_rng = np.random.default_rng(fault_seq)
+        self._place_existing_pods()
+        for w in scenario.workloads:
+            self._create_lws(w.name, w.lws)
+        for event in scenario.scales:
+            self.env.process(self._scale(event))
+        for event in scenario.patches:
+            self.env.process(self._patch(event))
+
+    def _place_existing_pods(self) -> None:
+        """Pods from a snapshot already run where they are: they hold resources and count for affinity."""
+        for p in self.scenario.cluster.existing_pods:
+            pod = Pod(
+                kind="Pod",
+                name=p.name,
+                namespace=p.namespace,
+                labels=dict(p.template.labels),
+                template=p.template,
+                node=p.node,
+                phase=RUNNING,
+                started=True,
+                ready=True,
+                affinity=p.template.pod_affinity,
+                anti_affinity=p.template.pod_anti_affinity,
+            )
+            self.store.create(pod)
+
+    def _create_lws(self, workload: str, spec) -> None:
+        rev = revision_key(spec)
+        lws = LeaderWorkerSet(
+            kind="LeaderWorkerSet",
+            name=spec.name,
+            namespace=spec.namespace,
+            labels=dict(spec.labels),
+            annotations=dict(spec.annotations),
+            spec=spec,
+            workload=workload,
+            revision=rev,
+            revisions={rev: spec},
+        )
+        self.store.create(lws)
+
+    def _get_lws(self, workload: str) -> LeaderWorkerSet:
+        w = self.scenario.workload(workload)
+        assert w is not None
+        lws = self.store.get("LeaderWorkerSet", f"{w.namespace}/{w.lws.name}")
+        assert isinstance(lws, LeaderWorkerSet)
+        return lws
+
+    def _scale(self, event: ScaleEvent):
+        yield self.env.timeout(event.at)
+        lws = self._get_lws(event.workload)
+        assert lws.spec is not None
+        lws.spec = replace(lws.spec, replicas=event.replicas)
+        lws.revisions[lws.revision] = replace(lws.revisions[lws.revision], replicas=event.replicas)
+        self.timeline.add(self.env.now, SCALED, lws.name, event.workload, replicas=event.replicas)
+        self.store.update(lws)
+
+    def _patch(self, event: PatchEvent):
+        """A new spec: only leaderWorkerTemplate and networkConfig changes make a new revision (§1.3)."""
+        yield self.env.timeout(event.at)
+        lws = self._get_lws(event.workload)
+        assert lws.spec is not None
+        if event.lws.replicas != lws.spec.replicas:
+            self.timeline.add(self.env.now, SCALED, lws.name, event.workload, replicas=event.lws.replicas)
+        rev = revision_key(event.lws)
+        lws.spec = event.lws
+        if rev != lws.revision:
+            lws.revision = rev
+            lws.template_changed = True
+            self.timeline.add(self.env.now, ROLLOUT_STARTED, lws.name, event.workload, revision=rev)
+        lws.revisions[rev] = event.lws
+        self.store.update(lws)
+
+    def run(self) -> Timeline:
+        self.env.run(until=self.scenario.horizon)
+        return self.timeline
+
+
+def simulate(scenario: Scenario, seed: int | None = None) -> Timeline:
+    """Run ``scenario`` once and return what happened."""
+    return World(scenario, seed).run()

@@ -1,0 +1,535 @@
+"""``load_scenario``: a scenario file (CONTRACT.md "Scenario file") → a validated, typed :class:`Scenario`.
+
+Order: parse YAML → structural check against the published schema (unknown fields, types, enums) →
+convert values (durations, quantities, distributions) → load referenced files (NodeList, manifests) →
+resolve names used by faults, events and expectations. Every failure is one InputError naming the file
+and field path; the engine never sees unchecked input.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lwssim.errors import InputError
+from lwssim.manifests import schema as scenario_schema
+from lwssim.manifests.nodelist import load_nodes
+from lwssim.manifests.where import Where
+from lwssim.manifests.workloads import merge_patch, read_document, replicas_path, with_value
+from lwssim.manifests.yamlio import load_documents
+from lwssim.model.cluster import Cluster, ExistingPod, Node, NodePool, TopologyLevel, expand_pool
+from lwssim.model.lws import LeaderWorkerSetSpec, Workload
+from lwssim.model.pod import Taint
+from lwssim.model.scenario import (
+    ControllerConfig,
+    DomainFailures,
+    Expectation,
+    FailureCause,
+    Faults,
+    NodeFailures,
+    PatchEvent,
+    ScaleEvent,
+    Scenario,
+    ScriptedFault,
+)
+from lwssim.model.timing import Distribution, RoleTiming, Timing
+
+DEFAULT_HORIZON = 6 * 3600.0
+# Llama 3 paper (Meta, 2024), Table 5: unexpected interruptions by cause, counts out of 419 (defaults.md).
+# Effect is lwssim's reading [derived]: hardware and network faults take the node away until repaired;
+# software faults, NCCL watchdog timeouts and unplanned host maintenance return the same node, images kept.
+LLAMA3_CAUSES = (
+    ("gpu-hardware", 268, "nodeDown"),  # faulty GPU 148, HBM3 72, SRAM 19, GSP 17, SDC 6, thermal 6
+    ("software", 56, "reboot"),
+    ("network", 42, "nodeDown"),  # switch/cable + NIC
+    ("host-maintenance", 32, "reboot"),
+    ("nccl-watchdog", 7, "reboot"),
+    ("other-host", 14, "nodeDown"),
+)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load and validate a scenario file. Raises :class:`InputError` (exit 2) on any bad input."""
+    shown = str(path)
+    docs = load_documents(Path(path), shown)
+    top = Where(shown)
+    if len(docs) != 1:
+        raise top.error(f"expected one YAML document, found {len(docs)}")
+    doc = docs[0]
+    scenario_schema.check_structure(doc, top)
+    return _Loader(Path(path), shown).load(doc)
+
+
+@dataclass
+class _Manifest:
+    """One workload document as currently patched, and the workloads derived from it."""
+
+    doc: dict
+    where: Where
+    source: str
+    names: list[str] = field(default_factory=list)
+
+
+class _Loader:
+    def __init__(self, path: Path, shown: str) -> None:
+        self.path, self.shown = path, shown
+        self.top = Where(shown)
+
+    def relative(self, ref: str) -> tuple[Path, str]:
+        """A path named in the scenario, resolved against the scenario's directory; also its shown form."""
+        if os.path.isabs(ref):
+            return Path(ref), ref
+        return self.path.parent / ref, os.path.normpath(os.path.join(os.path.dirname(self.shown), ref))
+
+    def load(self, doc: dict) -> Scenario:
+        spec_at = self.top.key("spec")
+        spec = doc["spec"]
+        controller = _controller(spec.get("controller") or {})
+        cluster = self.cluster(spec["cluster"], spec_at.key("cluster"))
+        workloads, manifests = self.workloads(spec["workloads"], spec_at.key("workloads"), controller)
+        horizon = (
+            DEFAULT_HORIZON
+            if spec.get("horizon") is None
+            else spec_at.key("horizon").duration(spec["horizon"])
+        )
+        patches, scales = self.events(
+            spec.get("events") or [], spec_at.key("events"), workloads, manifests, controller
+        )
+        faults = self.faults(
+            spec.get("faults") or {}, spec_at.key("faults"), cluster, _lws_bounds(workloads, patches, scales)
+        )
+        return Scenario(
+            name=doc["metadata"]["name"],
+            path=self.shown,
+            seed=spec.get("seed", 0) or 0,
+            horizon=horizon,
+            cluster=cluster,
+            workloads=tuple(workloads),
+            timing=_timing(spec.get("timing") or {}, spec_at.key("timing")),
+            controller=controller,
+            faults=faults,
+            patches=tuple(patches),
+            scales=tuple(scales),
+            expect=tuple(self.expect(spec.get("expect") or [], spec_at.key("expect"), workloads)),
+        )
+
+    # -- cluster ----------------------------------------------------------------------------------------
+
+    def cluster(self, raw: dict, where: Where) -> Cluster:
+        pools: list[NodePool] = []
+        nodes: list[Node] = []
+        seen: dict[str, str] = {}
+        pools_at = where.key("nodePools")
+        for i, p in enumerate(raw.get("nodePools") or []):
+            at = pools_at.index(i)
+            pool = _pool(p, at)
+            if pool.name in {q.name for q in pools}:
+                raise at.key("name").error(f'duplicate pool name "{pool.name}"')
+            pools.append(pool)
+            for n in expand_pool(pool):
+                _claim(seen, n.name, f"pool {pool.name}", at.key("name"))
+                nodes.append(n)
+        existing: list[ExistingPod] = []
+        if raw.get("nodes") is not None:
+            ref_at = where.key("nodes")
+            file, shown = self.relative(raw["nodes"])
+            listed, existing = load_nodes(file, shown, ref_at)
+            for n in listed:
+                _claim(seen, n.name, shown, ref_at)
+                nodes.append(n)
+            names = {n.name for n in nodes}
+            for pod in existing:
+                if pod.node not in names:
+                    raise ref_at.error(
+                        f'pod {pod.namespace}/{pod.name} in {shown} is bound to node "{pod.node}", '
+                        "which is not in the cluster"
+                    )
+        if not nodes:
+            raise where.error("the cluster has no nodes: give nodePools or nodes")
+        return Cluster(pools=tuple(pools), nodes=tuple(nodes), existing_pods=tuple(existing))
+
+    # -- workloads --------------------------------------------------------------------------------------
+
+    def workloads(
+        self, raw: list, where: Where, controller: ControllerConfig
+    ) -> tuple[list[Workload], dict[str, _Manifest]]:
+        workloads: list[Workload] = []
+        manifests: dict[str, _Manifest] = {}
+        for i, entry in enumerate(raw):
+            at = where.index(i)
+            if "file" in entry:
+                file, shown = self.relative(entry["file"])
+                docs = load_documents(file, shown, at.key("file"))
+                if not docs:
+                    raise at.key("file").error(f"{shown} holds no documents")
+                places = [
+                    Where(shown if len(docs) == 1 else f"{shown} (document {d + 1})")
+                    for d in range(len(docs))
+                ]
+                sources = [p.file for p in places]
+            else:
+                docs, places = [entry["manifest"]], [at.key("manifest")]
+                sources = [f"{self.shown} spec.workloads[{i}]"]
+            for doc, place, source in zip(docs, places, sources, strict=True):
+                derived = read_document(doc, place, controller, source)
+                m = _Manifest(doc, place, source, [w.name for w in derived])
+                for w in derived:
+                    if w.name in manifests:
+                        raise place.error(
+                            f'workload "{w.name}" is defined twice (also in {manifests[w.name].source})'
+                        )
+                    clash = next(
+                        (o for o in workloads if o.lws.name == w.lws.name and o.namespace == w.namespace),
+                        None,
+                    )
+                    if clash:
+                        raise place.error(
+                            f"LeaderWorkerSet {w.namespace}/{w.lws.name} would be created twice "
+                            f"(also by {clash.source})"
+                        )
+                    manifests[w.name] = m
+                    workloads.append(w)
+        return workloads, manifests
+
+    # -- events -----------------------------------------------------------------------------------------
+
+    def events(
+        self,
+        raw: list,
+        where: Where,
+        workloads: list[Workload],
+        manifests: dict[str, _Manifest],
+        controller: ControllerConfig,
+    ) -> tuple[list[PatchEvent], list[ScaleEvent]]:
+        """Patches and scales in time order, applied cumulatively to each manifest (reference §1.3)."""
+        timed = []
+        for i, ev in enumerate(raw):
+            at = where.index(i)
+            _exactly_one(ev, ("patch", "scale"), at)
+            timed.append((at.key("at").duration(ev["at"]), i, ev))
+        timed.sort(key=lambda t: (t[0], t[1]))
+        current = {w.name: w for w in workloads}
+        patches: list[PatchEvent] = []
+        scales: list[ScaleEvent] = []
+        for t, i, ev in timed:
+            at = where.index(i)
+            action = "patch" if "patch" in ev else "scale"
+            body = ev[action]
+            name = _workload_name(body["workload"], at.key(action).key("workload"), workloads)
+            m = manifests[name]
+            w = current[name]
+            if action == "patch":
+                doc = dict(m.doc)
+                doc["spec"] = merge_patch(m.doc.get("spec"), body["spec"])
+            else:
+                if body["replicas"] < 0:
+                    raise at.key("scale").key("replicas").error("must be at least 0")
+                service = m.names[0]
+                doc = with_value(m.doc, replicas_path(w.kind, name, service), body["replicas"])
+            derived = _rederive(doc, m, controller, at.key(action), current)
+            m.doc = doc
+            for new in derived:
+                old = current[new.name]
+                current[new.name] = new
+                if action == "scale" and new.name == name:
+                    scales.append(ScaleEvent(t, name, new.lws.replicas))
+                elif action == "patch" and (new.name == name or new.lws != old.lws):
+                    patches.append(PatchEvent(t, new.name, body["spec"], new.lws))
+        return patches, scales
+
+    # -- faults -----------------------------------------------------------------------------------------
+
+    def faults(self, raw: dict, where: Where, cluster: Cluster, bounds: dict[str, tuple[int, int]]) -> Faults:
+        node_failures = None
+        if raw.get("nodeFailures") is not None:
+            node_failures = _node_failures(raw["nodeFailures"], where.key("nodeFailures"))
+        domains = []
+        for i, d in enumerate(raw.get("domainFailures") or []):
+            at = where.key("domainFailures").index(i)
+            if not any(d["key"] in dict(n.labels) for n in cluster.nodes):
+                raise at.key("key").error(
+                    f'no node has the label "{d["key"]}"; domains are groups of nodes sharing '
+                    "a label value (pool topology or node labels)"
+                )
+            domains.append(
+                DomainFailures(
+                    d["key"], float(d["ratePerDomainDay"]), _distribution(d["repair"], at.key("repair"))
+                )
+            )
+        scripted = [
+            self.scripted(s, where.key("scripted").index(i), cluster, bounds)
+            for i, s in enumerate(raw.get("scripted") or [])
+        ]
+        kw: dict[str, Any] = {}
+        if raw.get("nodeMonitorGracePeriod") is not None:
+            kw["node_monitor_grace_period"] = where.key("nodeMonitorGracePeriod").duration(
+                raw["nodeMonitorGracePeriod"]
+            )
+        if raw.get("forceDeleteAfter") is not None:
+            kw["force_delete_after"] = where.key("forceDeleteAfter").duration(raw["forceDeleteAfter"])
+        return Faults(
+            node_failures=node_failures,
+            domain_failures=tuple(domains),
+            container_crashes_per_pod_day=float(
+                (raw.get("containerCrashes") or {}).get("ratePerPodDay", 0.0)
+            ),
+            scripted=tuple(sorted(scripted, key=lambda s: s.at)),
+            repaired_nodes_keep_images=bool(raw.get("repairedNodesKeepImages", False)),
+            **kw,
+        )
+
+    def scripted(
+        self, raw: dict, at: Where, cluster: Cluster, bounds: dict[str, tuple[int, int]]
+    ) -> ScriptedFault:
+        kind = _exactly_one(raw, scenario_schema.SCRIPTED_ACTIONS, at)
+        t = at.key("at").duration(raw["at"])
+        target, target_at = raw[kind], at.key(kind)
+        nodes = {n.name for n in cluster.nodes}
+        if kind in ("podCrash", "podDelete"):
+            _check_pod(target, target_at, bounds)
+            return ScriptedFault(t, kind, pod=target)
+        if kind in ("nodeDown", "nodeUp"):
+            if target.get("pod") is not None:
+                _check_pod(target["pod"], target_at.key("pod"), bounds)
+                return ScriptedFault(t, kind, pod=target["pod"])
+            if target["node"] not in nodes:
+                raise target_at.key("node").error(
+                    f'unknown node "{target["node"]}"{_close(target["node"], nodes)}'
+                )
+            return ScriptedFault(t, kind, node=target["node"])
+        key, value = target["key"], target["value"]
+        if not any(dict(n.labels).get(key) == value for n in cluster.nodes):
+            raise target_at.error(f"no node has the label {key}={value}")
+        return ScriptedFault(t, kind, domain=(key, value))
+
+    # -- expectations -----------------------------------------------------------------------------------
+
+    def expect(self, raw: list, where: Where, workloads: list[Workload]) -> list[Expectation]:
+        out = []
+        for i, item in enumerate(raw):
+            at = where.index(i)
+            name = item.get("workload")
+            if name is not None:
+                name = _workload_name(name, at.key("workload"), workloads)
+            quantile = item.get("quantile")
+            metrics = [m for m in scenario_schema.METRICS if m in item]
+            if not metrics:
+                raise at.error(f"name a metric to check: {', '.join(scenario_schema.METRICS)}")
+            for metric in metrics:
+                m_at = at.key(metric)
+                if name is None and metric != "pendingPods":
+                    raise at.key("workload").error(
+                        f"required for {metric} (only pendingPods may be cluster-wide)"
+                    )
+                for comparator, value in item[metric].items():
+                    c_at = m_at.key(comparator)
+                    number = c_at.duration(value) if metric == "timeToAllServing" else float(value)
+                    if metric == "availability" and not 0 <= number <= 1:
+                        raise c_at.error(f"availability is a fraction between 0 and 1, got {value}")
+                    out.append(
+                        Expectation(
+                            name,
+                            metric,
+                            comparator,
+                            number,
+                            None if quantile is None else float(quantile),
+                            i,
+                            c_at.path,
+                        )
+                    )
+        return out
+
+
+# -- small converters ------------------------------------------------------------------------------------
+
+
+def _claim(seen: dict[str, str], name: str, origin: str, at: Where) -> None:
+    if name in seen:
+        raise at.error(f'duplicate node name "{name}" (from {seen[name]} and {origin})')
+    seen[name] = origin
+
+
+def _exactly_one(raw: dict, options: tuple[str, ...], at: Where) -> str:
+    given = [o for o in options if o in raw]
+    if len(given) != 1:
+        got = ", ".join(given) if given else "none"
+        raise at.error(f"give exactly one of {', '.join(options)} (got {got})")
+    return given[0]
+
+
+def _close(word: str, options: Any) -> str:
+    import difflib
+
+    m = difflib.get_close_matches(word, sorted(options), n=1)
+    return f' (did you mean "{m[0]}"?)' if m else ""
+
+
+def _workload_name(name: str, at: Where, workloads: list[Workload]) -> str:
+    names = [w.name for w in workloads]
+    if name not in names:
+        raise at.error(f'unknown workload "{name}"{_close(name, names)}; workloads are: {", ".join(names)}')
+    return name
+
+
+def _lws_bounds(
+    workloads: list[Workload], patches: list[PatchEvent], scales: list[ScaleEvent]
+) -> dict[str, tuple[int, int]]:
+    """Largest replicas and size each LWS reaches over the run: the pod names that can exist."""
+    bounds: dict[str, tuple[int, int]] = {}
+    by_workload = {w.name: w.lws.name for w in workloads}
+
+    def see(spec: LeaderWorkerSetSpec, replicas: int | None = None) -> None:
+        r0, s0 = bounds.get(spec.name, (0, 0))
+        bounds[spec.name] = (max(r0, spec.replicas if replicas is None else replicas), max(s0, spec.size))
+
+    for w in workloads:
+        see(w.lws)
+    for p in patches:
+        see(p.lws)
+    for s in scales:
+        r0, s0 = bounds[by_workload[s.workload]]
+        bounds[by_workload[s.workload]] = (max(r0, s.replicas), s0)
+    return bounds
+
+
+def _check_pod(name: str, at: Where, bounds: dict[str, tuple[int, int]]) -> None:
+    """A pod name some LWS creates: leader ``<lws>-<g>``, worker ``<lws>-<g>-<w>`` (reference §2)."""
+    for lws_name, (replicas, size) in bounds.items():
+        m = re.fullmatch(re.escape(lws_name) + r"-(\d+)(?:-(\d+))?", name)
+        if m and int(m.group(1)) < max(replicas, 1) and (m.group(2) is None or 1 <= int(m.group(2)) < size):
+            return
+    known = ", ".join(f"{n} ({r} group(s) of {s})" for n, (r, s) in bounds.items())
+    raise at.error(
+        f'pod "{name}" belongs to no workload: pods are named <lws>-<group> (leader) or '
+        f"<lws>-<group>-<worker>, worker 1…size-1; LeaderWorkerSets: {known}"
+    )
+
+
+def _rederive(
+    doc: dict, m: _Manifest, controller: ControllerConfig, at: Where, current: dict[str, Workload]
+) -> list[Workload]:
+    """Workloads of the patched document; an error says which event made the manifest invalid."""
+    try:
+        derived = read_document(doc, m.where, controller, m.source)
+    except InputError as exc:
+        raise at.error(f"the manifest is invalid after this event: {exc.render()}") from None
+    if [w.name for w in derived] != m.names:
+        raise at.unsupported(
+            f"this event changes which workloads the manifest defines ({', '.join(m.names)} → "
+            f"{', '.join(w.name for w in derived)}); adding or removing workloads is not simulated"
+        )
+    for new in derived:
+        _check_update(current[new.name], new, at)
+    return derived
+
+
+def _check_update(old: Workload, new: Workload, at: Where) -> None:
+    """Update-only rejections: subGroupSize is immutable (reference §1.2, ValidateUpdate), and KServe
+    refuses a change of the size it derives from parallelism (reference §5)."""
+    if old.lws.subgroup_size != new.lws.subgroup_size:
+        raise at.error(
+            f"LeaderWorkerSet {new.lws.name}: subGroupSize cannot change after creation "
+            f"({old.lws.subgroup_size} → {new.lws.subgroup_size})"
+        )
+    if new.kind == "LLMInferenceService" and old.lws.size != new.lws.size:
+        raise at.error(
+            f"LLMInferenceService {new.name}: the group size derived from parallelism is immutable "
+            f"({old.lws.size} → {new.lws.size})"
+        )
+
+
+def _pool(p: dict, at: Where) -> NodePool:
+    capacity = at.key("capacity").resources(p["capacity"])
+    taints = tuple(Taint(t["key"], t.get("value", ""), t["effect"]) for t in p.get("taints") or [])
+    topology = tuple(TopologyLevel(t["key"], int(t["size"])) for t in p.get("topology") or [])
+    cost = p.get("costPerNodeHour")
+    return NodePool(
+        name=p["name"],
+        count=int(p["count"]),
+        capacity=tuple(sorted(capacity.items())),
+        labels=tuple(sorted((p.get("labels") or {}).items())),
+        taints=taints,
+        topology=topology,
+        cost_per_node_hour=None if cost is None else float(cost),
+    )
+
+
+def _controller(raw: dict) -> ControllerConfig:
+    return ControllerConfig(
+        lws_version=raw.get("lwsVersion", "v0.7.0"),
+        gang_scheduling=raw.get("gangScheduling", "none"),
+        feature_gates=tuple(sorted((raw.get("featureGates") or {}).items())),
+        scoring_strategy=raw.get("scoringStrategy", "LeastAllocated"),
+    )
+
+
+def _distribution(raw: Any, at: Where) -> Distribution:
+    """A duration (fixed) or one of {fixed} {uniform: {min, max}} {normal: {mean, stddev}} {lognormal}."""
+    if isinstance(raw, str):
+        return Distribution.fixed(at.duration(raw))
+    kind, body = next(iter(raw.items()))
+    b_at = at.key(kind)
+    if kind == "fixed":
+        return Distribution.fixed(b_at.duration(body))
+    if kind == "uniform":
+        lo, hi = b_at.key("min").duration(body["min"]), b_at.key("max").duration(body["max"])
+        if lo > hi:
+            raise b_at.error(f"min ({body['min']}) must not exceed max ({body['max']})")
+        return Distribution("uniform", lo, hi)
+    if kind == "normal":
+        return Distribution(
+            "normal", b_at.key("mean").duration(body["mean"]), b_at.key("stddev").duration(body["stddev"])
+        )
+    return Distribution("lognormal", b_at.key("median").duration(body["median"]), float(body["sigma"]))
+
+
+def _role(raw: dict, at: Where) -> RoleTiming:
+    pull = raw.get("imagePull") or {}
+    return RoleTiming(**_phases(raw, at), **_pulls(pull, at.key("imagePull")))
+
+
+def _phases(raw: dict, at: Where) -> dict[str, Distribution]:
+    names = {"containerStart": "container_start", "modelLoad": "model_load", "termination": "termination"}
+    return {attr: _distribution(raw[k], at.key(k)) for k, attr in names.items() if raw.get(k) is not None}
+
+
+def _pulls(raw: dict, at: Where) -> dict[str, Distribution]:
+    names = {"cold": "image_pull_cold", "cached": "image_pull_cached"}
+    return {attr: _distribution(raw[k], at.key(k)) for k, attr in names.items() if raw.get(k) is not None}
+
+
+def _timing(raw: dict, at: Where) -> Timing:
+    kw: dict[str, Any] = {**_phases(raw, at), **_pulls(raw.get("imagePull") or {}, at.key("imagePull"))}
+    if raw.get("schedulingThroughput") is not None:
+        kw["scheduling_throughput"] = float(raw["schedulingThroughput"])
+    for role in ("leader", "worker"):
+        if raw.get(role) is not None:
+            kw[role] = _role(raw[role], at.key(role))
+    return Timing(**kw)
+
+
+def _node_failures(raw: dict, at: Where) -> NodeFailures:
+    repair = _distribution(raw["repair"], at.key("repair"))
+    rate = float(raw.get("ratePerNodeDay", 419 / (2048 * 54)))  # Llama 3: ≈0.0038 per node-day
+    if raw.get("causes") is None:
+        total = sum(c for _, c, _ in LLAMA3_CAUSES)
+        causes = tuple(FailureCause(n, c / total, repair, e) for n, c, e in LLAMA3_CAUSES)
+    else:
+        causes_at = at.key("causes")
+        causes = tuple(
+            FailureCause(
+                c["name"],
+                float(c["weight"]),
+                repair
+                if c.get("repair") is None
+                else _distribution(c["repair"], causes_at.index(i).key("repair")),
+                c.get("effect", "nodeDown"),
+            )
+            for i, c in enumerate(raw["causes"])
+        )
+        if causes and sum(c.weight for c in causes) <= 0:
+            raise causes_at.error("the cause weights must not all be 0")
+    return NodeFailures(rate, repair, causes)

@@ -1,0 +1,533 @@
+"""The JSON Schema (draft 2020-12) of scenario files, and the structural check the loader runs with it.
+
+One definition serves both: ``lwssim schema`` prints :func:`scenario_schema`, and :func:`check_structure`
+walks a scenario with the same dict before any value is converted, so the loader's idea of known fields,
+types and enums cannot drift from the published schema. The walker implements the subset of JSON Schema
+this schema uses (type, properties, additionalProperties, required, enum, items, pattern, minimum,
+maximum, exclusiveMinimum, minProperties, maxProperties, minItems, anyOf split by type, $ref); ``oneOf``
+is left to the converters, which say which alternatives were mixed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from functools import cache
+from typing import Any
+
+from lwssim.manifests.where import Where, show, type_name
+
+SCHEMA_ID = "https://lwssim.io/schemas/scenario-v1alpha1.json"
+API_VERSION = "lwssim.io/v1alpha1"
+KIND = "Scenario"
+# Go's time.ParseDuration grammar (lwssim.model.quantity.parse_duration): "0" or number+unit repeated.
+DURATION_PATTERN = r"^(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h))+)$"
+# k8s.io/apimachinery resource.Quantity: sign, number, then a binary/decimal suffix or an exponent.
+QUANTITY_PATTERN = (
+    r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
+)
+LWS_VERSION_PATTERN = r"^v0\.(7|8|9|10)\.[0-9]+$"
+METRICS = (
+    "groupsServing",
+    "groupsReadyReported",
+    "timeToAllServing",
+    "availability",
+    "groupRecreations",
+    "pendingPods",
+)
+COMPARATORS = ("atLeast", "atMost", "equals")
+SCRIPTED_ACTIONS = ("podCrash", "podDelete", "nodeDown", "nodeUp", "domainDown", "domainUp")
+
+
+def _obj(
+    properties: dict[str, Any], description: str = "", required: tuple[str, ...] = (), **extra: Any
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": properties}
+    if required:
+        out["required"] = list(required)
+    if description:
+        out["description"] = description
+    out.update(extra)
+    return out
+
+
+def _duration(description: str) -> dict[str, Any]:
+    return {
+        "type": "string",
+        "pattern": DURATION_PATTERN,
+        "x-lwssim-kind": "duration",
+        "description": description,
+    }
+
+
+def _dist(description: str) -> dict[str, Any]:
+    return {"$ref": "#/$defs/distribution", "description": description}
+
+
+STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+
+
+def _defs() -> dict[str, Any]:
+    d = "a duration (Go style: 90s, 5m, 1h30m)"
+    return {
+        "duration": _duration(d),
+        "quantity": {
+            "type": ["number", "string"],
+            "pattern": QUANTITY_PATTERN,
+            "x-lwssim-kind": "quantity",
+            "description": "a Kubernetes quantity: 8, 500m, 2Ti",
+        },
+        "distribution": {
+            "description": "a duration, or a distribution of durations (sampled from the scenario seed)",
+            "anyOf": [
+                {"$ref": "#/$defs/duration"},
+                _obj(
+                    {
+                        "fixed": {"$ref": "#/$defs/duration"},
+                        "uniform": _obj(
+                            {"min": {"$ref": "#/$defs/duration"}, "max": {"$ref": "#/$defs/duration"}},
+                            required=("min", "max"),
+                        ),
+                        "normal": _obj(
+                            {"mean": {"$ref": "#/$defs/duration"}, "stddev": {"$ref": "#/$defs/duration"}},
+                            "truncated at 0",
+                            required=("mean", "stddev"),
+                        ),
+                        "lognormal": _obj(
+                            {
+                                "median": {"$ref": "#/$defs/duration"},
+                                "sigma": {"type": "number", "minimum": 0},
+                            },
+                            "median·exp(N(0, sigma))",
+                            required=("median", "sigma"),
+                        ),
+                    },
+                    "exactly one distribution",
+                    minProperties=1,
+                    maxProperties=1,
+                ),
+            ],
+        },
+        "imagePull": _obj(
+            {
+                "cold": _dist(
+                    "pull of an image the node does not have (default 7m: 10–20 GB images, BentoML)"
+                ),
+                "cached": _dist("image already on the node, IfNotPresent (default 0s)"),
+            }
+        ),
+        "roleTiming": _obj(
+            {
+                "imagePull": {"$ref": "#/$defs/imagePull"},
+                "containerStart": _dist("container created → started"),
+                "modelLoad": _dist("container started → pod Ready"),
+                "termination": _dist("deletion → pod gone"),
+            },
+            "per-role overrides of the shared timing",
+        ),
+        "comparison": _obj({c: {"type": "number"} for c in COMPARATORS}, minProperties=1),
+        "durationComparison": _obj({c: {"$ref": "#/$defs/duration"} for c in COMPARATORS}, minProperties=1),
+        "domain": _obj({"key": {"type": "string"}, "value": {"type": "string"}}, required=("key", "value")),
+    }
+
+
+def _cluster() -> dict[str, Any]:
+    pool = _obj(
+        {
+            "name": {
+                "type": "string",
+                "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+                "description": "nodes are named <pool>-<i>",
+            },
+            "count": {"type": "integer", "minimum": 0},
+            "capacity": {
+                "type": "object",
+                "additionalProperties": {"$ref": "#/$defs/quantity"},
+                "description": "allocatable resources of each node, e.g. {nvidia.com/gpu: 8, cpu: 192}",
+            },
+            "labels": STRING_MAP,
+            "taints": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "key": {"type": "string"},
+                        "value": {"type": "string"},
+                        "effect": {"enum": ["NoSchedule", "PreferNoSchedule", "NoExecute"]},
+                    },
+                    required=("key", "effect"),
+                ),
+            },
+            "topology": {
+                "type": "array",
+                "description": "generated domain labels, outermost first",
+                "items": _obj(
+                    {
+                        "key": {"type": "string"},
+                        "size": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "description": "node i gets <pool>-<short>-<i // size>",
+                        },
+                    },
+                    required=("key", "size"),
+                ),
+            },
+            "costPerNodeHour": {"type": "number", "minimum": 0},
+        },
+        required=("name", "count", "capacity"),
+    )
+    return _obj(
+        {
+            "nodePools": {"type": "array", "items": pool},
+            "nodes": {
+                "type": "string",
+                "description": "a NodeList / List file (kubectl get nodes, lwssim snapshot), "
+                "relative to the scenario file",
+            },
+        },
+        "the simulated nodes: pools, then listed nodes",
+    )
+
+
+def _timing() -> dict[str, Any]:
+    return _obj(
+        {
+            "schedulingThroughput": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "description": "pods/s the scheduler binds (default 100, clusterloader2 gate)",
+            },
+            "imagePull": {"$ref": "#/$defs/imagePull"},
+            "containerStart": _dist("default 2s (SIG Scalability pod startup SLO)"),
+            "modelLoad": _dist("container started → pod Ready; default 4m (BLIS node-to-serving)"),
+            "termination": _dist("deletion → pod gone; default 30s (terminationGracePeriodSeconds)"),
+            "leader": {"$ref": "#/$defs/roleTiming"},
+            "worker": {"$ref": "#/$defs/roleTiming"},
+        },
+        "durations of pod lifecycle phases",
+    )
+
+
+def _controller() -> dict[str, Any]:
+    return _obj(
+        {
+            "lwsVersion": {
+                "type": "string",
+                "pattern": LWS_VERSION_PATTERN,
+                "default": "v0.7.0",
+                "description": "LWS release whose semantics apply (v0.7.x … v0.10.x)",
+            },
+            "gangScheduling": {"enum": ["none", "volcano"], "default": "none"},
+            "featureGates": {"type": "object", "additionalProperties": {"type": "boolean"}},
+            "scoringStrategy": {"enum": ["LeastAllocated", "MostAllocated"], "default": "LeastAllocated"},
+        }
+    )
+
+
+def _faults() -> dict[str, Any]:
+    scripted = _obj(
+        {
+            "at": {"$ref": "#/$defs/duration"},
+            "podCrash": {"type": "string", "description": "a container of this pod exits once"},
+            "podDelete": {"type": "string"},
+            "nodeDown": _obj(
+                {"pod": {"type": "string"}, "node": {"type": "string"}},
+                "the node running pod, or the named node, stops answering",
+                minProperties=1,
+                maxProperties=1,
+            ),
+            "nodeUp": _obj({"node": {"type": "string"}}, required=("node",)),
+            "domainDown": {"$ref": "#/$defs/domain"},
+            "domainUp": {"$ref": "#/$defs/domain"},
+        },
+        required=("at",),
+        oneOf=[{"required": [a]} for a in SCRIPTED_ACTIONS],
+    )
+    return _obj(
+        {
+            "nodeFailures": _obj(
+                {
+                    "ratePerNodeDay": {
+                        "type": "number",
+                        "minimum": 0,
+                        "default": 0.0038,
+                        "description": "default: Llama 3 paper, 419 interruptions / (2,048 nodes × 54 days)",
+                    },
+                    "repair": _dist("node down → back"),
+                    "causes": {
+                        "type": "array",
+                        "items": _obj(
+                            {
+                                "name": {"type": "string"},
+                                "weight": {"type": "number", "minimum": 0},
+                                "repair": _dist("default: nodeFailures.repair"),
+                                "effect": {"enum": ["nodeDown", "reboot"], "default": "nodeDown"},
+                            },
+                            required=("name", "weight"),
+                        ),
+                        "description": "default: the Llama 3 cause mix",
+                    },
+                },
+                required=("repair",),
+            ),
+            "domainFailures": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "key": {"type": "string"},
+                        "ratePerDomainDay": {"type": "number", "minimum": 0},
+                        "repair": _dist("domain down → back"),
+                    },
+                    required=("key", "ratePerDomainDay", "repair"),
+                ),
+            },
+            "containerCrashes": _obj(
+                {"ratePerPodDay": {"type": "number", "minimum": 0}}, required=("ratePerPodDay",)
+            ),
+            "nodeMonitorGracePeriod": _duration("node silent → NotReady (default 40s)"),
+            "forceDeleteAfter": _duration(
+                "stuck Terminating pods on a dead node are force-deleted after this"
+            ),
+            "repairedNodesKeepImages": {"type": "boolean", "default": False},
+            "scripted": {"type": "array", "items": scripted},
+        }
+    )
+
+
+def _events() -> dict[str, Any]:
+    return {
+        "type": "array",
+        "items": _obj(
+            {
+                "at": {"$ref": "#/$defs/duration"},
+                "patch": _obj(
+                    {
+                        "workload": {"type": "string"},
+                        "spec": {
+                            "type": "object",
+                            "description": "JSON merge patch (RFC 7386) of the manifest spec",
+                        },
+                    },
+                    required=("workload", "spec"),
+                ),
+                "scale": _obj(
+                    {"workload": {"type": "string"}, "replicas": {"type": "integer", "minimum": 0}},
+                    required=("workload", "replicas"),
+                ),
+            },
+            required=("at",),
+            oneOf=[{"required": ["patch"]}, {"required": ["scale"]}],
+        ),
+    }
+
+
+def _expect() -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "workload": {
+            "type": "string",
+            "description": "metadata.name of the workload; omit for cluster-wide pendingPods",
+        },
+        "quantile": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "description": "over Monte Carlo runs (lwssim plan)",
+        },
+    }
+    for m in METRICS:
+        props[m] = {"$ref": "#/$defs/durationComparison" if m == "timeToAllServing" else "#/$defs/comparison"}
+    return {"type": "array", "items": _obj(props, minProperties=1)}
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    spec = _obj(
+        {
+            "seed": {"type": "integer", "minimum": 0, "default": 0},
+            "horizon": {"$ref": "#/$defs/duration", "description": "simulated time span (default 6h)"},
+            "cluster": _cluster(),
+            "workloads": {
+                "type": "array",
+                "minItems": 1,
+                "items": _obj(
+                    {
+                        "file": {
+                            "type": "string",
+                            "description": "relative to the scenario; multi-document YAML allowed",
+                        },
+                        "manifest": {
+                            "type": "object",
+                            "description": "an inline LeaderWorkerSet or LLMInferenceService",
+                        },
+                    },
+                    minProperties=1,
+                    maxProperties=1,
+                ),
+            },
+            "timing": _timing(),
+            "controller": _controller(),
+            "faults": _faults(),
+            "events": _events(),
+            "expect": _expect(),
+        },
+        required=("cluster", "workloads"),
+    )
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "lwssim Scenario",
+        "description": "A LeaderWorkerSet deployment to simulate: cluster, workloads, timing, faults, "
+        "events, expectations (CONTRACT.md).",
+        **_obj(
+            {
+                "apiVersion": {"const": API_VERSION, "enum": [API_VERSION]},
+                "kind": {"const": KIND, "enum": [KIND]},
+                "metadata": _obj({"name": {"type": "string", "minLength": 1}}, required=("name",)),
+                "spec": spec,
+            },
+            required=("apiVersion", "kind", "metadata", "spec"),
+        ),
+        "$defs": _defs(),
+    }
+
+
+def scenario_schema() -> dict[str, Any]:
+    """The scenario JSON Schema (a fresh copy the caller may change)."""
+    import copy
+
+    return copy.deepcopy(_schema())
+
+
+# -- the structural check -------------------------------------------------------------------------------
+
+_JSON_TYPES = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "integer": lambda v: (
+        (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
+    ),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+_TYPE_WORDS = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "boolean": "true or false",
+    "integer": "an integer",
+    "number": "a number",
+    "null": "null",
+}
+
+
+def check_structure(instance: Any, where: Where) -> None:
+    """Raise InputError at the first place ``instance`` breaks the scenario schema."""
+    root = _schema()
+    _check(instance, root, where, root)
+
+
+def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        ref = schema["$ref"]
+        target = root["$defs"][ref.rsplit("/", 1)[-1]]
+        extra = {k: v for k, v in schema.items() if k not in ("$ref", "description")}
+        schema = {**target, **extra}
+    return schema
+
+
+def _types(schema: dict[str, Any]) -> list[str]:
+    t = schema.get("type")
+    return [t] if isinstance(t, str) else list(t or [])
+
+
+def _check(value: Any, schema: dict[str, Any], where: Where, root: dict[str, Any]) -> None:
+    schema = _resolve(schema, root)
+    if "anyOf" in schema:
+        branches = [_resolve(b, root) for b in schema["anyOf"]]
+        for b in branches:
+            if any(_JSON_TYPES[t](value) for t in _types(b)):
+                _check(value, b, where, root)
+                return
+        wanted = " or ".join(_describe(b) for b in branches)
+        raise where.error(f"expected {wanted}, got {type_name(value)} {show(value)}")
+    types = _types(schema)
+    if types and not any(_JSON_TYPES[t](value) for t in types):
+        raise where.error(f"expected {_describe(schema)}, got {type_name(value)} {show(value)}")
+    if "enum" in schema and value not in schema["enum"]:
+        options = ", ".join(show(e) for e in schema["enum"])
+        hint = _suggest(value, [e for e in schema["enum"] if isinstance(e, str)])
+        raise where.error(f"{show(value)} is not one of {options}{hint}")
+    if isinstance(value, str) and "pattern" in schema and not re.match(schema["pattern"], value):
+        raise where.error(_pattern_message(value, schema))
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        _check_bounds(value, schema, where)
+    if isinstance(value, str) and len(value) < schema.get("minLength", 0):
+        raise where.error("must not be empty")
+    if isinstance(value, dict):
+        _check_object(value, schema, where, root)
+    if isinstance(value, list):
+        if len(value) < schema.get("minItems", 0):
+            raise where.error(f"needs at least {schema['minItems']} item(s)")
+        if "items" in schema:
+            for i, item in enumerate(value):
+                _check(item, schema["items"], where.index(i), root)
+
+
+def _check_bounds(value: float, schema: dict[str, Any], where: Where) -> None:
+    if "minimum" in schema and value < schema["minimum"]:
+        raise where.error(f"must be at least {schema['minimum']}, got {value}")
+    if "maximum" in schema and value > schema["maximum"]:
+        raise where.error(f"must be at most {schema['maximum']}, got {value}")
+    if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
+        raise where.error(f"must be greater than {schema['exclusiveMinimum']}, got {value}")
+
+
+def _check_object(value: dict, schema: dict[str, Any], where: Where, root: dict[str, Any]) -> None:
+    props: dict[str, Any] = schema.get("properties", {})
+    extra = schema.get("additionalProperties", True)
+    for key in value:
+        if not isinstance(key, str):
+            raise where.error(f"field names must be strings, got {type_name(key)} {show(key)}")
+        if key not in props and extra is False:
+            raise where.error(
+                f'unknown field "{key}"{_suggest(key, list(props))}; known fields: {", ".join(props)}'
+            )
+    for key in schema.get("required", []):
+        if value.get(key) is None:
+            raise where.key(key).error("required field is missing")
+    n = len(value)
+    if n < schema.get("minProperties", 0):
+        raise where.error(f"needs at least {schema['minProperties']} of: {', '.join(props)}")
+    if "maxProperties" in schema and n > schema["maxProperties"]:
+        raise where.error(f"give exactly one of {', '.join(props)}, not {', '.join(map(str, value))}")
+    for key, item in value.items():
+        sub = props.get(key, extra if isinstance(extra, dict) else None)
+        if sub is not None:
+            _check(item, sub, where.key(key), root)
+
+
+def _suggest(word: Any, options: list[str]) -> str:
+    close = difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+def _describe(schema: dict[str, Any]) -> str:
+    kind = schema.get("x-lwssim-kind")
+    if kind == "duration":
+        return "a duration like 90s, 5m or 1h30m"
+    if kind == "quantity":
+        return "a quantity like 8, 500m or 2Ti"
+    if "enum" in schema and "type" not in schema:
+        return "one of " + ", ".join(show(e) for e in schema["enum"])
+    return " or ".join(_TYPE_WORDS[t] for t in _types(schema)) or "a value"
+
+
+def _pattern_message(value: str, schema: dict[str, Any]) -> str:
+    kind = schema.get("x-lwssim-kind")
+    if kind == "duration":
+        return f"{show(value)} is not a duration (write it like 90s, 5m or 1h30m)"
+    if kind == "quantity":
+        return f"{show(value)} is not a quantity"
+    return f"{show(value)} does not match {schema['pattern']}"

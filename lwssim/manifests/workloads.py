@@ -1,0 +1,65 @@
+"""Workload manifests: dispatch each document by kind, and re-derive after merge patches (events)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from lwssim.manifests import llmisvc, lws
+from lwssim.manifests.where import Where
+from lwssim.model.lws import Workload
+from lwssim.model.scenario import ControllerConfig
+
+SUPPORTED = f"{lws.KIND} ({lws.API_VERSION}) or {llmisvc.KIND} ({' | '.join(llmisvc.API_VERSIONS)})"
+
+
+def read_document(doc: Any, where: Where, controller: ControllerConfig, source: str) -> list[Workload]:
+    """The workloads one manifest document defines. ``kind: List`` documents are read item by item."""
+    obj = where.mapping(doc)
+    kind, api = obj.get("kind"), obj.get("apiVersion")
+    if kind == "List":
+        items_at = where.key("items")
+        out: list[Workload] = []
+        for i, item in enumerate(items_at.seq(obj.get("items"))):
+            out += read_document(item, items_at.index(i), controller, source)
+        return out
+    if kind == lws.KIND and api == lws.API_VERSION:
+        spec = lws.lws_spec(obj, where, controller)
+        return [Workload(spec.name, spec.namespace, lws.KIND, spec, source)]
+    if kind == llmisvc.KIND and api in llmisvc.API_VERSIONS:
+        return llmisvc.llmisvc_workloads(obj, where, controller, source)
+    name = (obj.get("metadata") or {}).get("name") if isinstance(obj.get("metadata"), dict) else None
+    what = f"{kind or '(no kind)'} {api or '(no apiVersion)'}" + (f' "{name}"' if name else "")
+    raise where.key("kind").error(f"{what} is not a workload lwssim simulates; expected {SUPPORTED}")
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: mappings merge key by key, null deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def replicas_path(kind: str, workload: str, service: str) -> tuple[str, ...]:
+    """Where a scale event writes replicas in the manifest: the LWS's, the LLMISVC's, or its prefill's."""
+    if kind == llmisvc.KIND and workload != service:
+        return ("spec", "prefill", "replicas")
+    return ("spec", "replicas")
+
+
+def with_value(doc: dict, path: tuple[str, ...], value: Any) -> dict:
+    """A copy of ``doc`` with ``path`` set, creating mappings on the way."""
+    out = copy.deepcopy(doc)
+    node = out
+    for key in path[:-1]:
+        if not isinstance(node.get(key), dict):
+            node[key] = {}
+        node = node[key]
+    node[path[-1]] = value
+    return out

@@ -1,0 +1,65 @@
+"""pytest plugin: every lwssim Scenario YAML under the paths pytest collects is a test of its `expect` list.
+
+Registered through the ``pytest11`` entry point, so `pytest scenarios/` needs no conftest. Other YAML is
+ignored; a YAML file that does not parse is ignored too unless it claims to be a Scenario, so a broken
+scenario fails loudly instead of vanishing. Set ``lwssim_collect = false`` in the ini file to turn off.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lwssim import runner
+from lwssim.check import SCENARIO_SUFFIXES, ScenarioResult, evaluate, peek_scenario, validate_expectations
+from lwssim.errors import InputError
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("lwssim_collect", "collect lwssim Scenario YAML files as tests", type="bool", default=True)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix not in SCENARIO_SUFFIXES or not parent.config.getini("lwssim_collect"):
+        return None
+    name = peek_scenario(file_path)
+    if name is None:
+        return None
+    return ScenarioFile.from_parent(parent, path=file_path, scenario_name=name)
+
+
+class ScenarioFile(pytest.File):
+    def __init__(self, *, scenario_name: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.scenario_name = scenario_name
+
+    def collect(self):
+        yield ScenarioItem.from_parent(self, name=self.scenario_name)
+
+
+class ExpectationsFailed(Exception):
+    """Raised by a scenario item whose report breaks one of its expectations."""
+
+    def __init__(self, result: ScenarioResult) -> None:
+        super().__init__(result.scenario)
+        self.result = result
+
+
+class ScenarioItem(pytest.Item):
+    def runtest(self) -> None:
+        scenario = runner.load(str(self.path))
+        validate_expectations(scenario)
+        result = evaluate(scenario, runner.run(scenario))
+        if not result.passed:
+            raise ExpectationsFailed(result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:  # type: ignore[override]
+        if isinstance(excinfo.value, ExpectationsFailed):
+            return "\n".join(excinfo.value.result.lines())
+        if isinstance(excinfo.value, InputError):
+            return f"error: {excinfo.value.render()}"
+        return str(super().repr_failure(excinfo, style=style))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"lwssim scenario {self.name}"

@@ -1,0 +1,352 @@
+"""Metrics from a Timeline: the JSON report of CONTRACT.md ("The JSON report").
+
+One replay over the records, in time order, keeps each pod's state, a running count of healthy pods per
+group and of serving groups per workload; every metric falls out of that replay in O(records). Because
+the Timeline is the same for simulated and observed runs, so is every number here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import lwssim
+from lwssim import timeline as tl
+from lwssim.timeline import Record, Timeline
+
+SECONDS_DECIMALS = 3
+FRACTION_DECIMALS = 6
+
+
+@dataclass
+class _Pod:
+    """One life of a pod (PodCreated → PodDeleted); a recreated pod with the same name starts afresh."""
+
+    name: str
+    workload: str
+    group: int
+    role: str
+    gpus: int = 0
+    node: str | None = None
+    started: bool = False
+    ready: bool = False
+    ready_at: float | None = None
+    deleting: bool = False
+    failed: bool = False
+    pending_reason: str | None = None
+
+    @property
+    def healthy(self) -> bool:
+        """Counts toward its group serving: scheduled, running, Ready, not on its way out."""
+        return self.node is not None and self.started and self.ready and not self.deleting and not self.failed
+
+    @property
+    def phase(self) -> str:
+        if self.deleting:
+            return "Terminating"
+        if self.failed:
+            return "Failed"
+        return "Running" if self.started else "Pending"
+
+
+@dataclass
+class _Group:
+    healthy: int = 0
+    serving: bool = False
+    serving_at: float | None = None
+    recreations: int = 0
+
+
+@dataclass
+class _Workload:
+    """Running totals for one workload; ``area`` integrates min(serving, replicas)/replicas after TTAS."""
+
+    name: str
+    size: int
+    replicas: int
+    serving: int = 0
+    ready_reported: int = 0
+    recreations: int = 0
+    all_serving_at: float | None = None
+    area: float = 0.0
+    last_t: float = 0.0
+    over_time: list[list[float]] = field(default_factory=list)
+
+    def fraction(self) -> float:
+        # Nothing desired (scaled to zero) means nothing is missing.
+        return 1.0 if self.replicas <= 0 else min(self.serving, self.replicas) / self.replicas
+
+    def advance(self, t: float) -> None:
+        """Integrate availability up to ``t`` under the state that held since the last change."""
+        if self.all_serving_at is not None:
+            self.area += self.fraction() * (t - self.last_t)
+        self.last_t = t
+
+    def changed(self, t: float) -> None:
+        """After a change of serving or replicas at ``t``: note the first time all replicas serve."""
+        if self.all_serving_at is None and self.replicas > 0 and self.serving >= self.replicas:
+            self.all_serving_at = t
+            self.last_t = t
+        point = [_sec(t), self.serving, self.replicas]
+        if self.over_time and self.over_time[-1][0] == point[0]:
+            self.over_time[-1] = point
+        elif not self.over_time or self.over_time[-1][1:] != point[1:]:
+            self.over_time.append(point)
+
+
+class _Replay:
+    """The state of every pod, group and workload as the records are applied one by one."""
+
+    def __init__(self, timeline: Timeline) -> None:
+        self.horizon = timeline.horizon
+        self.pods: dict[tuple[str, str], _Pod] = {}
+        self.groups: dict[tuple[str, int], _Group] = {}
+        self.workloads: dict[str, _Workload] = {}
+        self.lws_to_workload: dict[str, str] = {}
+        for w in timeline.workloads:
+            self.workloads[w.name] = _Workload(w.name, w.size, w.replicas, over_time=[[0.0, 0, w.replicas]])
+            self.lws_to_workload[w.lws] = w.name
+
+    def run(self, records: list[Record]) -> None:
+        # Records are written in time order; a stable sort keeps write order within an instant and
+        # tolerates observed timelines merged from several watches.
+        for r in sorted(records, key=lambda r: r.t):
+            if r.t > self.horizon:
+                break
+            self.apply(r)
+
+    def workload(self, name: str) -> _Workload:
+        w = self.workloads.get(name)
+        if w is None:  # a workload the timeline's header does not list: keep it, size from its pods
+            w = self.workloads[name] = _Workload(name, size=1, replicas=0)
+        return w
+
+    def group(self, workload: str, index: int) -> _Group:
+        key = (workload, index)
+        g = self.groups.get(key)
+        if g is None:
+            g = self.groups[key] = _Group()
+        return g
+
+    def apply(self, r: Record) -> None:
+        kind = r.kind
+        if kind == tl.POD_CREATED:
+            old = self.pods.get((r.workload, r.subject))
+            if old is not None:  # created again without a PodDeleted: the old life is over
+                self._set_health(old, r.t, _unchanged, gone=True)
+            pod = _Pod(r.subject, r.workload, r.group, r.role, gpus=_int(r.get("gpus", 0)))
+            self.pods[(r.workload, r.subject)] = pod
+            self.workload(r.workload)
+            self.group(r.workload, r.group)
+        elif kind == tl.SCALED:
+            w = self.workload(r.workload or r.subject)
+            w.advance(r.t)
+            w.replicas = _int(r.get("replicas", w.replicas))
+            w.changed(r.t)
+        elif kind == tl.LWS_STATUS:
+            name = r.workload or self.lws_to_workload.get(r.subject, r.subject)
+            ready = r.get("readyReplicas", r.get("ready", 0))
+            self.workload(name).ready_reported = _int(ready)
+        elif kind == tl.GROUP_RECREATED:
+            self.group(r.workload, r.group).recreations += 1
+            self.workload(r.workload).recreations += 1
+        else:
+            pod = self.pods.get((r.workload, r.subject))
+            if pod is not None:
+                self._pod_event(pod, r)
+
+    def _pod_event(self, pod: _Pod, r: Record) -> None:
+        kind = r.kind
+        if kind == tl.POD_SCHEDULED:
+            node = r.get("node")
+            self._set_health(pod, r.t, lambda p: setattr(p, "node", str(node) if node else None))
+        elif kind == tl.POD_UNSCHEDULABLE:
+            pod.pending_reason = str(r.get("reason", "")) or None
+        elif kind == tl.POD_CONTAINERS_STARTED:
+            self._set_health(pod, r.t, lambda p: setattr(p, "started", True))
+        elif kind == tl.POD_READY:
+            self._set_health(pod, r.t, _mark_ready(r.t))
+        elif kind in (tl.POD_NOT_READY, tl.POD_RESTARTED):
+            # A restarted container must pass readiness again (kubelet sets ContainersReady=False).
+            self._set_health(pod, r.t, _mark_not_ready)
+        elif kind == tl.POD_DELETING:
+            self._set_health(pod, r.t, lambda p: setattr(p, "deleting", True))
+        elif kind == tl.POD_FAILED:
+            self._set_health(pod, r.t, lambda p: setattr(p, "failed", True))
+        elif kind == tl.POD_DELETED:
+            self._set_health(pod, r.t, _unchanged, gone=True)
+            del self.pods[(pod.workload, pod.name)]
+
+    def _set_health(self, pod: _Pod, t: float, change: Callable[[_Pod], None], gone: bool = False) -> None:
+        """Apply ``change`` to the pod and carry any health change up to its group and workload."""
+        was = pod.healthy
+        change(pod)
+        now = pod.healthy and not gone
+        if was == now:
+            return
+        g = self.group(pod.workload, pod.group)
+        g.healthy += 1 if now else -1
+        w = self.workload(pod.workload)
+        serving = g.healthy >= w.size
+        if serving == g.serving:
+            return
+        w.advance(t)
+        g.serving = serving
+        w.serving += 1 if serving else -1
+        if serving and g.serving_at is None:
+            g.serving_at = t
+        w.changed(t)
+
+
+def _unchanged(p: _Pod) -> None:
+    pass
+
+
+def _mark_ready(t: float) -> Callable[[_Pod], None]:
+    def change(p: _Pod) -> None:
+        if not p.ready:
+            p.ready, p.ready_at = True, t
+
+    return change
+
+
+def _mark_not_ready(p: _Pod) -> None:
+    p.ready, p.ready_at = False, None
+
+
+def build_report(timeline: Timeline, *, lws_version: str | None = None) -> dict:
+    """The SimulationReport for ``timeline``; ``lws_version`` (from the scenario) only annotates it."""
+    replay = _Replay(timeline)
+    replay.run(timeline.records)
+    horizon = timeline.horizon
+    pods_by_group: dict[tuple[str, int], list[_Pod]] = {}
+    for pod in replay.pods.values():
+        pods_by_group.setdefault((pod.workload, pod.group), []).append(pod)
+
+    infos = {w.name: w for w in timeline.workloads}
+    gpus: Counter[str] = Counter()
+    for pod in replay.pods.values():
+        if pod.node is not None:
+            gpus[pod.workload] += pod.gpus
+    workloads = []
+    for name in sorted(replay.workloads):
+        w = replay.workloads[name]
+        info = infos.get(name)
+        w.advance(horizon)
+        availability = None
+        if w.all_serving_at is not None:
+            window = horizon - w.all_serving_at
+            availability = w.area / window if window > 0 else w.fraction()
+        # Desired groups, plus any that still has pods (surge groups of a rollout, a scale-down draining).
+        indices = {i for (wn, i) in pods_by_group if wn == name} | set(range(max(w.replicas, 0)))
+        groups = [
+            _group_entry(i, replay.groups.get((name, i), _Group()), pods_by_group.get((name, i), []))
+            for i in sorted(indices)
+        ]
+        workloads.append(
+            {
+                "name": name,
+                "namespace": info.namespace if info else "",
+                "kind": info.kind if info else "",
+                "replicas": w.replicas,
+                "size": w.size,
+                "groupsServing": w.serving,
+                "groupsReadyReported": w.ready_reported,
+                "timeToAllServingSeconds": _sec(w.all_serving_at),
+                "availability": _frac(availability),
+                "groupRecreations": w.recreations,
+                "gpusAllocated": gpus[name],
+                "groups": groups,
+                "servingOverTime": w.over_time,
+            }
+        )
+
+    pending = [p for p in replay.pods.values() if p.node is None and not p.deleting]
+    report = {
+        "apiVersion": "lwssim.io/v1alpha1",
+        "kind": "SimulationReport",
+        "scenario": timeline.scenario,
+        "seed": timeline.seed,
+        "horizonSeconds": _sec(horizon),
+        "lwssimVersion": lwssim.__version__,
+        "cluster": {
+            "nodes": _int(timeline.cluster.get("nodes", 0)),
+            "gpus": _int(timeline.cluster.get("gpus", 0)),
+            "gpusAllocated": sum(gpus.values()),
+        },
+        "workloads": workloads,
+        "pendingPods": [
+            {"name": p.name, "workload": p.workload, "reason": p.pending_reason}
+            for p in sorted(pending, key=lambda p: (name_key(p.name), p.workload))
+        ],
+    }
+    if lws_version:
+        report["lwsVersion"] = lws_version
+    return report
+
+
+def _group_entry(index: int, g: _Group, pods: list[_Pod]) -> dict:
+    pods = sorted(pods, key=lambda p: name_key(p.name))
+    return {
+        "index": index,
+        "serving": g.serving,
+        "servingAtSeconds": _sec(g.serving_at),
+        "recreations": g.recreations,
+        "nodes": sorted({p.node for p in pods if p.node is not None}, key=name_key),
+        "pods": [
+            {
+                "name": p.name,
+                "role": p.role,
+                "node": p.node,
+                "phase": p.phase,
+                "readyAtSeconds": _sec(p.ready_at) if p.ready else None,
+                "pendingReason": p.pending_reason if p.node is None else None,
+            }
+            for p in pods
+        ],
+    }
+
+
+def to_json(report: dict) -> str:
+    """Byte-stable JSON: sorted keys, values already rounded by build_report, one trailing newline."""
+    return json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def name_key(name: str) -> tuple:
+    """Natural order, so ``llm-0-2`` sorts before ``llm-0-10`` (and ``h100-2`` before ``h100-10``)."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+
+
+def group_blockers(workload: dict) -> Counter[tuple[str, str]]:
+    """(role, state) of the pods that keep groups from serving, e.g. ("worker", "Pending"): 3."""
+    blockers: Counter[tuple[str, str]] = Counter()
+    for g in workload["groups"]:
+        if g["serving"]:
+            continue
+        for p in g["pods"]:
+            if p["phase"] != "Running":
+                blockers[(p["role"], p["phase"])] += 1
+            elif p["readyAtSeconds"] is None:
+                blockers[(p["role"], "not Ready")] += 1
+        missing = workload["size"] - len(g["pods"])
+        if missing > 0:
+            blockers[("pod", "missing")] += missing
+    return blockers
+
+
+def _sec(v: float | None) -> float | None:
+    return None if v is None else round(float(v), SECONDS_DECIMALS) + 0.0
+
+
+def _frac(v: float | None) -> float | None:
+    return None if v is None else round(float(v), FRACTION_DECIMALS) + 0.0
+
+
+def _int(v: object) -> int:
+    try:
+        return int(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0

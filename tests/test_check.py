@@ -1,0 +1,200 @@
+"""`lwssim check` logic: expectations against reports, messages, JUnit XML and JSON."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from lwssim.check import (
+    ScenarioResult,
+    evaluate,
+    find_scenarios,
+    go_duration,
+    measure,
+    peek_scenario,
+    summary_line,
+    to_json,
+    to_junit,
+    validate_expectations,
+)
+from lwssim.errors import InputError
+from lwssim.model.cluster import Cluster
+from lwssim.model.lws import LeaderWorkerSetSpec, Workload
+from lwssim.model.scenario import Expectation, Scenario
+
+
+def scenario(*expect: Expectation, name: str = "deepseek-r1-dp-ep") -> Scenario:
+    workloads = tuple(
+        Workload(n, "default", "LeaderWorkerSet", LeaderWorkerSetSpec(name=n, replicas=2, size=2))
+        for n in ("llm", "other")
+    )
+    return Scenario(name, f"scenarios/{name}.yaml", 0, 3600.0, Cluster(), workloads, expect=expect)
+
+
+def exp(metric: str, comparator: str, value: float, workload: str | None = "llm", **kw) -> Expectation:
+    return Expectation(workload, metric, comparator, value, **kw)
+
+
+def report(**llm) -> dict:
+    base = {
+        "name": "llm",
+        "groupsServing": 2,
+        "groupsReadyReported": 2,
+        "timeToAllServingSeconds": 552.0,
+        "availability": 0.9871,
+        "groupRecreations": 1,
+    }
+    other = dict(base, name="other", groupsServing=1, timeToAllServingSeconds=600.0, availability=0.5)
+    pending = [{"name": "llm-1-1", "workload": "llm", "reason": "x"}, {"name": "o-0", "workload": "other"}]
+    return {"workloads": [dict(base, **llm), other], "pendingPods": pending}
+
+
+def test_pass_and_fail_lines_read_like_the_contract() -> None:
+    s = scenario(exp("timeToAllServing", "atMost", 900), exp("availability", "atLeast", 0.999))
+    result = evaluate(s, report())
+    assert result.lines() == [
+        "PASS deepseek-r1-dp-ep: llm timeToAllServing 9m12s <= 15m",
+        "FAIL deepseek-r1-dp-ep: llm availability 0.9871 >= 0.999",
+    ]
+    assert not result.passed
+
+
+@pytest.mark.parametrize(
+    ("metric", "comparator", "value", "passed"),
+    [
+        ("groupsServing", "atLeast", 2, True),
+        ("groupsServing", "atLeast", 3, False),
+        ("groupsServing", "equals", 2, True),
+        ("groupsReadyReported", "atMost", 1, False),
+        ("groupRecreations", "atMost", 1, True),
+        ("groupRecreations", "equals", 0, False),
+        ("pendingPods", "equals", 1, True),
+        ("availability", "atLeast", 0.9871, True),
+    ],
+)
+def test_comparators(metric: str, comparator: str, value: float, passed: bool) -> None:
+    assert evaluate(scenario(exp(metric, comparator, value)), report()).passed is passed
+
+
+def test_null_measurement_fails_and_says_never() -> None:
+    s = scenario(exp("timeToAllServing", "atMost", 900), exp("availability", "atLeast", 0.0))
+    result = evaluate(s, report(timeToAllServingSeconds=None, availability=None))
+    assert [a.passed for a in result.assertions] == [False, False]
+    assert result.lines()[0] == "FAIL deepseek-r1-dp-ep: llm timeToAllServing never <= 15m"
+    assert "availability never >= 0" in result.lines()[1]
+
+
+def test_all_workloads_aggregates() -> None:
+    r = report()
+    assert measure(r, None, "pendingPods") == 2
+    assert measure(r, "llm", "pendingPods") == 1
+    assert measure(r, None, "groupsServing") == 3
+    assert measure(r, None, "timeToAllServing") == 600.0
+    assert measure(r, None, "availability") == 0.5
+    assert measure(report(availability=None), None, "availability") is None
+    line = evaluate(scenario(exp("pendingPods", "equals", 0, workload=None)), r).lines()[0]
+    assert line == "FAIL deepseek-r1-dp-ep: all workloads pendingPods 2 == 0"
+
+
+def test_quantile_is_evaluated_on_one_run_and_says_so() -> None:
+    result = evaluate(scenario(exp("availability", "atLeast", 0.9, quantile=0.05)), report())
+    assert result.passed
+    assert result.lines()[0].endswith("(quantile 0.05 evaluated on a single run)")
+
+
+def test_unknown_workload_is_an_input_error_naming_the_field() -> None:
+    s = scenario(exp("groupsServing", "atLeast", 1, workload="nope", index=0, field_path="spec.expect[0]"))
+    with pytest.raises(InputError) as info:
+        validate_expectations(s)
+    assert info.value.render() == (
+        "scenarios/deepseek-r1-dp-ep.yaml: spec.expect[0]: no workload named 'nope' (workloads: llm, other)"
+    )
+
+
+def test_no_expectations_passes() -> None:
+    result = evaluate(scenario(), report())
+    assert result.passed and result.lines() == ["PASS deepseek-r1-dp-ep: no expectations"]
+
+
+def test_go_duration() -> None:
+    assert [go_duration(s) for s in (900, 552, 5400, 3600, 2.5, 0, 59.9999)] == [
+        "15m",
+        "9m12s",
+        "1h30m",
+        "1h",
+        "2.5s",
+        "0s",
+        "1m",
+    ]
+
+
+def results() -> list[ScenarioResult]:
+    ok = evaluate(scenario(exp("groupsServing", "atLeast", 2), name="a"), report())
+    bad = evaluate(
+        scenario(exp("groupsServing", "atLeast", 2), exp("availability", "atLeast", 0.999), name="b"),
+        report(),
+    )
+    return [ok, bad]
+
+
+def test_junit_xml_has_a_suite_per_scenario_and_failures_with_measured_values() -> None:
+    root = ET.fromstring(to_junit(results()))
+    assert root.tag == "testsuites" and root.get("tests") == "3" and root.get("failures") == "1"
+    suites = root.findall("testsuite")
+    assert [(s.get("name"), s.get("tests"), s.get("failures")) for s in suites] == [
+        ("a", "1", "0"),
+        ("b", "2", "1"),
+    ]
+    cases = suites[1].findall("testcase")
+    assert [c.get("name") for c in cases] == ["llm groupsServing >= 2", "llm availability >= 0.999"]
+    failure = cases[1].find("failure")
+    assert failure is not None and cases[0].find("failure") is None
+    assert failure.get("message") == "llm availability 0.9871 >= 0.999"
+    assert failure.text == "measured 0.9871"
+
+
+def test_check_json_shape() -> None:
+    text = to_json(results())
+    doc = json.loads(text)
+    assert json.dumps(doc, indent=2, sort_keys=True) + "\n" == text
+    assert doc["kind"] == "CheckReport" and doc["passed"] is False
+    first = doc["scenarios"][0]
+    assert (first["scenario"], first["file"], first["passed"]) == ("a", "scenarios/a.yaml", True)
+    assert first["assertions"][0] == {
+        "workload": "llm",
+        "metric": "groupsServing",
+        "comparator": "atLeast",
+        "bound": 2,
+        "measured": 2,
+        "passed": True,
+        "quantile": None,
+    }
+    assert summary_line(results()) == "2 scenarios, 3 assertions: 2 passed, 1 failed"
+
+
+SCENARIO_YAML = "apiVersion: lwssim.io/v1alpha1\nkind: Scenario\nmetadata: {name: %s}\nspec: {}\n"
+
+
+def test_scenario_discovery(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.yaml").write_text(SCENARIO_YAML % "alpha")
+    (tmp_path / "sub" / "b.yml").write_text(SCENARIO_YAML % "beta")
+    (tmp_path / "lws.yaml").write_text("apiVersion: leaderworkerset.x-k8s.io/v1\nkind: LeaderWorkerSet\n")
+    (tmp_path / "other.yaml").write_text("apiVersion: lwssim.io/v1alpha1\nkind: ScenarioSet\n")
+    (tmp_path / "broken.yaml").write_text("apiVersion: lwssim.io/v1alpha1\nkind: Scenario\nspec: [\n")
+    (tmp_path / "junk.yaml").write_text("lwssim.io/v1alpha1: [\n")
+    (tmp_path / "notes.txt").write_text(SCENARIO_YAML % "txt")
+    assert peek_scenario(tmp_path / "a.yaml") == "alpha"
+    assert peek_scenario(tmp_path / "broken.yaml") == "broken"  # claims to be one: loading will say why not
+    assert peek_scenario(tmp_path / "junk.yaml") is None
+    found = find_scenarios([str(tmp_path), str(tmp_path / "a.yaml")])
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a.yaml", "broken.yaml", "sub/b.yml"]
+
+
+def test_directory_without_scenarios_is_bad_input(tmp_path: Path) -> None:
+    (tmp_path / "x.yaml").write_text("a: 1\n")
+    with pytest.raises(InputError, match="no lwssim.io/v1alpha1 Scenario files"):
+        find_scenarios([str(tmp_path)])

@@ -1,0 +1,108 @@
+"""The pytest plugin: Scenario YAML becomes one test item per scenario; other YAML is left alone."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+SCENARIO = "apiVersion: lwssim.io/v1alpha1\nkind: Scenario\nmetadata: {name: %s}\nspec: {}\n"
+
+# A conftest for the pytester session: replaces the engine (restored afterwards, as pytester runs
+# in-process) so these tests pin the plugin's own behaviour. Scenarios named good* hold, others fail.
+FAKE_ENGINE = """
+from pathlib import Path
+
+from lwssim import runner
+from lwssim.model.cluster import Cluster
+from lwssim.model.scenario import Expectation, Scenario
+
+SAVED = runner.load, runner.run
+
+
+def load(path):
+    name = Path(path).stem
+    bound = 2 if name.startswith("good") else 1
+    expect = (Expectation(None, "pendingPods", "atMost", bound),)
+    return Scenario(name, path, 0, 60.0, Cluster(), (), expect=expect)
+
+
+def run(scenario, seed=None):
+    return {"workloads": [], "pendingPods": [{"name": "p", "workload": "w", "reason": "r"}] * 2}
+
+
+def pytest_sessionstart(session):
+    runner.load, runner.run = load, run
+
+
+def pytest_sessionfinish(session):
+    runner.load, runner.run = SAVED
+"""
+
+
+def test_collects_scenarios_and_ignores_other_yaml(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(FAKE_ENGINE)
+    pytester.makefile(".yaml", good=SCENARIO % "alpha", bad=SCENARIO % "beta")
+    pytester.makefile(".yml", lws="apiVersion: leaderworkerset.x-k8s.io/v1\nkind: LeaderWorkerSet\n")
+    pytester.makefile(".yaml", junk="key: [unclosed\n", other="apiVersion: lwssim.io/v1alpha1\nkind: Plan\n")
+    result = pytester.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines(["bad.yaml::beta", "good.yaml::alpha", "*2 tests collected*"])
+    assert "lws" not in result.stdout.str() and "junk" not in result.stdout.str()
+
+
+def test_failing_scenario_shows_assertion_lines(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(FAKE_ENGINE)
+    pytester.makefile(".yaml", good=SCENARIO % "alpha", bad=SCENARIO % "beta")
+    result = pytester.runpytest("-rA")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["FAIL bad: all workloads pendingPods 2 <= 1"])
+
+
+def test_broken_scenario_fails_with_input_error(pytester: pytest.Pytester) -> None:
+    """Uses the real loader: a file claiming to be a Scenario is collected, and fails saying why."""
+    pytester.makefile(".yaml", broken="apiVersion: lwssim.io/v1alpha1\nkind: Scenario\nspec: [\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["error: *broken.yaml: invalid YAML at line 3*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_can_be_turned_off(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nlwssim_collect = false\n")
+    pytester.makefile(".yaml", good=SCENARIO % "alpha")
+    result = pytester.runpytest("--collect-only", "-q")
+    assert "alpha" not in result.stdout.str()
+
+
+def test_real_scenario_runs_through_the_engine(pytester: pytest.Pytester) -> None:  # needs engine
+    pytester.makefile(
+        ".yaml",
+        real="""\
+apiVersion: lwssim.io/v1alpha1
+kind: Scenario
+metadata: {name: one-group}
+spec:
+  horizon: 1h
+  cluster:
+    nodePools:
+    - {name: h100, count: 2, capacity: {nvidia.com/gpu: 8, cpu: "192", memory: 2Ti, pods: 110}}
+  workloads:
+  - manifest:
+      apiVersion: leaderworkerset.x-k8s.io/v1
+      kind: LeaderWorkerSet
+      metadata: {name: llm}
+      spec:
+        replicas: 1
+        leaderWorkerTemplate:
+          size: 2
+          workerTemplate:
+            spec:
+              containers:
+              - {name: vllm, image: vllm/vllm-openai:v0.8.5, resources: {limits: {nvidia.com/gpu: 8}}}
+  expect:
+  - {workload: llm, groupsServing: {atLeast: 1}, timeToAllServing: {atMost: 30m}}
+""",
+    )
+    result = pytester.runpytest("-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*real.yaml::one-group PASSED*"])

@@ -90,6 +90,9 @@ class NodeTable:
             for r, v in amounts.items():
                 self.alloc[i, self.res_index[r]] = v
         self.used = np.zeros_like(self.alloc)
+        # Resource-major copies: one contiguous row per resource, so a filter reads only what a pod asks.
+        self.alloc_by_res = np.ascontiguousarray(self.alloc.T)
+        self.free_by_res = self.alloc_by_res.copy()
         # NonZeroRequested for scoring: cpu 100m / memory 200MB per container without requests
         # (pkg/scheduler/util DefaultMilliCPURequest, DefaultMemoryRequest).
         self.used_nonzero = np.zeros((n, 2), dtype=np.int64)
@@ -153,6 +156,7 @@ class NodeTable:
 
     def reserve(self, i: int, vec: np.ndarray, nonzero: tuple[int, int], sign: int = 1) -> None:
         self.used[i] += sign * vec
+        self.free_by_res[:, i] -= sign * vec
         self.used_nonzero[i, 0] += sign * nonzero[0]
         self.used_nonzero[i, 1] += sign * nonzero[1]
 

@@ -221,7 +221,9 @@ class Scheduler:
         static = self._static(pod)
         stage = static.stage.copy()
         lacking, over = P.fit_failures(nodes, static.req)
-        fit_fail = lacking.any(axis=1)
+        fit_fail = np.zeros(n, dtype=bool)
+        for _, short in lacking:
+            fit_fail |= short
         if static.unknown:
             fit_fail[:] = True
             over[:] = True
@@ -266,7 +268,7 @@ class Scheduler:
         return int(best[self.rng.integers(len(best))]) if len(best) > 1 else int(best[0])
 
     def _fit_error(
-        self, stage: np.ndarray, static: _Static, lacking: np.ndarray, over: np.ndarray
+        self, stage: np.ndarray, static: _Static, lacking: list[tuple[int, np.ndarray]], over: np.ndarray
     ) -> tuple[str, frozenset[str]]:
         """FitError.Error() (k8s v1.34 ``framework/types.go``): ``0/N nodes are available: <histogram>.``
         with "count reason" entries sorted as strings, then the PostFilter messages joined by ", ":
@@ -278,8 +280,8 @@ class Scheduler:
         reasons[P.REASON_TAINT] = int((stage == P.F_TAINT).sum())
         reasons[P.REASON_NODE_AFFINITY] = int((stage == P.F_NODE_AFFINITY).sum())
         fit_rows = stage == P.F_FIT
-        for col, count in enumerate(lacking[fit_rows].sum(axis=0)):
-            reasons[P.fit_reason(self.nodes.resources[col])] += int(count)
+        for col, short in lacking:
+            reasons[P.fit_reason(self.nodes.resources[col])] += int((short & fit_rows).sum())
         for resource in static.unknown:
             reasons[P.fit_reason(resource)] += int(fit_rows.sum())
         reasons[P.REASON_POD_AFFINITY] = int((stage == P.F_POD_AFFINITY).sum())

@@ -147,21 +147,23 @@ def prefer_no_schedule_score(nodes: NodeTable, template: PodTemplate) -> np.ndar
 # -- dynamic filters ------------------------------------------------------------------------------
 
 
-def fit_failures(nodes: NodeTable, req: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """NodeResourcesFit: ([nodes, resources] True where the node lacks the requested amount,
-    [nodes] True where a lacking resource exceeds the node's whole allocatable).
+def fit_failures(nodes: NodeTable, req: np.ndarray) -> tuple[list[tuple[int, np.ndarray]], np.ndarray]:
+    """NodeResourcesFit: per requested resource, (column, nodes lacking it), and the nodes where a
+    lacking resource exceeds the node's whole allocatable.
 
     Only resources the pod requests are checked; the ``pods`` column checks the pod count, which is
     never unresolvable (noderesources.fitsRequest). Unresolvable nodes are ones preemption cannot help.
     """
-    cols = np.flatnonzero(req > 0)
-    free = nodes.alloc[:, cols] - nodes.used[:, cols]
-    lacking = np.zeros(nodes.alloc.shape, dtype=bool)
-    lacking[:, cols] = free < req[cols]
-    over = nodes.alloc[:, cols] < req[cols]
-    if "pods" in nodes.res_index:
-        over[:, cols == nodes.res_index["pods"]] = False
-    return lacking, over.any(axis=1)
+    lacking = []
+    over = np.zeros(len(nodes), dtype=bool)
+    pods_col = nodes.res_index.get("pods", -1)
+    for col in np.flatnonzero(req > 0):
+        short = nodes.free_by_res[col] < req[col]
+        if short.any():
+            lacking.append((int(col), short))
+            if col != pods_col:
+                over |= nodes.alloc_by_res[col] < req[col]
+    return lacking, over
 
 
 def fit_reason(resource: str) -> str:

@@ -1,7 +1,10 @@
 """The Kubernetes StatefulSet controller, for ``podManagementPolicy: Parallel`` (what LWS uses).
 
 Source: kubernetes ``pkg/controller/statefulset/stateful_set_control.go`` (v1.34):
-- every missing ordinal in [start, start+replicas) gets a pod in the same sync, no waiting;
+- every missing ordinal in [start, start+replicas) gets a pod in the same sync, in slow-start batches
+  of 1, 2, 4, … (``slowStartBatch``), each API call through the controller's client rate limit
+  (20 QPS, burst 30), with 5 syncs running at once (``--concurrent-statefulset-syncs``) — so pods of
+  many groups are created interleaved, as on a real cluster;
   a pod name still held by a terminating pod is recreated only once that object is gone;
 - Failed or Succeeded pods are deleted, and recreated on a later sync;
 - ordinals outside the range are all deleted at once (scale down);
@@ -20,9 +23,12 @@ import simpy
 
 from lwssim.engine.gc import GarbageCollector
 from lwssim.engine.objects import FAILED, SUCCEEDED, Pod, StatefulSet
+from lwssim.engine.ratelimit import TokenBucket
 from lwssim.engine.store import ADDED, DELETED, Store
 from lwssim.engine.workqueue import WorkQueue
 from lwssim.timeline import POD_CREATED, Timeline
+
+CONCURRENT_SYNCS = 5  # kube-controller-manager --concurrent-statefulset-syncs default
 
 
 class StatefulSetController:
@@ -42,7 +48,8 @@ class StatefulSetController:
         self.env, self.store, self.gc, self.timeline = env, store, gc, timeline
         self.gate = max_unavailable_gate
         self.gpu_of = gpu_of
-        self.queue = WorkQueue(env, self.reconcile)
+        self.limiter = TokenBucket(lambda: env.now)
+        self.queue = WorkQueue(env, self.reconcile, workers=CONCURRENT_SYNCS)
         self._pods: dict[int, dict[int, Pod]] = {}  # sts uid -> ordinal -> pod
         self._contrib: dict[int, tuple[int, int]] = {}  # pod uid -> (ready, updated)
         self._totals: dict[int, list[int]] = {}  # sts uid -> [ready, updated]
@@ -88,7 +95,7 @@ class StatefulSetController:
     def pods_by_ordinal(self, sts: StatefulSet) -> dict[int, Pod]:
         return self._pods.get(sts.uid, {})
 
-    def reconcile(self, key: str) -> None:
+    def reconcile(self, key: str):
         sts = self.store.get("StatefulSet", key)
         if not isinstance(sts, StatefulSet) or sts.uid not in self._pods:
             return
@@ -97,10 +104,22 @@ class StatefulSetController:
                 self._synced[sts.uid] = sts.generation
                 self._dirty.discard(sts.uid)
                 self._recount(sts)
-                self._sync(sts, dict(self.pods_by_ordinal(sts)))
-            if self._totals[sts.uid][1] < len(self.pods_by_ordinal(sts)) or sts.partition:
-                self._rolling_update(sts, self.pods_by_ordinal(sts))
-        self._update_status(sts)
+                yield from self._sync(sts, dict(self.pods_by_ordinal(sts)))
+            if self._live(sts) and (
+                self._totals[sts.uid][1] < len(self.pods_by_ordinal(sts)) or sts.partition
+            ):
+                yield from self._rolling_update(sts, self.pods_by_ordinal(sts))
+        if self._live(sts) or sts.deleting:
+            self._update_status(sts)
+
+    def _live(self, sts: StatefulSet) -> bool:
+        return not sts.deleting and self.store.get("StatefulSet", sts.key) is sts
+
+    def _api_call(self):
+        """Wait for the client rate limiter before one request."""
+        wait = self.limiter.reserve()
+        if wait > 0:
+            yield self.env.timeout(wait)
 
     def _recount(self, sts: StatefulSet) -> None:
         """Recompute the updated counters after the update revision may have changed."""
@@ -112,16 +131,28 @@ class StatefulSetController:
             totals[1] += c[1]
         self._totals[sts.uid] = totals
 
-    def _sync(self, sts: StatefulSet, pods: dict[int, Pod]) -> None:
+    def _sync(self, sts: StatefulSet, pods: dict[int, Pod]):
         first, last = sts.ordinal_start, sts.ordinal_start + sts.replicas
-        for ordinal in range(first, last):
-            pod = pods.get(ordinal)
-            if pod is None:
-                self._create(sts, ordinal)
-            elif pod.phase in (FAILED, SUCCEEDED) and not pod.deleting:
-                self.gc.delete(pod)
+        missing = [o for o in range(first, last) if o not in pods]
+        done, batch = 0, 1
+        while done < len(missing):  # slowStartBatch(1, ...): each batch waits for its slowest call
+            chunk = missing[done : done + batch]
+            done += len(chunk)
+            waits = [self.limiter.reserve() for _ in chunk]
+            start = self.env.now
+            for ordinal, wait in zip(chunk, waits, strict=True):
+                if start + wait > self.env.now:
+                    yield self.env.timeout(start + wait - self.env.now)
+                if not self._live(sts) or ordinal >= sts.ordinal_start + sts.replicas:
+                    return
+                if ordinal not in self.pods_by_ordinal(sts):
+                    self._create(sts, ordinal)
+            batch = min(2 * batch, len(missing) - done)
         for ordinal, pod in sorted(pods.items(), reverse=True):
-            if not first <= ordinal < last and not pod.deleting:
+            failed = pod.phase in (FAILED, SUCCEEDED) and first <= ordinal < last
+            condemned = not first <= ordinal < last
+            if (failed or condemned) and not pod.deleting:
+                yield from self._api_call()
                 self.gc.delete(pod)
 
     def _revision_for(self, sts: StatefulSet, ordinal: int) -> str:
@@ -160,7 +191,7 @@ class StatefulSetController:
                 gpus=self.gpu_of(pod),
             )
 
-    def _rolling_update(self, sts: StatefulSet, pods: dict[int, Pod]) -> None:
+    def _rolling_update(self, sts: StatefulSet, pods: dict[int, Pod]):
         lowest = sts.ordinal_start + sts.partition
         ordinals = range(sts.ordinal_start + sts.replicas - 1, lowest - 1, -1)
         if not self.gate:
@@ -169,6 +200,7 @@ class StatefulSetController:
                 if pod is None:
                     return
                 if pod.revision != sts.update_revision and not pod.deleting:
+                    yield from self._api_call()
                     self.gc.delete(pod)
                     return
                 if not pod.running_and_ready:
@@ -183,6 +215,7 @@ class StatefulSetController:
                 return
             if pod is not None and pod.revision != sts.update_revision and not pod.deleting:
                 was_available = pod.running_and_ready
+                yield from self._api_call()
                 self.gc.delete(pod)
                 if was_available:
                     budget -= 1

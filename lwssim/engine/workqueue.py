@@ -1,28 +1,34 @@
-"""A controller-runtime style work queue: keys deduplicated, reconciled one at a time, FIFO."""
+"""A controller-runtime style work queue: keys deduplicated, FIFO, a fixed number of workers.
+
+Like client-go's workqueue, a key added while queued is not queued twice, and a key is never
+reconciled by two workers at once: added while being reconciled, it is reconciled again afterwards.
+A reconcile is a plain function (instant: the API latencies it skips are milliseconds) or a generator
+that yields SimPy events when it waits (e.g. for a rate limiter).
+"""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import simpy
 
 
 class WorkQueue:
-    """Reconciles each added key once per wake-up, in the order keys were added.
-
-    Like client-go's workqueue, a key added while queued is not queued twice; a key added while it
-    is being reconciled is reconciled again afterwards. MaxConcurrentReconciles is 1 (LWS default,
-    reference §3.2). Reconciles take no simulated time: the API latencies they skip are milliseconds.
-    """
-
-    def __init__(self, env: simpy.Environment, reconcile: Callable[[str], None]) -> None:
+    def __init__(self, env: simpy.Environment, reconcile: Callable[[str], object], workers: int = 1) -> None:
         self.env = env
         self._reconcile = reconcile
         self._pending: dict[str, None] = {}
+        self._active: set[str] = set()
+        self._dirty: set[str] = set()
         self._wake: simpy.Event | None = None
-        env.process(self._run())
+        for _ in range(workers):
+            env.process(self._run())
 
     def add(self, key: str) -> None:
+        if key in self._active:
+            self._dirty.add(key)
+            return
         self._pending[key] = None
         if self._wake is not None and not self._wake.triggered:
             self._wake.succeed()
@@ -37,9 +43,17 @@ class WorkQueue:
     def _run(self):
         while True:
             if not self._pending:
-                self._wake = self.env.event()
+                if self._wake is None or self._wake.triggered:
+                    self._wake = self.env.event()
                 yield self._wake
                 continue
             key = next(iter(self._pending))
             del self._pending[key]
-            self._reconcile(key)
+            self._active.add(key)
+            result = self._reconcile(key)
+            if inspect.isgenerator(result):
+                yield from result
+            self._active.discard(key)
+            if key in self._dirty:
+                self._dirty.discard(key)
+                self.add(key)

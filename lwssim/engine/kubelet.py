@@ -1,4 +1,4 @@
-"""The kubelets of all nodes: image pulls, container start, model load until Ready, termination.
+"""The kubelets of all nodes: image pulls, container start, model load until Ready, restarts, termination.
 
 - Each node pulls an image once; later pods of that image on that node take ``imagePull.cached``
   (imagePullPolicy IfNotPresent).
@@ -6,8 +6,18 @@
   a second image waits for the first, so two cold pods on one node take two pulls.
 - ``containerStart`` runs from images ready to containers running (phase Running);
   ``modelLoad`` from containers running to the Ready condition.
+- A startup probe grants ``initialDelay + period × failureThreshold`` seconds from container start;
+  a model load that takes longer is killed at the budget and the container restarted (kubelet
+  ``prober``: startup probe failure ⇒ kill + restart per restartPolicy Always).
+- Container restarts increment ``restartCount`` and follow CrashLoopBackOff (defaults.md): the first
+  restart is immediate, then 10 s doubling to 300 s; a container that ran 10 min resets the back-off
+  (kubelet ``backOffPeriod``/``MaxContainerBackOff``, ``containerBackOffResetTime``). The back-off is
+  per pod: a recreated pod starts afresh (reference §3.8 (c)).
 - Deletion: the kubelet stops the containers within ``termination`` (graceful shutdown) and then
   lets the API remove the object; a pod whose containers never started stops at once.
+- A node that stops answering runs nothing and reports nothing; when it answers again its kubelet
+  finishes the termination of pods deleted meanwhile (their containers died with the node) and
+  restarts the containers of the others (``restartCount`` + 1: the containers did not survive).
 """
 
 from __future__ import annotations
@@ -18,9 +28,39 @@ import simpy
 from lwssim.engine.gc import GarbageCollector
 from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import RUNNING, Pod
-from lwssim.engine.store import ADDED, MODIFIED, Store
+from lwssim.engine.store import ADDED, DELETED, MODIFIED, Store
 from lwssim.model.timing import Timing
-from lwssim.timeline import POD_CONTAINERS_STARTED, POD_INITIALIZED, POD_READY, Timeline
+from lwssim.timeline import POD_CONTAINERS_STARTED, POD_INITIALIZED, POD_READY, POD_RESTARTED, Timeline
+
+BACKOFF_INITIAL = 10.0  # kubelet initial container back-off
+BACKOFF_MAX = 300.0  # kubelet MaxContainerBackOff
+BACKOFF_RESET = 600.0  # a container running this long resets its back-off
+STARTUP_PROBE_FAILED = "StartupProbeFailed"
+
+
+class LivePods:
+    """Pods whose containers run, indexable in O(1) so a crash can pick one uniformly at random."""
+
+    def __init__(self) -> None:
+        self.pods: list[Pod] = []
+        self._pos: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.pods)
+
+    def add(self, pod: Pod) -> None:
+        if pod.uid not in self._pos:
+            self._pos[pod.uid] = len(self.pods)
+            self.pods.append(pod)
+
+    def remove(self, pod: Pod) -> None:
+        i = self._pos.pop(pod.uid, None)
+        if i is None:
+            return
+        last = self.pods.pop()
+        if last is not pod:
+            self.pods[i] = last
+            self._pos[last.uid] = i
 
 
 class Kubelets:
@@ -37,26 +77,45 @@ class Kubelets:
         self.env, self.store, self.gc, self.nodes = env, store, gc, nodes
         self.timing, self.rng, self.timeline = timing, rng, timeline
         self.node_up = np.ones(len(nodes), dtype=bool)
+        self.live = LivePods()
         self._pullers: dict[int, simpy.Resource] = {}
         self._running: dict[int, simpy.Process] = {}
-        self._terminating: set[int] = set()
+        self._terminating: dict[int, simpy.Process] = {}
+        self._on_node: dict[int, dict[int, Pod]] = {}  # node index -> pods bound there (insertion order)
+        self._restarts: dict[int, int] = {}  # pod uid -> restarts counted by the back-off
+        self._started_at: dict[int, float] = {}
         store.watch("Pod", self._on_pod)
 
     def _sample(self, pod: Pod, phase: str) -> float:
         return self.timing.for_role(pod.role or "worker", phase).sample(self.rng)
 
+    def pods_on(self, i: int) -> list[Pod]:
+        """Pods bound to node ``i`` (what the node controller lists by spec.nodeName)."""
+        return list(self._on_node.get(i, {}).values())
+
     def _on_pod(self, event: str, pod: Pod) -> None:  # type: ignore[override]
-        if event not in (ADDED, MODIFIED) or pod.node is None:
+        if pod.node is None:
             return
         i = self.nodes.index[pod.node]
+        if event == DELETED:
+            self._forget(pod, i)
+            return
+        if event not in (ADDED, MODIFIED):
+            return
+        self._on_node.setdefault(i, {})[pod.uid] = pod
         if not self.node_up[i]:
             return  # the kubelet of a dead node sees nothing
         if pod.deleting:
             if pod.uid not in self._terminating:
-                self._terminating.add(pod.uid)
-                self.env.process(self._terminate(pod))
+                self._terminating[pod.uid] = self.env.process(self._terminate(pod))
         elif pod.uid not in self._running and not pod.started and pod.phase != "Failed":
-            self._running[pod.uid] = self.env.process(self._start(pod, i))
+            self._running[pod.uid] = self.env.process(self._lifecycle(pod, i))
+
+    def _forget(self, pod: Pod, i: int) -> None:
+        self._on_node.get(i, {}).pop(pod.uid, None)
+        self.live.remove(pod)
+        self._restarts.pop(pod.uid, None)
+        self._started_at.pop(pod.uid, None)
 
     def _pull(self, pod: Pod, i: int):
         for image in pod.template.images():
@@ -74,36 +133,124 @@ class Kubelets:
                     yield self.env.timeout(self._sample(pod, "image_pull_cold"))
                     self.nodes.add_image(i, image)
 
-    def _start(self, pod: Pod, i: int):
+    def _lifecycle(self, pod: Pod, i: int, pull: bool = True, delay: float = 0.0):
+        """Pull (unless restarting), then start and load until Ready; a startup probe may restart it."""
         try:
-            yield from self._pull(pod, i)
-            pod.initialized = True
-            self._record(pod, POD_INITIALIZED)
-            yield self.env.timeout(self._sample(pod, "container_start"))
-            pod.started, pod.phase = True, RUNNING
-            self._record(pod, POD_CONTAINERS_STARTED)
-            self.store.update(pod)
-            yield self.env.timeout(self._sample(pod, "model_load"))
-            pod.ready, pod.ready_at = True, self.env.now
-            self._record(pod, POD_READY)
-            self.store.update(pod)
+            if pull:
+                yield from self._pull(pod, i)
+                pod.initialized = True
+                self._record(pod, POD_INITIALIZED)
+            while True:
+                if delay > 0:
+                    yield self.env.timeout(delay)  # CrashLoopBackOff
+                yield self.env.timeout(self._sample(pod, "container_start"))
+                pod.started, pod.phase = True, RUNNING
+                self._started_at[pod.uid] = self.env.now
+                self.live.add(pod)
+                self._record(pod, POD_CONTAINERS_STARTED)
+                self.store.update(pod)
+                load = self._sample(pod, "model_load")
+                budget = pod.template.startup_budget()
+                if budget is not None and load > budget:
+                    yield self.env.timeout(budget)
+                    delay = self._restart(pod, STARTUP_PROBE_FAILED)
+                    self.store.update(pod)  # this process stays registered: no second start
+                    continue
+                yield self.env.timeout(load)
+                pod.ready, pod.ready_at = True, self.env.now
+                self._record(pod, POD_READY)
+                self.store.update(pod)
+                return
         except simpy.Interrupt:
             pass
         finally:
-            self._running.pop(pod.uid, None)
+            if self._running.get(pod.uid) is self.env.active_process:
+                del self._running[pod.uid]
 
-    def _terminate(self, pod: Pod):
+    def _restart(self, pod: Pod, reason: str) -> float:
+        """The container exited: count the restart, drop readiness, return the back-off before it runs.
+
+        The caller announces the change (store.update) once the restart is registered in ``_running``."""
+        ran = self.env.now - self._started_at.get(pod.uid, self.env.now)
+        count = 0 if ran >= BACKOFF_RESET else self._restarts.get(pod.uid, 0)
+        self._restarts[pod.uid] = count + 1
+        delay = 0.0 if count == 0 else min(BACKOFF_INITIAL * 2 ** (count - 1), BACKOFF_MAX)
+        pod.restart_count += 1
+        pod.ready, pod.ready_at, pod.started = False, None, False
+        self.live.remove(pod)
+        self.timeline.add(
+            self.env.now,
+            POD_RESTARTED,
+            pod.name,
+            pod.workload,
+            pod.group,
+            pod.role,
+            restartCount=pod.restart_count,
+            reason=reason,
+        )
+        return delay
+
+    def crash(self, pod: Pod, reason: str) -> bool:
+        """A container of ``pod`` exits (GPU Xid error, OOM, a scripted podCrash). False if none runs."""
+        if pod.node is None or pod.deleting or not pod.started:
+            return False
+        i = self.nodes.index[pod.node]
+        if not self.node_up[i] or self.store.get("Pod", pod.key) is not pod:
+            return False
         proc = self._running.pop(pod.uid, None)
         if proc is not None and proc.is_alive:
-            proc.interrupt("deleted")
-        if pod.started:
-            yield self.env.timeout(self._sample(pod, "termination"))
-        if not self.node_up[self.nodes.index[pod.node]]:
-            return  # the node died meanwhile: the pod stays Terminating
-        self._terminating.discard(pod.uid)
+            proc.interrupt("crashed")
+        delay = self._restart(pod, reason)
+        self._running[pod.uid] = self.env.process(self._lifecycle(pod, i, pull=False, delay=delay))
+        self.store.update(pod)
+        return True
+
+    def _terminate(self, pod: Pod):
+        try:
+            proc = self._running.pop(pod.uid, None)
+            if proc is not None and proc.is_alive:
+                proc.interrupt("deleted")
+            self.live.remove(pod)
+            if pod.started:
+                yield self.env.timeout(self._sample(pod, "termination"))
+        except simpy.Interrupt:
+            return  # the node died meanwhile: the pod stays Terminating until it answers again
+        self._terminating.pop(pod.uid, None)
+        self._stopped(pod)
+
+    def _stopped(self, pod: Pod) -> None:
         pod.terminated = True
         pod.ready = False
         self.gc.try_finalize(pod)
+
+    # -- node loss and return (driven by the node lifecycle, engine/nodes.py)
+    def node_stopped(self, i: int) -> None:
+        """Node ``i`` stops answering: its containers die and it reports nothing more."""
+        self.node_up[i] = False
+        for pod in self.pods_on(i):
+            for procs in (self._running, self._terminating):
+                proc = procs.pop(pod.uid, None)
+                if proc is not None and proc.is_alive:
+                    proc.interrupt("node down")
+            self.live.remove(pod)
+
+    def node_returned(self, i: int) -> None:
+        """Node ``i`` answers again: finish terminations, restart the containers that died with it."""
+        self.node_up[i] = True
+        for pod in self.pods_on(i):
+            if self.store.get("Pod", pod.key) is not pod:
+                continue
+            if pod.deleting:
+                self._stopped(pod)  # containers are already gone: nothing left to stop
+                continue
+            if pod.uid in self._running:
+                continue
+            if pod.started or pod.restart_count:
+                delay = self._restart(pod, "NodeRestarted")
+                self._running[pod.uid] = self.env.process(self._lifecycle(pod, i, pull=True, delay=delay))
+                self.store.update(pod)
+            else:
+                self._running[pod.uid] = self.env.process(self._lifecycle(pod, i))
 
     def _record(self, pod: Pod, kind: str) -> None:
         self.timeline.add(self.env.now, kind, pod.name, pod.workload, pod.group, pod.role)

@@ -444,7 +444,6 @@ class LWSControllers:
             return True
         if policy == L.RECREATE_GROUP_AFTER_START and self._group_has_pending(leader):
             return False  # v0.9+: skip while any pod of the group is still Pending (lws#726)
-        self.gc.delete(leader, FOREGROUND)
         reason = "container restarted" if restarted else "pod deleted"
         self.timeline.add(
             self.env.now,
@@ -456,6 +455,7 @@ class LWSControllers:
             reason=f"{pod.name}: {reason}",
             trigger=pod.name,
         )
+        self.gc.delete(leader, FOREGROUND)
         return True
 
     def _group_has_pending(self, leader: Pod) -> bool:

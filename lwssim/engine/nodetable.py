@@ -95,7 +95,9 @@ class NodeTable:
         self.free_by_res = self.alloc_by_res.copy()
         # NonZeroRequested for scoring: cpu 100m / memory 200MB per container without requests
         # (pkg/scheduler/util DefaultMilliCPURequest, DefaultMemoryRequest).
-        self.used_nonzero = np.zeros((n, 2), dtype=np.int64)
+        self.used_nz_cpu = np.zeros(n, dtype=np.int64)
+        self.used_nz_mem = np.zeros(n, dtype=np.int64)
+        self.cpu_col, self.mem_col = self.res_index[CPU], self.res_index[MEMORY]
         self.labels: dict[str, LabelColumn] = {}
         self.node_labels = [dict(node.labels) for node in ordered]
         for i, labels in enumerate(self.node_labels):
@@ -157,8 +159,8 @@ class NodeTable:
     def reserve(self, i: int, vec: np.ndarray, nonzero: tuple[int, int], sign: int = 1) -> None:
         self.used[i] += sign * vec
         self.free_by_res[:, i] -= sign * vec
-        self.used_nonzero[i, 0] += sign * nonzero[0]
-        self.used_nonzero[i, 1] += sign * nonzero[1]
+        self.used_nz_cpu[i] += sign * nonzero[0]
+        self.used_nz_mem[i] += sign * nonzero[1]
 
     # -- images
     def add_image(self, i: int, image: str, size: int | None = None) -> None:

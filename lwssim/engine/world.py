@@ -7,18 +7,20 @@ from dataclasses import replace
 import numpy as np
 import simpy
 
+from lwssim.engine.faults import FaultInjector
 from lwssim.engine.gc import GarbageCollector
 from lwssim.engine.kubelet import Kubelets
 from lwssim.engine.lws import LWSControllers, revision_key
+from lwssim.engine.nodes import NodeLifecycle
 from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import RUNNING, LeaderWorkerSet, Pod
 from lwssim.engine.scheduling.framework import Scheduler
 from lwssim.engine.statefulset import StatefulSetController
-from lwssim.engine.store import Store
+from lwssim.engine.store import DELETED, MODIFIED, Store
 from lwssim.errors import UnsupportedError
 from lwssim.model.quantity import GPU
 from lwssim.model.scenario import PatchEvent, ScaleEvent, Scenario
-from lwssim.timeline import ROLLOUT_STARTED, SCALED, Timeline, WorkloadInfo
+from lwssim.timeline import POD_DELETED, POD_DELETING, ROLLOUT_STARTED, SCALED, Timeline, WorkloadInfo
 
 MAX_UNAVAILABLE_GATE = "MaxUnavailableStatefulSet"
 
@@ -68,6 +70,8 @@ class World:
             seed=self.seed,
         )
         self.store = Store(now)
+        self._deleting_recorded: set[int] = set()
+        self.store.watch("Pod", self._record_pod_deletion)
         self.gc = GarbageCollector(self.store, now)
         self.nodes = NodeTable(nodes)
         self.scheduler = Scheduler(
@@ -100,6 +104,31 @@ class World:
             self.env, self.store, self.gc, self.nodes, self.timeline, scenario.controller
         )
         self.fault_rng = np.random.default_rng(fault_seq)
+        faults = scenario.faults
+        self.node_lifecycle = NodeLifecycle(
+            self.env,
+            self.store,
+            self.gc,
+            self.nodes,
+            self.kubelets,
+            self.timeline,
+            self.scheduler.node_changed,
+            faults.node_monitor_grace_period,
+            faults.force_delete_after,
+            faults.repaired_nodes_keep_images,
+        )
+        self.faults = FaultInjector(
+            self.env,
+            self.store,
+            self.gc,
+            self.nodes,
+            self.kubelets,
+            self.node_lifecycle,
+            self.timeline,
+            faults,
+            self.fault_rng,
+            sorted({w.namespace for w in scenario.workloads}),
+        )
         self._place_existing_pods()
         for w in scenario.workloads:
             self._create_lws(w.name, w.lws)
@@ -107,6 +136,17 @@ class World:
             self.env.process(self._scale(event))
         for event in scenario.patches:
             self.env.process(self._patch(event))
+
+    def _record_pod_deletion(self, event: str, pod: Pod) -> None:  # type: ignore[override]
+        """API facts every controller sees: deletionTimestamp set (Terminating), object gone."""
+        if event == MODIFIED and pod.deleting and pod.uid not in self._deleting_recorded:
+            self._deleting_recorded.add(pod.uid)
+            self.timeline.add(self.env.now, POD_DELETING, pod.name, pod.workload, pod.group, pod.role)
+        elif event == DELETED:
+            if pod.uid not in self._deleting_recorded:
+                self.timeline.add(self.env.now, POD_DELETING, pod.name, pod.workload, pod.group, pod.role)
+            self._deleting_recorded.discard(pod.uid)
+            self.timeline.add(self.env.now, POD_DELETED, pod.name, pod.workload, pod.group, pod.role)
 
     def _place_existing_pods(self) -> None:
         """Pods from a snapshot already run where they are: they hold resources and count for affinity."""

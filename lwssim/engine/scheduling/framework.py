@@ -48,6 +48,7 @@ class _Static:
     req: np.ndarray
     unknown: list[str]
     nonzero: tuple[int, int]
+    cpu_mem: tuple[int, int]
     images: tuple[str, ...]
     taint_score: np.ndarray | None
     affinity_score: np.ndarray | None
@@ -205,6 +206,7 @@ class Scheduler:
                 req,
                 unknown,
                 nonzero_requests(t),
+                (int(req[nodes.cpu_col]), int(req[nodes.mem_col])),
                 t.images(),
                 P.prefer_no_schedule_score(nodes, t),
                 P.preferred_node_affinity_score(nodes, t),
@@ -243,20 +245,24 @@ class Scheduler:
     def _select(self, pod: Pod, static: _Static, feasible: np.ndarray) -> int:
         n = len(self.nodes)
         k = num_feasible_nodes_to_find(n)
-        order = (self.next_start + np.arange(n)) % n
-        in_order = feasible[order]
-        hits = np.flatnonzero(in_order)
-        if len(hits) > k:
-            processed = int(hits[k - 1]) + 1
-            candidates = order[hits[:k]]
+        start = self.next_start
+        hits = np.flatnonzero(feasible)  # ascending node indices; rotate to begin at ``start``
+        split = int(np.searchsorted(hits, start))
+        rotated = np.concatenate((hits[split:], hits[:split]))
+        if len(rotated) > k:
+            candidates = rotated[:k]
+            last = int(candidates[-1])
+            processed = last - start + 1 if last >= start else n - start + last + 1
         else:
+            candidates = rotated
             processed = n
-            candidates = order[hits]
-        self.next_start = (self.next_start + processed) % n
+        self.next_start = (start + processed) % n
         if len(candidates) == 1:
             return int(candidates[0])
         score = P.resource_score(self.nodes, candidates, static.nonzero, self.strategy)
-        score = score + P.balanced_allocation_score(self.nodes, candidates, static.nonzero)
+        balanced = P.balanced_allocation_score(self.nodes, candidates, static.cpu_mem)
+        if balanced is not None:
+            score = score + balanced
         images = P.image_locality_score(self.nodes, candidates, static.images, len(pod.template.containers))
         if images is not None:
             score = score + images

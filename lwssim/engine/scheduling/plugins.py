@@ -232,25 +232,43 @@ def resource_score(nodes: NodeTable, idx: np.ndarray, nonzero: tuple[int, int], 
     """NodeResourcesFit score over cpu and memory, weight 1 each, integer maths as in Go.
 
     LeastAllocated: (allocatable − requested)·100 / allocatable; MostAllocated: requested·100 /
-    allocatable; requested counts the node's non-zero requests plus this pod's.
+    allocatable; requested counts the node's non-zero requests plus this pod's; resources a node
+    does not have are left out of its average (least_allocated.go, most_allocated.go).
     """
-    alloc = nodes.alloc[idx][:, [nodes.res_index["cpu"], nodes.res_index["memory"]]]
-    requested = nodes.used_nonzero[idx] + np.array(nonzero, dtype=np.int64)
-    safe = np.maximum(alloc, 1)
-    if strategy == "MostAllocated":
-        per = np.where((alloc > 0) & (requested <= alloc), requested * 100 // safe, 0)
-        per = np.where(requested > alloc, 100, per)
-    else:
-        per = np.where((alloc > 0) & (requested <= alloc), (alloc - requested) * 100 // safe, 0)
-    return per.sum(axis=1) // 2
+    total = np.zeros(len(idx), dtype=np.int64)
+    weight = np.zeros(len(idx), dtype=np.int64)
+    for col, used, pod in (
+        (nodes.cpu_col, nodes.used_nz_cpu, nonzero[0]),
+        (nodes.mem_col, nodes.used_nz_mem, nonzero[1]),
+    ):
+        alloc = nodes.alloc_by_res[col][idx]
+        requested = used[idx] + pod
+        has = alloc > 0
+        safe = np.where(has, alloc, 1)
+        if strategy == "MostAllocated":
+            per = np.minimum(requested, alloc) * 100 // safe
+        else:
+            per = np.where(requested <= alloc, (alloc - requested) * 100 // safe, 0)
+        total += np.where(has, per, 0)
+        weight += has
+    return total // np.maximum(weight, 1)
 
 
-def balanced_allocation_score(nodes: NodeTable, idx: np.ndarray, nonzero: tuple[int, int]) -> np.ndarray:
-    """NodeResourcesBalancedAllocation: (1 − std of cpu and memory fractions) · 100."""
-    alloc = nodes.alloc[idx][:, [nodes.res_index["cpu"], nodes.res_index["memory"]]].astype(float)
-    requested = (nodes.used_nonzero[idx] + np.array(nonzero)).astype(float)
-    frac = np.minimum(np.divide(requested, alloc, out=np.ones_like(alloc), where=alloc > 0), 1.0)
-    std = np.abs(frac[:, 0] - frac[:, 1]) / 2
+def balanced_allocation_score(
+    nodes: NodeTable, idx: np.ndarray, requests: tuple[int, int]
+) -> np.ndarray | None:
+    """NodeResourcesBalancedAllocation: (1 − std of cpu and memory fractions) · 100, over actual requests
+    (useRequested); skipped for pods that request neither (balanced_allocation.go PreScore)."""
+    if requests == (0, 0):
+        return None
+    fractions = []
+    for col, pod in ((nodes.cpu_col, requests[0]), (nodes.mem_col, requests[1])):
+        alloc = nodes.alloc_by_res[col][idx].astype(np.float64)
+        requested = nodes.alloc_by_res[col][idx] - nodes.free_by_res[col][idx] + pod
+        fractions.append(
+            np.minimum(np.divide(requested, alloc, out=np.ones_like(alloc), where=alloc > 0), 1.0)
+        )
+    std = np.abs(fractions[0] - fractions[1]) / 2
     return ((1 - std) * 100).astype(np.int64)
 
 

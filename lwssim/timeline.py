@@ -81,6 +81,7 @@ class Timeline:
     cluster: dict[str, object] = field(default_factory=dict)  # nodes, gpus, pools: facts fixed at start
     scenario: str = ""
     seed: int = 0
+    warnings: list[str] = field(default_factory=list)  # things the user should know about the setup
 
     def add(
         self,
@@ -114,6 +115,7 @@ class Timeline:
             "scenario": self.scenario,
             "seed": self.seed,
             "cluster": self.cluster,
+            "warnings": self.warnings,
             "workloads": [asdict(w) for w in self.workloads],
             "records": [
                 {
@@ -138,6 +140,7 @@ class Timeline:
             cluster=dict(doc.get("cluster", {})),
             scenario=doc.get("scenario", ""),
             seed=int(doc.get("seed", 0)),
+            warnings=list(doc.get("warnings", [])),
         )
         for r in doc.get("records", []):
             tl.records.append(

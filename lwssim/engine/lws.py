@@ -17,6 +17,7 @@ import simpy
 from lwssim.engine.gc import GarbageCollector
 from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import FOREGROUND, PENDING, RUNNING, LeaderWorkerSet, Pod, StatefulSet
+from lwssim.engine.scheduling.gang import GROUP_NAME_ANNOTATION, PodGroup
 from lwssim.engine.store import Store
 from lwssim.engine.workqueue import WorkQueue
 from lwssim.model import lws as L
@@ -138,6 +139,10 @@ class LWSControllers:
         else:
             pod.labels[WORKER_INDEX] = str(pod.ordinal)
         self._subgroup(pod, spec)
+        if self.config.gang_scheduling == "volcano":  # volcano_provider.go InjectPodGroupMetadata
+            pod.annotations[GROUP_NAME_ANNOTATION] = (
+                f"{lws.name}-{pod.labels.get(GROUP_INDEX, pod.group)}-{pod.revision}"
+            )
         pod.affinity = pod.template.pod_affinity + pod.affinity
         pod.anti_affinity = pod.template.pod_anti_affinity + pod.anti_affinity
 
@@ -360,7 +365,11 @@ class LWSControllers:
             return
         if self._handle_restart_policy(pod, lws):
             return
-        if pod.role != "leader" or pod.deleting or lws.spec.size == 1:
+        if pod.role != "leader" or pod.deleting:
+            return
+        if self.config.gang_scheduling == "volcano":
+            self._ensure_pod_group(lws, pod)
+        if lws.spec.size == 1:
             return
         if lws.spec.startup_policy == L.LEADER_READY and not pod.ready:
             return
@@ -380,6 +389,28 @@ class LWSControllers:
         if self.store.get("StatefulSet", pod.key) is not None:
             return
         self._create_worker_sts(lws, pod, spec, node_selector)
+
+    def _ensure_pod_group(self, lws: LeaderWorkerSet, leader: Pod) -> None:
+        """CreatePodGroupIfNotExists (volcano_provider.go): minMember = size, or 1 with LeaderReady;
+        minResources = leader + (size−1) × worker requests; owned by the leader pod."""
+        spec = lws.spec
+        assert spec is not None
+        name = leader.annotations.get(GROUP_NAME_ANNOTATION, "")
+        if not name or self.store.get("PodGroup", f"{leader.namespace}/{name}") is not None:
+            return
+        resources = dict(spec.effective_leader_template.requests())
+        for r, v in spec.worker_template.requests().items():
+            resources[r] = resources.get(r, 0) + (spec.size - 1) * v
+        self.store.create(
+            PodGroup(
+                kind="PodGroup",
+                name=name,
+                namespace=leader.namespace,
+                owner=leader,
+                min_member=1 if spec.startup_policy == L.LEADER_READY else spec.size,
+                min_resources=resources,
+            )
+        )
 
     def _create_worker_sts(
         self,
@@ -440,6 +471,8 @@ class LWSControllers:
             leader = found
             if leader.revision != pod.revision:
                 return False
+            if self.config.version_tuple >= (0, 9, 0) and _owning_leader(pod) not in (None, leader):
+                return False  # a worker of the previous leader (v0.9 fix of lws#804, #805)
         if leader.deleting:
             return True
         if policy == L.RECREATE_GROUP_AFTER_START and self._group_has_pending(leader):
@@ -464,6 +497,13 @@ class LWSControllers:
             [p for p in self.store.dependents(workers) if isinstance(p, Pod)] if workers else []
         )
         return any(p.phase == PENDING for p in pods)
+
+
+def _owning_leader(worker: Pod) -> Pod | None:
+    """The leader pod that owns the worker's StatefulSet (ownerReference, compared by UID)."""
+    sts = worker.owner
+    owner = sts.owner if isinstance(sts, StatefulSet) else None
+    return owner if isinstance(owner, Pod) else None
 
 
 def _leader_sts_spec(sts: StatefulSet) -> tuple:

@@ -15,6 +15,7 @@ from lwssim.engine.nodes import NodeLifecycle
 from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import RUNNING, LeaderWorkerSet, Pod
 from lwssim.engine.scheduling.framework import Scheduler
+from lwssim.engine.scheduling.gang import VOLCANO, VolcanoScheduler
 from lwssim.engine.statefulset import StatefulSetController
 from lwssim.engine.store import DELETED, MODIFIED, Store
 from lwssim.errors import UnsupportedError
@@ -37,10 +38,19 @@ def check_supported(scenario: Scenario) -> None:
             f"pods have different priorities {sorted(priorities)}: preemption is not modelled, "
             "so lwssim cannot say which pods would be evicted",
         )
-    if scenario.controller.gang_scheduling != "none":
-        raise UnsupportedError(
-            scenario.path, "spec.controller.gangScheduling", "gang scheduling is not modelled yet; use none"
-        )
+
+
+def gang_warnings(scenario: Scenario) -> list[str]:
+    """Gang scheduling only applies to pods that name the gang scheduler (reference §4)."""
+    out = []
+    for w in scenario.workloads:
+        for role, t in (("leader", w.lws.effective_leader_template), ("worker", w.lws.worker_template)):
+            if t.scheduler_name != VOLCANO:
+                out.append(
+                    f"{w.name}: gangScheduling is volcano but its {role} pods name schedulerName "
+                    f'"{t.scheduler_name}": the real cluster would not gang-schedule them'
+                )
+    return out
 
 
 class World:
@@ -72,7 +82,7 @@ class World:
         self.store = Store(now)
         self._deleting_recorded: set[int] = set()
         self.store.watch("Pod", self._record_pod_deletion)
-        self.gc = GarbageCollector(self.store, now)
+        self.gc = GarbageCollector(self.store, now, self._defer)
         self.nodes = NodeTable(nodes)
         self.scheduler = Scheduler(
             self.env,
@@ -82,7 +92,11 @@ class World:
             self.timeline,
             scenario.timing.scheduling_throughput,
             scenario.controller.scoring_strategy,
+            gang_schedulers=(VOLCANO,) if scenario.controller.gang_scheduling == VOLCANO else (),
         )
+        if scenario.controller.gang_scheduling == VOLCANO:
+            self.volcano = VolcanoScheduler(self.env, self.store, self.scheduler)
+            self.timeline.warnings.extend(gang_warnings(scenario))
         self.kubelets = Kubelets(
             self.env,
             self.store,
@@ -136,6 +150,15 @@ class World:
             self.env.process(self._scale(event))
         for event in scenario.patches:
             self.env.process(self._patch(event))
+
+    def _defer(self, delay: float, action) -> None:
+        """Run ``action`` ``delay`` seconds from now (the garbage collector's API round trips)."""
+
+        def later():
+            yield self.env.timeout(delay)
+            action()
+
+        self.env.process(later())
 
     def _record_pod_deletion(self, event: str, pod: Pod) -> None:  # type: ignore[override]
         """API facts every controller sees: deletionTimestamp set (Terminating), object gone."""

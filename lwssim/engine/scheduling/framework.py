@@ -94,7 +94,7 @@ class Scheduler:
     def _on_pod(self, event: str, pod: Pod) -> None:  # type: ignore[override]
         if event == ADDED:
             if pod.node is not None:
-                self._account(pod)
+                self.account(pod)
             elif pod.template.scheduler_name == DEFAULT_SCHEDULER:
                 self.queue.add(pod)
             elif pod.template.scheduler_name not in self.gang_schedulers:
@@ -118,7 +118,7 @@ class Scheduler:
                 self.release(pod)
             self.queue.forget(pod)
 
-    def _account(self, pod: Pod) -> None:
+    def account(self, pod: Pod) -> None:
         """A pod bound to a node holds its requests there and counts for inter-pod affinity."""
         i = self.nodes.index[pod.node]
         static = self._static(pod)
@@ -126,12 +126,15 @@ class Scheduler:
         self._slot[pod.uid] = self.index.add(i, pod.namespace, pod.labels, pod.anti_affinity)
         self._changed()
 
-    def release(self, pod: Pod) -> None:
-        """The pod object is gone: its node's resources are free (pod deletion QueueingHints)."""
+    def unaccount(self, pod: Pod) -> None:
         static = self._static(pod)
         self.nodes.reserve(self.nodes.index[pod.node], static.req, static.nonzero, sign=-1)
         self.index.remove(self._slot.pop(pod.uid))
         self._changed()
+
+    def release(self, pod: Pod) -> None:
+        """The pod object is gone: its node's resources are free (pod deletion QueueingHints)."""
+        self.unaccount(pod)
         # QueueingHints on assigned-pod deletion: NodeResourcesFit always Queue; InterPodAffinity only
         # when the deleted pod matched all of the pending pod's anti-affinity terms.
         self.queue.move(
@@ -178,10 +181,14 @@ class Scheduler:
 
     def bind(self, pod: Pod, i: int) -> None:
         pod.node = self.nodes.names[i]
+        self.account(pod)
+        self.bind_placed(pod)
+
+    def bind_placed(self, pod: Pod) -> None:
+        """Announce the binding of a pod whose node is chosen and whose resources are accounted."""
         pod.scheduled_at = self.env.now
         pod.pending_reason = None
         self.queue.forget(pod)
-        self._account(pod)
         self.timeline.add(
             self.env.now, POD_SCHEDULED, pod.name, pod.workload, pod.group, pod.role, node=pod.node
         )

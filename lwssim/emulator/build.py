@@ -120,7 +120,8 @@ def versions_key() -> str:
             h.update((gomod_dir(tool.name) / fname).read_bytes())
     gov = go_version()
     h.update(gov.encode())
-    return f"k8s-{K8S_VERSION}_etcd-{ETCD_VERSION}_kwok-{KWOK_VERSION}_lws-{LWS_VERSION}_{gov}_{h.hexdigest()[:10]}"
+    versions = f"k8s-{K8S_VERSION}_etcd-{ETCD_VERSION}_kwok-{KWOK_VERSION}_lws-{LWS_VERSION}"
+    return f"{versions}_{gov}_{h.hexdigest()[:10]}"
 
 
 def bin_dir() -> Path:
@@ -194,15 +195,19 @@ def probe() -> None:
         work = _workdir(tool)
         out = subprocess.run(
             ["go", "mod", "download", "-json", f"{tool.module}@{tool.version}"],
-            cwd=work, env=go_env(), capture_output=True, text=True,
+            cwd=work,
+            env=go_env(),
+            capture_output=True,
+            text=True,
         )
         if out.returncode != 0:
             m = re.search(r'"Error":\s*"([^"]*)"', out.stdout)
-            raise BuildError(
-                f"module {tool.module}@{tool.version} is not served: {m.group(1) if m else out.stderr.strip()}"
-            )
+            why = m.group(1) if m else out.stderr.strip()
+            raise BuildError(f"module {tool.module}@{tool.version} is not served: {why}")
         # The whole dependency graph must be served too, or the build fails later.
-        out = subprocess.run(["go", "mod", "download"], cwd=work, env=go_env(), capture_output=True, text=True)
+        out = subprocess.run(
+            ["go", "mod", "download"], cwd=work, env=go_env(), capture_output=True, text=True
+        )
         if out.returncode != 0:
             raise BuildError(f"dependencies of {tool.module}@{tool.version} not served: {out.stderr.strip()}")
         log(f"probe ok: {tool.module}@{tool.version}")
@@ -241,11 +246,9 @@ def ensure_built(force: bool = False) -> Path:
             t0 = time.monotonic()
             log(f"go build {tool.module}@{tool.version} -> {', '.join(tool.packages)}")
             pkgs = list(tool.packages.values())
-            if len(pkgs) == 1:
-                out = [str(partial / next(iter(tool.packages)))]
-            else:
-                # Package basenames equal the binary names, so `-o DIR/` names them right.
-                out = [str(partial) + "/"]
+            # Several packages: their basenames equal the binary names, so `-o DIR/` names them right.
+            single = str(partial / next(iter(tool.packages)))
+            out = [single] if len(pkgs) == 1 else [str(partial) + "/"]
             cmd = ["go", "build", "-p", "2", "-ldflags", tool.ldflags, "-o", *out, *pkgs]
             _run(cmd, cwd=_workdir(tool), what=f"build {tool.name}")
             timings[tool.name] = round(time.monotonic() - t0, 1)

@@ -74,14 +74,22 @@ def _sign(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_encipherment=False, content_commitment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_encipherment=False,
+                content_commitment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
         .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]),
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
             critical=False,
         )
     )
@@ -109,9 +117,15 @@ def make_pki(directory: Path) -> Pki:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_encipherment=False, content_commitment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_encipherment=False,
+                content_commitment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -135,7 +149,10 @@ def make_pki(directory: Path) -> Pki:
     # 10.0.0.1 is the `kubernetes` Service's ClusterIP; it is only named, never dialled.
     k = _key()
     c = _sign(
-        ca_key, ca_name, x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]), k,
+        ca_key,
+        ca_name,
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]),
+        k,
         server=True,
         dns=["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"],
         ips=["127.0.0.1", "10.0.0.1"],
@@ -145,20 +162,29 @@ def make_pki(directory: Path) -> Pki:
 
     k = _key()
     c = _sign(
-        ca_key, ca_name,
-        x509.Name([
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
-            x509.NameAttribute(NameOID.COMMON_NAME, "lwssim-admin"),
-        ]),
-        k, server=False,
+        ca_key,
+        ca_name,
+        x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "lwssim-admin"),
+            ]
+        ),
+        k,
+        server=False,
     )
     _write(pki.admin_crt, c.public_bytes(serialization.Encoding.PEM))
     _write(pki.admin_key, _pem_key(k))
 
     k = _key()
     c = _sign(
-        ca_key, ca_name, x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lws-webhook")]), k,
-        server=True, dns=["localhost"], ips=["127.0.0.1"],
+        ca_key,
+        ca_name,
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lws-webhook")]),
+        k,
+        server=True,
+        dns=["localhost"],
+        ips=["127.0.0.1"],
     )
     _write(pki.webhook_dir / "tls.crt", c.public_bytes(serialization.Encoding.PEM))
     _write(pki.webhook_dir / "tls.key", _pem_key(k))
@@ -167,6 +193,8 @@ def make_pki(directory: Path) -> Pki:
     _write(pki.sa_key, _pem_key(sa))
     _write(
         pki.sa_pub,
-        sa.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+        sa.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
     )
     return pki

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Prepare the machine for `lwssim emulator` and `pytest -m e2e`: nothing beyond Go (in the image) and
+# the Python deps is needed; this script checks Go and pre-builds the emulator's binaries into the
+# version-keyed cache (~/.cache/lwssim/bin/<key>/). Idempotent: a warm cache makes it a no-op (~1 s).
+# A cold build (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, LWS)
+# takes about 30-60 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v go >/dev/null 2>&1; then
+  for d in /usr/local/go/bin /usr/lib/go/bin; do
+    [ -x "$d/go" ] && export PATH="$d:$PATH" && break
+  done
+fi
+if ! command -v go >/dev/null 2>&1; then
+  echo "emulator-deps: the go command is missing (need Go >= 1.26)" >&2
+  exit 1
+fi
+echo "emulator-deps: $(go version)" >&2
+python3 -c "import cryptography, kubernetes" || python3 -m pip install --quiet cryptography kubernetes
+
+# Prints the bin folder on stdout; progress on stderr.
+python3 -m lwssim.emulator.build

@@ -1,0 +1,156 @@
+"""``lwssim emulator up|down|status``: a real control plane + LWS with KWOK GPU nodes on 127.0.0.1.
+
+stdout carries only the result (the kubeconfig path, or JSON with ``--output json``); progress goes
+to stderr.  Exit codes: 0 ok, 1 failure, 2 an emulator already runs (``up``) / usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from lwssim.emulator import build, nodes
+from lwssim.emulator.stack import AlreadyRunning, EmulatorError, Options, Stack
+
+_state_opt = click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="State folder (default $LWSSIM_EMULATOR_DIR or ~/.cache/lwssim/emulator).",
+)
+
+
+@click.group(name="emulator")
+def emulator() -> None:
+    """Run LWS on an emulated cluster: etcd, kube-apiserver, kube-controller-manager,
+    kube-scheduler, the LWS controller, and KWOK for fake GPU nodes, all on 127.0.0.1."""
+
+
+@emulator.command()
+@click.option(
+    "--nodes", "n_nodes", type=click.IntRange(0), default=2, show_default=True, help="Fake GPU nodes."
+)
+@click.option("--gpus-per-node", type=click.IntRange(0), default=8, show_default=True)
+@click.option("--cpu-per-node", default="96", show_default=True)
+@click.option("--memory-per-node", default="1024Gi", show_default=True)
+@click.option("--pool", default="gpu", show_default=True, help="Node name prefix: <pool>-<i>.")
+@click.option(
+    "--topology",
+    multiple=True,
+    metavar="KEY=SIZE",
+    help="Topology label, SIZE nodes per domain: node i gets KEY=<pool>-<word>-<i//SIZE>. Repeatable.",
+)
+@click.option(
+    "--start-delay",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Seconds from pod scheduled to containers started (KWOK stage).",
+)
+@click.option(
+    "--ready-delay",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Seconds from containers started to Ready (KWOK stage).",
+)
+@click.option("--jitter", type=float, default=0.0, show_default=True, help="Extra uniform delay, seconds.")
+@click.option(
+    "--timeout", type=float, default=180.0, show_default=True, help="Seconds to wait for readiness."
+)
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_state_opt
+def up(
+    n_nodes: int,
+    gpus_per_node: int,
+    cpu_per_node: str,
+    memory_per_node: str,
+    pool: str,
+    topology: tuple[str, ...],
+    start_delay: float,
+    ready_delay: float,
+    jitter: float,
+    timeout: float,
+    output: str,
+    state_dir: Path | None,
+) -> None:
+    """Start the stack (building it first if needed) and print the kubeconfig path."""
+    try:
+        topo = nodes.parse_topology(topology)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    opts = Options(
+        node_spec=nodes.NodeSpec(
+            count=n_nodes,
+            gpus_per_node=gpus_per_node,
+            cpu=cpu_per_node,
+            memory=memory_per_node,
+            pool=pool,
+            topology=topo,
+        ),
+        start_delay_s=start_delay,
+        ready_delay_s=ready_delay,
+        jitter_s=jitter,
+        timeout_s=timeout,
+    )
+    stack = Stack(state_dir)
+    try:
+        info = stack.up(opts)
+    except AlreadyRunning as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except (EmulatorError, build.BuildError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted: everything started was stopped", err=True)
+        sys.exit(130)
+    if output == "json":
+        click.echo(json.dumps(info, indent=2))
+    else:
+        click.echo(info["kubeconfig"])
+        click.echo(
+            f"kubectl --kubeconfig {info['kubeconfig']} get nodes   # kubectl: {info['kubectl']}", err=True
+        )
+
+
+@emulator.command()
+@_state_opt
+def down(state_dir: Path | None) -> None:
+    """Stop every process `up` started (by PID) and remove the state folder."""
+    stack = Stack(state_dir)
+    if not stack.state_file.exists():
+        click.echo("no emulator recorded; nothing to stop", err=True)
+        return
+    stopped = stack.down()
+    click.echo(
+        f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}; removed {stack.dir}", err=True
+    )
+
+
+@emulator.command()
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_state_opt
+def status(output: str, state_dir: Path | None) -> None:
+    """Say what runs. Exit 0 when the whole stack runs, 1 otherwise."""
+    st = Stack(state_dir).status()
+    if output == "json":
+        click.echo(json.dumps(st, indent=2))
+    elif not st["components"]:
+        click.echo(f"not running (no state in {st['state_dir']})")
+    else:
+        state = "running" if st["running"] else ("PARTIAL" if st.get("partial") else "stopped")
+        click.echo(f"{state}; kubeconfig {st['kubeconfig']}; RSS {st['rss_mb_total']:.0f} MiB")
+        for c in st["components"]:
+            click.echo(
+                f"  {c['name']:<24} pid {c['pid']:<8} {'up' if c['alive'] else 'DOWN':<5} "
+                f"{c['rss_mb']:>7.1f} MiB  {c['log']}"
+            )
+    sys.exit(0 if st["running"] else 1)
+
+
+if __name__ == "__main__":
+    emulator()

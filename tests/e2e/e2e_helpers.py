@@ -1,0 +1,87 @@
+"""Helpers shared by the e2e tests (a module of its own so test files can import it)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lwssim.emulator.stack import Stack
+
+LWS_GROUP = "leaderworkerset.x-k8s.io"
+NS = "default"
+RACK = "example.com/rack"
+
+
+def wait_for(what: str, cond: Callable[[], Any], timeout: float = 60.0, interval: float = 0.5) -> Any:
+    """Poll ``cond`` until it returns something truthy; fail the test with ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = cond()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+def lws_manifest(
+    name: str,
+    *,
+    replicas: int = 1,
+    size: int = 2,
+    gpus: int = 8,
+    annotations: dict[str, str] | None = None,
+    worker_labels: dict[str, str] | None = None,
+    restart_policy: str = "RecreateGroupOnPodRestart",
+) -> dict[str, Any]:
+    """A LeaderWorkerSet whose every pod asks for ``gpus`` GPUs (leader and workers alike)."""
+    container = {
+        "name": "vllm",
+        "image": "registry.invalid/vllm:fake",
+        "resources": {"limits": {"nvidia.com/gpu": str(gpus)}, "requests": {"nvidia.com/gpu": str(gpus)}},
+    }
+    return {
+        "apiVersion": f"{LWS_GROUP}/v1",
+        "kind": "LeaderWorkerSet",
+        "metadata": {"name": name, "namespace": NS, "annotations": annotations or {}},
+        "spec": {
+            "replicas": replicas,
+            "leaderWorkerTemplate": {
+                "size": size,
+                "restartPolicy": restart_policy,
+                "workerTemplate": {
+                    "metadata": {"labels": worker_labels or {}},
+                    "spec": {"containers": [container]},
+                },
+            },
+        },
+    }
+
+
+def get_lws(api: Any, name: str) -> dict[str, Any]:
+    from kubernetes import client
+
+    co = client.CustomObjectsApi(api)
+    return co.get_namespaced_custom_object(LWS_GROUP, "v1", NS, "leaderworkersets", name)
+
+
+def lws_ready(api: Any, name: str, replicas: int) -> bool:
+    """The real controller reports every group ready and the LWS Available."""
+    st = get_lws(api, name).get("status", {})
+    conds = {c["type"]: c["status"] for c in st.get("conditions", [])}
+    return st.get("readyReplicas") == replicas and conds.get("Available") == "True"
+
+
+def pods_of(api: Any, name: str) -> list[Any]:
+    from kubernetes import client
+
+    sel = f"leaderworkerset.sigs.k8s.io/name={name}"
+    return list(client.CoreV1Api(api).list_namespaced_pod(NS, label_selector=sel).items)
+
+
+def kubectl_path(stack: Stack) -> Path:
+    return Path(stack.info["bin_dir"]) / "kubectl"

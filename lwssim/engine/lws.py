@@ -160,7 +160,8 @@ class LWSControllers:
         else:
             index = pod.ordinal // size
         pod.labels[SUBGROUP_INDEX] = str(index)
-        pod.labels[SUBGROUP_KEY] = sha1(f"{pod.labels[GROUP_KEY]}/{index}")
+        leader_name = pod.name if pod.role == "leader" else f"{pod.lws}-{pod.group}"
+        pod.labels[SUBGROUP_KEY] = sha1(f"{leader_name}/{index}")  # genGroupUniqueKey(leaderName, index)
         key = spec.subgroup_exclusive_topology
         if key:
             aff, anti = _exclusive_terms(SUBGROUP_KEY, pod.labels[SUBGROUP_KEY], key)

@@ -203,7 +203,10 @@ class Scheduler:
         if static is None:
             t, nodes = pod.template, self.nodes
             stage = np.zeros(len(nodes), dtype=np.int8)
-            stage[~P.unschedulable_mask(nodes, t)] = P.F_UNSCHEDULABLE
+            pinned = P.prefilter_node_names(t)
+            if pinned is not None:
+                stage[~np.isin(np.array(nodes.names), sorted(pinned))] = P.F_PREFILTERED
+            stage[(stage == 0) & ~P.unschedulable_mask(nodes, t)] = P.F_UNSCHEDULABLE
             stage[(stage == 0) & ~P.taint_mask(nodes, t)] = P.F_TAINT
             stage[(stage == 0) & ~P.node_affinity_mask(nodes, t, pod.node_selector)] = P.F_NODE_AFFINITY
             req, unknown = nodes.request_vector(t.requests())
@@ -228,6 +231,12 @@ class Scheduler:
         if n == 0:
             return "no nodes available to schedule pods", frozenset({"NodeResourcesFit"})
         static = self._static(pod)
+        if P.prefilter_node_names(pod.template) == set():
+            message = (
+                f"0/{n} nodes are available: {P.REASON_TERMS_CONFLICT}. no new claims to deallocate, "
+                f"preemption: 0/{n} nodes are available: {n} Preemption is not helpful for scheduling."
+            )
+            return message, frozenset({"NodeAffinity"})
         stage = static.stage.copy()
         lacking, over = P.fit_failures(nodes, static.req)
         fit_fail = np.zeros(n, dtype=bool)
@@ -300,6 +309,7 @@ class Scheduler:
         reasons[P.REASON_POD_AFFINITY] = int((stage == P.F_POD_AFFINITY).sum())
         reasons[P.REASON_POD_ANTI_AFFINITY] = int((stage == P.F_ANTI).sum())
         reasons[P.REASON_EXISTING_ANTI_AFFINITY] = int((stage == P.F_EXISTING_ANTI).sum())
+        reasons[P.REASON_PREFILTERED] = int((stage == P.F_PREFILTERED).sum())
         parts = sorted(f"{c} {r}" for r, c in reasons.items() if c > 0)
         message = f"0/{n} nodes are available: {', '.join(parts)}."
         unresolvable = int((np.isin(stage, P.UNRESOLVABLE_STAGES) | ((stage == P.F_FIT) & over)).sum())

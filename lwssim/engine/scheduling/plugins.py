@@ -24,8 +24,21 @@ REASON_TOO_MANY_PODS = "Too many pods"
 
 UNSCHEDULABLE_TAINT = Taint("node.kubernetes.io/unschedulable", "", "NoSchedule")
 
-# Filter stages in default-profile order; 0 means the node passed every filter.
-OK, F_UNSCHEDULABLE, F_TAINT, F_NODE_AFFINITY, F_FIT, F_POD_AFFINITY, F_ANTI, F_EXISTING_ANTI = range(8)
+# Filter stages in default-profile order; 0 means the node passed every filter. F_PREFILTERED: a node
+# left out by a PreFilterResult (NodeAffinity on metadata.name), never filtered at all.
+(
+    OK,
+    F_UNSCHEDULABLE,
+    F_TAINT,
+    F_NODE_AFFINITY,
+    F_FIT,
+    F_POD_AFFINITY,
+    F_ANTI,
+    F_EXISTING_ANTI,
+    F_PREFILTERED,
+) = range(9)
+REASON_PREFILTERED = "node(s) didn't satisfy plugin(s) [NodeAffinity]"  # schedule_one.go SetAbsentNodesStatus
+REASON_TERMS_CONFLICT = "pod affinity terms conflict"  # nodeaffinity errReasonConflict
 PLUGIN_OF_STAGE = {
     F_UNSCHEDULABLE: "NodeUnschedulable",
     F_TAINT: "TaintToleration",
@@ -34,10 +47,11 @@ PLUGIN_OF_STAGE = {
     F_POD_AFFINITY: "InterPodAffinity",
     F_ANTI: "InterPodAffinity",
     F_EXISTING_ANTI: "InterPodAffinity",
+    F_PREFILTERED: "NodeAffinity",
 }
 # Statuses the preemption PostFilter cannot resolve (UnschedulableAndUnresolvable); NodeResourcesFit
 # is unresolvable on a node only where a request exceeds the node's whole allocatable.
-UNRESOLVABLE_STAGES = (F_UNSCHEDULABLE, F_TAINT, F_NODE_AFFINITY, F_POD_AFFINITY)
+UNRESOLVABLE_STAGES = (F_UNSCHEDULABLE, F_TAINT, F_NODE_AFFINITY, F_POD_AFFINITY, F_PREFILTERED)
 
 
 # tainttoleration (v1.34): the taint itself is only logged, never put in the message.
@@ -92,6 +106,24 @@ def _term_mask(nodes: NodeTable, term: NodeSelectorTerm) -> np.ndarray:
         names = np.array([req.matches({"metadata.name": name}) for name in nodes.names], dtype=bool)
         mask &= names
     return mask
+
+
+def prefilter_node_names(template: PodTemplate) -> set[str] | None:
+    """NodeAffinity PreFilter: the node names required terms pin with ``metadata.name In``.
+
+    None when some term has no such field (terms are ORed, so every node stays eligible); an empty set
+    when the terms conflict (node_affinity.go PreFilter).
+    """
+    names: set[str] | None = None
+    for term in template.required_node_terms:
+        term_names: set[str] | None = None
+        for req in term.match_fields:
+            if req.key == "metadata.name" and req.operator == "In":
+                term_names = set(req.values) if term_names is None else term_names & set(req.values)
+        if term_names is None:
+            return None
+        names = term_names if names is None else names | term_names
+    return names
 
 
 def node_affinity_mask(

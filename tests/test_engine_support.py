@@ -1,0 +1,189 @@
+"""Builders shared by the engine tests: scenarios from YAML-shaped dicts, runs, and record queries.
+
+Not a test module itself (it collects no tests); the test_engine_* files and test_properties import it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import simpy
+import yaml
+
+from lwssim.engine.nodetable import NodeTable
+from lwssim.engine.objects import Pod
+from lwssim.engine.scheduling.framework import Scheduler
+from lwssim.engine.store import Store
+from lwssim.engine.world import World
+from lwssim.manifests.scenario import load_scenario
+from lwssim.model.cluster import Node
+from lwssim.model.pod import Container, PodTemplate
+from lwssim.model.scenario import Scenario
+from lwssim.timeline import Record, Timeline
+
+GPU = "nvidia.com/gpu"
+PREEMPT = " no new claims to deallocate, preemption: 0/{n} nodes are available: {parts}."
+
+
+def pool(name: str = "gpu", count: int = 2, gpus: int = 8, **extra: object) -> dict:
+    cap = {GPU: gpus, "cpu": "96", "memory": "1Ti", "pods": 110}
+    cap.update(extra.pop("capacity", {}))  # type: ignore[arg-type]
+    return {"name": name, "count": count, "capacity": cap, **extra}
+
+
+def container(gpus: int = 8, image: str = "img:1", **resources: object) -> dict:
+    limits = {GPU: str(gpus)} if gpus else {}
+    return {"name": "main", "image": image, "resources": {"limits": limits, **resources}}
+
+
+def lws(
+    name: str = "llm",
+    replicas: int = 1,
+    size: int = 2,
+    gpus: int = 8,
+    image: str = "img:1",
+    annotations: dict | None = None,
+    namespace: str | None = None,
+    leader: dict | None = None,
+    worker_spec: dict | None = None,
+    **spec: object,
+) -> dict:
+    """A LeaderWorkerSet manifest; ``leader`` is a leader pod spec, ``worker_spec`` extra worker spec keys."""
+    meta: dict = {"name": name}
+    if annotations:
+        meta["annotations"] = annotations
+    if namespace:
+        meta["namespace"] = namespace
+    lwt: dict = {
+        "size": size,
+        "workerTemplate": {"spec": {"containers": [container(gpus, image)], **(worker_spec or {})}},
+    }
+    for key in ("restartPolicy", "subGroupPolicy"):
+        if key in spec:
+            lwt[key] = spec.pop(key)
+    if leader is not None:
+        lwt["leaderTemplate"] = {"spec": leader}
+    return {
+        "apiVersion": "leaderworkerset.x-k8s.io/v1",
+        "kind": "LeaderWorkerSet",
+        "metadata": meta,
+        "spec": {"replicas": replicas, "leaderWorkerTemplate": lwt, **spec},
+    }
+
+
+def scenario_doc(
+    pools: list[dict],
+    workloads: list[dict],
+    timing: dict | None = None,
+    controller: dict | None = None,
+    horizon: str = "1h",
+    seed: int = 0,
+    events: list[dict] | None = None,
+) -> dict:
+    spec: dict = {
+        "seed": seed,
+        "horizon": horizon,
+        "cluster": {"nodePools": pools},
+        "workloads": [{"manifest": w} for w in workloads],
+        "timing": timing or {"imagePull": {"cold": "60s"}, "containerStart": "2s", "modelLoad": "100s"},
+    }
+    if controller:
+        spec["controller"] = controller
+    if events:
+        spec["events"] = events
+    return {"apiVersion": "lwssim.io/v1alpha1", "kind": "Scenario", "metadata": {"name": "t"}, "spec": spec}
+
+
+def load(doc: dict) -> Scenario:
+    """The scenario as the CLI would load it from a file."""
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "scenario.yaml"
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return load_scenario(path)
+
+
+def run(doc: dict, seed: int | None = None, before_run=None) -> tuple[World, Timeline]:
+    """Simulate ``doc``; ``before_run(world)`` may add watches or processes first."""
+    world = World(load(doc), seed)
+    if before_run is not None:
+        before_run(world)
+    return world, world.run()
+
+
+def at(world: World, t: float, action) -> None:
+    """Run ``action()`` at simulated time ``t``."""
+
+    def proc():
+        yield world.env.timeout(t)
+        action()
+
+    world.env.process(proc())
+
+
+def pod(world: World, name: str, namespace: str = "default") -> Pod:
+    p = world.store.get("Pod", f"{namespace}/{name}")
+    assert isinstance(p, Pod), f"no pod {name}"
+    return p
+
+
+def recs(tl: Timeline, kind: str, subject: str | None = None) -> list[Record]:
+    return [r for r in tl.records if r.kind == kind and (subject is None or r.subject == subject)]
+
+
+def first_t(tl: Timeline, kind: str, subject: str) -> float:
+    found = recs(tl, kind, subject)
+    assert found, f"no {kind} for {subject}"
+    return found[0].t
+
+
+def node(name: str, gpus: int = 8, cpu: int = 96_000, memory: int = 2**40, pods: int = 110, **kw) -> Node:
+    alloc = {"cpu": cpu, "memory": memory, "pods": pods}
+    if gpus:
+        alloc[GPU] = gpus
+    alloc.update(kw.pop("extra", {}))
+    return Node(name=name, allocatable=tuple(sorted(alloc.items())), **kw)
+
+
+def template(gpus: int = 1, image: str = "img:1", **kw) -> PodTemplate:
+    requests = kw.pop("requests", None)
+    if requests is None:
+        requests = {GPU: gpus} if gpus else {}
+    return PodTemplate(containers=(Container("main", image, tuple(sorted(requests.items()))),), **kw)
+
+
+class Bench:
+    """A Store, a NodeTable and a Scheduler on one SimPy environment, for unit-level scheduler tests."""
+
+    def __init__(
+        self, nodes: list[Node], seed: int = 0, strategy: str = "LeastAllocated", throughput: float = 100.0
+    ) -> None:
+        self.env = simpy.Environment()
+        self.store = Store(lambda: self.env.now)
+        self.nodes = NodeTable(nodes)
+        self.timeline = Timeline(horizon=3600)
+        self.scheduler = Scheduler(
+            self.env, self.store, self.nodes, np.random.default_rng(seed), self.timeline, throughput, strategy
+        )
+        self._n = 0
+
+    def pod(self, tmpl: PodTemplate, node: str | None = None, name: str | None = None) -> Pod:
+        """Create a pod; with ``node`` it is already bound there (holds resources)."""
+        self._n += 1
+        p = Pod(kind="Pod", name=name or f"p{self._n}", namespace="default", template=tmpl, node=node)
+        assert self.store.create(p)
+        return p
+
+    def fit(self, tmpl: PodTemplate) -> int | tuple[str, frozenset[str]]:
+        return self.scheduler.find_node(self.pod(tmpl))
+
+    def message(self, tmpl: PodTemplate) -> str:
+        result = self.fit(tmpl)
+        assert not isinstance(result, int), f"pod fits on {self.nodes.names[result]}"
+        return result[0]
+
+    def place(self, tmpl: PodTemplate) -> str:
+        result = self.fit(tmpl)
+        assert isinstance(result, int), result
+        return self.nodes.names[result]

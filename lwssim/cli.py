@@ -51,22 +51,44 @@ def cli() -> None:
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--seed", type=int, default=None, help="Random seed; default: the scenario's spec.seed.")
 @click.option(
-    "--output", "-o", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True
+    "--output",
+    "-o",
+    type=click.Choice(["table", "json", "markdown", "html"]),
+    default="table",
+    show_default=True,
 )
-def simulate(scenario: str, seed: int | None, output: str) -> int:
+@click.option(
+    "--plots-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="With --output markdown: write the plots here as PNG files and link them.",
+)
+def simulate(scenario: str, seed: int | None, output: str, plots_dir: str | None) -> int:
     """Simulate SCENARIO and report what serves, when, and why not."""
     from lwssim import runner
     from lwssim.report import to_json
 
     loaded = runner.load(scenario)
     click.echo(f"simulating {loaded.name} ...", err=True)
-    report = runner.run(loaded, seed)
+    if output == "html" or (output == "markdown" and plots_dir):
+        from lwssim.render.plots import report_figures
+
+        report, timeline = runner.run_with_timeline(loaded, seed)
+        figures = report_figures(report, timeline)
+    else:
+        report, figures = runner.run(loaded, seed), []
     if output == "json":
         click.echo(to_json(report), nl=False)
+    elif output == "html":
+        from lwssim.render.html import render_report_html
+
+        click.echo(render_report_html(report, figures), nl=False)
     elif output == "markdown":
         from lwssim.render.markdown import render_markdown
 
         click.echo(render_markdown(report), nl=False)
+        if plots_dir:
+            click.echo(_markdown_figures(figures, plots_dir, loaded.name), nl=False)
     else:
         from lwssim.render.table import render_table
 
@@ -102,6 +124,151 @@ def check(paths: tuple[str, ...], junit: str | None, seed: int | None, output: s
     return EXIT_OK if all(r.passed for r in results) else EXIT_FAILED
 
 
+def _markdown_figures(figures: list, plots_dir: str, prefix: str) -> str:
+    """Write the figures as PNG files in ``plots_dir`` and return Markdown image links to them."""
+    from lwssim.render.plots import write_figures
+
+    try:
+        written = write_figures(figures, Path(plots_dir), prefix)
+    except OSError as exc:
+        raise InputError(plots_dir, "--plots-dir", f"cannot write plots: {exc.strerror or exc}") from None
+    return "".join(f"\n![{f.title}]({path.as_posix()})\n" for f, path in written)
+
+
+@cli.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--pool", required=True, help="The node pool (spec.cluster.nodePools[].name) to size.")
+@click.option("--min", "min_count", type=click.IntRange(min=0), default=None,
+              help="Smallest count to try; default: the resource lower bound.")
+@click.option("--max", "max_count", type=click.IntRange(min=0), default=None,
+              help="Largest count to try; default: twice the pool's count.")
+@click.option("--runs", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Monte Carlo runs per candidate count.")
+@click.option("--target-availability", type=click.FloatRange(0.0, 1.0), default=None,
+              help="Mean availability over the runs must reach this, e.g. 0.999.")
+@click.option("--target-time-to-serving", default=None,
+              help="The --quantile of time to all serving must be within this duration, e.g. 15m.")
+@click.option("--quantile", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.95, show_default=True)
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Worker processes; default: all cores. Results do not depend on it.")
+@click.option("--seed", type=int, default=None, help="Base seed of the runs; default: spec.seed.")
+@click.option("--beyond", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Also simulate this many counts above the recommendation (trend, non-monotone checks).")
+@click.option("--output", "-o", type=click.Choice(["table", "json", "markdown", "html"]), default="table",
+              show_default=True)
+@click.option("--plots-dir", type=click.Path(file_okay=False), default=None,
+              help="With --output markdown: write the plots here as PNG files and link them.")
+def plan(
+    scenario: str,
+    pool: str,
+    min_count: int | None,
+    max_count: int | None,
+    runs: int,
+    target_availability: float | None,
+    target_time_to_serving: str | None,
+    quantile: float,
+    jobs: int | None,
+    seed: int | None,
+    beyond: int,
+    output: str,
+    plots_dir: str | None,
+) -> int:
+    """The fewest nodes of --pool that place every group, serve in time and stay up (Monte Carlo).
+
+    Exit 0 with a recommendation, 1 when no count in range meets the targets, 2 on bad input.
+    """
+    from dataclasses import replace
+
+    from lwssim import runner
+    from lwssim.model.quantity import QuantityError, parse_duration
+    from lwssim.plan import Targets, search
+    from lwssim.plan.progress import RichProgress
+    from lwssim.plan.report import to_dict
+    from lwssim.report import to_json
+
+    loaded = runner.load(scenario)
+    try:
+        ttas = None if target_time_to_serving is None else parse_duration(target_time_to_serving)
+    except QuantityError as exc:
+        raise InputError(scenario, "--target-time-to-serving", str(exc)) from None
+    if min_count is not None and max_count is not None and min_count > max_count:
+        raise InputError(scenario, "--min", f"{min_count} is above --max {max_count}")
+    if seed is not None:
+        loaded = replace(loaded, seed=seed)
+    targets = Targets(target_availability, ttas, quantile)
+    result = search(
+        loaded, pool, lo=min_count, hi=max_count, runs=runs, targets=targets, jobs=jobs, beyond=beyond,
+        progress=RichProgress(),
+    )
+    doc = to_dict(result)
+    if output == "json":
+        click.echo(to_json(doc), nl=False)
+    elif output in ("html", "markdown"):
+        from lwssim.render.plots import plan_figures
+
+        figures = plan_figures(doc) if output == "html" or plots_dir else []
+        if output == "html":
+            from lwssim.render.html import render_plan_html
+
+            click.echo(render_plan_html(doc, figures), nl=False)
+        else:
+            from lwssim.plan.render import render_plan_markdown
+            from lwssim.render.plots import write_figures
+
+            written = write_figures(figures, Path(plots_dir), f"{loaded.name}-plan") if plots_dir else []
+            click.echo(render_plan_markdown(doc, [(f.title, p.as_posix()) for f, p in written]), nl=False)
+    else:
+        from lwssim.plan.render import render_plan_table
+
+        render_plan_table(doc)
+    return EXIT_OK if doc["recommendedCount"] is not None else EXIT_FAILED
+
+
+@cli.command()
+@click.argument("observed", type=click.Path(dir_okay=False))
+@click.option("--scenario", "scenario_path", required=True, type=click.Path(dir_okay=False),
+              help="The scenario that describes the plan the cluster ran.")
+@click.option("--tolerance", type=click.FloatRange(min=0.0), default=0.05, show_default=True,
+              help="Largest relative error of time to serving that still agrees.")
+@click.option("--seed", type=int, default=None, help="Random seed; default: the scenario's spec.seed.")
+@click.option("--output", "-o", type=click.Choice(["table", "json", "markdown", "html"]), default="table",
+              show_default=True)
+@click.option("--plots-dir", type=click.Path(file_okay=False), default=None,
+              help="With --output markdown: write the timeline plot here as PNG and link it.")
+def compare(observed: str, scenario_path: str, tolerance: float, seed: int | None, output: str,
+            plots_dir: str | None) -> int:
+    """Simulate the scenario and compare it with an OBSERVED Timeline (`apply --record`); exit 1 if they differ."""
+    from lwssim import compare as comparing
+    from lwssim import compare_render, runner
+    from lwssim.report import to_json
+
+    obs = comparing.load_observed(observed)
+    loaded = runner.load(scenario_path)
+    click.echo(f"simulating {loaded.name} ...", err=True)
+    _, sim = runner.run_with_timeline(loaded, seed)
+    doc = comparing.compare(obs, sim, loaded, tolerance)
+    if output == "json":
+        click.echo(to_json(doc), nl=False)
+    elif output == "html":
+        click.echo(compare_render.render_html(doc, compare_render.plot(obs, sim)), nl=False)
+    elif output == "markdown":
+        link = None
+        if plots_dir:
+            png = compare_render.plot(obs, sim)
+            if png:
+                path = Path(plots_dir) / f"{loaded.name}-compare.png"
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(png)
+                except OSError as exc:
+                    raise InputError(plots_dir, "--plots-dir", f"cannot write plot: {exc.strerror or exc}") from None
+                link = path.as_posix()
+        click.echo(compare_render.render_markdown(doc, link), nl=False)
+    else:
+        click.echo(compare_render.render_table(doc), nl=False)
+    return EXIT_OK if doc["summary"]["agree"] else EXIT_FAILED
+
+
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of scenario files (for editors and CI validation)."""
@@ -109,6 +276,13 @@ def schema() -> None:
 
     click.echo(json.dumps(scenario_schema(), indent=2, sort_keys=True))
 
+
+from lwssim.kube.commands import apply as _apply  # noqa: E402 - live-cluster commands (lwssim/kube)
+from lwssim.kube.commands import preflight as _preflight  # noqa: E402
+from lwssim.kube.commands import snapshot as _snapshot  # noqa: E402
+
+for _cmd in (_snapshot, _preflight, _apply):
+    cli.add_command(_cmd)
 
 try:  # the emulator ships separately in development; the CLI works without it
     from lwssim.emulator.cli import emulator

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from lwssim.model.scenario import Scenario
 from lwssim.report import build_report
+from lwssim.timeline import Timeline
 
 
 def load(path: str) -> Scenario:
@@ -19,7 +20,15 @@ def load(path: str) -> Scenario:
 
 def run(scenario: Scenario, seed: int | None = None) -> dict:
     """Simulate ``scenario`` (its own seed unless ``seed`` is given) and build the report."""
+    return run_with_timeline(scenario, seed)[0]
+
+
+def run_with_timeline(scenario: Scenario, seed: int | None = None) -> tuple[dict, Timeline]:
+    """The report (with explanations of what does not serve and what still fits) and its Timeline."""
     from lwssim.engine.world import simulate
+    from lwssim.explain import explain
 
     timeline = simulate(scenario, seed)
-    return build_report(timeline, lws_version=scenario.controller.lws_version)
+    report = build_report(timeline, lws_version=scenario.controller.lws_version)
+    report.update(explain(scenario, timeline))
+    return report, timeline

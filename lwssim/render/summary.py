@@ -63,6 +63,7 @@ def summarize(report: dict) -> Summary:
         note = readiness_note(w, report.get("lwsVersion"))
         if note:
             notes.append(note)
+    notes += [e["message"] for e in report.get("explanations", [])]  # lwssim.explain, when attached
     return Summary(title, cluster_line, workloads, groups, notes, pending_rows(report["pendingPods"]))
 
 

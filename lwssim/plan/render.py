@@ -1,0 +1,125 @@
+"""The CapacityPlan for people: one summary, then the candidates tried (terminal table and Markdown)."""
+
+from __future__ import annotations
+
+from typing import IO
+
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from lwssim.model.quantity import format_duration
+
+COLUMNS = (
+    "Nodes",
+    "Places",
+    "Runs",
+    "Availability mean",
+    "Availability p05",
+    "Availability 95% CI",
+    "Time to serving p50",
+    "Time to serving p95",
+    "Cost / hour",
+    "Meets targets",
+)
+
+
+def _avail(v: float | None) -> str:
+    return "—" if v is None else f"{v:.4f}"
+
+
+def rows(plan: dict) -> list[tuple[str, ...]]:
+    out = []
+    for c in plan["candidates"]:
+        a, t = c["availability"], c["timeToAllServingSeconds"]
+        ci = a.get("ci95")
+        runs = f"{c['runs']}" + (f"/{c['runsRequested']}" if c.get("stoppedEarly") else "")
+        meets = "yes" if c["meetsTargets"] else f"no ({c.get('rejectedBy') or 'incomplete'})"
+        out.append(
+            (
+                str(c["count"]) + (" ←" if c["count"] == plan["recommendedCount"] else ""),
+                "yes" if c["placementFeasible"] else "no",
+                runs,
+                _avail(a["mean"]),
+                _avail(a["p05"]),
+                "—" if not ci else f"{ci[0]:.4f}–{ci[1]:.4f}",
+                format_duration(t["p50"]) if t["p50"] is not None else "never",
+                format_duration(t["p95"]) if t["p95"] is not None else "never",
+                "—" if c["costPerHour"] is None else f"{c['costPerHour']:,.2f}",
+                meets,
+            )
+        )
+    return out
+
+
+def headline(plan: dict) -> str:
+    n = plan["recommendedCount"]
+    if n is None:
+        span = f"{plan['range']['min']}..{plan['range']['max']}"
+        return f"No node count of pool {plan['pool']} in {span} meets the targets."
+    cost = plan.get("recommendedCostPerHour")
+    return (
+        f"Recommended: {n} nodes in pool {plan['pool']}" + (f" ({cost:,.2f} per hour)" if cost else "") + "."
+    )
+
+
+def targets_line(plan: dict) -> str:
+    t = plan["targets"]
+    parts = ["every group serves in every run"]
+    if t["availability"] is not None:
+        parts.append(f"mean availability ≥ {t['availability']:g}")
+    if t["timeToAllServingSeconds"] is not None:
+        parts.append(
+            f"time to all serving p{t['quantile'] * 100:g} ≤ {format_duration(t['timeToAllServingSeconds'])}"
+        )
+    return f"Targets: {', '.join(parts)}; {plan['runsPerCandidate']} runs per candidate, seed {plan['seed']}."
+
+
+# Short, multi-line headers keep the terminal table within 80 columns; Markdown and HTML use COLUMNS.
+TERMINAL_HEADERS = (
+    "Nodes",
+    "Places",
+    "Runs",
+    "Avail.\nmean",
+    "Avail.\np05",
+    "Serving\np50",
+    "Serving\np95",
+    "Cost/h",
+    "Meets",
+)
+TERMINAL_DROPPED = 5  # the 95% CI column: in JSON, Markdown and HTML, too wide for 80 columns
+
+
+def render_plan_table(plan: dict, file: IO[str] | None = None, width: int | None = None) -> None:
+    console = Console(file=file, width=width, highlight=False, soft_wrap=False)
+    console.print(f"[bold]{escape(headline(plan))}[/bold]")
+    console.print(f"Binding constraint: {escape(plan['bindingConstraint'])}")
+    console.print(escape(targets_line(plan)))
+    table = Table(title="Candidates", title_justify="left", box=box.SIMPLE_HEAD)
+    last = len(TERMINAL_HEADERS) - 1
+    for i, col in enumerate(TERMINAL_HEADERS):
+        table.add_column(col, justify="right" if 0 < i < last else "left", no_wrap=i < last)
+    for row in rows(plan):
+        table.add_row(*(escape(c) for i, c in enumerate(row) if i != TERMINAL_DROPPED))
+    console.print(table)
+    for note in plan.get("notes", []) + [e["message"] for e in plan.get("explanations", [])]:
+        console.print(f"[yellow]![/yellow] {escape(note)}")
+
+
+def render_plan_markdown(plan: dict, figures: list[tuple[str, str]] = ()) -> str:
+    """Markdown; ``figures`` are (title, relative path) pairs of PNGs written next to it."""
+    out = [f"## Capacity plan · {plan['scenario']} · pool {plan['pool']}", "", f"**{headline(plan)}**", ""]
+    out += [f"Binding constraint: {_cell(plan['bindingConstraint'])}", "", targets_line(plan), ""]
+    out += ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
+    out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows(plan)]
+    for note in plan.get("notes", []) + [e["message"] for e in plan.get("explanations", [])]:
+        out += ["", f"> **Note:** {_cell(note)}"]
+    for title, path in figures:
+        out += ["", f"![{title}]({path})"]
+    out += ["", f"_Search: {plan['search']}._"]
+    return "\n".join(out) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

@@ -1,0 +1,125 @@
+"""One Monte Carlo run of a scenario variant, reduced to the few numbers the search needs.
+
+Runs are pure functions of (variant, run index): the seed of run ``i`` derives from the scenario seed and
+``i`` alone (numpy SeedSequence spawn key), the same for every candidate count (common random numbers:
+candidates are compared on the same failure and timing draws) and whatever process computes it. So
+results do not depend on the number of workers or the order in which they finish.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lwssim import timeline as tl
+from lwssim.model.scenario import Scenario
+from lwssim.plan.variants import with_pool_count
+from lwssim.report import build_report
+from lwssim.timeline import Timeline
+
+
+def run_seed(scenario_seed: int, run: int) -> int:
+    """Seed of Monte Carlo run ``run``: ``SeedSequence(seed).spawn(R)[run]``, as a 32-bit integer.
+
+    An integer (not a SeedSequence) so a user can replay any run with ``lwssim simulate --seed``.
+    """
+    seq = np.random.SeedSequence(entropy=scenario_seed, spawn_key=(run,))
+    return int(seq.generate_state(1, np.uint32)[0])
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one run says about a candidate count (all workloads together)."""
+
+    run: int
+    seed: int
+    all_serving: bool  # every workload had all its replicas serving at once at some time
+    availability: float  # lowest workload availability (report's definition); 0 when never all serving
+    time_to_all_serving: float | None  # latest workload's first all-serving time; None when never
+    node_failures: int  # NodeDown records
+    outages: int  # groups that stopped serving after their workload first had all serving
+    outage_seconds: float  # group-seconds lost to those outages
+    worst_workload: str  # the workload setting ``availability``
+    group_size: int  # pods per group of that workload
+
+
+def summarize_run(run: int, seed: int, timeline: Timeline, report: dict) -> RunResult:
+    workloads = report["workloads"]
+    ttas = [w["timeToAllServingSeconds"] for w in workloads]
+    all_serving = all(t is not None for t in ttas)
+    worst = min(workloads, key=lambda w: (w["availability"] or 0.0, w["name"]), default=None)
+    outages, lost = 0, 0.0
+    for w in workloads:
+        o, s = _outages(w, report["horizonSeconds"])
+        outages, lost = outages + o, lost + s
+    return RunResult(
+        run=run,
+        seed=seed,
+        all_serving=all_serving,
+        availability=float(worst["availability"] or 0.0) if worst else 1.0,
+        time_to_all_serving=max(ttas) if all_serving and ttas else None,
+        node_failures=sum(1 for _ in timeline.of(tl.NODE_DOWN)),
+        outages=outages,
+        outage_seconds=lost,
+        worst_workload=worst["name"] if worst else "",
+        group_size=int(worst["size"]) if worst else 0,
+    )
+
+
+def _outages(workload: dict, horizon: float) -> tuple[int, float]:
+    """Group outages after the workload first served whole: groups that stopped, group-seconds lost.
+
+    Read from ``servingOverTime`` ([t, serving, replicas] at each change); a drop of serving that a
+    scale-down explains is not an outage.
+    """
+    start = workload["timeToAllServingSeconds"]
+    if start is None:
+        return 0, 0.0
+    points = workload["servingOverTime"]
+    count, lost = 0, 0.0
+    for i, (t, serving, replicas) in enumerate(points):
+        end = float(points[i + 1][0]) if i + 1 < len(points) else horizon
+        if end > t >= start:
+            lost += max(0, replicas - serving) * (min(end, horizon) - t)
+        if i > 0 and t > start:
+            _, prev_serving, prev_replicas = points[i - 1]
+            count += max(0, (prev_serving - serving) - max(0, prev_replicas - replicas))
+    return count, lost
+
+
+def simulate_run(scenario: Scenario, run: int) -> tuple[RunResult, Timeline]:
+    """Simulate run ``run`` of ``scenario`` (already the variant) and summarise it."""
+    from lwssim.engine.world import simulate
+
+    seed = run_seed(scenario.seed, run)
+    timeline = simulate(scenario, seed)
+    report = build_report(timeline, lws_version=scenario.controller.lws_version)
+    return summarize_run(run, seed, timeline, report), timeline
+
+
+# -- worker processes: the base scenario is sent once per process, tasks carry two integers -------------
+
+_BASE: tuple[Scenario, str] | None = None
+_VARIANTS: dict[int, Scenario] = {}
+
+
+def init_worker(scenario: Scenario, pool: str) -> None:
+    global _BASE
+    _BASE = (scenario, pool)
+    _VARIANTS.clear()
+
+
+def variant(count: int) -> Scenario:
+    assert _BASE is not None, "init_worker was not called"
+    v = _VARIANTS.get(count)
+    if v is None:
+        if len(_VARIANTS) > 8:
+            _VARIANTS.clear()
+        v = _VARIANTS[count] = with_pool_count(_BASE[0], _BASE[1], count)
+    return v
+
+
+def run_task(count: int, run: int) -> RunResult:
+    """Entry point of a worker task (module level, so spawned processes can import it)."""
+    return simulate_run(variant(count), run)[0]

@@ -1,0 +1,281 @@
+"""`lwssim plan`: the search (topology where GPU arithmetic is wrong), statistics, determinism, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lwssim.cli import cli
+from lwssim.manifests.scenario import load_scenario
+from lwssim.model.cluster import Node
+from lwssim.plan import Targets, plan, search
+from lwssim.plan.runs import run_seed
+from lwssim.plan.stats import Verdict, bootstrap_ci, quantile
+from lwssim.plan.variants import resource_lower_bound, with_pool_count
+from lwssim.report import to_json
+
+SCENARIO = """\
+apiVersion: lwssim.io/v1alpha1
+kind: Scenario
+metadata: {name: %(name)s}
+spec:
+  seed: 5
+  horizon: %(horizon)s
+  cluster:
+    nodePools:
+    - name: h100
+      count: %(count)s
+      capacity: {nvidia.com/gpu: 8, cpu: "192", memory: 2Ti, pods: 110}
+      topology: [{key: example.com/rack, size: %(rack)s}]
+      costPerNodeHour: 10
+  workloads:
+  - manifest:
+      apiVersion: leaderworkerset.x-k8s.io/v1
+      kind: LeaderWorkerSet
+      metadata:
+        name: llm
+        annotations: {leaderworkerset.sigs.k8s.io/exclusive-topology: example.com/rack}
+      spec:
+        replicas: %(replicas)s
+        leaderWorkerTemplate:
+          size: %(size)s
+          workerTemplate:
+            spec:
+              containers:
+              - {name: vllm, image: vllm:1, resources: {limits: {nvidia.com/gpu: "8"}}}
+  timing:
+    imagePull: {cold: {uniform: {min: 1m, max: 3m}}, cached: 0s}
+    modelLoad: {uniform: {min: 1m, max: 2m}}
+%(faults)s
+"""
+FAULTS = "  faults:\n    nodeFailures: {ratePerNodeDay: 4, repair: 20m}\n"
+
+
+def write(tmp_path: Path, name: str = "s", *, count=8, rack=4, replicas=2, size=4, horizon="1h", faults=""):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(
+        SCENARIO
+        % dict(
+            name=name, count=count, rack=rack, replicas=replicas, size=size, horizon=horizon, faults=faults
+        )
+    )
+    return path
+
+
+# -- the search ---------------------------------------------------------------------------------------
+
+
+def test_rack_alignment_beats_gpu_arithmetic(tmp_path):
+    """Groups of 3 pods in racks of 4: 6 nodes hold the GPUs, but the second rack has 2 nodes; 7 is needed."""
+    s = load_scenario(write(tmp_path, count=12, rack=4, replicas=2, size=3))
+    assert resource_lower_bound(s, s.cluster.pools[0])[0] == 6
+    result = search(s, "h100", runs=3, jobs=1, beyond=1)
+    tried = {c.count: c for c in result.candidates}
+    assert sorted(tried) == [6, 7, 8]
+    assert not tried[6].placement_feasible and tried[6].rejected == "placement"
+    assert tried[7].meets and result.recommended == 7
+    doc = plan(s, "h100", runs=3, jobs=1, beyond=1)
+    assert doc["recommendedCount"] == 7
+    assert doc["bindingConstraint"].startswith("placement: with 6 nodes")
+    assert "domain" in doc["bindingConstraint"]  # the explanation of the failing run says why
+
+
+def test_whole_racks_for_groups_of_rack_size(tmp_path):
+    """Groups of 4 pods in racks of 4: the answer is groups × 4, rack-aligned, and every count below fails."""
+    s = load_scenario(write(tmp_path, count=8, rack=4, replicas=2, size=4))
+    doc = plan(s, "h100", runs=2, jobs=1, beyond=0)
+    assert doc["recommendedCount"] == 8
+    assert [c["count"] for c in doc["candidates"]] == [8]
+    assert doc["bindingConstraint"].startswith("resources: fewer than 8 nodes")
+    assert doc["candidates"][0]["costPerHour"] == 80.0
+    doc = plan(s, "h100", runs=2, jobs=1, lo=5, beyond=0)  # --min below the bound: nothing below it is run
+    assert [c["count"] for c in doc["candidates"]] == [8]
+
+
+def test_racks_too_small_never_feasible(tmp_path):
+    s = load_scenario(write(tmp_path, count=9, rack=3, replicas=2, size=4))
+    doc = plan(s, "h100", runs=4, jobs=1, hi=10)
+    assert doc["recommendedCount"] is None
+    assert [c["count"] for c in doc["candidates"]] == [8, 9, 10]
+    # one run proves placement fails: the rest of the candidate's runs are not spent
+    assert all(c["runs"] == 1 and c["stoppedEarly"] and not c["placementFeasible"] for c in doc["candidates"])
+    assert "no example.com/rack domain can hold a group" in doc["bindingConstraint"]
+    assert doc["bindingConstraint"].endswith("(no count in 8..10 meets the targets)")
+    kinds = {e["kind"] for e in doc["explanations"]}
+    assert {"DomainTooSmall", "PartialPlacement"} <= kinds
+
+
+def test_contract_shape(tmp_path):
+    s = load_scenario(write(tmp_path, count=8, rack=4, replicas=2, size=4))
+    doc = plan(s, "h100", runs=2, jobs=1, beyond=0)
+    assert doc["apiVersion"] == "lwssim.io/v1alpha1" and doc["kind"] == "CapacityPlan"
+    assert {"scenario", "pool", "recommendedCount", "bindingConstraint", "candidates"} <= set(doc)
+    c = doc["candidates"][0]
+    assert {
+        "count",
+        "placementFeasible",
+        "runs",
+        "availability",
+        "timeToAllServingSeconds",
+        "meetsTargets",
+        "costPerHour",
+    } <= set(c)
+    assert {"mean", "p05"} <= set(c["availability"]) and {"p50", "p95"} <= set(c["timeToAllServingSeconds"])
+    json.loads(to_json(doc))  # serialisable, no NaN
+
+
+def test_same_json_whatever_the_number_of_workers(tmp_path):
+    s = load_scenario(write(tmp_path, count=8, rack=4, replicas=2, size=4, horizon="6h", faults=FAULTS))
+    options = dict(runs=6, hi=10, beyond=2, targets=Targets(availability=0.5, time_to_serving=3600))
+    one = to_json(plan(s, "h100", jobs=1, **options))
+    two = to_json(plan(s, "h100", jobs=2, **options))
+    assert one == two
+    doc = json.loads(one)
+    assert doc["candidates"][0]["availability"]["mean"] < 1.0  # failures happened: the runs differ
+
+
+def test_availability_target_rejects_and_explains(tmp_path):
+    s = load_scenario(write(tmp_path, count=8, rack=4, replicas=2, size=4, horizon="6h", faults=FAULTS))
+    doc = plan(s, "h100", runs=8, jobs=1, hi=8, targets=Targets(availability=0.9999))
+    assert doc["recommendedCount"] is None
+    c = doc["candidates"][0]
+    assert c["rejectedBy"] == "availability" and not c["meetsTargets"]
+    assert doc["bindingConstraint"].startswith("availability 0.")
+    assert "< 0.9999 with 8 nodes" in doc["bindingConstraint"]
+    assert "node failure stops a 4-pod group for" in doc["bindingConstraint"]
+
+
+def test_time_target(tmp_path):
+    s = load_scenario(write(tmp_path, count=8, rack=4, replicas=2, size=4))
+    doc = plan(s, "h100", runs=3, jobs=1, hi=9, targets=Targets(time_to_serving=60.0, quantile=0.5))
+    assert doc["recommendedCount"] is None
+    assert doc["candidates"][0]["rejectedBy"] == "timeToServing"
+    assert doc["bindingConstraint"].startswith("time to all serving p50 ")
+
+
+# -- pieces ------------------------------------------------------------------------------------------
+
+
+def test_variant_keeps_nodelist_nodes(tmp_path):
+    s = load_scenario(write(tmp_path, count=8))
+    extra = Node("gpu-box", (("nvidia.com/gpu", 8), ("pods", 110)))
+    from dataclasses import replace
+
+    s = replace(s, cluster=replace(s.cluster, nodes=s.cluster.nodes + (extra,)))
+    v = with_pool_count(s, "h100", 5)
+    assert [n.name for n in v.cluster.nodes] == [f"h100-{i}" for i in range(5)] + ["gpu-box"]
+    assert v.cluster.pool("h100").count == 5
+    labels = dict(v.cluster.nodes[4].labels)
+    assert labels["example.com/rack"] == "h100-rack-1"
+    # the extra node's 8 GPUs lower the bound: 64 GPUs requested, 8 elsewhere
+    assert resource_lower_bound(s, s.cluster.pools[0])[0] == 7
+
+
+def test_run_seeds_are_fixed_per_index():
+    assert run_seed(5, 0) == run_seed(5, 0)
+    assert len({run_seed(5, i) for i in range(50)}) == 50
+    assert run_seed(5, 1) != run_seed(6, 1)
+
+
+def test_quantile_is_inverted_cdf_with_never_last():
+    assert quantile([3.0, 1.0, 2.0, 4.0], 0.5) == 2.0
+    assert quantile([1.0, None, 2.0], 0.95) is None
+    assert quantile([1.0, None, 2.0], 0.5) == 2.0
+    assert quantile([], 0.5) is None
+
+
+def test_bootstrap_is_seeded_and_brackets_the_mean():
+    data = [1.0] * 18 + [0.9, 0.95]
+    lo, hi = bootstrap_ci(data, 3)
+    assert bootstrap_ci(data, 3) == (lo, hi)
+    assert lo <= sum(data) / len(data) <= hi <= 1.0
+
+
+def test_verdict_rejects_only_when_certain():
+    v = Verdict(10, Targets(availability=0.95))
+    for _ in range(4):
+        v.add(True, 0.9, 10.0)
+    assert v.rejected is None  # 3.6 + 6 remaining = 9.6 ≥ 9.5: still reachable
+    v.add(True, 0.9, 10.0)
+    assert v.rejected is None  # 4.5 + 5 = 9.5: reachable only if every remaining run is perfect
+    v.add(True, 0.9, 10.0)
+    assert v.rejected == "availability"  # 5.4 + 4 = 9.4 < 9.5: certain
+    w = Verdict(10, Targets(time_to_serving=100.0, quantile=0.9))
+    w.add(True, 1.0, 200.0)
+    assert w.rejected is None  # one run of ten may be slow at p90
+    w.add(True, 1.0, 200.0)
+    assert w.rejected == "timeToServing"
+    p = Verdict(10, Targets())
+    p.add(False, 0.0, None)
+    assert p.rejected == "placement"
+
+
+# -- the command -------------------------------------------------------------------------------------
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_cli_json_and_exit_codes(tmp_path):
+    good = write(tmp_path, "good", count=8, rack=4, replicas=2, size=4)
+    result = invoke("plan", str(good), "--pool", "h100", "--runs", "2", "--jobs", "1", "-o", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["recommendedCount"] == 8 and doc["pool"] == "h100" and doc["scenario"] == "good"
+
+    bad = write(tmp_path, "bad", count=6, rack=3, replicas=1, size=4)
+    result = invoke(
+        "plan", str(bad), "--pool", "h100", "--runs", "2", "--jobs", "1", "--max", "7", "-o", "json"
+    )
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["recommendedCount"] is None
+
+
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (["--pool", "a100"], "--pool"),
+        (["--pool", "h100", "--target-time-to-serving", "soon"], "--target-time-to-serving"),
+        (["--pool", "h100", "--min", "9", "--max", "3"], "--min"),
+    ],
+)
+def test_cli_bad_input_exits_2(tmp_path, args, field):
+    path = write(tmp_path)
+    result = invoke("plan", str(path), *args, "-o", "json")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"error: {path}: {field}: ")
+    if field == "--pool":
+        assert 'no node pool named "a100"' in result.stderr and "(pools: h100)" in result.stderr
+
+
+def test_cli_table_and_markdown(tmp_path):
+    path = write(tmp_path, count=8, rack=4, replicas=2, size=4)
+    result = invoke("plan", str(path), "--pool", "h100", "--runs", "2", "--jobs", "1")
+    assert result.exit_code == 0
+    assert "Recommended: 8 nodes in pool h100 (80.00 per hour)." in result.stdout
+    assert "Binding constraint: resources" in result.stdout
+    plots = tmp_path / "plots"
+    result = invoke(
+        "plan",
+        str(path),
+        "--pool",
+        "h100",
+        "--runs",
+        "2",
+        "--jobs",
+        "1",
+        "-o",
+        "markdown",
+        "--plots-dir",
+        str(plots),
+    )
+    assert result.exit_code == 0
+    assert "| Nodes | Places |" in result.stdout
+    pngs = sorted(p.name for p in plots.iterdir())
+    assert pngs == ["s-plan-availability.png", "s-plan-time-to-serving.png"]
+    assert f"]({(plots / pngs[0]).as_posix()})" in result.stdout

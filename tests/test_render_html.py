@@ -1,0 +1,109 @@
+"""HTML and Markdown reports with plots: simulate and plan; group phases for the Gantt chart."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from lwssim import timeline as tl
+from lwssim.cli import cli
+from lwssim.render.plots import group_phases
+from lwssim.timeline import Timeline, WorkloadInfo
+
+SCENARIO = """\
+apiVersion: lwssim.io/v1alpha1
+kind: Scenario
+metadata: {name: page}
+spec:
+  horizon: 1h
+  cluster:
+    nodePools:
+    - {name: h100, count: 3, capacity: {nvidia.com/gpu: 8, cpu: "192", memory: 2Ti, pods: 110}}
+  workloads:
+  - manifest:
+      apiVersion: leaderworkerset.x-k8s.io/v1
+      kind: LeaderWorkerSet
+      metadata: {name: llm}
+      spec:
+        replicas: 2
+        leaderWorkerTemplate:
+          size: 2
+          workerTemplate:
+            spec:
+              containers:
+              - {name: c, image: "img:1", resources: {limits: {nvidia.com/gpu: "8"}}}
+"""
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def write(tmp_path: Path) -> Path:
+    path = tmp_path / "page.yaml"
+    path.write_text(SCENARIO)
+    return path
+
+
+def images(html: str) -> dict[str, bytes]:
+    found = re.findall(
+        r'<figure id="plot-([\w-]+)"><img alt="[^"]*" src="data:image/png;base64,([^"]+)"', html
+    )
+    return {name: base64.b64decode(data) for name, data in found}
+
+
+def test_simulate_html_embeds_plots_and_explanations(tmp_path):
+    result = CliRunner().invoke(cli, ["simulate", str(write(tmp_path)), "-o", "html"])
+    assert result.exit_code == 0, result.output
+    html = result.stdout
+    assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+    pngs = images(html)
+    assert set(pngs) == {"groups", "serving"}
+    assert all(p.startswith(PNG) and len(p) > 2000 for p in pngs.values())
+    # 3 nodes for 2 groups of 2: one group is partly placed, and the page says so
+    assert "<h2>Why</h2>" in html and "hold 8 GPUs on 1 node" in html and "gangScheduling: volcano" in html
+
+
+def test_simulate_markdown_writes_plot_files(tmp_path):
+    plots = tmp_path / "plots"
+    result = CliRunner().invoke(
+        cli, ["simulate", str(write(tmp_path)), "-o", "markdown", "--plots-dir", str(plots)]
+    )
+    assert result.exit_code == 0, result.output
+    files = sorted(p.name for p in plots.iterdir())
+    assert files == ["page-groups.png", "page-serving.png"]
+    for name in files:
+        assert (plots / name).read_bytes().startswith(PNG)
+        assert f"]({(plots / name).as_posix()})" in result.stdout
+
+
+def test_plan_html_embeds_plan_plots(tmp_path):
+    result = CliRunner().invoke(
+        cli, ["plan", str(write(tmp_path)), "--pool", "h100", "--runs", "2", "--jobs", "1", "-o", "html"]
+    )
+    assert result.exit_code == 0, result.output
+    html = result.stdout
+    assert set(images(html)) == {"availability", "time-to-serving"}
+    assert "Recommended: 4 nodes in pool h100." in html
+    assert '<tr class="pick"><td>4 ←</td>' in html
+
+
+def test_group_phases():
+    t = Timeline(100.0, [WorkloadInfo("llm", "default", "LeaderWorkerSet", "llm", 1, 2)])
+    for pod, role in (("llm-0", "leader"), ("llm-0-1", "worker")):
+        t.add(0.0, tl.POD_CREATED, pod, "llm", 0, role)
+    t.add(5.0, tl.POD_SCHEDULED, "llm-0", "llm", 0, "leader", node="a")
+    t.add(6.0, tl.POD_SCHEDULED, "llm-0-1", "llm", 0, "worker", node="b")
+    for pod, role in (("llm-0", "leader"), ("llm-0-1", "worker")):
+        t.add(20.0, tl.POD_INITIALIZED, pod, "llm", 0, role)
+        t.add(40.0, tl.POD_READY, pod, "llm", 0, role)
+    t.add(60.0, tl.POD_NOT_READY, "llm-0-1", "llm", 0, "worker")
+    t.add(70.0, tl.POD_READY, "llm-0-1", "llm", 0, "worker")
+    assert group_phases(t)[("llm", 0)] == [
+        (0.0, 6.0, "pending"),
+        (6.0, 20.0, "pulling"),
+        (20.0, 40.0, "loading"),
+        (40.0, 60.0, "serving"),
+        (60.0, 70.0, "down"),
+        (70.0, 100.0, "serving"),
+    ]

@@ -19,6 +19,9 @@ from lwssim.timeline import Record, Timeline
 
 SECONDS_DECIMALS = 3
 FRACTION_DECIMALS = 6
+# A group recreated this many times in a row without serving in between is in a recreation loop
+# (e.g. a startup-probe budget shorter than the model load; lws#1048: no back-off between recreations).
+RECREATION_LOOP_THRESHOLD = 3
 
 
 @dataclass
@@ -54,10 +57,35 @@ class _Pod:
 
 @dataclass
 class _Group:
+    index: int = 0
     healthy: int = 0
     serving: bool = False
     serving_at: float | None = None
     recreations: int = 0
+    downtime: float = 0.0  # not serving while desired, after the workload first served in full
+    last_t: float = 0.0
+    streak: int = 0  # recreations since the group last served
+    streak_first: float = 0.0
+    streak_last: float = 0.0
+    loops: list[dict] = field(default_factory=list)
+
+    def advance(self, t: float, counted: bool) -> None:
+        if counted and not self.serving:
+            self.downtime += t - self.last_t
+        self.last_t = t
+
+    def close_streak(self, ongoing: bool) -> None:
+        if self.streak >= RECREATION_LOOP_THRESHOLD:
+            self.loops.append(
+                {
+                    "group": self.index,
+                    "recreations": self.streak,
+                    "firstAtSeconds": _sec(self.streak_first),
+                    "lastAtSeconds": _sec(self.streak_last),
+                    "ongoing": ongoing,
+                }
+            )
+        self.streak = 0
 
 
 @dataclass
@@ -69,7 +97,9 @@ class _Workload:
     replicas: int
     serving: int = 0
     ready_reported: int = 0
+    updated_reported: int = 0
     recreations: int = 0
+    rollouts: list[dict] = field(default_factory=list)
     all_serving_at: float | None = None
     area: float = 0.0
     last_t: float = 0.0
@@ -106,9 +136,24 @@ class _Replay:
         self.groups: dict[tuple[str, int], _Group] = {}
         self.workloads: dict[str, _Workload] = {}
         self.lws_to_workload: dict[str, str] = {}
+        self.now = 0.0
+        self.on_node: dict[str, dict[tuple[str, str], _Pod]] = {}
+        self.faults: dict[int, dict] = {}
+        self.fault_hits: dict[int, dict[tuple[str, str], int]] = {}
         for w in timeline.workloads:
             self.workloads[w.name] = _Workload(w.name, w.size, w.replicas, over_time=[[0.0, 0, w.replicas]])
             self.lws_to_workload[w.lws] = w.name
+
+    def counted(self, w: _Workload, g: _Group) -> bool:
+        """Downtime counts for desired groups once the workload has served in full."""
+        return w.all_serving_at is not None and g.index < w.replicas
+
+    def advance_groups(self, w: _Workload, t: float) -> None:
+        for i in range(max(w.replicas, 0)):
+            self.group(w.name, i)
+        for (name, _), g in self.groups.items():
+            if name == w.name:
+                g.advance(t, self.counted(w, g))
 
     def run(self, records: list[Record]) -> None:
         # Records are written in time order; a stable sort keeps write order within an instant and
@@ -128,15 +173,17 @@ class _Replay:
         key = (workload, index)
         g = self.groups.get(key)
         if g is None:
-            g = self.groups[key] = _Group()
+            g = self.groups[key] = _Group(index=index, last_t=self.now)
         return g
 
     def apply(self, r: Record) -> None:
         kind = r.kind
+        self.now = r.t
         if kind == tl.POD_CREATED:
             old = self.pods.get((r.workload, r.subject))
             if old is not None:  # created again without a PodDeleted: the old life is over
                 self._set_health(old, r.t, _unchanged, gone=True)
+                self._unbind(old)
             pod = _Pod(r.subject, r.workload, r.group, r.role, gpus=_int(r.get("gpus", 0)))
             self.pods[(r.workload, r.subject)] = pod
             self.workload(r.workload)
@@ -144,15 +191,45 @@ class _Replay:
         elif kind == tl.SCALED:
             w = self.workload(r.workload or r.subject)
             w.advance(r.t)
+            self.advance_groups(w, r.t)
             w.replicas = _int(r.get("replicas", w.replicas))
-            w.changed(r.t)
+            self._changed(w, r.t)
         elif kind == tl.LWS_STATUS:
             name = r.workload or self.lws_to_workload.get(r.subject, r.subject)
             ready = r.get("readyReplicas", r.get("ready", 0))
             self.workload(name).ready_reported = _int(ready)
+            self.workload(name).updated_reported = _int(r.get("updatedReplicas", r.get("updated", 0)))
         elif kind == tl.GROUP_RECREATED:
-            self.group(r.workload, r.group).recreations += 1
+            g = self.group(r.workload, r.group)
+            g.recreations += 1
+            g.streak += 1
+            if g.streak == 1:
+                g.streak_first = r.t
+            g.streak_last = r.t
             self.workload(r.workload).recreations += 1
+        elif kind == tl.ROLLOUT_STARTED:
+            w = self.workload(r.workload or self.lws_to_workload.get(r.subject, r.subject))
+            w.rollouts.append(
+                {
+                    "revision": r.get("revision"),
+                    "startedAtSeconds": _sec(r.t),
+                    "finishedAtSeconds": None,
+                    "minServing": w.serving,
+                }
+            )
+        elif kind == tl.ROLLOUT_FINISHED:
+            w = self.workload(r.workload or self.lws_to_workload.get(r.subject, r.subject))
+            open_ = [ro for ro in w.rollouts if ro["finishedAtSeconds"] is None]
+            if open_:
+                open_[-1]["finishedAtSeconds"] = _sec(r.t)
+        elif kind == tl.FAULT:
+            self._fault(r)
+        elif kind == tl.NODE_DOWN:
+            fault = _int(r.get("fault", 0))
+            if fault in self.fault_hits:
+                for key, pod in self.on_node.get(r.subject, {}).items():
+                    if not pod.deleting:
+                        self.fault_hits[fault][key] = pod.group
         else:
             pod = self.pods.get((r.workload, r.subject))
             if pod is not None:
@@ -163,6 +240,8 @@ class _Replay:
         if kind == tl.POD_SCHEDULED:
             node = r.get("node")
             self._set_health(pod, r.t, lambda p: setattr(p, "node", str(node) if node else None))
+            if pod.node is not None:
+                self.on_node.setdefault(pod.node, {})[(pod.workload, pod.name)] = pod
         elif kind == tl.POD_UNSCHEDULABLE:
             pod.pending_reason = str(r.get("reason", "")) or None
         elif kind == tl.POD_CONTAINERS_STARTED:
@@ -178,7 +257,38 @@ class _Replay:
             self._set_health(pod, r.t, lambda p: setattr(p, "failed", True))
         elif kind == tl.POD_DELETED:
             self._set_health(pod, r.t, _unchanged, gone=True)
+            self._unbind(pod)
             del self.pods[(pod.workload, pod.name)]
+
+    def _unbind(self, pod: _Pod) -> None:
+        if pod.node is not None:
+            on = self.on_node.get(pod.node)
+            if on is not None and on.get((pod.workload, pod.name)) is pod:
+                del on[(pod.workload, pod.name)]
+
+    def _fault(self, r: Record) -> None:
+        """A Fault record; pods it hits: the target pod, or the pods on the nodes it takes down."""
+        fault = _int(r.get("fault", len(self.faults) + 1))
+        self.faults[fault] = {
+            "atSeconds": _sec(r.t),
+            "kind": r.get("type", ""),
+            "target": r.subject,
+            "cause": r.get("cause", ""),
+        }
+        hits = self.fault_hits[fault] = {}
+        pod = self.pods.get((r.workload, r.subject))
+        if pod is not None and r.workload:
+            hits[(pod.workload, pod.name)] = pod.group
+
+    def _changed(self, w: _Workload, t: float) -> None:
+        """Serving or replicas changed: first time all serve starts the downtime window; rollout minimum."""
+        before = w.all_serving_at
+        w.changed(t)
+        if before is None and w.all_serving_at is not None:
+            self.advance_groups(w, t)
+        for ro in w.rollouts:
+            if ro["finishedAtSeconds"] is None:
+                ro["minServing"] = min(ro["minServing"], w.serving)
 
     def _set_health(self, pod: _Pod, t: float, change: Callable[[_Pod], None], gone: bool = False) -> None:
         """Apply ``change`` to the pod and carry any health change up to its group and workload."""
@@ -194,11 +304,14 @@ class _Replay:
         if serving == g.serving:
             return
         w.advance(t)
+        g.advance(t, self.counted(w, g))
         g.serving = serving
         w.serving += 1 if serving else -1
-        if serving and g.serving_at is None:
-            g.serving_at = t
-        w.changed(t)
+        if serving:
+            if g.serving_at is None:
+                g.serving_at = t
+            g.close_streak(ongoing=False)
+        self._changed(w, t)
 
 
 def _unchanged(p: _Pod) -> None:
@@ -236,6 +349,12 @@ def build_report(timeline: Timeline, *, lws_version: str | None = None) -> dict:
         w = replay.workloads[name]
         info = infos.get(name)
         w.advance(horizon)
+        replay.advance_groups(w, horizon)
+        loops = []
+        for (wn, _), g in sorted(replay.groups.items(), key=lambda kv: kv[0][1]):
+            if wn == name:
+                g.close_streak(ongoing=True)
+                loops.extend(g.loops)
         availability = None
         if w.all_serving_at is not None:
             window = horizon - w.all_serving_at
@@ -243,7 +362,12 @@ def build_report(timeline: Timeline, *, lws_version: str | None = None) -> dict:
         # Desired groups, plus any that still has pods (surge groups of a rollout, a scale-down draining).
         indices = {i for (wn, i) in pods_by_group if wn == name} | set(range(max(w.replicas, 0)))
         groups = [
-            _group_entry(i, replay.groups.get((name, i), _Group()), pods_by_group.get((name, i), []))
+            _group_entry(
+                i,
+                replay.groups.get((name, i), _Group(index=i)),
+                pods_by_group.get((name, i), []),
+                w.all_serving_at is not None,
+            )
             for i in sorted(indices)
         ]
         workloads.append(
@@ -258,6 +382,9 @@ def build_report(timeline: Timeline, *, lws_version: str | None = None) -> dict:
                 "timeToAllServingSeconds": _sec(w.all_serving_at),
                 "availability": _frac(availability),
                 "groupRecreations": w.recreations,
+                "groupsUpdated": w.updated_reported,
+                "rollouts": w.rollouts,
+                "recreationLoops": loops,
                 "gpusAllocated": gpus[name],
                 "groups": groups,
                 "servingOverTime": w.over_time,
@@ -282,19 +409,28 @@ def build_report(timeline: Timeline, *, lws_version: str | None = None) -> dict:
             {"name": p.name, "workload": p.workload, "reason": p.pending_reason}
             for p in sorted(pending, key=lambda p: (name_key(p.name), p.workload))
         ],
+        "faults": [_fault_entry(replay.faults[f], replay.fault_hits[f]) for f in sorted(replay.faults)],
     }
     if lws_version:
         report["lwsVersion"] = lws_version
     return report
 
 
-def _group_entry(index: int, g: _Group, pods: list[_Pod]) -> dict:
+def _fault_entry(fault: dict, hits: dict[tuple[str, str], int]) -> dict:
+    return fault | {
+        "podsHit": len(hits),
+        "groupsHit": len({(workload, group) for (workload, _), group in hits.items()}),
+    }
+
+
+def _group_entry(index: int, g: _Group, pods: list[_Pod], window_started: bool) -> dict:
     pods = sorted(pods, key=lambda p: name_key(p.name))
     return {
         "index": index,
         "serving": g.serving,
         "servingAtSeconds": _sec(g.serving_at),
         "recreations": g.recreations,
+        "downtimeSeconds": _sec(g.downtime) if window_started else None,
         "nodes": sorted({p.node for p in pods if p.node is not None}, key=name_key),
         "pods": [
             {

@@ -23,7 +23,7 @@ from lwssim.engine.domains import FailureDomains
 from lwssim.engine.gc import GarbageCollector
 from lwssim.engine.kubelet import Kubelets
 from lwssim.engine.lws import scaled
-from lwssim.engine.nodes import NodeLifecycle
+from lwssim.engine.nodes import NodeLifecycle, delete_pod
 from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import LeaderWorkerSet, Pod
 from lwssim.engine.store import Store
@@ -186,8 +186,8 @@ class FaultInjector:
                     self.kubelets.crash(pod, "Error")
             else:
                 self._record(kind, fault.pod, "scripted", pod)
-                if pod is not None:
-                    self.gc.delete(pod)  # kubectl delete pod: background propagation
+                if pod is not None:  # kubectl delete pod: background propagation
+                    delete_pod(self.gc, self.timeline, self.env.now, pod, "deleted")
         elif kind in ("nodeDown", "nodeUp"):
             node = fault.node
             if fault.pod is not None:

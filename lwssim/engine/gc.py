@@ -15,11 +15,23 @@ from collections.abc import Callable
 from lwssim.engine.objects import BACKGROUND, FOREGROUND, FOREGROUND_FINALIZER, Obj, Pod
 from lwssim.engine.store import DELETED, Store
 
+# The garbage collector sees an owner's removal through its graph builder's informers and deletes each
+# orphaned dependent with an API call from its attemptToDelete workers: one round trip per level of
+# the owner graph. Small, but it orders events: the StatefulSet controller recreates a deleted leader
+# pod before the GC has marked the old group's worker pods deleted (what makes lws#804 happen).
+CASCADE_HOP_SECONDS = 0.02
+
 
 class GarbageCollector:
-    def __init__(self, store: Store, now: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        now: Callable[[], float],
+        defer: Callable[[float, Callable[[], None]], None] | None = None,
+    ) -> None:
         self.store = store
         self.now = now
+        self._defer = defer
         for kind in ("Pod", "StatefulSet", "LeaderWorkerSet"):
             store.watch(kind, self._on_event)
 
@@ -64,5 +76,11 @@ class GarbageCollector:
         if owner is not None and owner.deleting:
             self.try_finalize(owner)
         # Background cascade: dependents of a removed owner are garbage.
-        for dep in self.store.dependents(obj):
-            self.delete(dep, BACKGROUND)
+        dependents = self.store.dependents(obj)
+        if not dependents:
+            return
+        if self._defer is None:
+            for dep in dependents:
+                self.delete(dep, BACKGROUND)
+            return
+        self._defer(CASCADE_HOP_SECONDS, lambda: [self.delete(dep, BACKGROUND) for dep in dependents])

@@ -29,7 +29,7 @@ from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import Pod
 from lwssim.engine.store import Store
 from lwssim.model.pod import PodTemplate, Taint, Toleration
-from lwssim.timeline import NODE_DOWN, NODE_NOT_READY, NODE_UP, POD_NOT_READY, Timeline
+from lwssim.timeline import GROUP_RECREATED, NODE_DOWN, NODE_NOT_READY, NODE_UP, POD_NOT_READY, Timeline
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
 NOT_READY = "node.kubernetes.io/not-ready"
@@ -57,6 +57,25 @@ def unreachable_eviction_delay(template: PodTemplate) -> float | None:
     if not seconds:
         return None
     return max(0.0, min(seconds))
+
+
+def delete_pod(gc: GarbageCollector, timeline: Timeline, now: float, pod: Pod, reason: str) -> None:
+    """DELETE a pod from outside LWS (eviction, an operator). A leader's deletion recreates its group
+    under every restart policy (ownerReference cascade, reference §3.8): count it as a recreation."""
+    if pod.deleting:
+        return
+    if pod.role == "leader":
+        timeline.add(
+            now,
+            GROUP_RECREATED,
+            pod.name,
+            pod.workload,
+            pod.group,
+            "leader",
+            reason=f"{pod.name}: {reason}",
+            trigger=pod.name,
+        )
+    gc.delete(pod)
 
 
 class NodeLifecycle:
@@ -147,7 +166,7 @@ class NodeLifecycle:
             return
         for pod in pods:
             if self.store.get("Pod", pod.key) is pod and pod.node == self.nodes.names[i]:
-                self.gc.delete(pod)
+                delete_pod(self.gc, self.timeline, self.env.now, pod, "evicted (node unreachable)")
 
     def _force_delete(self, i: int, epoch: int):
         assert self.force_delete_after is not None
@@ -156,4 +175,8 @@ class NodeLifecycle:
             return
         for pod in self.kubelets.pods_on(i):
             if self.store.get("Pod", pod.key) is pod:
+                if not pod.deleting and pod.role == "leader":
+                    delete_pod(
+                        self.gc, self.timeline, self.env.now, pod, "force-deleted (node out of service)"
+                    )
                 self.gc.force_delete(pod)

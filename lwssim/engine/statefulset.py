@@ -29,6 +29,8 @@ from lwssim.engine.workqueue import WorkQueue
 from lwssim.timeline import POD_CREATED, Timeline
 
 CONCURRENT_SYNCS = 5  # kube-controller-manager --concurrent-statefulset-syncs default
+RETRY_BASE = 0.005  # client-go ItemExponentialFailureRateLimiter base delay
+RETRY_MAX = 1000.0  # and its cap
 
 
 class StatefulSetController:
@@ -55,6 +57,7 @@ class StatefulSetController:
         self._totals: dict[int, list[int]] = {}  # sts uid -> [ready, updated]
         self._synced: dict[int, int] = {}  # sts uid -> generation last synced
         self._dirty: set[int] = set()
+        self._failures: dict[int, int] = {}  # sts uid -> consecutive failed syncs (rate limiter)
         store.watch("StatefulSet", self._on_sts)
         store.watch("Pod", self._on_pod)
 
@@ -66,6 +69,7 @@ class StatefulSetController:
             self._pods.pop(sts.uid, None)
             self._totals.pop(sts.uid, None)
             self._synced.pop(sts.uid, None)
+            self._failures.pop(sts.uid, None)
             return
         if self._synced.get(sts.uid) != sts.generation:
             self.queue.add(sts.key)
@@ -134,6 +138,7 @@ class StatefulSetController:
     def _sync(self, sts: StatefulSet, pods: dict[int, Pod]):
         first, last = sts.ordinal_start, sts.ordinal_start + sts.replicas
         missing = [o for o in range(first, last) if o not in pods]
+        conflict = False
         done, batch = 0, 1
         while done < len(missing):  # slowStartBatch(1, ...): each batch waits for its slowest call
             chunk = missing[done : done + batch]
@@ -146,7 +151,7 @@ class StatefulSetController:
                 if not self._live(sts) or ordinal >= sts.ordinal_start + sts.replicas:
                     return
                 if ordinal not in self.pods_by_ordinal(sts):
-                    self._create(sts, ordinal)
+                    conflict |= not self._create(sts, ordinal)
             batch = min(2 * batch, len(missing) - done)
         for ordinal, pod in sorted(pods.items(), reverse=True):
             failed = pod.phase in (FAILED, SUCCEEDED) and first <= ordinal < last
@@ -154,13 +159,28 @@ class StatefulSetController:
             if (failed or condemned) and not pod.deleting:
                 yield from self._api_call()
                 self.gc.delete(pod)
+        self._retry_on_conflict(sts, conflict)
+
+    def _retry_on_conflict(self, sts: StatefulSet, conflict: bool) -> None:
+        """A pod name still held by a pod of an earlier set of the same name (a worker set recreated
+        while the old worker terminates): create fails with AlreadyExists, the sync returns an error
+        and the key is retried with the workqueue's per-item exponential back-off (client-go
+        DefaultControllerRateLimiter: 5 ms doubling, at most 1000 s). The old pod's deletion does not
+        requeue this set: its ownerReference names the old set's UID."""
+        if not conflict:
+            self._failures.pop(sts.uid, None)
+            return
+        n = self._failures.get(sts.uid, 0)
+        self._failures[sts.uid] = n + 1
+        self._dirty.add(sts.uid)
+        self.queue.add_after(sts.key, min(RETRY_BASE * 2**n, RETRY_MAX))
 
     def _revision_for(self, sts: StatefulSet, ordinal: int) -> str:
         if ordinal - sts.ordinal_start < sts.partition and sts.current_revision:
             return sts.current_revision
         return sts.update_revision
 
-    def _create(self, sts: StatefulSet, ordinal: int) -> None:
+    def _create(self, sts: StatefulSet, ordinal: int) -> bool:
         revision = self._revision_for(sts, ordinal)
         template = sts.revision_templates[revision]
         pod = Pod(
@@ -190,6 +210,8 @@ class StatefulSetController:
                 revision=revision,
                 gpus=self.gpu_of(pod),
             )
+            return True
+        return False
 
     def _rolling_update(self, sts: StatefulSet, pods: dict[int, Pod]):
         lowest = sts.ordinal_start + sts.partition
@@ -221,6 +243,8 @@ class StatefulSetController:
                     budget -= 1
 
     def _update_status(self, sts: StatefulSet) -> None:
+        if sts.uid not in self._totals:
+            return  # the set was removed while this sync waited for the rate limiter
         replicas = len(self.pods_by_ordinal(sts))
         ready, updated = self._totals[sts.uid]
         if updated == sts.replicas == replicas and sts.current_revision != sts.update_revision:

@@ -63,6 +63,7 @@ def summarize(report: dict) -> Summary:
         note = readiness_note(w, report.get("lwsVersion"))
         if note:
             notes.append(note)
+    notes += failure_notes(report)
     notes += [e["message"] for e in report.get("explanations", [])]  # lwssim.explain, when attached
     return Summary(title, cluster_line, workloads, groups, notes, pending_rows(report["pendingPods"]))
 
@@ -130,3 +131,43 @@ def pending_rows(pending: list[dict]) -> list[tuple[str, ...]]:
         shown = ", ".join(names[:MAX_EXAMPLES]) + (", …" if len(names) > MAX_EXAMPLES else "")
         rows.append((str(len(names)), reason, shown))
     return rows
+
+
+def failure_notes(report: dict) -> list[str]:
+    """Rollouts, recreation loops, downtime and faults, one line each (issue 4: the report's new fields)."""
+    notes = []
+    for w in report["workloads"]:
+        name, replicas = w["name"], w["replicas"]
+        for ro in w.get("rollouts", []):
+            start = format_duration(ro["startedAtSeconds"])
+            if ro["finishedAtSeconds"] is None:
+                span = f"started at {start}, not finished"
+            else:
+                span = f"from {start} to {format_duration(ro['finishedAtSeconds'])}"
+            notes.append(
+                f"{name}: rollout {span}; at least {ro['minServing']} of {replicas} groups serving throughout"
+            )
+        for loop in w.get("recreationLoops", []):
+            state = "still looping at the horizon" if loop["ongoing"] else "then served"
+            first, last = format_duration(loop["firstAtSeconds"]), format_duration(loop["lastAtSeconds"])
+            notes.append(
+                f"{name}: group {loop['group']} recreated {loop['recreations']} times without serving "
+                f"between {first} and {last} (recreation loop, {state})"
+            )
+        down = [(g["downtimeSeconds"], g["index"]) for g in w["groups"] if g.get("downtimeSeconds")]
+        if down and report.get("faults"):
+            worst, index = max(down)
+            notes.append(
+                f"{name}: groups down {format_duration(sum(d for d, _ in down))} in total; "
+                f"longest group {index}, {format_duration(worst)}"
+            )
+    faults = report.get("faults", [])
+    if faults:
+        kinds: dict[str, int] = defaultdict(int)
+        for f in faults:
+            kinds[f["kind"]] += 1
+        mix = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+        pods = sum(f["podsHit"] for f in faults)
+        groups = sum(f["groupsHit"] for f in faults)
+        notes.append(f"faults: {len(faults)} ({mix}); {pods} pods and {groups} groups hit")
+    return notes

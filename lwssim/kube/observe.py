@@ -1,0 +1,423 @@
+"""``apply --observe``: watch pods, events and LeaderWorkerSets and record a Timeline like the simulator's.
+
+Times come from the objects' own fields where they exist (creationTimestamp, condition
+lastTransitionTime, container startedAt, deletionTimestamp − grace): the API server stores them with
+1-second resolution, so observed phases are exact to about a second. What has no timestamp (a pod gone,
+an LWS status change, a changed scheduler message) is stamped with the local clock when the watch
+delivers it. All times are seconds from the apply moment (local clock; the cluster's clock is assumed
+NTP-synchronised with it); values a second-truncated timestamp puts before that moment are clamped to 0.
+
+:class:`TimelineBuilder` is pure (objects in, records out) so it is unit-tested without a cluster;
+:class:`Observer` runs the watch streams (resourceVersion-aware, relisting after 410 Gone) in threads.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from lwssim import timeline as tl
+from lwssim.kube.client import LWS_GROUP, LWS_PLURAL, LWS_VERSION, api_message
+from lwssim.model.quantity import GPU
+from lwssim.timeline import Timeline, WorkloadInfo
+
+NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
+GROUP_LABEL = "leaderworkerset.sigs.k8s.io/group-index"
+WORKER_LABEL = "leaderworkerset.sigs.k8s.io/worker-index"
+RECREATE_REASON = "RecreateGroupOnPodRestart"
+LWS_GRACE = 5.0  # seconds to wait, after all groups serve, for the LWS status to catch up
+RECREATE_MESSAGE = re.compile(r"Worker pod (\S+) failed, deleted leader pod (\S+) to recreate group (\d+)")
+
+
+def parse_time(value: Any) -> float | None:
+    """Epoch seconds of an RFC 3339 string or datetime; None when absent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.timestamp()
+    text = str(value).replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+def _conditions(status: dict) -> dict[str, dict]:
+    return {c.get("type", ""): c for c in status.get("conditions") or []}
+
+
+@dataclass
+class _PodState:
+    name: str
+    workload: str
+    group: int
+    role: str
+    node: str = ""
+    unschedulable: str = ""
+    initialized: bool = False
+    started: bool = False
+    ready: bool = False
+    restarts: int = 0
+    deleting: bool = False
+    failed: bool = False
+    gone: bool = False
+
+
+class TimelineBuilder:
+    """Pod, Event and LWS objects (as dicts) → Timeline records, each recorded once per change."""
+
+    def __init__(self, t0: float, workloads: list[WorkloadInfo], cluster: dict[str, object]) -> None:
+        self.t0 = t0
+        self.timeline = Timeline(horizon=0.0, workloads=list(workloads), source="observed", cluster=cluster)
+        self.by_lws = {w.lws: w for w in workloads}
+        self.pods: dict[str, _PodState] = {}  # by uid: a recreated pod (same name) is a new life
+        self.lws_status: dict[str, tuple[int, int, int]] = {}
+        self.seen_events: set[str] = set()
+
+    def rel(self, epoch: float | None, now: float) -> float:
+        return round(max(0.0, (now if epoch is None else epoch) - self.t0), 3)
+
+    def _add(self, t: float, kind: str, st: _PodState, **data: object) -> None:
+        self.timeline.add(t, kind, st.name, st.workload, st.group, st.role, **data)
+
+    def pod(self, obj: dict, now: float, deleted: bool = False) -> None:
+        meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+        labels = meta.get("labels") or {}
+        info = self.by_lws.get(labels.get(NAME_LABEL, ""))
+        uid = meta.get("uid") or meta.get("name", "")
+        if info is None or GROUP_LABEL not in labels:
+            return
+        st = self.pods.get(uid)
+        if st is None:
+            if deleted:
+                return
+            role = "leader" if labels.get(WORKER_LABEL, "0") == "0" else "worker"
+            st = self.pods[uid] = _PodState(meta.get("name", ""), info.name, int(labels[GROUP_LABEL]), role)
+            self._add(
+                self.rel(parse_time(meta.get("creationTimestamp")), now), tl.POD_CREATED, st, gpus=_gpus(spec)
+            )
+        if st.gone:
+            return
+        self._conditions(st, spec, status, now)
+        self._containers(st, status, now)
+        self._ready(st, status, now)
+        if meta.get("deletionTimestamp") and not st.deleting:
+            st.deleting = True
+            at = parse_time(meta["deletionTimestamp"])
+            grace = meta.get("deletionGracePeriodSeconds") or 0
+            self._add(self.rel(None if at is None else at - grace, now), tl.POD_DELETING, st)
+        if status.get("phase") == "Failed" and not st.failed:
+            st.failed = True
+            self._add(self.rel(None, now), tl.POD_FAILED, st, reason=status.get("reason", ""))
+        if deleted:
+            st.gone = True
+            self._add(self.rel(None, now), tl.POD_DELETED, st)
+
+    def _conditions(self, st: _PodState, spec: dict, status: dict, now: float) -> None:
+        conds = _conditions(status)
+        sched = conds.get("PodScheduled", {})
+        if sched.get("status") == "True" and not st.node and spec.get("nodeName"):
+            st.node = spec["nodeName"]
+            self._add(
+                self.rel(parse_time(sched.get("lastTransitionTime")), now), tl.POD_SCHEDULED, st, node=st.node
+            )
+        elif sched.get("status") == "False" and sched.get("message"):
+            self.unschedulable(st, str(sched["message"]), now)
+        init = conds.get("Initialized", {})
+        if init.get("status") == "True" and not st.initialized:
+            st.initialized = True
+            self._add(self.rel(parse_time(init.get("lastTransitionTime")), now), tl.POD_INITIALIZED, st)
+
+    def _ready(self, st: _PodState, status: dict, now: float) -> None:
+        ready = _conditions(status).get("Ready", {})
+        if ready.get("status") == "True" and not st.ready:
+            st.ready = True
+            self._add(self.rel(parse_time(ready.get("lastTransitionTime")), now), tl.POD_READY, st)
+        elif ready.get("status") == "False" and st.ready:
+            st.ready = False
+            self._add(
+                self.rel(parse_time(ready.get("lastTransitionTime")), now),
+                tl.POD_NOT_READY,
+                st,
+                reason=ready.get("reason", ""),
+            )
+
+    def _containers(self, st: _PodState, status: dict, now: float) -> None:
+        statuses = status.get("containerStatuses") or []
+        running = [((s.get("state") or {}).get("running") or {}) for s in statuses]
+        if status.get("phase") == "Running" and not st.started and statuses and all(running):
+            st.started = True
+            starts = [t for t in (parse_time(r.get("startedAt")) for r in running) if t is not None]
+            self._add(self.rel(max(starts) if starts else None, now), tl.POD_CONTAINERS_STARTED, st)
+        restarts = sum(
+            int(s.get("restartCount") or 0) for s in statuses + (status.get("initContainerStatuses") or [])
+        )
+        if restarts > st.restarts:
+            term = next(
+                (
+                    (s.get("lastState") or {}).get("terminated") or {}
+                    for s in statuses
+                    if (s.get("lastState") or {}).get("terminated")
+                ),
+                {},
+            )
+            st.restarts = restarts
+            st.ready = False  # the report treats a restart as not Ready; the next Ready=True re-records it
+            self._add(
+                self.rel(parse_time(term.get("finishedAt")), now),
+                tl.POD_RESTARTED,
+                st,
+                restartCount=restarts,
+                reason=term.get("reason", "") or "",
+            )
+
+    def unschedulable(self, st: _PodState, message: str, now: float, at: float | None = None) -> None:
+        if message != st.unschedulable and not st.node:
+            st.unschedulable = message
+            self._add(self.rel(at, now), tl.POD_UNSCHEDULABLE, st, reason=message)
+
+    def event(self, ev: dict, now: float) -> None:
+        """FailedScheduling (the scheduler's words) and LWS RecreateGroupOnPodRestart events."""
+        meta = ev.get("metadata") or {}
+        key = f"{meta.get('uid', '')}/{ev.get('count') or (ev.get('series') or {}).get('count') or 1}"
+        if key in self.seen_events:
+            return
+        self.seen_events.add(key)
+        obj = ev.get("involvedObject") or ev.get("regarding") or {}
+        at = parse_time(ev.get("lastTimestamp") or ev.get("eventTime") or ev.get("firstTimestamp"))
+        reason, message = ev.get("reason", ""), str(ev.get("message") or ev.get("note") or "")
+        if reason == "FailedScheduling" and obj.get("kind") == "Pod":
+            st = next((p for p in self.pods.values() if p.name == obj.get("name") and not p.gone), None)
+            if st is not None:
+                self.unschedulable(st, message, now, at)
+        elif reason == RECREATE_REASON and obj.get("kind") == "LeaderWorkerSet":
+            info = self.by_lws.get(obj.get("name", ""))
+            m = RECREATE_MESSAGE.search(message)
+            if info is not None and m:
+                self.timeline.add(
+                    self.rel(at, now),
+                    tl.GROUP_RECREATED,
+                    m.group(2),
+                    info.name,
+                    int(m.group(3)),
+                    "leader",
+                    reason=message,
+                    trigger=m.group(1),
+                )
+
+    def lws(self, obj: dict, now: float) -> None:
+        name = (obj.get("metadata") or {}).get("name", "")
+        info = self.by_lws.get(name)
+        if info is None:
+            return
+        s = obj.get("status") or {}
+        status = (
+            int(s.get("replicas") or 0),
+            int(s.get("readyReplicas") or 0),
+            int(s.get("updatedReplicas") or 0),
+        )
+        if self.lws_status.get(name) != status:
+            self.lws_status[name] = status
+            self.timeline.add(
+                self.rel(None, now),
+                tl.LWS_STATUS,
+                name,
+                info.name,
+                replicas=status[0],
+                readyReplicas=status[1],
+                updatedReplicas=status[2],
+            )
+
+    def serving(self) -> dict[str, int]:
+        """Groups per workload whose every pod (of ``size``) is scheduled, running, Ready, not deleting."""
+        healthy: dict[tuple[str, int], int] = {}
+        for p in self.pods.values():
+            if p.node and p.started and p.ready and not (p.deleting or p.failed or p.gone):
+                healthy[(p.workload, p.group)] = healthy.get((p.workload, p.group), 0) + 1
+        return {
+            w.name: sum(1 for g in range(w.replicas) if healthy.get((w.name, g), 0) >= w.size)
+            for w in self.timeline.workloads
+        }
+
+    def all_serving(self) -> bool:
+        counts = self.serving()
+        return all(counts[w.name] >= w.replicas for w in self.timeline.workloads)
+
+    def lws_reports_all(self) -> bool:
+        """Every LWS's status.readyReplicas has reached its replicas."""
+        return all(self.lws_status.get(w.lws, (0, 0, 0))[1] >= w.replicas for w in self.timeline.workloads)
+
+    def finish(self, now: float) -> Timeline:
+        """Close the observation: horizon = now, records in time order (stable for equal times)."""
+        self.timeline.horizon = self.rel(None, now)
+        self.timeline.records.sort(key=lambda r: r.t)
+        return self.timeline
+
+
+def _gpus(spec: dict) -> int:
+    total = 0
+    for c in spec.get("containers") or []:
+        req = (c.get("resources") or {}).get("requests") or (c.get("resources") or {}).get("limits") or {}
+        try:
+            total += int(str(req.get(GPU, 0)))
+        except ValueError:
+            continue
+    return total
+
+
+# -- the live part ----------------------------------------------------------------------------------------
+
+
+class Observer:
+    """Watch threads feeding one queue; the caller drains it into a TimelineBuilder until done."""
+
+    def __init__(self, api: Any, namespace: str, builder: TimelineBuilder) -> None:
+        self.api, self.namespace, self.builder = api, namespace, builder
+        self.stop = threading.Event()
+        self.items: queue.Queue[tuple[str, str, dict, float]] = queue.Queue()
+        self.errors: list[str] = []
+        self.threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        from kubernetes import client
+
+        v1 = client.CoreV1Api(self.api)
+        co = client.CustomObjectsApi(self.api)
+        names = ",".join(sorted(self.builder.by_lws))
+        pod_sel = {"label_selector": f"{NAME_LABEL} in ({names})"}
+        sources: list[tuple[str, Callable[..., Any], dict]] = [
+            ("pod", v1.list_namespaced_pod, pod_sel),
+            ("event", v1.list_namespaced_event, {}),
+        ]
+        lws_list = lambda namespace, **kw: co.list_namespaced_custom_object(  # noqa: E731
+            LWS_GROUP, LWS_VERSION, namespace, LWS_PLURAL, **kw
+        )
+        sources.append(("lws", lws_list, {}))
+        for kind, fn, kw in sources:
+            t = threading.Thread(
+                target=self._run, args=(kind, fn, kw), name=f"lwssim-watch-{kind}", daemon=True
+            )
+            t.start()
+            self.threads.append(t)
+
+    def _run(self, kind: str, fn: Callable[..., Any], kw: dict) -> None:
+        """List, then watch from the list's resourceVersion; relist after 410 Gone or a dropped stream."""
+        from kubernetes import watch
+        from kubernetes.client import ApiException
+
+        rv = ""
+        while not self.stop.is_set():
+            try:
+                if not rv:
+                    listed = self._dict(fn(self.namespace, **kw))
+                    rv = (listed.get("metadata") or {}).get("resourceVersion", "")
+                    for item in listed.get("items") or []:
+                        self.items.put((kind, "ADDED", item, time.time()))
+                w = watch.Watch()
+                for ev in w.stream(
+                    fn,
+                    self.namespace,
+                    resource_version=rv,
+                    timeout_seconds=5,
+                    allow_watch_bookmarks=True,
+                    **kw,
+                ):
+                    obj = self._dict(ev["object"])
+                    if ev["type"] == "ERROR":
+                        rv = ""
+                        break
+                    rv = (obj.get("metadata") or {}).get("resourceVersion", rv)
+                    if ev["type"] != "BOOKMARK":
+                        self.items.put((kind, ev["type"], obj, time.time()))
+                    if self.stop.is_set():
+                        w.stop()
+                        break
+            except ApiException as exc:
+                if exc.status == 410:
+                    rv = ""
+                    continue
+                self.errors.append(f"watch {kind}: {api_message(exc)}")
+                time.sleep(1)
+            except Exception as exc:  # noqa: BLE001 - a dropped connection: retry until stopped
+                self.errors.append(f"watch {kind}: {api_message(exc)}")
+                time.sleep(1)
+
+    def _dict(self, obj: Any) -> dict:
+        return obj if isinstance(obj, dict) else self.api.sanitize_for_serialization(obj)
+
+    def drain(self, wait: float) -> int:
+        """Apply queued objects to the builder; wait up to ``wait`` seconds for the first one."""
+        n = 0
+        try:
+            item = self.items.get(timeout=wait)
+        except queue.Empty:
+            return 0
+        while True:
+            kind, typ, obj, at = item
+            if kind == "pod":
+                self.builder.pod(obj, at, deleted=typ == "DELETED")
+            elif kind == "event":
+                self.builder.event(obj, at)
+            elif kind == "lws" and typ != "DELETED":
+                self.builder.lws(obj, at)
+            n += 1
+            try:
+                item = self.items.get_nowait()
+            except queue.Empty:
+                return n
+
+    def close(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=7)
+
+
+def observe(
+    api: Any,
+    namespace: str,
+    builder: TimelineBuilder,
+    timeout: float,
+    progress: Callable[[TimelineBuilder, float], None] | None = None,
+    stop_when: Callable[[TimelineBuilder], bool] = TimelineBuilder.all_serving,
+) -> tuple[Timeline, bool]:
+    """Watch until ``stop_when`` holds or ``timeout`` passes; returns the Timeline and whether it held.
+
+    KeyboardInterrupt (Ctrl-C, or SIGTERM turned into it by the caller) ends the watch early: the
+    Timeline recorded so far is kept and the interrupt is re-raised after the threads stop.
+    """
+    obs = Observer(api, namespace, builder)
+    obs.start()
+    deadline = time.monotonic() + timeout
+    done = False
+    served_at: float | None = None
+    try:
+        while time.monotonic() < deadline:
+            obs.drain(min(0.5, max(0.0, deadline - time.monotonic())))
+            if progress:
+                progress(builder, time.time())
+            if served_at is None and stop_when(builder):
+                served_at = time.monotonic()
+            # Once all serve, wait briefly for the LWS status to say so too (groupsReadyReported).
+            if served_at is not None and (
+                builder.lws_reports_all() or time.monotonic() - served_at > LWS_GRACE
+            ):
+                done = True
+                break
+    finally:
+        builder.finish(time.time())
+        obs.close()
+        builder.timeline.warnings.extend(sorted(set(obs.errors))[:5])
+    return builder.timeline, done
+
+
+def workload_infos(workloads: Iterable[Any]) -> list[WorkloadInfo]:
+    """WorkloadInfo from loaded :class:`lwssim.model.lws.Workload` objects."""
+    return [
+        WorkloadInfo(w.name, w.namespace, w.kind, w.lws.name, w.lws.replicas, w.lws.size) for w in workloads
+    ]

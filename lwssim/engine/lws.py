@@ -112,7 +112,12 @@ class LWSControllers:
     def _on_pod(self, event: str, pod: Pod) -> None:  # type: ignore[override]
         if pod.role == "leader" and pod.lws:
             self._dirty.setdefault(f"{pod.namespace}/{pod.lws}", {})[pod.uid] = pod
-        if NAME in pod.labels:
+        # A worker's only rule is the restart policy: enqueue it only when that rule can fire.
+        if NAME in pod.labels and (
+            pod.role == "leader"
+            or pod.deleting
+            or (pod.restart_count > 0 and pod.phase in (RUNNING, PENDING))
+        ):
             self.pod_queue.add(pod.key)
 
     def lws_of(self, obj: Pod | StatefulSet) -> LeaderWorkerSet | None:

@@ -115,6 +115,7 @@ class NodeTable:
         for i in range(n):
             self._set_taint_sig(i)
         self.images: dict[str, np.ndarray] = {}
+        self.image_nodes: dict[str, int] = {}  # how many nodes hold each image (ImageLocality's spread)
         self.image_sizes: dict[str, int] = {}
         for i, node in enumerate(ordered):
             for image, size in node.images:
@@ -167,7 +168,10 @@ class NodeTable:
         arr = self.images.get(image)
         if arr is None:
             arr = self.images[image] = np.zeros(len(self.names), dtype=bool)
-        arr[i] = True
+            self.image_nodes[image] = 0
+        if not arr[i]:
+            arr[i] = True
+            self.image_nodes[image] += 1
         if size:
             self.image_sizes[image] = size
 
@@ -176,8 +180,10 @@ class NodeTable:
         return bool(arr is not None and arr[i])
 
     def clear_images(self, i: int) -> None:
-        for arr in self.images.values():
-            arr[i] = False
+        for image, arr in self.images.items():
+            if arr[i]:
+                arr[i] = False
+                self.image_nodes[image] -= 1
 
     # -- labels
     def label_codes(self, key: str) -> np.ndarray:

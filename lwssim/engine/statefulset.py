@@ -24,7 +24,7 @@ import simpy
 from lwssim.engine.gc import GarbageCollector
 from lwssim.engine.objects import FAILED, SUCCEEDED, Pod, StatefulSet
 from lwssim.engine.ratelimit import TokenBucket
-from lwssim.engine.store import ADDED, DELETED, Store
+from lwssim.engine.store import ADDED, DELETED, MODIFIED, Store
 from lwssim.engine.workqueue import WorkQueue
 from lwssim.timeline import POD_CREATED, Timeline
 
@@ -53,10 +53,12 @@ class StatefulSetController:
         self.limiter = TokenBucket(lambda: env.now)
         self.queue = WorkQueue(env, self.reconcile, workers=CONCURRENT_SYNCS)
         self._pods: dict[int, dict[int, Pod]] = {}  # sts uid -> ordinal -> pod
-        self._contrib: dict[int, tuple[int, int]] = {}  # pod uid -> (ready, updated)
+        self._contrib: dict[int, tuple[int, int, int]] = {}  # pod uid -> (ready, updated, stale)
         self._totals: dict[int, list[int]] = {}  # sts uid -> [ready, updated]
         self._synced: dict[int, int] = {}  # sts uid -> generation last synced
         self._dirty: set[int] = set()
+        self._counted: dict[int, str] = {}  # sts uid -> update revision the counters were computed for
+        self._failed: dict[int, dict[int, Pod]] = {}  # sts uid -> Failed/Succeeded pods to delete
         self._failures: dict[int, int] = {}  # sts uid -> consecutive failed syncs (rate limiter)
         store.watch("StatefulSet", self._on_sts)
         store.watch("Pod", self._on_pod)
@@ -64,7 +66,7 @@ class StatefulSetController:
     def _on_sts(self, event: str, sts: StatefulSet) -> None:  # type: ignore[override]
         if event == ADDED:
             self._pods[sts.uid] = {}
-            self._totals[sts.uid] = [0, 0]
+            self._totals[sts.uid] = [0, 0, 0]
         elif event == DELETED:
             self._pods.pop(sts.uid, None)
             self._totals.pop(sts.uid, None)
@@ -80,20 +82,28 @@ class StatefulSetController:
             return
         pods = self._pods[sts.uid]
         totals = self._totals[sts.uid]
-        old = self._contrib.pop(pod.uid, (0, 0))
+        old = self._contrib.pop(pod.uid, (0, 0, 0))
+        if event == DELETED or pod.deleting:
+            self._failed.get(sts.uid, {}).pop(pod.uid, None)
         if event == DELETED:
             if pods.get(pod.ordinal) is pod:
                 del pods[pod.ordinal]
             self._dirty.add(sts.uid)
-            new = (0, 0)
+            new = (0, 0, 0)
         else:
             pods[pod.ordinal] = pod
-            new = (int(pod.running_and_ready), int(not pod.deleting and pod.revision == sts.update_revision))
+            new = self._contribution(sts, pod)
             self._contrib[pod.uid] = new
             if pod.phase in (FAILED, SUCCEEDED) and not pod.deleting:
+                self._failed.setdefault(sts.uid, {})[pod.uid] = pod
                 self._dirty.add(sts.uid)
         totals[0] += new[0] - old[0]
         totals[1] += new[1] - old[1]
+        totals[2] += new[2] - old[2]
+        # A change that alters neither the status counters nor anything a sync reads (pod set, failed
+        # pods) would make the reconcile a no-op: skip it, as an informer's relist would find nothing.
+        if event == MODIFIED and new == old and sts.uid not in self._dirty:
+            return
         self.queue.add(sts.key)
 
     def pods_by_ordinal(self, sts: StatefulSet) -> dict[int, Pod]:
@@ -107,10 +117,12 @@ class StatefulSetController:
             if self._synced.get(sts.uid) != sts.generation or sts.uid in self._dirty:
                 self._synced[sts.uid] = sts.generation
                 self._dirty.discard(sts.uid)
-                self._recount(sts)
-                yield from self._sync(sts, dict(self.pods_by_ordinal(sts)))
+                if self._counted.get(sts.uid) != sts.update_revision:
+                    self._counted[sts.uid] = sts.update_revision
+                    self._recount(sts)
+                yield from self._sync(sts, self.pods_by_ordinal(sts))
             if self._live(sts) and (
-                self._totals[sts.uid][1] < len(self.pods_by_ordinal(sts)) or sts.partition
+                self._totals[sts.uid][2] > 0  # a pod of an old revision exists: the update has work
             ):
                 yield from self._rolling_update(sts, self.pods_by_ordinal(sts))
         if self._live(sts) or sts.deleting:
@@ -125,19 +137,30 @@ class StatefulSetController:
         if wait > 0:
             yield self.env.timeout(wait)
 
+    @staticmethod
+    def _contribution(sts: StatefulSet, pod: Pod) -> tuple[int, int, int]:
+        """(ready, updated, stale) of one pod: computeReplicaStatus counts, plus whether it is of an
+        old revision (something for the rolling update to replace)."""
+        current = pod.revision == sts.update_revision
+        return int(pod.running_and_ready), int(current and not pod.deleting), int(not current)
+
     def _recount(self, sts: StatefulSet) -> None:
         """Recompute the updated counters after the update revision may have changed."""
-        totals = [0, 0]
+        totals = [0, 0, 0]
         for pod in self.pods_by_ordinal(sts).values():
-            c = (int(pod.running_and_ready), int(not pod.deleting and pod.revision == sts.update_revision))
+            c = self._contribution(sts, pod)
             self._contrib[pod.uid] = c
             totals[0] += c[0]
             totals[1] += c[1]
+            totals[2] += c[2]
         self._totals[sts.uid] = totals
 
     def _sync(self, sts: StatefulSet, pods: dict[int, Pod]):
         first, last = sts.ordinal_start, sts.ordinal_start + sts.replicas
-        missing = [o for o in range(first, last) if o not in pods]
+        missing = sorted(set(range(first, last)).difference(pods))
+        # Pods outside the range (scale down) or Failed need a pass over all pods; most syncs have none.
+        condemned = len(pods) > sts.replicas - len(missing)
+        failed = [p for p in self._failed.get(sts.uid, {}).values() if first <= p.ordinal < last]
         conflict = False
         done, batch = 0, 1
         while done < len(missing):  # slowStartBatch(1, ...): each batch waits for its slowest call
@@ -153,10 +176,11 @@ class StatefulSetController:
                 if ordinal not in self.pods_by_ordinal(sts):
                     conflict |= not self._create(sts, ordinal)
             batch = min(2 * batch, len(missing) - done)
-        for ordinal, pod in sorted(pods.items(), reverse=True):
-            failed = pod.phase in (FAILED, SUCCEEDED) and first <= ordinal < last
-            condemned = not first <= ordinal < last
-            if (failed or condemned) and not pod.deleting:
+        doomed = (
+            [p for o, p in sorted(pods.items(), reverse=True) if not first <= o < last] if condemned else []
+        )
+        for pod in sorted(failed, key=lambda p: -p.ordinal) + doomed:
+            if not pod.deleting and self.store.get("Pod", pod.key) is pod:
                 yield from self._api_call()
                 self.gc.delete(pod)
         self._retry_on_conflict(sts, conflict)
@@ -246,7 +270,7 @@ class StatefulSetController:
         if sts.uid not in self._totals:
             return  # the set was removed while this sync waited for the rate limiter
         replicas = len(self.pods_by_ordinal(sts))
-        ready, updated = self._totals[sts.uid]
+        ready, updated, _ = self._totals[sts.uid]
         if updated == sts.replicas == replicas and sts.current_revision != sts.update_revision:
             sts.current_revision = sts.update_revision
         status = (replicas, ready, ready, updated)

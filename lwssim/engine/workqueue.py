@@ -21,7 +21,7 @@ class WorkQueue:
         self._pending: dict[str, None] = {}
         self._active: set[str] = set()
         self._dirty: set[str] = set()
-        self._wake: simpy.Event | None = None
+        self._idle: list[simpy.Event] = []  # one wake-up event per idle worker
         for _ in range(workers):
             env.process(self._run())
 
@@ -30,8 +30,8 @@ class WorkQueue:
             self._dirty.add(key)
             return
         self._pending[key] = None
-        if self._wake is not None and not self._wake.triggered:
-            self._wake.succeed()
+        if self._idle:  # wake one idle worker, not all of them
+            self._idle.pop().succeed()
 
     def add_after(self, key: str, delay: float) -> None:
         def later():
@@ -43,9 +43,9 @@ class WorkQueue:
     def _run(self):
         while True:
             if not self._pending:
-                if self._wake is None or self._wake.triggered:
-                    self._wake = self.env.event()
-                yield self._wake
+                wake = self.env.event()
+                self._idle.append(wake)
+                yield wake
                 continue
             key = next(iter(self._pending))
             del self._pending[key]

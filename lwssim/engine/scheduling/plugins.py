@@ -318,7 +318,7 @@ def image_locality_score(
         return None
     total = np.zeros(len(idx), dtype=np.float64)
     for img, arr in present:
-        spread = arr.sum() / len(nodes)
+        spread = nodes.image_nodes[img] / len(nodes)
         total += arr[idx] * nodes.image_sizes.get(img, DEFAULT_IMAGE_SIZE) * spread
     max_threshold = MAX_CONTAINER_THRESHOLD * max(containers, 1)
     clamped = np.clip(total, MIN_IMAGE_THRESHOLD, max_threshold)

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lwssim.model.quantity import format_duration
+from lwssim.render.width import console_width
 
 COLUMNS = (
     "Nodes",
@@ -92,7 +93,7 @@ TERMINAL_DROPPED = 5  # the 95% CI column: in JSON, Markdown and HTML, too wide 
 
 
 def render_plan_table(plan: dict, file: IO[str] | None = None, width: int | None = None) -> None:
-    console = Console(file=file, width=width, highlight=False, soft_wrap=False)
+    console = Console(file=file, width=width or console_width(file), highlight=False, soft_wrap=False)
     console.print(f"[bold]{escape(headline(plan))}[/bold]")
     console.print(f"Binding constraint: {escape(plan['bindingConstraint'])}")
     console.print(escape(targets_line(plan)))

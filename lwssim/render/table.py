@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lwssim.render.summary import GROUP_COLUMNS, PENDING_COLUMNS, WORKLOAD_COLUMNS, summarize
+from lwssim.render.width import console_width
 
 # Short, multi-line headers keep the workload table within 80 columns; Markdown has room for the long form.
 HEADERS = {
@@ -25,7 +26,7 @@ WRAPPING = ("Workload", "Reason", "Examples", "Nodes")  # free text wraps; numbe
 
 def render_table(report: dict, file: IO[str] | None = None, width: int | None = None) -> None:
     """Print the report's summary; colours only when ``file`` is a terminal (rich decides)."""
-    console = Console(file=file, width=width, highlight=False, soft_wrap=False)
+    console = Console(file=file, width=width or console_width(file), highlight=False, soft_wrap=False)
     s = summarize(report)
     console.print(f"[bold]{escape(s.title)}[/bold]")
     console.print(escape(s.cluster))

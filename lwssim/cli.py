@@ -103,11 +103,18 @@ def simulate(scenario: str, seed: int | None, output: str, plots_dir: str | None
     "--seed", type=int, default=None, help="Random seed for every scenario; default: each spec.seed."
 )
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def check(paths: tuple[str, ...], junit: str | None, seed: int | None, output: str) -> int:
+@click.option(
+    "--runs",
+    type=click.IntRange(1),
+    default=50,
+    show_default=True,
+    help="Monte Carlo runs behind expectations that name a quantile.",
+)
+def check(paths: tuple[str, ...], junit: str | None, seed: int | None, output: str, runs: int) -> int:
     """Run each scenario and assert its `expect` list: exit 0 when all hold, 1 when one fails."""
     from lwssim import check as checking
 
-    results = checking.check_paths(paths, seed, progress=lambda msg: click.echo(msg, err=True))
+    results = checking.check_paths(paths, seed, progress=lambda msg: click.echo(msg, err=True), runs=runs)
     if junit:
         try:
             Path(junit).write_text(checking.to_junit(results), encoding="utf-8")
@@ -138,26 +145,67 @@ def _markdown_figures(figures: list, plots_dir: str, prefix: str) -> str:
 @cli.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--pool", required=True, help="The node pool (spec.cluster.nodePools[].name) to size.")
-@click.option("--min", "min_count", type=click.IntRange(min=0), default=None,
-              help="Smallest count to try; default: the resource lower bound.")
-@click.option("--max", "max_count", type=click.IntRange(min=0), default=None,
-              help="Largest count to try; default: twice the pool's count.")
-@click.option("--runs", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Monte Carlo runs per candidate count.")
-@click.option("--target-availability", type=click.FloatRange(0.0, 1.0), default=None,
-              help="Mean availability over the runs must reach this, e.g. 0.999.")
-@click.option("--target-time-to-serving", default=None,
-              help="The --quantile of time to all serving must be within this duration, e.g. 15m.")
+@click.option(
+    "--min",
+    "min_count",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Smallest count to try; default: the resource lower bound.",
+)
+@click.option(
+    "--max",
+    "max_count",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Largest count to try; default: twice the pool's count.",
+)
+@click.option(
+    "--runs",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Monte Carlo runs per candidate count.",
+)
+@click.option(
+    "--target-availability",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="Mean availability over the runs must reach this, e.g. 0.999.",
+)
+@click.option(
+    "--target-time-to-serving",
+    default=None,
+    help="The --quantile of time to all serving must be within this duration, e.g. 15m.",
+)
 @click.option("--quantile", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.95, show_default=True)
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
-              help="Worker processes; default: all cores. Results do not depend on it.")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes; default: all cores. Results do not depend on it.",
+)
 @click.option("--seed", type=int, default=None, help="Base seed of the runs; default: spec.seed.")
-@click.option("--beyond", type=click.IntRange(min=0), default=1, show_default=True,
-              help="Also simulate this many counts above the recommendation (trend, non-monotone checks).")
-@click.option("--output", "-o", type=click.Choice(["table", "json", "markdown", "html"]), default="table",
-              show_default=True)
-@click.option("--plots-dir", type=click.Path(file_okay=False), default=None,
-              help="With --output markdown: write the plots here as PNG files and link them.")
+@click.option(
+    "--beyond",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Also simulate this many counts above the recommendation (trend, non-monotone checks).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["table", "json", "markdown", "html"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--plots-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="With --output markdown: write the plots here as PNG files and link them.",
+)
 def plan(
     scenario: str,
     pool: str,
@@ -197,7 +245,14 @@ def plan(
         loaded = replace(loaded, seed=seed)
     targets = Targets(target_availability, ttas, quantile)
     result = search(
-        loaded, pool, lo=min_count, hi=max_count, runs=runs, targets=targets, jobs=jobs, beyond=beyond,
+        loaded,
+        pool,
+        lo=min_count,
+        hi=max_count,
+        runs=runs,
+        targets=targets,
+        jobs=jobs,
+        beyond=beyond,
         progress=RichProgress(),
     )
     doc = to_dict(result)
@@ -226,18 +281,41 @@ def plan(
 
 @cli.command()
 @click.argument("observed", type=click.Path(dir_okay=False))
-@click.option("--scenario", "scenario_path", required=True, type=click.Path(dir_okay=False),
-              help="The scenario that describes the plan the cluster ran.")
-@click.option("--tolerance", type=click.FloatRange(min=0.0), default=0.05, show_default=True,
-              help="Largest relative error of time to serving that still agrees.")
+@click.option(
+    "--scenario",
+    "scenario_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The scenario that describes the plan the cluster ran.",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0.0),
+    default=0.05,
+    show_default=True,
+    help="Largest relative error of time to serving that still agrees.",
+)
 @click.option("--seed", type=int, default=None, help="Random seed; default: the scenario's spec.seed.")
-@click.option("--output", "-o", type=click.Choice(["table", "json", "markdown", "html"]), default="table",
-              show_default=True)
-@click.option("--plots-dir", type=click.Path(file_okay=False), default=None,
-              help="With --output markdown: write the timeline plot here as PNG and link it.")
-def compare(observed: str, scenario_path: str, tolerance: float, seed: int | None, output: str,
-            plots_dir: str | None) -> int:
-    """Simulate the scenario and compare it with an OBSERVED Timeline (`apply --record`); exit 1 if they differ."""
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["table", "json", "markdown", "html"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--plots-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="With --output markdown: write the timeline plot here as PNG and link it.",
+)
+def compare(
+    observed: str, scenario_path: str, tolerance: float, seed: int | None, output: str, plots_dir: str | None
+) -> int:
+    """Simulate the scenario and compare it with an OBSERVED Timeline (`apply --record`).
+
+    Exit 1 when placement or pending differs for a pod, or time to serving is beyond --tolerance.
+    """
     from lwssim import compare as comparing
     from lwssim import compare_render, runner
     from lwssim.report import to_json
@@ -261,12 +339,66 @@ def compare(observed: str, scenario_path: str, tolerance: float, seed: int | Non
                     path.parent.mkdir(parents=True, exist_ok=True)
                     path.write_bytes(png)
                 except OSError as exc:
-                    raise InputError(plots_dir, "--plots-dir", f"cannot write plot: {exc.strerror or exc}") from None
+                    message = f"cannot write plot: {exc.strerror or exc}"
+                    raise InputError(plots_dir, "--plots-dir", message) from None
                 link = path.as_posix()
         click.echo(compare_render.render_markdown(doc, link), nl=False)
     else:
         click.echo(compare_render.render_table(doc), nl=False)
     return EXIT_OK if doc["summary"]["agree"] else EXIT_FAILED
+
+
+@cli.command()
+@click.argument("observed", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--out",
+    "-o",
+    "out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the timing block (YAML) here; default: stdout.",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
+@click.option(
+    "--output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="How to report the fit (on stdout when --out is given, else on stderr).",
+)
+def calibrate(observed: tuple[str, ...], out: str | None, force: bool, output: str) -> int:
+    """Fit the scenario `timing` block from OBSERVED Timelines (`apply --record`)."""
+    import yaml
+
+    from lwssim import calibrate as calibrating
+    from lwssim.compare import load_observed
+    from lwssim.report import to_json
+
+    if out and Path(out).exists() and not force:
+        raise InputError(out, "", "exists; pass --force to overwrite it")
+    doc = calibrating.calibrate([load_observed(p) for p in observed])
+    lines = [f"# fitted by `lwssim calibrate` from {len(observed)} timeline(s); paste under spec:"]
+    for f in doc["fits"]:
+        lines.append(
+            f"#   {f['phase']} ({f['role']}): n={f['n']} median={f['median']}s "
+            f"p10={f['p10']}s p90={f['p90']}s"
+        )
+    text = "\n".join(lines) + "\n" + yaml.safe_dump({"timing": doc["timing"]}, sort_keys=False)
+    report = (
+        to_json(doc)
+        if output == "json"
+        else "".join(line[4:] + "\n" for line in lines[1:]) + "".join(f"note: {n}\n" for n in doc["notes"])
+    )
+    if out:
+        try:
+            Path(out).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(out, "", f"cannot write: {exc.strerror or exc}") from None
+        click.echo(report, nl=False)
+    else:
+        click.echo(report, nl=False, err=True)
+        click.echo(text, nl=False)
+    return EXIT_OK
 
 
 @cli.command()

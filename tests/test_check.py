@@ -99,10 +99,41 @@ def test_all_workloads_aggregates() -> None:
     assert line == "FAIL deepseek-r1-dp-ep: all workloads pendingPods 2 == 0"
 
 
-def test_quantile_is_evaluated_on_one_run_and_says_so() -> None:
-    result = evaluate(scenario(exp("availability", "atLeast", 0.9, quantile=0.05)), report())
+def test_quantile_is_held_over_monte_carlo_runs() -> None:
+    """p95 of time to serving over runs: 19 fast runs and 1 slow one put p95 between them."""
+    runs = [report(timeToAllServingSeconds=600.0) for _ in range(19)] + [
+        report(timeToAllServingSeconds=1800.0)
+    ]
+    s = scenario(exp("timeToAllServing", "atMost", 900, quantile=0.95))
+    result = evaluate(s, report(), runs)
+    assert result.assertions[0].measured == pytest.approx(660.0)  # linear interpolation at 0.95
     assert result.passed
-    assert result.lines()[0].endswith("(quantile 0.05 evaluated on a single run)")
+    assert (
+        result.lines()[0]
+        == "PASS deepseek-r1-dp-ep: llm timeToAllServing 11m <= 15m (quantile 0.95 over 20 runs)"
+    )
+    assert not evaluate(
+        scenario(exp("timeToAllServing", "atMost", 900, quantile=0.99)), report(), runs
+    ).passed
+
+
+def test_quantile_counts_runs_that_never_serve_as_worst() -> None:
+    """A run that never serves is an infinite time and an availability of 0, not a skipped run."""
+    runs = [report(timeToAllServingSeconds=None, availability=None)] + [report() for _ in range(9)]
+    never = evaluate(scenario(exp("timeToAllServing", "atMost", 900, quantile=1.0)), report(), runs)
+    assert never.assertions[0].measured is None and not never.passed
+    low = evaluate(scenario(exp("availability", "atLeast", 0.5, quantile=0.0)), report(), runs)
+    assert low.assertions[0].measured == 0.0 and not low.passed
+
+
+def test_monte_carlo_runs_use_plan_run_seeds_and_are_reproducible() -> None:
+    from lwssim.check import monte_carlo_reports
+    from lwssim.manifests.scenario import load_scenario
+
+    sc = load_scenario("scenarios/deepseek-r1-dp-ep.yaml")
+    a = [r["workloads"][0]["timeToAllServingSeconds"] for r in monte_carlo_reports(sc, 5)]
+    b = [r["workloads"][0]["timeToAllServingSeconds"] for r in monte_carlo_reports(sc, 5)]
+    assert a == b and len(set(a)) > 1  # same seeds, same draws; different runs, different draws
 
 
 def test_unknown_workload_is_an_input_error_naming_the_field() -> None:
@@ -171,6 +202,7 @@ def test_check_json_shape() -> None:
         "measured": 2,
         "passed": True,
         "quantile": None,
+        "runs": 1,
     }
     assert summary_line(results()) == "2 scenarios, 3 assertions: 2 passed, 1 failed"
 

@@ -420,7 +420,10 @@ phase: Succeeded
             "pod-delete",
             "Pod",
             [_e(".metadata.deletionTimestamp", "Exists")],
-            {"finalizers": {"empty": True}, "delete": True},
+            # Like a kubelet: delete the object once terminated, but leave finalizers alone — the
+            # garbage collector's foregroundDeletion must hold a leader until its workers are gone
+            # (emptying it here made LWS recreate a group up to 11 times, the lws#804 race).
+            {"delete": True},
             delay=_delay(delete_delay_s),
         ),
     ]

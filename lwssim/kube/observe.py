@@ -67,6 +67,7 @@ class _PodState:
     deleting: bool = False
     failed: bool = False
     gone: bool = False
+    uid: str = ""  # a recreated pod keeps its name but not its uid (lwssim.compare.order_lives)
 
 
 class TimelineBuilder:
@@ -84,6 +85,8 @@ class TimelineBuilder:
         return round(max(0.0, (now if epoch is None else epoch) - self.t0), 3)
 
     def _add(self, t: float, kind: str, st: _PodState, **data: object) -> None:
+        if st.uid:
+            data = {"uid": st.uid, **data}
         self.timeline.add(t, kind, st.name, st.workload, st.group, st.role, **data)
 
     def pod(self, obj: dict, now: float, deleted: bool = False) -> None:
@@ -98,7 +101,9 @@ class TimelineBuilder:
             if deleted:
                 return
             role = "leader" if labels.get(WORKER_LABEL, "0") == "0" else "worker"
-            st = self.pods[uid] = _PodState(meta.get("name", ""), info.name, int(labels[GROUP_LABEL]), role)
+            st = self.pods[uid] = _PodState(
+                meta.get("name", ""), info.name, int(labels[GROUP_LABEL]), role, uid=uid
+            )
             self._add(
                 self.rel(parse_time(meta.get("creationTimestamp")), now), tl.POD_CREATED, st, gpus=_gpus(spec)
             )

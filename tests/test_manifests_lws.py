@@ -197,3 +197,16 @@ def test_worker_template_required():
 def test_wrong_type_has_path():
     e = error(make(replicas="two"))
     assert e.field == "spec.replicas" and "expected an integer" in e.message
+
+
+def test_field_the_crd_schema_does_not_declare_is_rejected_like_strict_field_validation():
+    """A misplaced field (startupPolicy under leaderWorkerTemplate) is what kubectl apply's strict
+    field validation rejects; silently ignoring it would simulate LeaderCreated instead of LeaderReady."""
+    doc = make()
+    doc["spec"]["leaderWorkerTemplate"]["startupPolicy"] = "LeaderReady"
+    err = error(doc)
+    assert err.field.endswith("spec.leaderWorkerTemplate.startupPolicy")
+    assert 'unknown field "startupPolicy"' in err.message
+    doc = make()
+    doc["spec"]["rolloutStrategy"] = {"rollingUpdateConfiguration": {"maxSurges": 1}}
+    assert error(doc).field.endswith("rollingUpdateConfiguration.maxSurges")

@@ -37,6 +37,43 @@ REVISION_HASH_MAX = 10  # ControllerRevision hash: decimal FNV-32, up to 10 char
 # v0.8 only: experimental annotation, restartPolicy RecreateGroupAfterStart from v0.9 (lws#725).
 RECREATE_AFTER_START_ANNOTATION = LWS_PREFIX + "experimental-recreate-group-after-start"
 MAX_REPLICAS_V010 = 1_000_000  # v0.10 validation (lws#913)
+# Fields the LeaderWorkerSet v1 CRD schema declares (L:config/crd/bases/leaderworkerset.x-k8s.io_
+# leaderworkersets.yaml at v0.7.0). kubectl apply validates fields strictly by default, so a misplaced
+# field (say startupPolicy under leaderWorkerTemplate) is an error, not something silently ignored.
+SCHEMA_FIELDS = {
+    "spec": ("leaderWorkerTemplate", "networkConfig", "replicas", "rolloutStrategy", "startupPolicy"),
+    "spec.leaderWorkerTemplate": (
+        "leaderTemplate",
+        "restartPolicy",
+        "size",
+        "subGroupPolicy",
+        "workerTemplate",
+    ),
+    "spec.leaderWorkerTemplate.subGroupPolicy": ("subGroupPolicyType", "subGroupSize"),
+    "spec.rolloutStrategy": ("rollingUpdateConfiguration", "type"),
+    "spec.rolloutStrategy.rollingUpdateConfiguration": ("maxSurge", "maxUnavailable", "partition"),
+    "spec.networkConfig": ("subdomainPolicy",),
+}
+
+
+def check_schema_fields(doc: dict, where: Where) -> None:
+    """Refuse fields the CRD does not declare, as the API server's strict field validation does."""
+    for path, known in SCHEMA_FIELDS.items():
+        node: Any = doc
+        at = where
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+            at = at.key(part)
+        if not isinstance(node, dict):
+            continue
+        for name in node:
+            if name == "volumeClaimTemplates" and path == "spec.leaderWorkerTemplate":
+                raise at.key(name).unsupported("volumeClaimTemplates (LWS v0.8+) are not modelled")
+            if name not in known:
+                raise at.key(name).error(
+                    f'unknown field "{name}": the LeaderWorkerSet v1 schema declares only '
+                    f"{', '.join(known)} here (kubectl apply would reject it)"
+                )
 
 
 def _enum(where: Where, value: Any, allowed: tuple[str, ...], default: str) -> str:
@@ -111,6 +148,7 @@ def lws_spec(doc: Any, where: Where, controller: ControllerConfig | None = None)
     """A LeaderWorkerSet object (``{apiVersion, kind, metadata, spec}``) as the LWS controllers see it."""
     controller = controller or ControllerConfig()
     obj = where.mapping(doc)
+    check_schema_fields(obj, where)
     meta_at = where.key("metadata")
     meta = meta_at.mapping(obj.get("metadata"))
     name = meta_at.key("name").string(meta.get("name"), "")

@@ -104,18 +104,23 @@ def test_capacity_shortfall_places_groups_partially_and_v07_overreports() -> Non
     assert not recs(tl, GROUP_RECREATED)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: lws#810 / reference §4: with all groups starting at once, pods of all groups are created "
-    "interleaved and one worker of every group stays Pending ⇒ 0 groups serving; the engine creates and "
-    "schedules pods group by group (all 16 creates fall inside the sts client burst of 30, with no API "
-    "latency), so groups 0 and 1 get complete placement and 2 groups serve",
-)
-def test_capacity_shortfall_leaves_no_group_serving() -> None:
-    _, tl = run(scenario_doc([pool(count=12)], [lws(replicas=4, size=4)]))
-    w = workload(tl)
-    assert w["groupsServing"] == 0
-    assert all(sum(p["node"] is not None for p in g["pods"]) == 3 for g in w["groups"])
+def test_capacity_shortfall_outcome_varies_with_api_interleaving_as_on_the_real_control_plane() -> None:
+    """lws#810 without a gang scheduler: which groups complete depends on how the API latencies of
+    concurrent StatefulSet syncs interleave pod creations. On the real control plane (lwssim emulator,
+    see tests/e2e/test_shortfall_shape.py) five trials of 4 groups x 4 pods on 12 nodes placed
+    {1,3,4,4}, {2,3,3,4}, {2,2,4,4} twice and {0,4,4,4}: 1 to 3 groups serving. The simulator draws
+    timing.apiLatency per call, so seeds give several of those shapes, never fewer than 12 pods bound."""
+    shapes, serving = set(), set()
+    for seed in range(20):
+        _, tl = run(scenario_doc([pool(count=12)], [lws(replicas=4, size=4)], seed=seed))
+        w = workload(tl)
+        placed = tuple(sorted(sum(p["node"] is not None for p in g["pods"]) for g in w["groups"]))
+        assert sum(placed) == 12
+        shapes.add(placed)
+        serving.add(w["groupsServing"])
+    assert len(shapes) >= 2
+    assert shapes <= {(1, 3, 4, 4), (2, 3, 3, 4), (2, 2, 4, 4), (0, 4, 4, 4)}
+    assert serving <= {1, 2, 3}
 
 
 # -- exclusive placement (§3.5, §3.6; L:pkg/webhooks/pod_webhook.go:195-257,

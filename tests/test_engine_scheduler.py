@@ -336,7 +336,8 @@ def test_unschedulable_pod_placed_after_scale_down_frees_a_node() -> None:
     doc = scenario_doc(
         [pool(count=2)],
         [lws("a", replicas=2, size=1), lws("b", replicas=1, size=1)],
-        timing={"imagePull": {"cold": "60s"}, "modelLoad": "100s", "termination": "30s"},
+        # apiLatency 0: both LWS are created at t=0 and this test needs a's pods created before b's.
+        timing={"imagePull": {"cold": "60s"}, "modelLoad": "100s", "termination": "30s", "apiLatency": "0s"},
         events=[{"at": "10m", "scale": {"workload": "a", "replicas": 1}}],
     )
     world, tl = run(doc)

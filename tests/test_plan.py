@@ -150,7 +150,7 @@ def test_availability_target_rejects_and_explains(tmp_path):
 
 def test_time_target(tmp_path):
     s = load_scenario(write(tmp_path, count=8, rack=4, replicas=2, size=4))
-    doc = plan(s, "h100", runs=3, jobs=1, hi=9, targets=Targets(time_to_serving=60.0, quantile=0.5))
+    doc = plan(s, "h100", runs=3, jobs=1, hi=8, targets=Targets(time_to_serving=60.0, quantile=0.5))
     assert doc["recommendedCount"] is None
     assert doc["candidates"][0]["rejectedBy"] == "timeToServing"
     assert doc["bindingConstraint"].startswith("time to all serving p50 ")

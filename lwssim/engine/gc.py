@@ -16,10 +16,11 @@ from lwssim.engine.objects import BACKGROUND, FOREGROUND, FOREGROUND_FINALIZER, 
 from lwssim.engine.store import DELETED, Store
 
 # The garbage collector sees an owner's removal through its graph builder's informers and deletes each
-# orphaned dependent with an API call from its attemptToDelete workers: one round trip per level of
-# the owner graph. Small, but it orders events: the StatefulSet controller recreates a deleted leader
-# pod before the GC has marked the old group's worker pods deleted (what makes lws#804 happen).
-CASCADE_HOP_SECONDS = 0.02
+# orphaned dependent from its attemptToDelete workers with a live GET then a DELETE: two API round trips
+# per level of the owner graph (garbagecollector.go attemptToDeleteItem). Small, but it orders events:
+# the StatefulSet controller recreates a deleted leader pod (one create) before the GC has marked the old
+# group's worker pods deleted (two levels down), which is what makes lws#804 happen.
+CASCADE_HOP_SECONDS = 0.02  # used when no API latency model is given (unit tests)
 
 
 class GarbageCollector:
@@ -28,10 +29,12 @@ class GarbageCollector:
         store: Store,
         now: Callable[[], float],
         defer: Callable[[float, Callable[[], None]], None] | None = None,
+        api_latency: Callable[[], float] | None = None,
     ) -> None:
         self.store = store
         self.now = now
         self._defer = defer
+        self._hop = (lambda: api_latency() + api_latency()) if api_latency else (lambda: CASCADE_HOP_SECONDS)
         for kind in ("Pod", "StatefulSet", "LeaderWorkerSet"):
             store.watch(kind, self._on_event)
 
@@ -83,4 +86,4 @@ class GarbageCollector:
             for dep in dependents:
                 self.delete(dep, BACKGROUND)
             return
-        self._defer(CASCADE_HOP_SECONDS, lambda: [self.delete(dep, BACKGROUND) for dep in dependents])
+        self._defer(self._hop(), lambda: [self.delete(dep, BACKGROUND) for dep in dependents])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import replace
 
 import simpy
@@ -84,8 +85,10 @@ class LWSControllers:
         nodes: NodeTable,
         timeline: Timeline,
         config: ControllerConfig,
+        api_latency: Callable[[], float] = lambda: 0.0,
     ) -> None:
         self.env, self.store, self.gc, self.nodes, self.timeline = env, store, gc, nodes, timeline
+        self.api_latency = api_latency
         self.config = config
         # Memo of group_state per leader pod uid, per LWS, kept current from watch events;
         # the status it sums is what updateConditions computes by listing every leader pod.
@@ -362,7 +365,7 @@ class LWSControllers:
         return states, totals
 
     # -- pod reconcile (§3.4)
-    def reconcile_pod(self, key: str) -> None:
+    def reconcile_pod(self, key: str):
         pod = self.store.get("Pod", key)
         if not isinstance(pod, Pod):
             return
@@ -394,7 +397,15 @@ class LWSControllers:
             node_selector = ((topology_key, value),)
         if self.store.get("StatefulSet", pod.key) is not None:
             return
-        self._create_worker_sts(lws, pod, spec, node_selector)
+        # The create is one API round trip; this reconciler (MaxConcurrentReconciles 1) waits for it, so
+        # worker sets of many leaders are created one after another.
+        yield self.env.timeout(self.api_latency())
+        if (
+            self.store.get("Pod", key) is pod
+            and not pod.deleting
+            and self.store.get("StatefulSet", pod.key) is None
+        ):
+            self._create_worker_sts(lws, pod, spec, node_selector)
 
     def _ensure_pod_group(self, lws: LeaderWorkerSet, leader: Pod) -> None:
         """CreatePodGroupIfNotExists (volcano_provider.go): minMember = size, or 1 with LeaderReady;

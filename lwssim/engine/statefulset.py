@@ -46,8 +46,10 @@ class StatefulSetController:
         timeline: Timeline,
         max_unavailable_gate: bool = False,
         gpu_of: Callable[[Pod], int] = lambda pod: 0,
+        api_latency: Callable[[], float] = lambda: 0.0,
     ) -> None:
         self.env, self.store, self.gc, self.timeline = env, store, gc, timeline
+        self.api_latency = api_latency
         self.gate = max_unavailable_gate
         self.gpu_of = gpu_of
         self.limiter = TokenBucket(lambda: env.now)
@@ -166,11 +168,13 @@ class StatefulSetController:
         while done < len(missing):  # slowStartBatch(1, ...): each batch waits for its slowest call
             chunk = missing[done : done + batch]
             done += len(chunk)
-            waits = [self.limiter.reserve() for _ in chunk]
+            # The batch's creates run concurrently: each waits for its token, then takes one API round
+            # trip; the pod exists when its create returns, and the batch ends with its slowest create.
             start = self.env.now
-            for ordinal, wait in zip(chunk, waits, strict=True):
-                if start + wait > self.env.now:
-                    yield self.env.timeout(start + wait - self.env.now)
+            done_at = [start + self.limiter.reserve() + self.api_latency() for _ in chunk]
+            for at, ordinal in sorted(zip(done_at, chunk, strict=True)):
+                if at > self.env.now:
+                    yield self.env.timeout(at - self.env.now)
                 if not self._live(sts) or ordinal >= sts.ordinal_start + sts.replicas:
                     return
                 if ordinal not in self.pods_by_ordinal(sts):

@@ -61,7 +61,9 @@ class World:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         # Independent streams per component, so that e.g. fault draws never shift timing draws.
-        sched_seq, kubelet_seq, fault_seq = np.random.SeedSequence(self.seed).spawn(3)
+        sched_seq, kubelet_seq, fault_seq, api_seq = np.random.SeedSequence(self.seed).spawn(4)
+        api_rng = np.random.default_rng(api_seq)
+        api_latency = lambda: scenario.timing.api_latency.sample(api_rng)  # noqa: E731
         self.env = simpy.Environment()
         now = lambda: self.env.now  # noqa: E731
         nodes = list(scenario.cluster.nodes)
@@ -82,7 +84,7 @@ class World:
         self.store = Store(now)
         self._deleting_recorded: set[int] = set()
         self.store.watch("Pod", self._record_pod_deletion)
-        self.gc = GarbageCollector(self.store, now, self._defer)
+        self.gc = GarbageCollector(self.store, now, self._defer, api_latency)
         self.nodes = NodeTable(nodes)
         self.scheduler = Scheduler(
             self.env,
@@ -113,9 +115,10 @@ class World:
             self.timeline,
             max_unavailable_gate=scenario.controller.gate(MAX_UNAVAILABLE_GATE),
             gpu_of=lambda pod: pod.template.requests().get(GPU, 0),
+            api_latency=api_latency,
         )
         self.lws = LWSControllers(
-            self.env, self.store, self.gc, self.nodes, self.timeline, scenario.controller
+            self.env, self.store, self.gc, self.nodes, self.timeline, scenario.controller, api_latency
         )
         self.fault_rng = np.random.default_rng(fault_seq)
         faults = scenario.faults

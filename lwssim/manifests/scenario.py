@@ -505,6 +505,8 @@ def _timing(raw: dict, at: Where) -> Timing:
     kw: dict[str, Any] = {**_phases(raw, at), **_pulls(raw.get("imagePull") or {}, at.key("imagePull"))}
     if raw.get("schedulingThroughput") is not None:
         kw["scheduling_throughput"] = float(raw["schedulingThroughput"])
+    if raw.get("apiLatency") is not None:
+        kw["api_latency"] = _distribution(raw["apiLatency"], at.key("apiLatency"))
     for role in ("leader", "worker"):
         if raw.get(role) is not None:
             kw[role] = _role(raw[role], at.key(role))

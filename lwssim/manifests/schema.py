@@ -201,6 +201,10 @@ def _timing() -> dict[str, Any]:
             "containerStart": _dist("default 2s (SIG Scalability pod startup SLO)"),
             "modelLoad": _dist("container started → pod Ready; default 4m (BLIS node-to-serving)"),
             "termination": _dist("deletion → pod gone; default 30s (terminationGracePeriodSeconds)"),
+            "apiLatency": _dist(
+                "one create call to the API server (controllers creating pods and StatefulSets); default "
+                "lognormal median 75ms sigma 0.6, measured on lwssim emulator's kube-apiserver"
+            ),
             "leader": {"$ref": "#/$defs/roleTiming"},
             "worker": {"$ref": "#/$defs/roleTiming"},
         },

@@ -63,6 +63,10 @@ class RoleTiming:
 #  - container start 2s: SIG Scalability pod startup SLO (p99 <= 5 s without pull).
 #  - model load 4m: node-to-serving of one vLLM replica ~240 s (inference-sim/BLIS).
 #  - termination 30s: default terminationGracePeriodSeconds.
+#  - API latency lognormal(median 75 ms, sigma 0.6): pod creates measured on `lwssim emulator`'s
+#    kube-apiserver (apiserver_request_duration_seconds, POST pods incl. the LWS mutating webhook: mean
+#    94 ms over 54 creates, 17 % <= 50 ms, 61 % <= 100 ms, all <= 200 ms). It decides how pod creations of
+#    concurrent StatefulSet syncs interleave, and so which groups win a capacity shortfall.
 @dataclass(frozen=True)
 class Timing:
     scheduling_throughput: float = 100.0
@@ -71,6 +75,7 @@ class Timing:
     container_start: Distribution = field(default_factory=lambda: Distribution.fixed(2.0))
     model_load: Distribution = field(default_factory=lambda: Distribution.fixed(240.0))
     termination: Distribution = field(default_factory=lambda: Distribution.fixed(30.0))
+    api_latency: Distribution = field(default_factory=lambda: Distribution("lognormal", 0.075, 0.6))
     leader: RoleTiming = field(default_factory=RoleTiming)
     worker: RoleTiming = field(default_factory=RoleTiming)
 

@@ -29,10 +29,10 @@ class Obj:
     deletion_time: float | None = None
     finalizers: set[str] = field(default_factory=set)
     generation: int = 1  # bumped by writers of the spec, like metadata.generation
+    key: str = field(init=False, default="")
 
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
+    def __post_init__(self) -> None:
+        self.key = f"{self.namespace}/{self.name}"  # names never change: computed once, read often
 
     @property
     def deleting(self) -> bool:

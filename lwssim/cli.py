@@ -41,6 +41,22 @@ def _fail(message: str) -> None:
     sys.exit(EXIT_INPUT)
 
 
+# Options shared by the commands that write reports.
+REPORT_OUTPUT = click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["table", "json", "markdown", "html"]),
+    default="table",
+    show_default=True,
+)
+PLOTS_DIR = click.option(
+    "--plots-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="With --output markdown: write the plots here as PNG files and link them.",
+)
+
+
 @click.group(cls=LwssimGroup)
 @click.version_option(__version__, prog_name="lwssim")
 def cli() -> None:
@@ -50,19 +66,8 @@ def cli() -> None:
 @cli.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--seed", type=int, default=None, help="Random seed; default: the scenario's spec.seed.")
-@click.option(
-    "--output",
-    "-o",
-    type=click.Choice(["table", "json", "markdown", "html"]),
-    default="table",
-    show_default=True,
-)
-@click.option(
-    "--plots-dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="With --output markdown: write the plots here as PNG files and link them.",
-)
+@REPORT_OUTPUT
+@PLOTS_DIR
 def simulate(scenario: str, seed: int | None, output: str, plots_dir: str | None) -> int:
     """Simulate SCENARIO and report what serves, when, and why not."""
     from lwssim import runner
@@ -193,19 +198,8 @@ def _markdown_figures(figures: list, plots_dir: str, prefix: str) -> str:
     show_default=True,
     help="Also simulate this many counts above the recommendation (trend, non-monotone checks).",
 )
-@click.option(
-    "--output",
-    "-o",
-    type=click.Choice(["table", "json", "markdown", "html"]),
-    default="table",
-    show_default=True,
-)
-@click.option(
-    "--plots-dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="With --output markdown: write the plots here as PNG files and link them.",
-)
+@REPORT_OUTPUT
+@PLOTS_DIR
 def plan(
     scenario: str,
     pool: str,
@@ -296,19 +290,8 @@ def plan(
     help="Largest relative error of time to serving that still agrees.",
 )
 @click.option("--seed", type=int, default=None, help="Random seed; default: the scenario's spec.seed.")
-@click.option(
-    "--output",
-    "-o",
-    type=click.Choice(["table", "json", "markdown", "html"]),
-    default="table",
-    show_default=True,
-)
-@click.option(
-    "--plots-dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="With --output markdown: write the timeline plot here as PNG and link it.",
-)
+@REPORT_OUTPUT
+@PLOTS_DIR
 def compare(
     observed: str, scenario_path: str, tolerance: float, seed: int | None, output: str, plots_dir: str | None
 ) -> int:

@@ -17,7 +17,7 @@ if ! command -v go >/dev/null 2>&1; then
   exit 1
 fi
 echo "emulator-deps: $(go version)" >&2
-python3 -c "import cryptography, kubernetes" || python3 -m pip install --quiet cryptography kubernetes
+python3 -c "import cryptography, kubernetes" || python3 -m pip install --quiet ".[test]"
 
 # Prints the bin folder on stdout; progress on stderr.
 python3 -m lwssim.emulator.build

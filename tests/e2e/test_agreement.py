@@ -160,6 +160,14 @@ def test_plain_placement_agrees(api: Any, make_lws: Any, tmp_path: Path) -> None
     doc = agree(scenario, observed, tmp_path)
     _check(doc)
     assert doc["workloads"][0]["timeToAllServingSeconds"]["observed"] is not None
+    # calibrate on the real recording recovers the KWOK stage delays (1 s timestamp resolution): KWOK
+    # marks pods Initialized when bound, so the whole start delay is container start, then model load.
+    from lwssim.calibrate import calibrate
+
+    start, ready = kwok_timing(scenario)
+    fits = {f["phase"]: f for f in calibrate([observed])["fits"] if f["role"] == "all"}
+    assert abs(fits["containerStart"]["median"] - start) <= 1.5
+    assert abs(fits["modelLoad"]["median"] - ready) <= 1.5
 
 
 def test_shortfall_without_gang_agrees(api: Any, make_lws: Any, tmp_path: Path) -> None:

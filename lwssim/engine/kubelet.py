@@ -139,7 +139,7 @@ class Kubelets:
             if pull:
                 yield from self._pull(pod, i)
                 pod.initialized = True
-                self._record(pod, POD_INITIALIZED)
+                pod.record(self.timeline, self.env.now, POD_INITIALIZED)
             while True:
                 if delay > 0:
                     yield self.env.timeout(delay)  # CrashLoopBackOff
@@ -147,7 +147,7 @@ class Kubelets:
                 pod.started, pod.phase = True, RUNNING
                 self._started_at[pod.uid] = self.env.now
                 self.live.add(pod)
-                self._record(pod, POD_CONTAINERS_STARTED)
+                pod.record(self.timeline, self.env.now, POD_CONTAINERS_STARTED)
                 self.store.update(pod)
                 load = self._sample(pod, "model_load")
                 budget = pod.template.startup_budget()
@@ -158,7 +158,7 @@ class Kubelets:
                     continue
                 yield self.env.timeout(load)
                 pod.ready, pod.ready_at = True, self.env.now
-                self._record(pod, POD_READY)
+                pod.record(self.timeline, self.env.now, POD_READY)
                 self.store.update(pod)
                 return
         except simpy.Interrupt:
@@ -178,16 +178,7 @@ class Kubelets:
         pod.restart_count += 1
         pod.ready, pod.ready_at, pod.started = False, None, False
         self.live.remove(pod)
-        self.timeline.add(
-            self.env.now,
-            POD_RESTARTED,
-            pod.name,
-            pod.workload,
-            pod.group,
-            pod.role,
-            restartCount=pod.restart_count,
-            reason=reason,
-        )
+        pod.record(self.timeline, self.env.now, POD_RESTARTED, restartCount=pod.restart_count, reason=reason)
         return delay
 
     def crash(self, pod: Pod, reason: str) -> bool:
@@ -251,6 +242,3 @@ class Kubelets:
                 self.store.update(pod)
             else:
                 self._running[pod.uid] = self.env.process(self._lifecycle(pod, i))
-
-    def _record(self, pod: Pod, kind: str) -> None:
-        self.timeline.add(self.env.now, kind, pod.name, pod.workload, pod.group, pod.role)

@@ -495,15 +495,8 @@ class LWSControllers:
         if policy == L.RECREATE_GROUP_AFTER_START and self._group_has_pending(leader):
             return False  # v0.9+: skip while any pod of the group is still Pending (lws#726)
         reason = "container restarted" if restarted else "pod deleted"
-        self.timeline.add(
-            self.env.now,
-            GROUP_RECREATED,
-            leader.name,
-            lws.workload,
-            leader.group,
-            "leader",
-            reason=f"{pod.name}: {reason}",
-            trigger=pod.name,
+        leader.record(
+            self.timeline, self.env.now, GROUP_RECREATED, reason=f"{pod.name}: {reason}", trigger=pod.name
         )
         self.gc.delete(leader, FOREGROUND)
         return True

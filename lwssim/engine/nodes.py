@@ -65,16 +65,7 @@ def delete_pod(gc: GarbageCollector, timeline: Timeline, now: float, pod: Pod, r
     if pod.deleting:
         return
     if pod.role == "leader":
-        timeline.add(
-            now,
-            GROUP_RECREATED,
-            pod.name,
-            pod.workload,
-            pod.group,
-            "leader",
-            reason=f"{pod.name}: {reason}",
-            trigger=pod.name,
-        )
+        pod.record(timeline, now, GROUP_RECREATED, reason=f"{pod.name}: {reason}", trigger=pod.name)
     gc.delete(pod)
 
 
@@ -148,7 +139,7 @@ class NodeLifecycle:
         for pod in self.kubelets.pods_on(i):
             if pod.ready:
                 pod.ready = False
-                self.timeline.add(self.env.now, POD_NOT_READY, pod.name, pod.workload, pod.group, pod.role)
+                pod.record(self.timeline, self.env.now, POD_NOT_READY)
                 self.store.update(pod)
             delay = unreachable_eviction_delay(pod.template)
             if delay is not None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from lwssim.model.lws import LeaderWorkerSetSpec
 from lwssim.model.pod import PodAffinityTerm, PodTemplate
+from lwssim.timeline import Timeline
 
 FOREGROUND = "Foreground"
 BACKGROUND = "Background"
@@ -66,6 +67,10 @@ class Pod(Obj):
     pending_reason: str | None = None
     scheduled_at: float | None = None
     ready_at: float | None = None
+
+    def record(self, timeline: Timeline, t: float, kind: str, **data: object) -> None:
+        """Write an event of this pod to the Timeline, located by its workload, group and role."""
+        timeline.add(t, kind, self.name, self.workload, self.group, self.role, **data)
 
     @property
     def running_and_ready(self) -> bool:

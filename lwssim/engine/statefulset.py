@@ -228,16 +228,7 @@ class StatefulSetController:
             node_selector=sts.node_selector,
         )
         if self.store.create(pod):
-            self.timeline.add(
-                self.env.now,
-                POD_CREATED,
-                pod.name,
-                pod.workload,
-                pod.group,
-                pod.role,
-                revision=revision,
-                gpus=self.gpu_of(pod),
-            )
+            pod.record(self.timeline, self.env.now, POD_CREATED, revision=revision, gpus=self.gpu_of(pod))
             return True
         return False
 

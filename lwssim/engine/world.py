@@ -167,12 +167,12 @@ class World:
         """API facts every controller sees: deletionTimestamp set (Terminating), object gone."""
         if event == MODIFIED and pod.deleting and pod.uid not in self._deleting_recorded:
             self._deleting_recorded.add(pod.uid)
-            self.timeline.add(self.env.now, POD_DELETING, pod.name, pod.workload, pod.group, pod.role)
+            pod.record(self.timeline, self.env.now, POD_DELETING)
         elif event == DELETED:
             if pod.uid not in self._deleting_recorded:
-                self.timeline.add(self.env.now, POD_DELETING, pod.name, pod.workload, pod.group, pod.role)
+                pod.record(self.timeline, self.env.now, POD_DELETING)
             self._deleting_recorded.discard(pod.uid)
-            self.timeline.add(self.env.now, POD_DELETED, pod.name, pod.workload, pod.group, pod.role)
+            pod.record(self.timeline, self.env.now, POD_DELETED)
 
     def _place_existing_pods(self) -> None:
         """Pods from a snapshot already run where they are: they hold resources and count for affinity."""

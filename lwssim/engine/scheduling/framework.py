@@ -98,18 +98,10 @@ class Scheduler:
             elif pod.template.scheduler_name == DEFAULT_SCHEDULER:
                 self.queue.add(pod)
             elif pod.template.scheduler_name not in self.gang_schedulers:
-                pod.pending_reason = (
+                self.pend(
+                    pod,
                     f'no scheduler named "{pod.template.scheduler_name}" runs in this cluster; '
-                    "the pod waits unscheduled"
-                )
-                self.timeline.add(
-                    self.env.now,
-                    POD_UNSCHEDULABLE,
-                    pod.name,
-                    pod.workload,
-                    pod.group,
-                    pod.role,
-                    reason=pod.pending_reason,
+                    "the pod waits unscheduled",
                 )
         elif event == MODIFIED and pod.deleting and pod.node is None:
             self.queue.forget(pod)
@@ -172,12 +164,14 @@ class Scheduler:
             self.bind(pod, node)
             return
         message, plugins = node
-        if pod.pending_reason != message:
-            pod.pending_reason = message
-            self.timeline.add(
-                self.env.now, POD_UNSCHEDULABLE, pod.name, pod.workload, pod.group, pod.role, reason=message
-            )
+        self.pend(pod, message)
         self.queue.add_unschedulable(pod, plugins, started)
+
+    def pend(self, pod: Pod, reason: str) -> None:
+        """Record why a pod stays Pending, once per distinct reason (the FailedScheduling event)."""
+        if pod.pending_reason != reason:
+            pod.pending_reason = reason
+            pod.record(self.timeline, self.env.now, POD_UNSCHEDULABLE, reason=reason)
 
     def bind(self, pod: Pod, i: int) -> None:
         pod.node = self.nodes.names[i]
@@ -189,9 +183,7 @@ class Scheduler:
         pod.scheduled_at = self.env.now
         pod.pending_reason = None
         self.queue.forget(pod)
-        self.timeline.add(
-            self.env.now, POD_SCHEDULED, pod.name, pod.workload, pod.group, pod.role, node=pod.node
-        )
+        pod.record(self.timeline, self.env.now, POD_SCHEDULED, node=pod.node)
         self.store.update(pod)
         # InterPodAffinity QueueingHint on pod add: the new pod matches all the pending pod's terms.
         self.queue.move(lambda p, plugins: _matches_all(p.affinity, p, pod), only=AFFINITY_PLUGIN)

@@ -23,7 +23,6 @@ import simpy
 from lwssim.engine.objects import Obj, Pod
 from lwssim.engine.scheduling.framework import Scheduler
 from lwssim.engine.store import ADDED, DELETED, Store
-from lwssim.timeline import POD_UNSCHEDULABLE
 
 VOLCANO = "volcano"
 GROUP_NAME_ANNOTATION = "scheduling.k8s.io/group-name"
@@ -150,14 +149,4 @@ class VolcanoScheduler:
 
     def _pend(self, pods: list[Pod], reason: str) -> None:
         for pod in pods:
-            if pod.pending_reason != reason:
-                pod.pending_reason = reason
-                self.kube.timeline.add(
-                    self.env.now,
-                    POD_UNSCHEDULABLE,
-                    pod.name,
-                    pod.workload,
-                    pod.group,
-                    pod.role,
-                    reason=reason,
-                )
+            self.kube.pend(pod, reason)

@@ -99,9 +99,6 @@ class Timeline:
         wanted = set(kinds)
         return (r for r in self.records if r.kind in wanted)
 
-    def for_workload(self, name: str) -> Iterator[Record]:
-        return (r for r in self.records if r.workload == name)
-
     def workload(self, name: str) -> WorkloadInfo | None:
         return next((w for w in self.workloads if w.name == name), None)
 

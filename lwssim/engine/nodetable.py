@@ -89,7 +89,6 @@ class NodeTable:
             amounts.setdefault(PODS, DEFAULT_MAX_PODS)
             for r, v in amounts.items():
                 self.alloc[i, self.res_index[r]] = v
-        self.used = np.zeros_like(self.alloc)
         # Resource-major copies: one contiguous row per resource, so a filter reads only what a pod asks.
         self.alloc_by_res = np.ascontiguousarray(self.alloc.T)
         self.free_by_res = self.alloc_by_res.copy()
@@ -158,7 +157,6 @@ class NodeTable:
         return vec, sorted(unknown)
 
     def reserve(self, i: int, vec: np.ndarray, nonzero: tuple[int, int], sign: int = 1) -> None:
-        self.used[i] += sign * vec
         self.free_by_res[:, i] -= sign * vec
         self.used_nz_cpu[i] += sign * nonzero[0]
         self.used_nz_mem[i] += sign * nonzero[1]

@@ -114,4 +114,3 @@ class LeaderWorkerSet(Obj):
     status_replicas: int = 0
     ready_replicas: int = 0
     updated_replicas: int = 0
-    conditions: dict[str, bool] = field(default_factory=dict)

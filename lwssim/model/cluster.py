@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from lwssim.model.pod import PodTemplate, Taint
 
@@ -83,12 +83,3 @@ def expand_pool(pool: NodePool) -> list[Node]:
             )
         )
     return nodes
-
-
-@dataclass(frozen=True)
-class ClusterInput:
-    """Convenience bundle used by loaders; kept separate so ``Cluster`` stays a plain value."""
-
-    pools: list[NodePool] = field(default_factory=list)
-    extra_nodes: list[Node] = field(default_factory=list)
-    existing_pods: list[ExistingPod] = field(default_factory=list)

@@ -86,7 +86,6 @@ class Scheduler:
         self.next_start = 0
         self._static_cache: dict[tuple, _Static] = {}
         self._slot: dict[int, int] = {}
-        self._fail_cache: dict[tuple, tuple[int, str, frozenset[str]]] = {}
         store.watch("Pod", self._on_pod)
         env.process(self._run())
 

@@ -34,7 +34,7 @@ def scenario_doc(nodes: int, groups: int, size: int, days: int) -> dict:
         "metadata": {"name": "bench-failures"},
         "spec": {
             "seed": 1,
-            "horizon": f"{24 * days}h",
+            "horizon": f"{24 * days}h" if days else "1h",
             "cluster": {
                 "nodePools": [
                     {

@@ -10,6 +10,7 @@ ImageLocality (1). Not modelled: PodTopologySpread's system-default scoring, pre
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ import simpy
 from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import Pod
 from lwssim.engine.scheduling import plugins as P
+from lwssim.engine.scheduling.feasible import FeasibleSet
 from lwssim.engine.scheduling.podindex import PodIndex
 from lwssim.engine.scheduling.queue import SchedulingQueue
 from lwssim.engine.store import ADDED, DELETED, MODIFIED, Store
@@ -29,6 +31,7 @@ DEFAULT_SCHEDULER = "default-scheduler"
 DEFAULT_MILLI_CPU = 100  # pkg/scheduler/util.DefaultMilliCPURequest
 DEFAULT_MEMORY = 200 * 1024 * 1024  # pkg/scheduler/util.DefaultMemoryRequest
 AFFINITY_PLUGIN = "InterPodAffinity/affinity"  # rejections a newly bound pod may resolve
+FEW_CANDIDATES = 32  # up to this many, nodes are scored one by one (cheaper than NumPy calls)
 
 
 def num_feasible_nodes_to_find(n: int) -> int:
@@ -45,6 +48,7 @@ class _Static:
 
     template: PodTemplate
     stage: np.ndarray  # first failing static filter per node (0 = passed)
+    conflict: bool  # required node terms pin no node name at all (PreFilter fails)
     req: np.ndarray
     unknown: list[str]
     nonzero: tuple[int, int]
@@ -85,6 +89,7 @@ class Scheduler:
         self.index = PodIndex()
         self.next_start = 0
         self._static_cache: dict[tuple, _Static] = {}
+        self._feasible: dict[tuple, FeasibleSet] = {}  # same keys as the static cache
         self._slot: dict[int, int] = {}
         store.watch("Pod", self._on_pod)
         env.process(self._run())
@@ -114,12 +119,17 @@ class Scheduler:
         i = self.nodes.index[pod.node]
         static = self._static(pod)
         self.nodes.reserve(i, static.req, static.nonzero)
+        for feasible in self._feasible.values():
+            feasible.node_changed(i)
         self._slot[pod.uid] = self.index.add(i, pod.namespace, pod.labels, pod.anti_affinity)
         self._changed()
 
     def unaccount(self, pod: Pod) -> None:
         static = self._static(pod)
-        self.nodes.reserve(self.nodes.index[pod.node], static.req, static.nonzero, sign=-1)
+        i = self.nodes.index[pod.node]
+        self.nodes.reserve(i, static.req, static.nonzero, sign=-1)
+        for feasible in self._feasible.values():
+            feasible.node_changed(i)
         self.index.remove(self._slot.pop(pod.uid))
         self._changed()
 
@@ -139,6 +149,7 @@ class Scheduler:
         """A node was added, repaired, cordoned, tainted or relabelled: every rejection may change."""
         self.version += 1
         self._static_cache.clear()
+        self._feasible.clear()
         self.queue.move(lambda p, plugins: True)
 
     def _changed(self) -> None:
@@ -188,8 +199,11 @@ class Scheduler:
         self.queue.move(lambda p, plugins: _matches_all(p.affinity, p, pod), only=AFFINITY_PLUGIN)
 
     # -- one scheduling cycle
+    def _static_key(self, pod: Pod) -> tuple:
+        return (id(pod.template), pod.node_selector, self.nodes.generation)
+
     def _static(self, pod: Pod) -> _Static:
-        key = (id(pod.template), pod.node_selector, self.nodes.generation)
+        key = self._static_key(pod)
         static = self._static_cache.get(key)
         if static is None:
             t, nodes = pod.template, self.nodes
@@ -204,6 +218,7 @@ class Scheduler:
             static = _Static(
                 t,
                 stage,
+                pinned == set(),
                 req,
                 unknown,
                 nonzero_requests(t),
@@ -222,12 +237,17 @@ class Scheduler:
         if n == 0:
             return "no nodes available to schedule pods", frozenset({"NodeResourcesFit"})
         static = self._static(pod)
-        if P.prefilter_node_names(pod.template) == set():
+        if static.conflict:
             message = (
                 f"0/{n} nodes are available: {P.REASON_TERMS_CONFLICT}. no new claims to deallocate, "
                 f"preemption: 0/{n} nodes are available: {n} Preemption is not helpful for scheduling."
             )
             return message, frozenset({"NodeAffinity"})
+        inter_pod = bool(pod.affinity or pod.anti_affinity or self.index.term_tables)
+        if not inter_pod and not static.unknown:
+            members = self._feasible_set(pod, static).members
+            if members:
+                return self._select(pod, static, members)
         stage = static.stage.copy()
         lacking, over = P.fit_failures(nodes, static.req)
         fit_fail = np.zeros(n, dtype=bool)
@@ -237,7 +257,7 @@ class Scheduler:
             fit_fail[:] = True
             over[:] = True
         stage[(stage == 0) & fit_fail] = P.F_FIT
-        if pod.affinity or pod.anti_affinity or self.index.term_tables:
+        if inter_pod:
             aff, anti, existing = P.pod_affinity_masks(
                 nodes, self.index, pod.namespace, pod.labels, pod.affinity, pod.anti_affinity
             )
@@ -247,25 +267,54 @@ class Scheduler:
         feasible = stage == 0
         if not feasible.any():
             return self._fit_error(stage, static, lacking, over)
-        return self._select(pod, static, feasible)
+        return self._select(pod, static, np.flatnonzero(feasible).tolist())
 
-    def _select(self, pod: Pod, static: _Static, feasible: np.ndarray) -> int:
+    def _feasible_set(self, pod: Pod, static: _Static) -> FeasibleSet:
+        key = self._static_key(pod)
+        feasible = self._feasible.get(key)
+        if feasible is None:
+            if any(k[2] != self.nodes.generation for k in self._feasible):
+                self._feasible.clear()  # sets of an older node generation are never read again
+            feasible = self._feasible[key] = FeasibleSet(self.nodes, static.stage == 0, static.req)
+        return feasible
+
+    def _select(self, pod: Pod, static: _Static, hits: list[int]) -> int:
+        """Score the first ``percentageOfNodesToScore`` feasible nodes from the rotating start index
+        (``numFeasibleNodesToFind``, ``nextStartNodeIndex``), pick one of the best at random."""
         n = len(self.nodes)
         k = num_feasible_nodes_to_find(n)
         start = self.next_start
-        hits = np.flatnonzero(feasible)  # ascending node indices; rotate to begin at ``start``
-        split = int(np.searchsorted(hits, start))
-        rotated = np.concatenate((hits[split:], hits[:split]))
+        split = bisect.bisect_left(hits, start)  # ``hits`` ascending; rotate to begin at ``start``
+        rotated = hits[split:] + hits[:split]
         if len(rotated) > k:
             candidates = rotated[:k]
-            last = int(candidates[-1])
+            last = candidates[-1]
             processed = last - start + 1 if last >= start else n - start + last + 1
         else:
             candidates = rotated
             processed = n
         self.next_start = (start + processed) % n
         if len(candidates) == 1:
-            return int(candidates[0])
+            return candidates[0]
+        if len(candidates) <= FEW_CANDIDATES:
+            scores = P.scores_at(
+                self.nodes,
+                candidates,
+                static.nonzero,
+                static.cpu_mem,
+                static.images,
+                len(pod.template.containers),
+                self.strategy,
+            )
+            for weight, extra in ((3, static.taint_score), (2, static.affinity_score)):
+                if extra is not None:
+                    scores = [s + weight * extra.item(i) for s, i in zip(scores, candidates, strict=True)]
+            top = max(scores)
+            best = [i for s, i in zip(scores, candidates, strict=True) if s == top]
+            return best[self.rng.integers(len(best))] if len(best) > 1 else best[0]
+        return self._select_many(pod, static, np.array(candidates))
+
+    def _select_many(self, pod: Pod, static: _Static, candidates: np.ndarray) -> int:
         score = P.resource_score(self.nodes, candidates, static.nonzero, self.strategy)
         balanced = P.balanced_allocation_score(self.nodes, candidates, static.cpu_mem)
         if balanced is not None:

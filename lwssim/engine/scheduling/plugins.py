@@ -323,3 +323,67 @@ def image_locality_score(
     max_threshold = MAX_CONTAINER_THRESHOLD * max(containers, 1)
     clamped = np.clip(total, MIN_IMAGE_THRESHOLD, max_threshold)
     return ((clamped - MIN_IMAGE_THRESHOLD) * 100 // (max_threshold - MIN_IMAGE_THRESHOLD)).astype(np.int64)
+
+
+# -- the same scores for a few candidates, one node at a time -------------------------------------
+# A scheduling cycle on a busy cluster scores a handful of nodes, where a NumPy call costs more than
+# the arithmetic. These repeat the vectorised scorers above with the same integer and float steps,
+# so the sums are equal bit for bit (tests/test_scheduler_feasible.py compares them).
+
+
+def scores_at(
+    nodes: NodeTable,
+    candidates: list[int],
+    nonzero: tuple[int, int],
+    cpu_mem: tuple[int, int],
+    images: tuple[str, ...],
+    containers: int,
+    strategy: str,
+) -> list[int]:
+    """NodeResourcesFit + BalancedAllocation + ImageLocality scores of each candidate node."""
+    most = strategy == "MostAllocated"
+    cpu, mem = nodes.cpu_col, nodes.mem_col
+    alloc_cpu, alloc_mem = nodes.alloc_by_res[cpu], nodes.alloc_by_res[mem]
+    free_cpu, free_mem = nodes.free_by_res[cpu], nodes.free_by_res[mem]
+    balanced = cpu_mem != (0, 0)
+    present = [
+        (
+            nodes.images[img],
+            nodes.image_sizes.get(img, DEFAULT_IMAGE_SIZE) * (nodes.image_nodes[img] / len(nodes)),
+        )
+        for img in images
+        if img in nodes.images
+    ]
+    max_threshold = MAX_CONTAINER_THRESHOLD * max(containers, 1)
+    out = []
+    for i in candidates:
+        a_cpu, a_mem = alloc_cpu.item(i), alloc_mem.item(i)
+        total = weight = 0
+        for alloc, requested in (
+            (a_cpu, nodes.used_nz_cpu.item(i) + nonzero[0]),
+            (a_mem, nodes.used_nz_mem.item(i) + nonzero[1]),
+        ):
+            if alloc > 0:
+                if most:
+                    total += min(requested, alloc) * 100 // alloc
+                elif requested <= alloc:
+                    total += (alloc - requested) * 100 // alloc
+                weight += 1
+        score = total // max(weight, 1)
+        if balanced:
+            fractions = []
+            for alloc, free, pod in (
+                (a_cpu, free_cpu.item(i), cpu_mem[0]),
+                (a_mem, free_mem.item(i), cpu_mem[1]),
+            ):
+                fraction = float(alloc - free + pod) / float(alloc) if alloc > 0 else 1.0
+                fractions.append(min(fraction, 1.0))
+            score += int((1 - abs(fractions[0] - fractions[1]) / 2) * 100)
+        if present:
+            held = 0.0
+            for arr, weighted in present:
+                held += arr.item(i) * weighted
+            clamped = min(max(held, MIN_IMAGE_THRESHOLD), max_threshold)
+            score += int((clamped - MIN_IMAGE_THRESHOLD) * 100 // (max_threshold - MIN_IMAGE_THRESHOLD))
+        out.append(score)
+    return out

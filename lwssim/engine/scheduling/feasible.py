@@ -1,0 +1,43 @@
+"""Nodes feasible for one pod shape, kept current bind by bind instead of rescanned per pod.
+
+A pod without inter-pod (anti-)affinity passes kube-scheduler's filters on a node when it passes the
+static ones (NodeUnschedulable, TaintToleration, NodeAffinity: fixed until labels, taints or
+schedulability change) and NodeResourcesFit, whose inputs change only on the node a pod is bound
+to or released from. So the feasible set changes one node at a time, and a scheduling cycle reads it
+in O(candidates) rather than filtering every node. It is the same set ``Scheduler.find_node``'s full
+pass computes (``tests/test_scheduler_feasible.py`` holds the two equal); the full pass still runs
+when nothing fits, for kube-scheduler's FitError message.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+import numpy as np
+
+from lwssim.engine.nodetable import NodeTable
+
+
+class FeasibleSet:
+    """Sorted node indices where a pod of one shape fits now."""
+
+    def __init__(self, nodes: NodeTable, static_ok: np.ndarray, req: np.ndarray) -> None:
+        self.nodes = nodes
+        self.static_ok = static_ok.tolist()
+        self.needs = [(int(col), int(req[col])) for col in np.flatnonzero(req > 0)]
+        fit = static_ok.copy()
+        for col, need in self.needs:
+            fit &= nodes.free_by_res[col] >= need
+        self.members: list[int] = np.flatnonzero(fit).tolist()
+        self._in = set(self.members)
+
+    def node_changed(self, i: int) -> None:
+        """Node ``i``'s free resources changed (a pod was bound to or released from it)."""
+        free = self.nodes.free_by_res
+        fits = self.static_ok[i] and all(free[col, i] >= need for col, need in self.needs)
+        if fits and i not in self._in:
+            self._in.add(i)
+            bisect.insort(self.members, i)
+        elif not fits and i in self._in:
+            self._in.discard(i)
+            del self.members[bisect.bisect_left(self.members, i)]

@@ -73,7 +73,7 @@ def test_feasible_set_tracks_binds_and_releases_exactly(seed: int) -> None:
         for shape in shapes:
             probe = b.pod(shape)
             static = b.scheduler._static(probe)
-            kept = b.scheduler._feasible_set(probe, static).members
+            kept = b.scheduler._feasible_set(static).members
             assert kept == _brute_force(b, static)
             assert kept == FeasibleSet(b.nodes, static.stage == 0, static.req).members
             b.store.remove(probe)

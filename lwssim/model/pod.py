@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 
 # Label-selector operators of metav1.LabelSelectorRequirement and v1.NodeSelectorRequirement.
 SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt")
@@ -163,6 +164,12 @@ class PodTemplate:
         for name, amount in self.overhead:
             total[name] = total.get(name, 0) + amount
         return total
+
+    @cached_property
+    def placement(self) -> PodTemplate:
+        """This template without labels and annotations, which no scheduler filter or score reads:
+        the scheduler caches per placement, so every group's worker template shares one entry."""
+        return replace(self, labels=(), annotations=()) if self.labels or self.annotations else self
 
     def images(self) -> tuple[str, ...]:
         """Images the kubelet pulls, init containers first, each once."""

@@ -46,7 +46,6 @@ def num_feasible_nodes_to_find(n: int) -> int:
 class _Static:
     """Per-template results that change only when node labels, taints or schedulability do."""
 
-    template: PodTemplate
     stage: np.ndarray  # first failing static filter per node (0 = passed)
     conflict: bool  # required node terms pin no node name at all (PreFilter fails)
     req: np.ndarray
@@ -89,8 +88,9 @@ class Scheduler:
         self.index = PodIndex()
         self.next_start = 0
         self._static_cache: dict[tuple, _Static] = {}
-        self._feasible: dict[tuple, FeasibleSet] = {}  # same keys as the static cache
-        self._slot: dict[int, int] = {}
+        self._feasible: dict[tuple[bytes, bytes], FeasibleSet] = {}  # by static filter result and request
+        self._feasible_generation = 0
+        self._slot: dict[int, tuple[int, int, np.ndarray, tuple[int, int]]] = {}  # uid -> slot, node, requests
         store.watch("Pod", self._on_pod)
         env.process(self._run())
 
@@ -118,20 +118,21 @@ class Scheduler:
         """A pod bound to a node holds its requests there and counts for inter-pod affinity."""
         i = self.nodes.index[pod.node]
         static = self._static(pod)
-        self.nodes.reserve(i, static.req, static.nonzero)
-        for feasible in self._feasible.values():
-            feasible.node_changed(i)
-        self._slot[pod.uid] = self.index.add(i, pod.namespace, pod.labels, pod.anti_affinity)
+        self._reserve(i, static.req, static.nonzero, 1)
+        slot = self.index.add(i, pod.namespace, pod.labels, pod.anti_affinity)
+        self._slot[pod.uid] = (slot, i, static.req, static.nonzero)
         self._changed()
 
     def unaccount(self, pod: Pod) -> None:
-        static = self._static(pod)
-        i = self.nodes.index[pod.node]
-        self.nodes.reserve(i, static.req, static.nonzero, sign=-1)
+        slot, i, req, nonzero = self._slot.pop(pod.uid)
+        self._reserve(i, req, nonzero, -1)
+        self.index.remove(slot)
+        self._changed()
+
+    def _reserve(self, i: int, req: np.ndarray, nonzero: tuple[int, int], sign: int) -> None:
+        self.nodes.reserve(i, req, nonzero, sign)
         for feasible in self._feasible.values():
             feasible.node_changed(i)
-        self.index.remove(self._slot.pop(pod.uid))
-        self._changed()
 
     def release(self, pod: Pod) -> None:
         """The pod object is gone: its node's resources are free (pod deletion QueueingHints)."""
@@ -200,7 +201,7 @@ class Scheduler:
 
     # -- one scheduling cycle
     def _static_key(self, pod: Pod) -> tuple:
-        return (id(pod.template), pod.node_selector, self.nodes.generation)
+        return (pod.template.placement, pod.node_selector, self.nodes.generation)
 
     def _static(self, pod: Pod) -> _Static:
         key = self._static_key(pod)
@@ -216,7 +217,6 @@ class Scheduler:
             stage[(stage == 0) & ~P.node_affinity_mask(nodes, t, pod.node_selector)] = P.F_NODE_AFFINITY
             req, unknown = nodes.request_vector(t.requests())
             static = _Static(
-                t,
                 stage,
                 pinned == set(),
                 req,
@@ -245,7 +245,7 @@ class Scheduler:
             return message, frozenset({"NodeAffinity"})
         inter_pod = bool(pod.affinity or pod.anti_affinity or self.index.term_tables)
         if not inter_pod and not static.unknown:
-            members = self._feasible_set(pod, static).members
+            members = self._feasible_set(static).members
             if members:
                 return self._select(pod, static, members)
         stage = static.stage.copy()
@@ -269,12 +269,15 @@ class Scheduler:
             return self._fit_error(stage, static, lacking, over)
         return self._select(pod, static, np.flatnonzero(feasible).tolist())
 
-    def _feasible_set(self, pod: Pod, static: _Static) -> FeasibleSet:
-        key = self._static_key(pod)
+    def _feasible_set(self, static: _Static) -> FeasibleSet:
+        """The feasible set of ``static``'s shape; templates alike for the scheduler (every group's
+        worker template) share one, so a bind updates each distinct shape once."""
+        if self._feasible_generation != self.nodes.generation:
+            self._feasible.clear()  # static filters changed: sets of older nodes are never read again
+            self._feasible_generation = self.nodes.generation
+        key = (static.stage.tobytes(), static.req.tobytes())
         feasible = self._feasible.get(key)
         if feasible is None:
-            if any(k[2] != self.nodes.generation for k in self._feasible):
-                self._feasible.clear()  # sets of an older node generation are never read again
             feasible = self._feasible[key] = FeasibleSet(self.nodes, static.stage == 0, static.req)
         return feasible
 

@@ -90,7 +90,8 @@ class Scheduler:
         self._static_cache: dict[tuple, _Static] = {}
         self._feasible: dict[tuple[bytes, bytes], FeasibleSet] = {}  # by static filter result and request
         self._feasible_generation = 0
-        self._slot: dict[int, tuple[int, int, np.ndarray, tuple[int, int]]] = {}  # uid -> slot, node, requests
+        # pod uid -> (PodIndex slot, node, requests held there)
+        self._slot: dict[int, tuple[int, int, np.ndarray, tuple[int, int]]] = {}
         store.watch("Pod", self._on_pod)
         env.process(self._run())
 

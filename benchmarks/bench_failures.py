@@ -145,7 +145,7 @@ def main() -> int:
     if profiler:
         pstats.Stats(profiler, stream=sys.stdout).sort_stats(
             os.environ.get("SORT", "cumulative")
-        ).print_stats(25)
+        ).print_stats(int(os.environ.get("TOP", "25")))
     return 0
 
 

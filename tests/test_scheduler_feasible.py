@@ -75,7 +75,7 @@ def test_feasible_set_tracks_binds_and_releases_exactly(seed: int) -> None:
             static = b.scheduler._static(probe)
             kept = b.scheduler._feasible_set(static).members
             assert kept == _brute_force(b, static)
-            assert kept == FeasibleSet(b.nodes, static.stage == 0, static.req).members
+            assert kept == FeasibleSet(b.nodes, static.stage == 0, static.needs).members
             b.store.remove(probe)
 
 

@@ -156,8 +156,14 @@ class NodeTable:
         vec[self.res_index[PODS]] = 1
         return vec, sorted(unknown)
 
-    def reserve(self, i: int, vec: np.ndarray, nonzero: tuple[int, int], sign: int = 1) -> None:
-        self.free_by_res[:, i] -= sign * vec
+    def reserve(
+        self, i: int, needs: tuple[tuple[int, int], ...], nonzero: tuple[int, int], sign: int = 1
+    ) -> None:
+        """Hold (sign 1) or free (sign -1) a pod's requests on node ``i``: ``needs`` are its
+        (resource column, amount) pairs with amount > 0, ``nonzero`` its scoring cpu and memory."""
+        free = self.free_by_res
+        for col, amount in needs:
+            free[col, i] -= sign * amount
         self.used_nz_cpu[i] += sign * nonzero[0]
         self.used_nz_mem[i] += sign * nonzero[1]
 

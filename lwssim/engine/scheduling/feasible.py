@@ -21,10 +21,10 @@ from lwssim.engine.nodetable import NodeTable
 class FeasibleSet:
     """Sorted node indices where a pod of one shape fits now."""
 
-    def __init__(self, nodes: NodeTable, static_ok: np.ndarray, req: np.ndarray) -> None:
+    def __init__(self, nodes: NodeTable, static_ok: np.ndarray, needs: tuple[tuple[int, int], ...]) -> None:
         self.nodes = nodes
         self.static_ok = static_ok.tolist()
-        self.needs = [(int(col), int(req[col])) for col in np.flatnonzero(req > 0)]
+        self.needs = needs
         fit = static_ok.copy()
         for col, need in self.needs:
             fit &= nodes.free_by_res[col] >= need

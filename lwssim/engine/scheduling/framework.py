@@ -49,12 +49,14 @@ class _Static:
     stage: np.ndarray  # first failing static filter per node (0 = passed)
     conflict: bool  # required node terms pin no node name at all (PreFilter fails)
     req: np.ndarray
+    needs: tuple[tuple[int, int], ...]  # (resource column, amount) where the request is > 0
     unknown: list[str]
     nonzero: tuple[int, int]
     cpu_mem: tuple[int, int]
     images: tuple[str, ...]
     taint_score: np.ndarray | None
     affinity_score: np.ndarray | None
+    feasible: FeasibleSet | None = None  # shared with every static of the same filters and requests
 
 
 def nonzero_requests(template: PodTemplate) -> tuple[int, int]:
@@ -88,10 +90,10 @@ class Scheduler:
         self.index = PodIndex()
         self.next_start = 0
         self._static_cache: dict[tuple, _Static] = {}
-        self._feasible: dict[tuple[bytes, bytes], FeasibleSet] = {}  # by static filter result and request
+        self._feasible: dict[tuple[bytes, tuple], FeasibleSet] = {}  # by static filter result and request
         self._feasible_generation = 0
         # pod uid -> (PodIndex slot, node, requests held there)
-        self._slot: dict[int, tuple[int, int, np.ndarray, tuple[int, int]]] = {}
+        self._slot: dict[int, tuple[int, int, tuple[tuple[int, int], ...], tuple[int, int]]] = {}
         store.watch("Pod", self._on_pod)
         env.process(self._run())
 
@@ -119,19 +121,21 @@ class Scheduler:
         """A pod bound to a node holds its requests there and counts for inter-pod affinity."""
         i = self.nodes.index[pod.node]
         static = self._static(pod)
-        self._reserve(i, static.req, static.nonzero, 1)
+        self._reserve(i, static.needs, static.nonzero, 1)
         slot = self.index.add(i, pod.namespace, pod.labels, pod.anti_affinity)
-        self._slot[pod.uid] = (slot, i, static.req, static.nonzero)
+        self._slot[pod.uid] = (slot, i, static.needs, static.nonzero)
         self._changed()
 
     def unaccount(self, pod: Pod) -> None:
-        slot, i, req, nonzero = self._slot.pop(pod.uid)
-        self._reserve(i, req, nonzero, -1)
+        slot, i, needs, nonzero = self._slot.pop(pod.uid)
+        self._reserve(i, needs, nonzero, -1)
         self.index.remove(slot)
         self._changed()
 
-    def _reserve(self, i: int, req: np.ndarray, nonzero: tuple[int, int], sign: int) -> None:
-        self.nodes.reserve(i, req, nonzero, sign)
+    def _reserve(
+        self, i: int, needs: tuple[tuple[int, int], ...], nonzero: tuple[int, int], sign: int
+    ) -> None:
+        self.nodes.reserve(i, needs, nonzero, sign)
         for feasible in self._feasible.values():
             feasible.node_changed(i)
 
@@ -221,6 +225,7 @@ class Scheduler:
                 stage,
                 pinned == set(),
                 req,
+                tuple((int(c), int(req[c])) for c in np.flatnonzero(req > 0)),
                 unknown,
                 nonzero_requests(t),
                 (int(req[nodes.cpu_col]), int(req[nodes.mem_col])),
@@ -273,13 +278,16 @@ class Scheduler:
     def _feasible_set(self, static: _Static) -> FeasibleSet:
         """The feasible set of ``static``'s shape; templates alike for the scheduler (every group's
         worker template) share one, so a bind updates each distinct shape once."""
+        if static.feasible is not None:
+            return static.feasible
         if self._feasible_generation != self.nodes.generation:
             self._feasible.clear()  # static filters changed: sets of older nodes are never read again
             self._feasible_generation = self.nodes.generation
-        key = (static.stage.tobytes(), static.req.tobytes())
+        key = (static.stage.tobytes(), static.needs)
         feasible = self._feasible.get(key)
         if feasible is None:
-            feasible = self._feasible[key] = FeasibleSet(self.nodes, static.stage == 0, static.req)
+            feasible = self._feasible[key] = FeasibleSet(self.nodes, static.stage == 0, static.needs)
+        static.feasible = feasible
         return feasible
 
     def _select(self, pod: Pod, static: _Static, hits: list[int]) -> int:

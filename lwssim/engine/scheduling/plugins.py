@@ -345,45 +345,48 @@ def scores_at(
     cpu, mem = nodes.cpu_col, nodes.mem_col
     alloc_cpu, alloc_mem = nodes.alloc_by_res[cpu], nodes.alloc_by_res[mem]
     free_cpu, free_mem = nodes.free_by_res[cpu], nodes.free_by_res[mem]
+    used_cpu, used_mem = nodes.used_nz_cpu, nodes.used_nz_mem
     balanced = cpu_mem != (0, 0)
+    spread = len(nodes)
     present = [
         (
             nodes.images[img],
-            nodes.image_sizes.get(img, DEFAULT_IMAGE_SIZE) * (nodes.image_nodes[img] / len(nodes)),
+            nodes.image_sizes.get(img, DEFAULT_IMAGE_SIZE) * (nodes.image_nodes[img] / spread),
         )
         for img in images
         if img in nodes.images
     ]
     max_threshold = MAX_CONTAINER_THRESHOLD * max(containers, 1)
+    image_range = max_threshold - MIN_IMAGE_THRESHOLD
     out = []
     for i in candidates:
         a_cpu, a_mem = alloc_cpu.item(i), alloc_mem.item(i)
         total = weight = 0
         for alloc, requested in (
-            (a_cpu, nodes.used_nz_cpu.item(i) + nonzero[0]),
-            (a_mem, nodes.used_nz_mem.item(i) + nonzero[1]),
+            (a_cpu, used_cpu.item(i) + nonzero[0]),
+            (a_mem, used_mem.item(i) + nonzero[1]),
         ):
             if alloc > 0:
+                weight += 1
                 if most:
                     total += min(requested, alloc) * 100 // alloc
                 elif requested <= alloc:
                     total += (alloc - requested) * 100 // alloc
-                weight += 1
-        score = total // max(weight, 1)
+        score = total // weight if weight else 0
         if balanced:
-            fractions = []
-            for alloc, free, pod in (
-                (a_cpu, free_cpu.item(i), cpu_mem[0]),
-                (a_mem, free_mem.item(i), cpu_mem[1]),
-            ):
-                fraction = float(alloc - free + pod) / float(alloc) if alloc > 0 else 1.0
-                fractions.append(min(fraction, 1.0))
-            score += int((1 - abs(fractions[0] - fractions[1]) / 2) * 100)
+            f_cpu = (
+                min(float(a_cpu - free_cpu.item(i) + cpu_mem[0]) / float(a_cpu), 1.0) if a_cpu > 0 else 1.0
+            )
+            f_mem = (
+                min(float(a_mem - free_mem.item(i) + cpu_mem[1]) / float(a_mem), 1.0) if a_mem > 0 else 1.0
+            )
+            score += int((1 - abs(f_cpu - f_mem) / 2) * 100)
         if present:
             held = 0.0
             for arr, weighted in present:
-                held += arr.item(i) * weighted
+                if arr.item(i):
+                    held += weighted
             clamped = min(max(held, MIN_IMAGE_THRESHOLD), max_threshold)
-            score += int((clamped - MIN_IMAGE_THRESHOLD) * 100 // (max_threshold - MIN_IMAGE_THRESHOLD))
+            score += int((clamped - MIN_IMAGE_THRESHOLD) * 100 // image_range)
         out.append(score)
     return out

@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 # Pod lifecycle, in the phases kube-burner and clusterloader2 measure (defaults.md, "Pod latency phases").
 POD_CREATED = "PodCreated"  # object exists (Pending)
@@ -35,12 +36,12 @@ ROLLOUT_FINISHED = "RolloutFinished"
 SCALED = "Scaled"  # replicas changed; data: replicas
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     """One thing that happened at time ``t`` (seconds from the start) to ``subject``.
 
     ``workload`` and ``group`` locate pods and groups; ``role`` is leader | worker for pods.
     ``data`` holds the event's details as sorted key/value pairs (hashable, deterministic).
+    A named tuple: immutable like a frozen dataclass, and a run writes hundreds of thousands.
     """
 
     t: float

@@ -26,7 +26,7 @@ def sim() -> tuple:
 
 def shifted(t: Timeline, seconds: float, kinds: tuple[str, ...] = (tl.POD_READY,)) -> Timeline:
     """The same timeline with the given record kinds ``seconds`` later (an 'observed' variant)."""
-    recs = [replace(r, t=r.t + seconds) if r.kind in kinds else r for r in t.records]
+    recs = [r._replace(t=r.t + seconds) if r.kind in kinds else r for r in t.records]
     return replace(t, records=recs, source="observed", horizon=t.horizon)
 
 
@@ -75,7 +75,7 @@ def test_different_nodes_same_state_still_agree(sim: tuple) -> None:
     scenario, t = sim
     swap = {"gpu-0": "gpu-1", "gpu-1": "gpu-0"}
     recs = [
-        replace(r, data=(("node", swap.get(str(r.get("node")), r.get("node"))),))
+        r._replace(data=(("node", swap.get(str(r.get("node")), r.get("node"))),))
         if r.kind == tl.POD_SCHEDULED
         else r
         for r in t.records

@@ -92,6 +92,8 @@ class Scheduler:
         self._static_cache: dict[tuple, _Static] = {}
         self._feasible: dict[tuple[bytes, tuple], FeasibleSet] = {}  # by static filter result and request
         self._feasible_generation = 0
+        # per (nonzero requests, cpu/memory requests): node -> resource scores, dropped on bind/release
+        self._fit_scores: dict[tuple[tuple[int, int], tuple[int, int]], dict[int, int]] = {}
         # pod uid -> (PodIndex slot, node, requests held there)
         self._slot: dict[int, tuple[int, int, tuple[tuple[int, int], ...], tuple[int, int]]] = {}
         store.watch("Pod", self._on_pod)
@@ -138,6 +140,8 @@ class Scheduler:
         self.nodes.reserve(i, needs, nonzero, sign)
         for feasible in self._feasible.values():
             feasible.node_changed(i)
+        for scores in self._fit_scores.values():
+            scores.pop(i, None)
 
     def release(self, pod: Pod) -> None:
         """The pod object is gone: its node's resources are free (pod deletion QueueingHints)."""
@@ -317,6 +321,7 @@ class Scheduler:
                 static.images,
                 len(pod.template.containers),
                 self.strategy,
+                self._fit_scores.setdefault((static.nonzero, static.cpu_mem), {}),
             )
             for weight, extra in ((3, static.taint_score), (2, static.affinity_score)):
                 if extra is not None:

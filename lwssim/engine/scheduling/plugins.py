@@ -339,54 +339,69 @@ def scores_at(
     images: tuple[str, ...],
     containers: int,
     strategy: str,
+    fit_cache: dict[int, int] | None = None,
 ) -> list[int]:
-    """NodeResourcesFit + BalancedAllocation + ImageLocality scores of each candidate node."""
+    """NodeResourcesFit + BalancedAllocation + ImageLocality scores of each candidate node.
+
+    ``fit_cache`` keeps the first two per node for this pod shape; the caller drops a node's entry
+    when a pod is bound to or released from it (nothing else changes them)."""
     most = strategy == "MostAllocated"
-    cpu, mem = nodes.cpu_col, nodes.mem_col
-    alloc_cpu, alloc_mem = nodes.alloc_by_res[cpu], nodes.alloc_by_res[mem]
-    free_cpu, free_mem = nodes.free_by_res[cpu], nodes.free_by_res[mem]
-    used_cpu, used_mem = nodes.used_nz_cpu, nodes.used_nz_mem
-    balanced = cpu_mem != (0, 0)
-    spread = len(nodes)
+    cache: dict[int, int] = {} if fit_cache is None else fit_cache
     present = [
         (
             nodes.images[img],
-            nodes.image_sizes.get(img, DEFAULT_IMAGE_SIZE) * (nodes.image_nodes[img] / spread),
+            nodes.image_sizes.get(img, DEFAULT_IMAGE_SIZE) * (nodes.image_nodes[img] / len(nodes)),
         )
         for img in images
         if img in nodes.images
     ]
     max_threshold = MAX_CONTAINER_THRESHOLD * max(containers, 1)
-    image_range = max_threshold - MIN_IMAGE_THRESHOLD
+
+    def locality(held: float) -> int:
+        clamped = min(max(held, MIN_IMAGE_THRESHOLD), max_threshold)
+        return int((clamped - MIN_IMAGE_THRESHOLD) * 100 // (max_threshold - MIN_IMAGE_THRESHOLD))
+
+    if len(present) == 1:  # the usual case: the score is one of two values, held or not
+        holders, weighted = present[0]
+        held_score, missing_score = locality(0.0 + weighted), locality(0.0)
     out = []
     for i in candidates:
-        a_cpu, a_mem = alloc_cpu.item(i), alloc_mem.item(i)
-        total = weight = 0
-        for alloc, requested in (
-            (a_cpu, used_cpu.item(i) + nonzero[0]),
-            (a_mem, used_mem.item(i) + nonzero[1]),
-        ):
-            if alloc > 0:
-                weight += 1
-                if most:
-                    total += min(requested, alloc) * 100 // alloc
-                elif requested <= alloc:
-                    total += (alloc - requested) * 100 // alloc
-        score = total // weight if weight else 0
-        if balanced:
-            f_cpu = (
-                min(float(a_cpu - free_cpu.item(i) + cpu_mem[0]) / float(a_cpu), 1.0) if a_cpu > 0 else 1.0
-            )
-            f_mem = (
-                min(float(a_mem - free_mem.item(i) + cpu_mem[1]) / float(a_mem), 1.0) if a_mem > 0 else 1.0
-            )
-            score += int((1 - abs(f_cpu - f_mem) / 2) * 100)
-        if present:
+        score = cache.get(i)
+        if score is None:
+            score = cache[i] = _fit_score(nodes, i, nonzero, cpu_mem, most)
+        if len(present) == 1:
+            score += held_score if holders.item(i) else missing_score
+        elif present:
             held = 0.0
             for arr, weighted in present:
                 if arr.item(i):
                     held += weighted
-            clamped = min(max(held, MIN_IMAGE_THRESHOLD), max_threshold)
-            score += int((clamped - MIN_IMAGE_THRESHOLD) * 100 // image_range)
+            score += locality(held)
         out.append(score)
     return out
+
+
+def _fit_score(
+    nodes: NodeTable, i: int, nonzero: tuple[int, int], cpu_mem: tuple[int, int], most: bool
+) -> int:
+    """NodeResourcesFit (least or most allocated) plus BalancedAllocation of node ``i``."""
+    a_cpu, a_mem = nodes.alloc_by_res[nodes.cpu_col, i].item(), nodes.alloc_by_res[nodes.mem_col, i].item()
+    total = weight = 0
+    for alloc, requested in (
+        (a_cpu, nodes.used_nz_cpu.item(i) + nonzero[0]),
+        (a_mem, nodes.used_nz_mem.item(i) + nonzero[1]),
+    ):
+        if alloc > 0:
+            weight += 1
+            if most:
+                total += min(requested, alloc) * 100 // alloc
+            elif requested <= alloc:
+                total += (alloc - requested) * 100 // alloc
+    score = total // weight if weight else 0
+    if cpu_mem != (0, 0):
+        free_cpu = nodes.free_by_res[nodes.cpu_col, i].item()
+        free_mem = nodes.free_by_res[nodes.mem_col, i].item()
+        f_cpu = min(float(a_cpu - free_cpu + cpu_mem[0]) / float(a_cpu), 1.0) if a_cpu > 0 else 1.0
+        f_mem = min(float(a_mem - free_mem + cpu_mem[1]) / float(a_mem), 1.0) if a_mem > 0 else 1.0
+        score += int((1 - abs(f_cpu - f_mem) / 2) * 100)
+    return score

@@ -15,7 +15,7 @@ FOREGROUND_FINALIZER = "foregroundDeletion"  # metav1.FinalizerDeleteDependents
 PENDING, RUNNING, SUCCEEDED, FAILED = "Pending", "Running", "Succeeded", "Failed"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Obj:
     """ObjectMeta: identity, labels, one controller owner reference, deletion state."""
 
@@ -40,7 +40,7 @@ class Obj:
         return self.deletion_time is not None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Pod(Obj):
     """A pod: its template, what the LWS webhook and StatefulSet added, and its status."""
 
@@ -77,7 +77,7 @@ class Pod(Obj):
         return self.phase == RUNNING and self.ready and not self.deleting
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class StatefulSet(Obj):
     """apps/v1 StatefulSet with Parallel pod management and a RollingUpdate strategy."""
 
@@ -102,7 +102,7 @@ class StatefulSet(Obj):
     updated_replicas: int = 0
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class LeaderWorkerSet(Obj):
     """The LWS object: spec (current revision), revision history and the status its controller writes."""
 

@@ -7,6 +7,9 @@ few candidates one node at a time. Both stand in for kube-scheduler's filter and
 
 from __future__ import annotations
 
+import pickle
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from test_engine_support import GPU, Bench, lws, node, pool, run, scenario_doc, template
@@ -134,3 +137,13 @@ def test_few_candidate_scoring_places_every_pod_where_numpy_scoring_does(monkeyp
     monkeypatch.setattr(framework, "FEW_CANDIDATES", 0)
     assert len(few) > 40
     assert placements() == few
+
+
+def test_templates_differing_only_in_labels_share_one_placement_and_pickle_without_cached_hash() -> None:
+    """Every group's worker template shares one scheduler cache entry; the cached hash (salted per
+    process) never travels to a plan worker process."""
+    a = template(gpus=8)
+    b = replace(a, labels=(("leaderworkerset.sigs.k8s.io/group-index", "7"),))
+    assert a.placement is b.placement and hash(a) == hash(replace(a))
+    copy = pickle.loads(pickle.dumps(b))
+    assert copy == b and "_hash" not in copy.__dict__ and "placement" not in copy.__dict__

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import weakref
+from dataclasses import dataclass, fields, replace
 from functools import cached_property
 
 # Label-selector operators of metav1.LabelSelectorRequirement and v1.NodeSelectorRequirement.
@@ -168,8 +169,22 @@ class PodTemplate:
     @cached_property
     def placement(self) -> PodTemplate:
         """This template without labels and annotations, which no scheduler filter or score reads:
-        the scheduler caches per placement, so every group's worker template shares one entry."""
-        return replace(self, labels=(), annotations=()) if self.labels or self.annotations else self
+        the scheduler caches per placement, so every group's worker template shares one entry.
+        Equal placements are one object, so cache lookups compare by identity."""
+        stripped = replace(self, labels=(), annotations=()) if self.labels or self.annotations else self
+        return _PLACEMENTS.setdefault(stripped, stripped)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickle the fields only: the cached hash holds for this process alone (str hashes are salted)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @cached_property
+    def _hash(self) -> int:
+        """Computed once: templates are frozen, and the scheduler hashes them per scheduling cycle."""
+        return hash(tuple(getattr(self, f.name) for f in fields(self)))
 
     def images(self) -> tuple[str, ...]:
         """Images the kubelet pulls, init containers first, each once."""
@@ -182,3 +197,6 @@ class PodTemplate:
         """Smallest startup-probe budget among containers, if any container has a startup probe."""
         budgets = [c.startup_probe.budget for c in self.containers if c.startup_probe]
         return min(budgets) if budgets else None
+
+
+_PLACEMENTS: weakref.WeakValueDictionary[PodTemplate, PodTemplate] = weakref.WeakValueDictionary()

@@ -65,8 +65,8 @@ class World:
         self.seed = scenario.seed if seed is None else seed
         # Independent streams per component, so that e.g. fault draws never shift timing draws.
         sched_seq, kubelet_seq, fault_seq, api_seq = np.random.SeedSequence(self.seed).spawn(4)
-        api_rng = np.random.default_rng(api_seq)
-        api_latency = lambda: scenario.timing.api_latency.sample(api_rng)  # noqa: E731
+        # The API stream serves API latencies only, so they can be drawn in blocks.
+        api_latency = scenario.timing.api_latency.sampler(np.random.default_rng(api_seq))
         self.env = simpy.Environment()
         now = lambda: self.env.now  # noqa: E731
         nodes = list(scenario.cluster.nodes)

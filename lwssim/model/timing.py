@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +34,29 @@ class Distribution:
         if self.kind == "lognormal":
             return float(self.a * np.exp(rng.normal(0.0, self.b)))
         raise ValueError(f"unknown distribution {self.kind}")
+
+    def sampler(self, rng: np.random.Generator, block: int = 512) -> Callable[[], float]:
+        """``sample(rng)`` as a function drawing ``block`` values at a time: the same values in the
+        same order, provided nothing else draws from ``rng`` (NumPy fills a block one draw after
+        another with the scalar algorithm)."""
+        if self.kind == "fixed":
+            return lambda: self.a
+        values: list[float] = []
+
+        def draw() -> float:
+            if not values:
+                if self.kind == "uniform":
+                    batch = rng.uniform(self.a, self.b, block)
+                elif self.kind == "normal":
+                    batch = np.maximum(0.0, rng.normal(self.a, self.b, block))
+                elif self.kind == "lognormal":
+                    batch = self.a * np.exp(rng.normal(0.0, self.b, block))
+                else:
+                    raise ValueError(f"unknown distribution {self.kind}")
+                values.extend(reversed(batch.tolist()))
+            return values.pop()
+
+        return draw
 
     @property
     def mean(self) -> float:

@@ -96,6 +96,7 @@ class LWSControllers:
         self._totals: dict[str, list[int]] = {}
         self._dirty: dict[str, dict[int, Pod]] = {}
         self._memo_revision: dict[str, str] = {}
+        self._seen: dict[str, tuple[int, int]] = {}  # LWS key -> resource versions its last reconcile saw
         self.lws_queue = WorkQueue(env, self.reconcile_lws)
         self.pod_queue = WorkQueue(env, self.reconcile_pod)
         store.admit("Pod", self.mutate_pod)
@@ -182,12 +183,19 @@ class LWSControllers:
         if not isinstance(lws, LeaderWorkerSet) or lws.deleting or lws.spec is None:
             return
         sts = self.store.get("StatefulSet", key)
-        partition, replicas = self.rolling_update_parameters(
-            lws, sts if isinstance(sts, StatefulSet) else None
-        )
+        leader_sts = sts if isinstance(sts, StatefulSet) else None
+        # Level-triggered, but a reconcile whose inputs are what the last one saw (the LWS object, its
+        # leader StatefulSet, every group's state) would write nothing: most are triggered by a worker
+        # set's status changing a group's counters without changing whether the group is ready.
+        seen = (lws.resource_version, leader_sts.resource_version if leader_sts else 0)
+        if not self._refresh_states(lws, leader_sts) and self._seen.get(key) == seen:
+            return
+        partition, replicas = self.rolling_update_parameters(lws, leader_sts)
         lws.template_changed = False
-        self._apply_leader_sts(lws, sts if isinstance(sts, StatefulSet) else None, partition, replicas)
+        self._apply_leader_sts(lws, leader_sts, partition, replicas)
         self._update_status(lws)
+        sts = self.store.get("StatefulSet", key)
+        self._seen[key] = (lws.resource_version, sts.resource_version if isinstance(sts, StatefulSet) else 0)
 
     def _leader_template(self, lws: LeaderWorkerSet, revision: str) -> PodTemplate:
         spec = lws.revisions[revision]
@@ -314,7 +322,8 @@ class LWSControllers:
         spec = lws.spec
         assert spec is not None
         sts = self.store.get("StatefulSet", lws.key)
-        states, totals = self._refresh_states(lws, sts if isinstance(sts, StatefulSet) else None)
+        self._refresh_states(lws, sts if isinstance(sts, StatefulSet) else None)
+        states, totals = self._states[lws.key], self._totals[lws.key]
         replicas = sts.status_replicas if isinstance(sts, StatefulSet) else 0
         status = (replicas, totals[0], totals[1])
         if status != (lws.status_replicas, lws.ready_replicas, lws.updated_replicas):
@@ -336,33 +345,34 @@ class LWSControllers:
                     self.env.now, ROLLOUT_FINISHED, lws.name, lws.workload, revision=lws.revision
                 )
 
-    def _refresh_states(
-        self, lws: LeaderWorkerSet, sts: StatefulSet | None
-    ) -> tuple[dict[int, tuple[bool | None, bool, int]], list[int]]:
-        """Bring the memo of group states up to date with the leaders that changed since last time."""
+    def _refresh_states(self, lws: LeaderWorkerSet, sts: StatefulSet | None) -> bool:
+        """Bring the memo of group states up to date with the leaders that changed since last time;
+        True when some group's (ready, updated) state or the set of groups changed."""
         key = lws.key
         states = self._states.setdefault(key, {})
         totals = self._totals.setdefault(key, [0, 0])
         dirty = self._dirty.pop(key, {})
+        changed = False
         if self._memo_revision.get(key) != lws.revision:
             self._memo_revision[key] = lws.revision
             states.clear()
             totals[:] = [0, 0]
             dirty = {p.uid: p for p in self.store.dependents(sts) if isinstance(p, Pod)} if sts else {}
+            changed = True
         for uid, leader in dirty.items():
             old = states.pop(uid, None)
             if old is not None:
                 totals[0] -= bool(old[0])
                 totals[1] -= old[1]
-            if self.store.get("Pod", leader.key) is not leader:
-                continue
-            ready, updated = self.group_state(lws, leader)
-            if ready is None:
-                continue  # no worker set yet: skipped entirely, as updateConditions does
-            states[uid] = (ready, updated, leader.group)
-            totals[0] += bool(ready)
-            totals[1] += updated
-        return states, totals
+            new = None
+            if self.store.get("Pod", leader.key) is leader:
+                ready, updated = self.group_state(lws, leader)
+                if ready is not None:  # no worker set yet: skipped entirely, as updateConditions does
+                    new = states[uid] = (ready, updated, leader.group)
+                    totals[0] += bool(ready)
+                    totals[1] += updated
+            changed = changed or new != old
+        return changed
 
     # -- pod reconcile (§3.4)
     def reconcile_pod(self, key: str):

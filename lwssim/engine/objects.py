@@ -30,6 +30,7 @@ class Obj:
     deletion_time: float | None = None
     finalizers: set[str] = field(default_factory=set)
     generation: int = 1  # bumped by writers of the spec, like metadata.generation
+    resource_version: int = 0  # set by the store on every write, like metadata.resourceVersion
     key: str = field(init=False, default="")
 
     def __post_init__(self) -> None:

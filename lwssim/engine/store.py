@@ -23,6 +23,7 @@ class Store:
         self._watchers: dict[str, list[Handler]] = {}
         self._admission: dict[str, list[Admission]] = {}
         self._next_uid = 1
+        self._version = 0  # resourceVersion counter
         # owner uid -> dependents (insertion ordered), the garbage collector's graph
         self._dependents: dict[int, dict[int, Obj]] = {}
 
@@ -59,6 +60,8 @@ class Store:
         obj.uid = self._next_uid
         self._next_uid += 1
         obj.created_at = self._now()
+        self._version += 1
+        obj.resource_version = self._version
         objs[obj.key] = obj
         if obj.owner is not None:
             self._dependents.setdefault(obj.owner.uid, {})[obj.uid] = obj
@@ -68,6 +71,8 @@ class Store:
     def update(self, obj: Obj) -> None:
         """Announce that ``obj`` changed (its fields were set in place)."""
         if self.get(obj.kind, obj.key) is obj:
+            self._version += 1
+            obj.resource_version = self._version
             self._notify(MODIFIED, obj)
 
     def remove(self, obj: Obj) -> None:

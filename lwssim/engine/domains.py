@@ -8,8 +8,6 @@ node of the second lies in the first (a rack inside a zone). The graph is built 
 
 from __future__ import annotations
 
-import networkx as nx
-
 from lwssim.engine.nodetable import NodeTable
 
 Domain = tuple[str, str]  # (label key, value)
@@ -17,6 +15,8 @@ Domain = tuple[str, str]  # (label key, value)
 
 class FailureDomains:
     def __init__(self, nodes: NodeTable, keys: list[str]) -> None:
+        import networkx as nx  # only scenarios with domain failures need it: keep it off every start
+
         self.graph = nx.DiGraph()
         self._nodes: dict[Domain, list[int]] = {}
         members: dict[Domain, set[int]] = {}

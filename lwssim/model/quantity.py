@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import re
+import sys
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-
-from kubernetes.utils.quantity import parse_quantity as _k8s_parse_quantity
+from pathlib import Path
 
 CPU = "cpu"
 MEMORY = "memory"
 PODS = "pods"
 GPU = "nvidia.com/gpu"
+
+
+def _official_parser() -> Callable[[object], Decimal]:
+    """The official Kubernetes client's ``parse_quantity``, loaded from its own file: importing it
+    the usual way runs ``kubernetes/__init__``, which loads the whole API client (about half a
+    second of every command's start) for one self-contained module."""
+    loaded = sys.modules.get("kubernetes.utils.quantity")
+    if loaded is None:
+        package = importlib.util.find_spec("kubernetes")
+        assert package is not None and package.submodule_search_locations, "kubernetes is a dependency"
+        path = Path(next(iter(package.submodule_search_locations))) / "utils" / "quantity.py"
+        spec = importlib.util.spec_from_file_location("lwssim._kubernetes_quantity", path)
+        assert spec is not None and spec.loader is not None
+        loaded = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(loaded)
+    return loaded.parse_quantity
+
+
+_k8s_parse_quantity = _official_parser()
 
 
 class QuantityError(ValueError):

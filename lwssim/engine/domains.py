@@ -17,6 +17,7 @@ class FailureDomains:
     def __init__(self, nodes: NodeTable, keys: list[str]) -> None:
         import networkx as nx  # only scenarios with domain failures need it: keep it off every start
 
+        self._nx = nx
         self.graph = nx.DiGraph()
         self._nodes: dict[Domain, list[int]] = {}
         members: dict[Domain, set[int]] = {}
@@ -50,7 +51,7 @@ class FailureDomains:
             if vertex not in self.graph:
                 cached = []
             else:
-                reach = nx.descendants(self.graph, vertex)
+                reach = self._nx.descendants(self.graph, vertex)
                 cached = sorted(self.graph.nodes[v]["index"] for v in reach if v[0] == "node")
             self._nodes[domain] = cached
         return cached

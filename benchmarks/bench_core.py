@@ -25,19 +25,30 @@ def scenario(nodes: int, groups: int, exclusive: bool):
     from lwssim.model.timing import Distribution, Timing
 
     pool = NodePool(
-        "h100", nodes,
+        "h100",
+        nodes,
         (("cpu", 192_000), ("memory", 2 * 2**40), ("nvidia.com/gpu", 8), ("pods", 110)),
         topology=(TopologyLevel("topology.kubernetes.io/zone", 2000), TopologyLevel("example.com/rack", 16)),
     )
-    template = PodTemplate(containers=(Container("vllm", "vllm/vllm-openai:v0.11.0",
-                                                 (("nvidia.com/gpu", 8), ("cpu", 32_000))),))
+    template = PodTemplate(
+        containers=(Container("vllm", "vllm/vllm-openai:v0.11.0", (("nvidia.com/gpu", 8), ("cpu", 32_000))),)
+    )
     annotations = ((EXCLUSIVE_TOPOLOGY, "example.com/rack"),) if exclusive else ()
-    lws = LeaderWorkerSetSpec(name="llm", replicas=groups, size=8, worker_template=template,
-                              annotations=annotations)
-    timing = Timing(image_pull_cold=Distribution("uniform", 300, 540),
-                    model_load=Distribution("lognormal", 240, 0.2))
-    return Scenario("bench", "bench", 0, 7200.0, Cluster((pool,), tuple(expand_pool(pool))),
-                    (Workload("llm", "default", "LeaderWorkerSet", lws),), timing=timing)
+    lws = LeaderWorkerSetSpec(
+        name="llm", replicas=groups, size=8, worker_template=template, annotations=annotations
+    )
+    timing = Timing(
+        image_pull_cold=Distribution("uniform", 300, 540), model_load=Distribution("lognormal", 240, 0.2)
+    )
+    return Scenario(
+        "bench",
+        "bench",
+        0,
+        7200.0,
+        Cluster((pool,), tuple(expand_pool(pool))),
+        (Workload("llm", "default", "LeaderWorkerSet", lws),),
+        timing=timing,
+    )
 
 
 def run_case(nodes: int, groups: int, exclusive: bool) -> dict:
@@ -53,9 +64,15 @@ def run_case(nodes: int, groups: int, exclusive: bool) -> dict:
     report = build_report(timeline)
     w = report["workloads"][0]
     return {
-        "nodes": nodes, "groups": groups, "pods": groups * 8, "exclusive": exclusive,
-        "wallSeconds": round(wall, 2), "simpyEvents": events, "eventsPerSecond": round(events / wall),
-        "records": len(timeline.records), "groupsServing": w["groupsServing"],
+        "nodes": nodes,
+        "groups": groups,
+        "pods": groups * 8,
+        "exclusive": exclusive,
+        "wallSeconds": round(wall, 2),
+        "simpyEvents": events,
+        "eventsPerSecond": round(events / wall),
+        "records": len(timeline.records),
+        "groupsServing": w["groupsServing"],
         "timeToAllServingSeconds": w["timeToAllServingSeconds"],
         "peakRssMiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
@@ -66,15 +83,19 @@ def main() -> None:
         print(json.dumps(run_case(int(sys.argv[1]), int(sys.argv[2]), len(sys.argv) > 3)))
         return
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    print(f"{'nodes':>6} {'groups':>6} {'excl':>5} {'wall s':>7} {'events':>8} {'ev/s':>8} "
-          f"{'RSS MiB':>8} {'serving':>8} {'all serving s':>14}")
+    print(
+        f"{'nodes':>6} {'groups':>6} {'excl':>5} {'wall s':>7} {'events':>8} {'ev/s':>8} "
+        f"{'RSS MiB':>8} {'serving':>8} {'all serving s':>14}"
+    )
     for nodes, groups, exclusive in CASES:
         args = [sys.executable, __file__, str(nodes), str(groups)] + (["x"] if exclusive else [])
         cmd = ["taskset", "-c", "0", *args] if _has_taskset() else args
         r = json.loads(subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout)
-        print(f"{r['nodes']:>6} {r['groups']:>6} {str(r['exclusive']):>5} {r['wallSeconds']:>7} "
-              f"{r['simpyEvents']:>8} {r['eventsPerSecond']:>8} {r['peakRssMiB']:>8} "
-              f"{r['groupsServing']:>8} {r['timeToAllServingSeconds']!s:>14}")
+        print(
+            f"{r['nodes']:>6} {r['groups']:>6} {str(r['exclusive']):>5} {r['wallSeconds']:>7} "
+            f"{r['simpyEvents']:>8} {r['eventsPerSecond']:>8} {r['peakRssMiB']:>8} "
+            f"{r['groupsServing']:>8} {r['timeToAllServingSeconds']!s:>14}"
+        )
 
 
 def _has_taskset() -> bool:

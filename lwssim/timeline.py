@@ -94,7 +94,9 @@ class Timeline:
         role: str = "",
         **data: object,
     ) -> None:
-        self.records.append(Record(t, kind, subject, workload, group, role, tuple(sorted(data.items()))))
+        self.records.append(
+            Record(t, kind, subject, workload, group, role, tuple(sorted(data.items())) if data else ())
+        )
 
     def of(self, *kinds: str) -> Iterator[Record]:
         wanted = set(kinds)

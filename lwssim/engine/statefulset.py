@@ -159,7 +159,10 @@ class StatefulSetController:
 
     def _sync(self, sts: StatefulSet, pods: dict[int, Pod]):
         first, last = sts.ordinal_start, sts.ordinal_start + sts.replicas
-        missing = sorted(set(range(first, last)).difference(pods))
+        if len(pods) == sts.replicas and (not pods or (min(pods) == first and max(pods) == last - 1)):
+            missing = []  # every ordinal of the range has its pod (the common case, cheap to see)
+        else:
+            missing = sorted(set(range(first, last)).difference(pods))
         # Pods outside the range (scale down) or Failed need a pass over all pods; most syncs have none.
         condemned = len(pods) > sts.replicas - len(missing)
         failed = [p for p in self._failed.get(sts.uid, {}).values() if first <= p.ordinal < last]

@@ -76,7 +76,7 @@ class Kubelets:
     ) -> None:
         self.env, self.store, self.gc, self.nodes = env, store, gc, nodes
         self.timing, self.rng, self.timeline = timing, rng, timeline
-        self.node_up = np.ones(len(nodes), dtype=bool)
+        self.node_up = [True] * len(nodes)
         self.live = LivePods()
         self._pullers: dict[int, simpy.Resource] = {}
         self._running: dict[int, simpy.Process] = {}

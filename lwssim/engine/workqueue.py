@@ -14,6 +14,7 @@ switch per wake-up. A run makes hundreds of thousands of them.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from types import GeneratorType
 from typing import Any
 
 import simpy
@@ -69,7 +70,7 @@ class _Worker:
             del q._pending[key]
             q._active.add(key)
             result = q._reconcile(key)
-            if isinstance(result, Generator):
+            if type(result) is GeneratorType:
                 self.key, self.running = key, result
                 if not self._advance(None, True):
                     return  # waiting on an event; _resume carries on

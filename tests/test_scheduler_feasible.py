@@ -104,16 +104,21 @@ def test_scores_at_equals_vectorised_scores(strategy: str, seed: int) -> None:
         ((100, 200 * 2**20), (0, 0), ("a:1",), 1),
         ((16_000, 2**35), (16_000, 2**35), ("a:1", "b:1", "c:1"), 2),
         ((4000, 2**30), (4000, 0), ("zzz:1",), 1),
+        ((4000, 2**30), (4000, 0), ("a:1", "b:1"), 1),
     ):
         expected = P.resource_score(table, idx, nonzero, strategy)
         balanced = P.balanced_allocation_score(table, idx, cpu_mem)
         if balanced is not None:
             expected = expected + balanced
+        fit = P.fit_scores(table, nonzero, cpu_mem, strategy)
+        assert fit[idx].tolist() == expected.tolist()
+        assert [
+            P.fit_score_at(table, i, nonzero, cpu_mem, strategy) for i in range(len(nodes))
+        ] == fit.tolist()
         locality = P.image_locality_score(table, idx, images, containers)
         if locality is not None:
             expected = expected + locality
-        got = P.scores_at(table, candidates, nonzero, cpu_mem, images, containers, strategy)
-        assert got == expected.tolist()
+        assert P.scores_at(table, candidates, fit, images, containers) == expected.tolist()
 
 
 def test_few_candidate_scoring_places_every_pod_where_numpy_scoring_does(monkeypatch) -> None:
@@ -137,6 +142,17 @@ def test_few_candidate_scoring_places_every_pod_where_numpy_scoring_does(monkeyp
     monkeypatch.setattr(framework, "FEW_CANDIDATES", 0)
     assert len(few) > 40
     assert placements() == few
+
+
+def test_resource_scores_kept_per_node_equal_a_fresh_pass_after_a_run_with_failures() -> None:
+    """Scores updated node by node on every bind and release equal scoring every node afresh."""
+    doc = scenario_doc([pool(count=12)], [lws(replicas=2, size=4)], horizon="240h", seed=5)
+    doc["spec"]["faults"] = {"containerCrashes": {"ratePerPodDay": 0.2}}
+    world, _ = run(doc)
+    scheduler = world.scheduler
+    assert scheduler._fit_scores
+    for (nonzero, cpu_mem), kept in scheduler._fit_scores.items():
+        assert kept.tolist() == P.fit_scores(world.nodes, nonzero, cpu_mem, scheduler.strategy).tolist()
 
 
 def test_templates_differing_only_in_labels_share_one_placement_and_pickle_without_cached_hash() -> None:

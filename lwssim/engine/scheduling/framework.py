@@ -92,8 +92,8 @@ class Scheduler:
         self._static_cache: dict[tuple, _Static] = {}
         self._feasible: dict[tuple[bytes, tuple], FeasibleSet] = {}  # by static filter result and request
         self._feasible_generation = 0
-        # per (nonzero requests, cpu/memory requests): node -> resource scores, dropped on bind/release
-        self._fit_scores: dict[tuple[tuple[int, int], tuple[int, int]], dict[int, int]] = {}
+        # per (nonzero requests, cpu/memory requests): resource scores of every node, kept current
+        self._fit_scores: dict[tuple[tuple[int, int], tuple[int, int]], np.ndarray] = {}
         # pod uid -> (PodIndex slot, node, requests held there)
         self._slot: dict[int, tuple[int, int, tuple[tuple[int, int], ...], tuple[int, int]]] = {}
         store.watch("Pod", self._on_pod)
@@ -140,8 +140,8 @@ class Scheduler:
         self.nodes.reserve(i, needs, nonzero, sign)
         for feasible in self._feasible.values():
             feasible.node_changed(i)
-        for scores in self._fit_scores.values():
-            scores.pop(i, None)
+        for (shape_nonzero, shape_cpu_mem), scores in self._fit_scores.items():
+            scores[i] = P.fit_score_at(self.nodes, i, shape_nonzero, shape_cpu_mem, self.strategy)
 
     def release(self, pod: Pod) -> None:
         """The pod object is gone: its node's resources are free (pod deletion QueueingHints)."""
@@ -312,38 +312,29 @@ class Scheduler:
         self.next_start = (start + processed) % n
         if len(candidates) == 1:
             return candidates[0]
+        fit = self._fit_scores.get((static.nonzero, static.cpu_mem))
+        if fit is None:
+            fit = P.fit_scores(self.nodes, static.nonzero, static.cpu_mem, self.strategy)
+            self._fit_scores[(static.nonzero, static.cpu_mem)] = fit
+        containers = len(pod.template.containers)
         if len(candidates) <= FEW_CANDIDATES:
-            scores = P.scores_at(
-                self.nodes,
-                candidates,
-                static.nonzero,
-                static.cpu_mem,
-                static.images,
-                len(pod.template.containers),
-                self.strategy,
-                self._fit_scores.setdefault((static.nonzero, static.cpu_mem), {}),
-            )
+            scores = P.scores_at(self.nodes, candidates, fit, static.images, containers)
             for weight, extra in ((3, static.taint_score), (2, static.affinity_score)):
                 if extra is not None:
                     scores = [s + weight * extra.item(i) for s, i in zip(scores, candidates, strict=True)]
             top = max(scores)
             best = [i for s, i in zip(scores, candidates, strict=True) if s == top]
             return best[self.rng.integers(len(best))] if len(best) > 1 else best[0]
-        return self._select_many(pod, static, np.array(candidates))
-
-    def _select_many(self, pod: Pod, static: _Static, candidates: np.ndarray) -> int:
-        score = P.resource_score(self.nodes, candidates, static.nonzero, self.strategy)
-        balanced = P.balanced_allocation_score(self.nodes, candidates, static.cpu_mem)
-        if balanced is not None:
-            score = score + balanced
-        images = P.image_locality_score(self.nodes, candidates, static.images, len(pod.template.containers))
+        idx = np.array(candidates)
+        score = fit[idx]
+        images = P.image_locality_score(self.nodes, idx, static.images, containers)
         if images is not None:
             score = score + images
         if static.taint_score is not None:
-            score = score + 3 * static.taint_score[candidates]
+            score = score + 3 * static.taint_score[idx]
         if static.affinity_score is not None:
-            score = score + 2 * static.affinity_score[candidates]
-        best = candidates[score == score.max()]
+            score = score + 2 * static.affinity_score[idx]
+        best = idx[score == score.max()]
         return int(best[self.rng.integers(len(best))]) if len(best) > 1 else int(best[0])
 
     def _fit_error(

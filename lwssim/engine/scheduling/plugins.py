@@ -331,22 +331,31 @@ def image_locality_score(
 # so the sums are equal bit for bit (tests/test_scheduler_feasible.py compares them).
 
 
+def fit_scores(
+    nodes: NodeTable, nonzero: tuple[int, int], cpu_mem: tuple[int, int], strategy: str
+) -> np.ndarray:
+    """NodeResourcesFit + BalancedAllocation of every node for one pod shape (one vectorised pass)."""
+    idx = np.arange(len(nodes))
+    score = resource_score(nodes, idx, nonzero, strategy)
+    balanced = balanced_allocation_score(nodes, idx, cpu_mem)
+    return score if balanced is None else score + balanced
+
+
+def fit_score_at(
+    nodes: NodeTable, i: int, nonzero: tuple[int, int], cpu_mem: tuple[int, int], strategy: str
+) -> int:
+    """``fit_scores`` of node ``i`` alone, with the same integer and float steps (equal bit for bit)."""
+    return _fit_score(nodes, i, nonzero, cpu_mem, strategy == "MostAllocated")
+
+
 def scores_at(
     nodes: NodeTable,
     candidates: list[int],
-    nonzero: tuple[int, int],
-    cpu_mem: tuple[int, int],
+    fit: np.ndarray,
     images: tuple[str, ...],
     containers: int,
-    strategy: str,
-    fit_cache: dict[int, int] | None = None,
 ) -> list[int]:
-    """NodeResourcesFit + BalancedAllocation + ImageLocality scores of each candidate node.
-
-    ``fit_cache`` keeps the first two per node for this pod shape; the caller drops a node's entry
-    when a pod is bound to or released from it (nothing else changes them)."""
-    most = strategy == "MostAllocated"
-    cache: dict[int, int] = {} if fit_cache is None else fit_cache
+    """``fit`` (from ``fit_scores``, kept current) plus ImageLocality for each candidate node."""
     present = [
         (
             nodes.images[img],
@@ -361,23 +370,19 @@ def scores_at(
         clamped = min(max(held, MIN_IMAGE_THRESHOLD), max_threshold)
         return int((clamped - MIN_IMAGE_THRESHOLD) * 100 // (max_threshold - MIN_IMAGE_THRESHOLD))
 
+    if not present:
+        return [fit.item(i) for i in candidates]
     if len(present) == 1:  # the usual case: the score is one of two values, held or not
         holders, weighted = present[0]
-        held_score, missing_score = locality(0.0 + weighted), locality(0.0)
+        held, missing = locality(0.0 + weighted), locality(0.0)
+        return [fit.item(i) + (held if holders.item(i) else missing) for i in candidates]
     out = []
     for i in candidates:
-        score = cache.get(i)
-        if score is None:
-            score = cache[i] = _fit_score(nodes, i, nonzero, cpu_mem, most)
-        if len(present) == 1:
-            score += held_score if holders.item(i) else missing_score
-        elif present:
-            held = 0.0
-            for arr, weighted in present:
-                if arr.item(i):
-                    held += weighted
-            score += locality(held)
-        out.append(score)
+        total = 0.0
+        for arr, weighted in present:
+            if arr.item(i):
+                total += weighted
+        out.append(fit.item(i) + locality(total))
     return out
 
 

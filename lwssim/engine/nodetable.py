@@ -97,6 +97,9 @@ class NodeTable:
         self.used_nz_cpu = np.zeros(n, dtype=np.int64)
         self.used_nz_mem = np.zeros(n, dtype=np.int64)
         self.cpu_col, self.mem_col = self.res_index[CPU], self.res_index[MEMORY]
+        # Views of the cpu and memory rows (they change with the tables): per-node reads in scoring.
+        self.alloc_cpu, self.alloc_mem = self.alloc_by_res[self.cpu_col], self.alloc_by_res[self.mem_col]
+        self.free_cpu, self.free_mem = self.free_by_res[self.cpu_col], self.free_by_res[self.mem_col]
         self.labels: dict[str, LabelColumn] = {}
         self.node_labels = [dict(node.labels) for node in ordered]
         for i, labels in enumerate(self.node_labels):

@@ -390,23 +390,29 @@ def _fit_score(
     nodes: NodeTable, i: int, nonzero: tuple[int, int], cpu_mem: tuple[int, int], most: bool
 ) -> int:
     """NodeResourcesFit (least or most allocated) plus BalancedAllocation of node ``i``."""
-    a_cpu, a_mem = nodes.alloc_by_res[nodes.cpu_col, i].item(), nodes.alloc_by_res[nodes.mem_col, i].item()
+    a_cpu, a_mem = nodes.alloc_cpu.item(i), nodes.alloc_mem.item(i)
     total = weight = 0
-    for alloc, requested in (
-        (a_cpu, nodes.used_nz_cpu.item(i) + nonzero[0]),
-        (a_mem, nodes.used_nz_mem.item(i) + nonzero[1]),
-    ):
-        if alloc > 0:
-            weight += 1
-            if most:
-                total += min(requested, alloc) * 100 // alloc
-            elif requested <= alloc:
-                total += (alloc - requested) * 100 // alloc
+    if a_cpu > 0:
+        requested = nodes.used_nz_cpu.item(i) + nonzero[0]
+        weight = 1
+        if most:
+            total = min(requested, a_cpu) * 100 // a_cpu
+        elif requested <= a_cpu:
+            total = (a_cpu - requested) * 100 // a_cpu
+    if a_mem > 0:
+        requested = nodes.used_nz_mem.item(i) + nonzero[1]
+        weight += 1
+        if most:
+            total += min(requested, a_mem) * 100 // a_mem
+        elif requested <= a_mem:
+            total += (a_mem - requested) * 100 // a_mem
     score = total // weight if weight else 0
     if cpu_mem != (0, 0):
-        free_cpu = nodes.free_by_res[nodes.cpu_col, i].item()
-        free_mem = nodes.free_by_res[nodes.mem_col, i].item()
-        f_cpu = min(float(a_cpu - free_cpu + cpu_mem[0]) / float(a_cpu), 1.0) if a_cpu > 0 else 1.0
-        f_mem = min(float(a_mem - free_mem + cpu_mem[1]) / float(a_mem), 1.0) if a_mem > 0 else 1.0
+        f_cpu = (
+            min(float(a_cpu - nodes.free_cpu.item(i) + cpu_mem[0]) / float(a_cpu), 1.0) if a_cpu > 0 else 1.0
+        )
+        f_mem = (
+            min(float(a_mem - nodes.free_mem.item(i) + cpu_mem[1]) / float(a_mem), 1.0) if a_mem > 0 else 1.0
+        )
         score += int((1 - abs(f_cpu - f_mem) / 2) * 100)
     return score

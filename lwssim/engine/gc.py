@@ -40,7 +40,7 @@ class GarbageCollector:
 
     def delete(self, obj: Obj, propagation: str = BACKGROUND) -> None:
         """The DELETE call. A second delete of an object already being deleted changes nothing."""
-        if obj.deleting or self.store.get(obj.kind, obj.key) is not obj:
+        if obj.deleting or not obj.stored:
             return
         obj.deletion_time = self.now()
         dependents = self.store.dependents(obj)
@@ -62,7 +62,7 @@ class GarbageCollector:
 
     def try_finalize(self, obj: Obj) -> None:
         """Remove the object once nothing holds it: no dependents under foreground, containers stopped."""
-        if self.store.get(obj.kind, obj.key) is not obj or not obj.deleting:
+        if not obj.stored or not obj.deleting:
             return
         if FOREGROUND_FINALIZER in obj.finalizers and not self.store.dependents(obj):
             obj.finalizers.discard(FOREGROUND_FINALIZER)

@@ -186,7 +186,7 @@ class Kubelets:
         if pod.node is None or pod.deleting or not pod.started:
             return False
         i = self.nodes.index[pod.node]
-        if not self.node_up[i] or self.store.get("Pod", pod.key) is not pod:
+        if not self.node_up[i] or not pod.stored:
             return False
         proc = self._running.pop(pod.uid, None)
         if proc is not None and proc.is_alive:
@@ -229,7 +229,7 @@ class Kubelets:
         """Node ``i`` answers again: finish terminations, restart the containers that died with it."""
         self.node_up[i] = True
         for pod in self.pods_on(i):
-            if self.store.get("Pod", pod.key) is not pod:
+            if not pod.stored:
                 continue
             if pod.deleting:
                 self._stopped(pod)  # containers are already gone: nothing left to stop

@@ -365,7 +365,7 @@ class LWSControllers:
                 totals[0] -= bool(old[0])
                 totals[1] -= old[1]
             new = None
-            if self.store.get("Pod", leader.key) is leader:
+            if leader.stored:
                 ready, updated = self.group_state(lws, leader)
                 if ready is not None:  # no worker set yet: skipped entirely, as updateConditions does
                     new = states[uid] = (ready, updated, leader.group)

@@ -31,6 +31,7 @@ class Obj:
     finalizers: set[str] = field(default_factory=set)
     generation: int = 1  # bumped by writers of the spec, like metadata.generation
     resource_version: int = 0  # set by the store on every write, like metadata.resourceVersion
+    stored: bool = False  # created and not yet removed: ``store.get(kind, key) is self``
     key: str = field(init=False, default="")
 
     def __post_init__(self) -> None:

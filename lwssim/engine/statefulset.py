@@ -80,13 +80,18 @@ class StatefulSetController:
 
     def _on_pod(self, event: str, pod: Pod) -> None:  # type: ignore[override]
         sts = pod.owner
-        if not isinstance(sts, StatefulSet) or sts.uid not in self._pods:
+        if sts is None or sts.kind != "StatefulSet":
             return
-        pods = self._pods[sts.uid]
+        pods = self._pods.get(sts.uid)
+        if pods is None:
+            return
         totals = self._totals[sts.uid]
         old = self._contrib.pop(pod.uid, (0, 0, 0))
-        if event == DELETED or pod.deleting:
-            self._failed.get(sts.uid, {}).pop(pod.uid, None)
+        deleting = pod.deletion_time is not None
+        if deleting or event == DELETED:
+            failed = self._failed.get(sts.uid)
+            if failed:
+                failed.pop(pod.uid, None)
         if event == DELETED:
             if pods.get(pod.ordinal) is pod:
                 del pods[pod.ordinal]
@@ -94,9 +99,8 @@ class StatefulSetController:
             new = (0, 0, 0)
         else:
             pods[pod.ordinal] = pod
-            new = self._contribution(sts, pod)
-            self._contrib[pod.uid] = new
-            if pod.phase in (FAILED, SUCCEEDED) and not pod.deleting:
+            new = self._contrib[pod.uid] = self._contribution(sts, pod)
+            if not deleting and pod.phase in (FAILED, SUCCEEDED):
                 self._failed.setdefault(sts.uid, {})[pod.uid] = pod
                 self._dirty.add(sts.uid)
         totals[0] += new[0] - old[0]
@@ -112,9 +116,22 @@ class StatefulSetController:
         return self._pods.get(sts.uid, {})
 
     def reconcile(self, key: str):
+        """One sync of the set; a generator only when it has API calls to wait for, else done at once
+        (most reconciles only recount status after a pod changed)."""
         sts = self.store.get("StatefulSet", key)
         if not isinstance(sts, StatefulSet) or sts.uid not in self._pods:
-            return
+            return None
+        if not sts.deleting and (
+            self._synced.get(sts.uid) != sts.generation
+            or sts.uid in self._dirty
+            or (sts.stored and self._totals[sts.uid][2] > 0)
+        ):
+            return self._sync_and_update(sts)
+        if sts.stored or sts.deleting:
+            self._update_status(sts)
+        return None
+
+    def _sync_and_update(self, sts: StatefulSet):
         if not sts.deleting:
             if self._synced.get(sts.uid) != sts.generation or sts.uid in self._dirty:
                 self._synced[sts.uid] = sts.generation
@@ -131,7 +148,7 @@ class StatefulSetController:
             self._update_status(sts)
 
     def _live(self, sts: StatefulSet) -> bool:
-        return not sts.deleting and self.store.get("StatefulSet", sts.key) is sts
+        return sts.stored and not sts.deleting
 
     def _api_call(self):
         """Wait for the client rate limiter before one request."""
@@ -187,7 +204,7 @@ class StatefulSetController:
             [p for o, p in sorted(pods.items(), reverse=True) if not first <= o < last] if condemned else []
         )
         for pod in sorted(failed, key=lambda p: -p.ordinal) + doomed:
-            if not pod.deleting and self.store.get("Pod", pod.key) is pod:
+            if pod.stored and not pod.deleting:
                 yield from self._api_call()
                 self.gc.delete(pod)
         self._retry_on_conflict(sts, conflict)

@@ -63,6 +63,7 @@ class Store:
         self._version += 1
         obj.resource_version = self._version
         objs[obj.key] = obj
+        obj.stored = True
         if obj.owner is not None:
             self._dependents.setdefault(obj.owner.uid, {})[obj.uid] = obj
         self._notify(ADDED, obj)
@@ -70,17 +71,17 @@ class Store:
 
     def update(self, obj: Obj) -> None:
         """Announce that ``obj`` changed (its fields were set in place)."""
-        if self.get(obj.kind, obj.key) is obj:
+        if obj.stored:
             self._version += 1
             obj.resource_version = self._version
             self._notify(MODIFIED, obj)
 
     def remove(self, obj: Obj) -> None:
         """The object is gone from the API (finalizers cleared, grace period over)."""
-        objs = self._objects.get(obj.kind, {})
-        if objs.get(obj.key) is not obj:
+        if not obj.stored:
             return
-        del objs[obj.key]
+        del self._objects[obj.kind][obj.key]
+        obj.stored = False
         if obj.owner is not None:
             deps = self._dependents.get(obj.owner.uid)
             if deps is not None:

@@ -170,11 +170,11 @@ class Scheduler:
     def _run(self):
         while True:
             pod = yield from self.queue.pop()
-            if pod.node is not None or pod.deleting or self.store.get("Pod", pod.key) is not pod:
+            if pod.node is not None or pod.deleting or not pod.stored:
                 continue
             started = self.env.now
             yield self.env.timeout(self.period)
-            if pod.deleting or self.store.get("Pod", pod.key) is not pod:
+            if pod.deleting or not pod.stored:
                 continue
             self.schedule_one(pod, started)
 

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 import numpy as np
-import simpy
 
+from lwssim.engine.environment import Environment
 from lwssim.engine.faults import FaultInjector
 from lwssim.engine.gc import GarbageCollector
 from lwssim.engine.kubelet import Kubelets
@@ -67,7 +67,7 @@ class World:
         sched_seq, kubelet_seq, fault_seq, api_seq = np.random.SeedSequence(self.seed).spawn(4)
         # The API stream serves API latencies only, so they can be drawn in blocks.
         api_latency = scenario.timing.api_latency.sampler(np.random.default_rng(api_seq))
-        self.env = simpy.Environment()
+        self.env = Environment()
         now = lambda: self.env.now  # noqa: E731
         nodes = list(scenario.cluster.nodes)
         self.timeline = Timeline(

@@ -1,0 +1,38 @@
+"""SimPy's environment with its event loop written out for a run to a fixed horizon.
+
+``simpy.Environment.run(until=t)`` calls ``step()`` once per event; a simulated year processes
+hundreds of thousands. This loop does what ``step`` does (pop the next event by time, priority and
+id; run its callbacks; crash on an undefused failure) and stops at the horizon event as ``run``
+does, so events are processed in exactly the same order.
+"""
+
+from __future__ import annotations
+
+from heapq import heappop
+
+import simpy
+from simpy.events import URGENT
+
+
+class Environment(simpy.Environment):
+    def run(self, until: float | simpy.Event | None = None) -> object:
+        if until is None or isinstance(until, simpy.Event):
+            return super().run(until)
+        at = float(until)
+        if at <= self.now:
+            raise ValueError(f"until ({at}) must be greater than the current simulation time")
+        horizon = simpy.Event(self)
+        horizon._ok, horizon._value = True, None
+        self.schedule(horizon, URGENT, at - self.now)
+        queue = self._queue
+        while True:
+            self._now, _, _, event = heappop(queue)
+            if event is horizon:
+                return None
+            callbacks, event.callbacks = event.callbacks, None
+            for callback in callbacks:  # type: ignore[union-attr]
+                callback(event)
+            if not event._ok and not hasattr(event, "_defused"):
+                exc = type(event._value)(*event._value.args)
+                exc.__cause__ = event._value
+                raise exc

@@ -1,0 +1,46 @@
+"""The inlined event loop processes events in SimPy's own order and stops where SimPy stops."""
+
+from __future__ import annotations
+
+import pytest
+import simpy
+from test_engine_support import lws, pool, run, scenario_doc
+
+from lwssim.engine import world as world_module
+from lwssim.engine.environment import Environment
+
+
+def test_a_run_with_failures_is_the_same_as_with_simpys_loop(monkeypatch) -> None:
+    doc = scenario_doc([pool(count=10)], [lws(replicas=2, size=4)], horizon="48h", seed=2)
+    doc["spec"]["faults"] = {
+        "nodeFailures": {"ratePerNodeDay": 0.3, "repair": "1h"},
+        "containerCrashes": {"ratePerPodDay": 0.3},
+    }
+    world, ours = run(doc)
+    assert isinstance(world.env, Environment)
+    monkeypatch.setattr(world_module, "Environment", simpy.Environment)
+    world, theirs = run(doc)
+    assert type(world.env) is simpy.Environment
+    assert len(ours.records) > 50 and ours.records == theirs.records
+
+
+def test_stops_at_the_horizon_before_events_of_that_instant_and_raises_failures() -> None:
+    env = Environment()
+    seen: list[float] = []
+
+    def proc():
+        while True:
+            yield env.timeout(1)
+            seen.append(env.now)
+
+    env.process(proc())
+    env.run(until=3)
+    assert seen == [1, 2] and env.now == 3
+
+    def failing():
+        yield env.timeout(1)
+        raise KeyError("boom")
+
+    env.process(failing())
+    with pytest.raises(KeyError):  # a failed process crashes the run, as in SimPy
+        env.run(until=10)

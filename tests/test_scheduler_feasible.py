@@ -17,6 +17,7 @@ from test_engine_support import GPU, Bench, lws, node, pool, run, scenario_doc, 
 from lwssim.engine.scheduling import framework
 from lwssim.engine.scheduling import plugins as P
 from lwssim.engine.scheduling.feasible import FeasibleSet
+from lwssim.engine.scheduling.ties import TieBreak
 from lwssim.model.pod import Taint
 from lwssim.timeline import POD_SCHEDULED
 
@@ -163,3 +164,10 @@ def test_templates_differing_only_in_labels_share_one_placement_and_pickle_witho
     assert a.placement is b.placement and hash(a) == hash(replace(a))
     copy = pickle.loads(pickle.dumps(b))
     assert copy == b and "_hash" not in copy.__dict__ and "placement" not in copy.__dict__
+
+
+def test_tie_break_draws_what_generator_integers_draws() -> None:
+    """Same stream, same numbers as ``rng.integers(k)`` for every k, rejections included."""
+    ours, numpy = TieBreak(np.random.default_rng(11)), np.random.default_rng(11)
+    ks = np.random.default_rng(0).integers(1, 3000, 20_000).tolist() + [2**31 + 5] * 50
+    assert [ours.below(k) for k in ks] == [int(numpy.integers(k)) for k in ks]

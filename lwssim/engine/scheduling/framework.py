@@ -23,6 +23,7 @@ from lwssim.engine.scheduling import plugins as P
 from lwssim.engine.scheduling.feasible import FeasibleSet
 from lwssim.engine.scheduling.podindex import PodIndex
 from lwssim.engine.scheduling.queue import SchedulingQueue
+from lwssim.engine.scheduling.ties import TieBreak
 from lwssim.engine.store import ADDED, DELETED, MODIFIED, Store
 from lwssim.model.pod import PodTemplate
 from lwssim.timeline import POD_SCHEDULED, POD_UNSCHEDULABLE, Timeline
@@ -82,6 +83,7 @@ class Scheduler:
         gang_schedulers: tuple[str, ...] = (),
     ) -> None:
         self.env, self.store, self.nodes, self.rng, self.timeline = env, store, nodes, rng, timeline
+        self.ties = TieBreak(rng)  # the only draws from ``rng``
         self.period = 1.0 / throughput
         self.strategy = strategy
         self.gang_schedulers = gang_schedulers
@@ -324,7 +326,7 @@ class Scheduler:
                     scores = [s + weight * extra.item(i) for s, i in zip(scores, candidates, strict=True)]
             top = max(scores)
             best = [i for s, i in zip(scores, candidates, strict=True) if s == top]
-            return best[self.rng.integers(len(best))] if len(best) > 1 else best[0]
+            return best[self.ties.below(len(best))] if len(best) > 1 else best[0]
         idx = np.array(candidates)
         score = fit[idx]
         images = P.image_locality_score(self.nodes, idx, static.images, containers)
@@ -335,7 +337,7 @@ class Scheduler:
         if static.affinity_score is not None:
             score = score + 2 * static.affinity_score[idx]
         best = idx[score == score.max()]
-        return int(best[self.rng.integers(len(best))]) if len(best) > 1 else int(best[0])
+        return int(best[self.ties.below(len(best))]) if len(best) > 1 else int(best[0])
 
     def _fit_error(
         self, stage: np.ndarray, static: _Static, lacking: list[tuple[int, np.ndarray]], over: np.ndarray

@@ -11,10 +11,19 @@ from __future__ import annotations
 from heapq import heappop
 
 import simpy
+from simpy.core import BoundClass
 from simpy.events import URGENT
 
 
 class Environment(simpy.Environment):
+    def __init__(self, initial_time: float = 0) -> None:
+        super().__init__(initial_time)
+        # SimPy binds ``timeout``, ``event``, ``process``… to the instance, but only those defined on
+        # the instance's own class: bind the base class's too, or every call builds a bound method.
+        for name, attr in vars(simpy.Environment).items():
+            if isinstance(attr, BoundClass):
+                setattr(self, name, getattr(self, name))
+
     def run(self, until: float | simpy.Event | None = None) -> object:
         if until is None or isinstance(until, simpy.Event):
             return super().run(until)

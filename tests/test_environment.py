@@ -8,6 +8,7 @@ from test_engine_support import lws, pool, run, scenario_doc
 
 from lwssim.engine import world as world_module
 from lwssim.engine.environment import Environment
+from lwssim.engine.tasks import Task
 
 
 def test_a_run_with_failures_is_the_same_as_with_simpys_loop(monkeypatch) -> None:
@@ -44,3 +45,43 @@ def test_stops_at_the_horizon_before_events_of_that_instant_and_raises_failures(
     env.process(failing())
     with pytest.raises(KeyError):  # a failed process crashes the run, as in SimPy
         env.run(until=10)
+
+
+def _interrupt_story(start) -> list[tuple[float, str]]:  # noqa: ANN001
+    """Two waiting processes, one interrupted twice, one finishing, logged in processing order."""
+    env = simpy.Environment()
+    log: list[tuple[float, str]] = []
+
+    def sleeper(name: str):
+        while True:
+            try:
+                yield env.timeout(5)
+                log.append((env.now, f"{name} woke"))
+                return
+            except simpy.Interrupt as why:
+                log.append(
+                    (
+                        env.now,
+                        f"{name} interrupted: {why.cause} (active: {env.active_process is procs[name]})",
+                    )
+                )
+
+    procs = {}
+    procs["a"] = start(env, sleeper("a"))
+    procs["b"] = start(env, sleeper("b"))
+
+    def interrupter():
+        yield env.timeout(2)
+        procs["a"].interrupt("first")
+        log.append((env.now, f"a alive {procs['a'].is_alive}"))
+        yield env.timeout(1)
+        procs["a"].interrupt("second")
+
+    env.process(interrupter())
+    env.run(until=20)
+    log.append((env.now, f"a alive {procs['a'].is_alive}, b alive {procs['b'].is_alive}"))
+    return log
+
+
+def test_task_starts_waits_and_takes_interrupts_like_a_simpy_process() -> None:
+    assert _interrupt_story(Task) == _interrupt_story(lambda env, gen: env.process(gen))

@@ -29,6 +29,7 @@ from lwssim.engine.gc import GarbageCollector
 from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import RUNNING, Pod
 from lwssim.engine.store import ADDED, DELETED, MODIFIED, Store
+from lwssim.engine.tasks import Task
 from lwssim.model.timing import Timing
 from lwssim.timeline import POD_CONTAINERS_STARTED, POD_INITIALIZED, POD_READY, POD_RESTARTED, Timeline
 
@@ -79,8 +80,8 @@ class Kubelets:
         self.node_up = [True] * len(nodes)
         self.live = LivePods()
         self._pullers: dict[int, simpy.Resource] = {}
-        self._running: dict[int, simpy.Process] = {}
-        self._terminating: dict[int, simpy.Process] = {}
+        self._running: dict[int, Task] = {}
+        self._terminating: dict[int, Task] = {}
         self._on_node: dict[int, dict[int, Pod]] = {}  # node index -> pods bound there (insertion order)
         self._restarts: dict[int, int] = {}  # pod uid -> restarts counted by the back-off
         self._started_at: dict[int, float] = {}
@@ -107,9 +108,9 @@ class Kubelets:
             return  # the kubelet of a dead node sees nothing
         if pod.deleting:
             if pod.uid not in self._terminating:
-                self._terminating[pod.uid] = self.env.process(self._terminate(pod))
+                self._terminating[pod.uid] = Task(self.env, self._terminate(pod))
         elif pod.uid not in self._running and not pod.started and pod.phase != "Failed":
-            self._running[pod.uid] = self.env.process(self._lifecycle(pod, i))
+            self._running[pod.uid] = Task(self.env, self._lifecycle(pod, i))
 
     def _forget(self, pod: Pod, i: int) -> None:
         self._on_node.get(i, {}).pop(pod.uid, None)
@@ -192,7 +193,7 @@ class Kubelets:
         if proc is not None and proc.is_alive:
             proc.interrupt("crashed")
         delay = self._restart(pod, reason)
-        self._running[pod.uid] = self.env.process(self._lifecycle(pod, i, pull=False, delay=delay))
+        self._running[pod.uid] = Task(self.env, self._lifecycle(pod, i, pull=False, delay=delay))
         self.store.update(pod)
         return True
 
@@ -238,7 +239,7 @@ class Kubelets:
                 continue
             if pod.started or pod.restart_count:
                 delay = self._restart(pod, "NodeRestarted")
-                self._running[pod.uid] = self.env.process(self._lifecycle(pod, i, pull=True, delay=delay))
+                self._running[pod.uid] = Task(self.env, self._lifecycle(pod, i, pull=True, delay=delay))
                 self.store.update(pod)
             else:
-                self._running[pod.uid] = self.env.process(self._lifecycle(pod, i))
+                self._running[pod.uid] = Task(self.env, self._lifecycle(pod, i))

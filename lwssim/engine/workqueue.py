@@ -20,6 +20,8 @@ from typing import Any
 import simpy
 from simpy.events import URGENT
 
+from lwssim.engine.tasks import Task
+
 
 class WorkQueue:
     def __init__(self, env: simpy.Environment, reconcile: Callable[[str], object], workers: int = 1) -> None:
@@ -45,7 +47,7 @@ class WorkQueue:
             yield self.env.timeout(delay)
             self.add(key)
 
-        self.env.process(later())
+        Task(self.env, later())
 
 
 class _Worker:

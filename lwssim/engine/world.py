@@ -21,6 +21,7 @@ from lwssim.engine.scheduling.framework import Scheduler
 from lwssim.engine.scheduling.gang import VOLCANO, VolcanoScheduler
 from lwssim.engine.statefulset import StatefulSetController
 from lwssim.engine.store import DELETED, MODIFIED, Store
+from lwssim.engine.tasks import Task
 from lwssim.errors import UnsupportedError
 from lwssim.model.quantity import GPU
 from lwssim.model.scenario import PatchEvent, ScaleEvent, Scenario
@@ -164,7 +165,7 @@ class World:
             yield self.env.timeout(delay)
             action()
 
-        self.env.process(later())
+        Task(self.env, later())
 
     def _record_pod_deletion(self, event: str, pod: Pod) -> None:  # type: ignore[override]
         """API facts every controller sees: deletionTimestamp set (Terminating), object gone."""

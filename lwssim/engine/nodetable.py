@@ -100,6 +100,7 @@ class NodeTable:
         # Views of the cpu and memory rows (they change with the tables): per-node reads in scoring.
         self.alloc_cpu, self.alloc_mem = self.alloc_by_res[self.cpu_col], self.alloc_by_res[self.mem_col]
         self.free_cpu, self.free_mem = self.free_by_res[self.cpu_col], self.free_by_res[self.mem_col]
+        self.free_rows = list(self.free_by_res)  # one view per resource: cheaper single-node updates
         self.labels: dict[str, LabelColumn] = {}
         self.node_labels = [dict(node.labels) for node in ordered]
         for i, labels in enumerate(self.node_labels):
@@ -164,11 +165,13 @@ class NodeTable:
     ) -> None:
         """Hold (sign 1) or free (sign -1) a pod's requests on node ``i``: ``needs`` are its
         (resource column, amount) pairs with amount > 0, ``nonzero`` its scoring cpu and memory."""
-        free = self.free_by_res
+        rows = self.free_rows
         for col, amount in needs:
-            free[col, i] -= sign * amount
-        self.used_nz_cpu[i] += sign * nonzero[0]
-        self.used_nz_mem[i] += sign * nonzero[1]
+            rows[col][i] -= sign * amount
+        if nonzero[0]:
+            self.used_nz_cpu[i] += sign * nonzero[0]
+        if nonzero[1]:
+            self.used_nz_mem[i] += sign * nonzero[1]
 
     # -- images
     def add_image(self, i: int, image: str, size: int | None = None) -> None:

@@ -35,7 +35,8 @@ class Store:
         return iter(list(self._objects.get(kind, {}).values()))
 
     def dependents(self, owner: Obj) -> list[Obj]:
-        return list(self._dependents.get(owner.uid, {}).values())
+        deps = self._dependents.get(owner.uid)
+        return list(deps.values()) if deps else []
 
     # -- hooks
     def watch(self, kind: str, handler: Handler) -> None:

@@ -171,3 +171,24 @@ def test_tie_break_draws_what_generator_integers_draws() -> None:
     ours, numpy = TieBreak(np.random.default_rng(11)), np.random.default_rng(11)
     ks = np.random.default_rng(0).integers(1, 3000, 20_000).tolist() + [2**31 + 5] * 50
     assert [ours.below(k) for k in ks] == [int(numpy.integers(k)) for k in ks]
+
+
+def test_static_filters_kept_per_node_equal_a_fresh_pass_after_nodes_go_not_ready_and_return() -> None:
+    """NotReady taints and repairs re-filter one node at a time; the result equals filtering afresh."""
+    doc = scenario_doc([pool(count=16)], [lws(replicas=3, size=4)], horizon="96h", seed=4)
+    doc["spec"]["faults"] = {"nodeFailures": {"ratePerNodeDay": 0.2, "repair": "40h"}}
+    world, timeline = run(doc)
+    assert any(r.kind == "NodeNotReady" for r in timeline.records)
+    assert any(r.kind == "NodeUp" for r in timeline.records)
+    assert world.node_lifecycle.not_ready, "some nodes are still tainted at the end"
+    scheduler = world.scheduler
+    pods = [p for p in world.store.list("Pod")]
+    kept = {id(p.template.placement): scheduler._static(p) for p in pods}
+    assert kept
+    for p in pods:
+        static = kept[id(p.template.placement)]
+        scheduler._static_cache.clear()
+        fresh = scheduler._static(p)
+        assert static.stage.tolist() == fresh.stage.tolist()
+        if static.feasible is not None:
+            assert static.feasible.members == FeasibleSet(world.nodes, fresh.stage == 0, fresh.needs).members

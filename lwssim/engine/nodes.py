@@ -80,7 +80,7 @@ class NodeLifecycle:
         nodes: NodeTable,
         kubelets: Kubelets,
         timeline: Timeline,
-        node_changed: Callable[[], None],
+        node_changed: Callable[[int], None],
         grace_period: float,
         force_delete_after: float | None,
         keep_images: bool,
@@ -122,7 +122,7 @@ class NodeLifecycle:
         if i in self.not_ready:
             self.not_ready.discard(i)
             self.nodes.set_extra_taints(i, ())
-            self.node_changed()
+            self.node_changed(i)
         self.timeline.add(self.env.now, NODE_UP, self.nodes.names[i])
         self.kubelets.node_returned(i)
 
@@ -133,7 +133,7 @@ class NodeLifecycle:
             return
         self.not_ready.add(i)
         self.nodes.set_extra_taints(i, UNREACHABLE_TAINTS)
-        self.node_changed()
+        self.node_changed(i)
         self.timeline.add(self.env.now, NODE_NOT_READY, self.nodes.names[i])
         evictions: dict[float, list[Pod]] = {}
         for pod in self.kubelets.pods_on(i):

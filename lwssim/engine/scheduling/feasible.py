@@ -31,6 +31,11 @@ class FeasibleSet:
         self.members: list[int] = np.flatnonzero(fit).tolist()
         self._in = set(self.members)
 
+    def static_changed(self, i: int, passes: bool) -> None:
+        """Node ``i`` now passes (or fails) the static filters of this shape."""
+        self.static_ok[i] = passes
+        self.node_changed(i)
+
     def node_changed(self, i: int) -> None:
         """Node ``i``'s free resources changed (a pod was bound to or released from it)."""
         free = self.nodes.free_by_res

@@ -45,8 +45,12 @@ def num_feasible_nodes_to_find(n: int) -> int:
 
 @dataclass
 class _Static:
-    """Per-template results that change only when node labels, taints or schedulability do."""
+    """Per-template results that change only when node labels, taints or schedulability do; a
+    change of one node's taints re-filters that node alone (``Scheduler.node_changed``)."""
 
+    template: PodTemplate
+    prefiltered: np.ndarray | None  # nodes a PreFilterResult leaves out (metadata.name terms)
+    affinity_ok: np.ndarray  # NodeAffinity (labels and node selectors, fixed during a run)
     stage: np.ndarray  # first failing static filter per node (0 = passed)
     conflict: bool  # required node terms pin no node name at all (PreFilter fails)
     req: np.ndarray
@@ -93,7 +97,7 @@ class Scheduler:
         self.next_start = 0
         self._static_cache: dict[tuple, _Static] = {}
         self._feasible: dict[tuple[bytes, tuple], FeasibleSet] = {}  # by static filter result and request
-        self._feasible_generation = 0
+        self._generation = nodes.generation  # node taints the cached statics were computed for
         # per (nonzero requests, cpu/memory requests): resource scores of every node, kept current
         self._fit_scores: dict[tuple[tuple[int, int], tuple[int, int]], np.ndarray] = {}
         # pod uid -> (PodIndex slot, node, requests held there)
@@ -157,11 +161,31 @@ class Scheduler:
             )
         )
 
-    def node_changed(self) -> None:
-        """A node was added, repaired, cordoned, tainted or relabelled: every rejection may change."""
+    def node_changed(self, i: int) -> None:
+        """Node ``i``'s taints or schedulability changed (NotReady, repaired): re-filter that node for
+        every cached pod shape; every rejection may change (QueueingHint: Queue)."""
         self.version += 1
-        self._static_cache.clear()
-        self._feasible.clear()
+        nodes = self.nodes
+        sharing: dict[int, list[_Static]] = {}
+        for static in self._static_cache.values():
+            static.stage[i] = P.static_stage_at(
+                nodes, static.template, i, static.prefiltered, static.affinity_ok
+            )
+            if static.taint_score is not None or P.has_prefer_no_schedule(nodes, i):
+                static.taint_score = P.prefer_no_schedule_score(nodes, static.template)
+            if static.feasible is not None:
+                sharing.setdefault(id(static.feasible), []).append(static)
+        for statics in sharing.values():
+            passes = {bool(s.stage[i] == 0) for s in statics}
+            if len(passes) == 1:
+                statics[0].feasible.static_changed(i, passes.pop())  # type: ignore[union-attr]
+            else:  # shapes that shared a set differ on this node now: each builds its own
+                for s in statics:
+                    s.feasible = None
+        self._feasible = {
+            (s.stage.tobytes(), s.needs): s.feasible for s in self._static_cache.values() if s.feasible
+        }
+        self._generation = nodes.generation
         self.queue.move(lambda p, plugins: True)
 
     def _changed(self) -> None:
@@ -211,23 +235,30 @@ class Scheduler:
         self.queue.move(lambda p, plugins: _matches_all(p.affinity, p, pod), only=AFFINITY_PLUGIN)
 
     # -- one scheduling cycle
-    def _static_key(self, pod: Pod) -> tuple:
-        return (pod.template.placement, pod.node_selector, self.nodes.generation)
-
     def _static(self, pod: Pod) -> _Static:
-        key = self._static_key(pod)
+        if self._generation != self.nodes.generation:  # taints changed without node_changed: start over
+            self._static_cache.clear()
+            self._feasible.clear()
+            self._generation = self.nodes.generation
+        key = (pod.template.placement, pod.node_selector)
         static = self._static_cache.get(key)
         if static is None:
             t, nodes = pod.template, self.nodes
             stage = np.zeros(len(nodes), dtype=np.int8)
             pinned = P.prefilter_node_names(t)
+            prefiltered = None
             if pinned is not None:
-                stage[~np.isin(np.array(nodes.names), sorted(pinned))] = P.F_PREFILTERED
+                prefiltered = ~np.isin(np.array(nodes.names), sorted(pinned))
+                stage[prefiltered] = P.F_PREFILTERED
+            affinity_ok = P.node_affinity_mask(nodes, t, pod.node_selector)
             stage[(stage == 0) & ~P.unschedulable_mask(nodes, t)] = P.F_UNSCHEDULABLE
             stage[(stage == 0) & ~P.taint_mask(nodes, t)] = P.F_TAINT
-            stage[(stage == 0) & ~P.node_affinity_mask(nodes, t, pod.node_selector)] = P.F_NODE_AFFINITY
+            stage[(stage == 0) & ~affinity_ok] = P.F_NODE_AFFINITY
             req, unknown = nodes.request_vector(t.requests())
             static = _Static(
+                t,
+                prefiltered,
+                affinity_ok,
                 stage,
                 pinned == set(),
                 req,
@@ -286,9 +317,6 @@ class Scheduler:
         worker template) share one, so a bind updates each distinct shape once."""
         if static.feasible is not None:
             return static.feasible
-        if self._feasible_generation != self.nodes.generation:
-            self._feasible.clear()  # static filters changed: sets of older nodes are never read again
-            self._feasible_generation = self.nodes.generation
         key = (static.stage.tobytes(), static.needs)
         feasible = self._feasible.get(key)
         if feasible is None:

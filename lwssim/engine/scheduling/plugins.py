@@ -144,6 +144,30 @@ def node_affinity_mask(
     return mask
 
 
+def static_stage_at(
+    nodes: NodeTable,
+    template: PodTemplate,
+    i: int,
+    prefiltered: np.ndarray | None,
+    affinity_ok: np.ndarray,
+) -> int:
+    """The first static filter node ``i`` fails (OK if none), as the vectorised passes above find it:
+    PreFilter result, NodeUnschedulable, TaintToleration, NodeAffinity, in profile order."""
+    if prefiltered is not None and prefiltered[i]:
+        return F_PREFILTERED
+    if nodes.unschedulable[i] and not any(t.tolerates(UNSCHEDULABLE_TAINT) for t in template.tolerations):
+        return F_UNSCHEDULABLE
+    if untolerated(nodes.taints(i), template.tolerations) is not None:
+        return F_TAINT
+    if not affinity_ok[i]:
+        return F_NODE_AFFINITY
+    return OK
+
+
+def has_prefer_no_schedule(nodes: NodeTable, i: int) -> bool:
+    return any(t.effect == "PreferNoSchedule" for t in nodes.taints(i))
+
+
 def preferred_node_affinity_score(nodes: NodeTable, template: PodTemplate) -> np.ndarray | None:
     """NodeAffinity score: sum of weights of matching preferred terms, normalised to 0–100."""
     if not template.preferred_node_terms:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 import simpy
 
 from lwssim.engine.gc import GarbageCollector
-from lwssim.engine.objects import FAILED, SUCCEEDED, Pod, StatefulSet
+from lwssim.engine.objects import FAILED, RUNNING, SUCCEEDED, Pod, StatefulSet
 from lwssim.engine.ratelimit import TokenBucket
 from lwssim.engine.store import ADDED, DELETED, MODIFIED, Store
 from lwssim.engine.workqueue import WorkQueue
@@ -103,12 +103,13 @@ class StatefulSetController:
             if not deleting and pod.phase in (FAILED, SUCCEEDED):
                 self._failed.setdefault(sts.uid, {})[pod.uid] = pod
                 self._dirty.add(sts.uid)
-        totals[0] += new[0] - old[0]
-        totals[1] += new[1] - old[1]
-        totals[2] += new[2] - old[2]
-        # A change that alters neither the status counters nor anything a sync reads (pod set, failed
-        # pods) would make the reconcile a no-op: skip it, as an informer's relist would find nothing.
-        if event == MODIFIED and new == old and sts.uid not in self._dirty:
+        if new != old:
+            totals[0] += new[0] - old[0]
+            totals[1] += new[1] - old[1]
+            totals[2] += new[2] - old[2]
+        elif event == MODIFIED and sts.uid not in self._dirty:
+            # A change that alters neither the status counters nor anything a sync reads (pod set,
+            # failed pods) would make the reconcile a no-op: skip it, as a relist would find nothing.
             return
         self.queue.add(sts.key)
 
@@ -161,7 +162,9 @@ class StatefulSetController:
         """(ready, updated, stale) of one pod: computeReplicaStatus counts, plus whether it is of an
         old revision (something for the rolling update to replace)."""
         current = pod.revision == sts.update_revision
-        return int(pod.running_and_ready), int(current and not pod.deleting), int(not current)
+        deleting = pod.deletion_time is not None
+        ready = pod.phase == RUNNING and pod.ready and not deleting
+        return (1 if ready else 0, 1 if current and not deleting else 0, 0 if current else 1)
 
     def _recount(self, sts: StatefulSet) -> None:
         """Recompute the updated counters after the update revision may have changed."""

@@ -38,8 +38,13 @@ class FeasibleSet:
 
     def node_changed(self, i: int) -> None:
         """Node ``i``'s free resources changed (a pod was bound to or released from it)."""
-        free = self.nodes.free_by_res
-        fits = self.static_ok[i] and all(free[col, i] >= need for col, need in self.needs)
+        fits = self.static_ok[i]
+        if fits:
+            rows = self.nodes.free_rows
+            for col, need in self.needs:
+                if rows[col].item(i) < need:
+                    fits = False
+                    break
         if fits and i not in self._in:
             self._in.add(i)
             bisect.insort(self.members, i)

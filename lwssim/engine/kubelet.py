@@ -30,7 +30,7 @@ from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import RUNNING, Pod
 from lwssim.engine.store import ADDED, DELETED, MODIFIED, Store
 from lwssim.engine.tasks import Task
-from lwssim.model.timing import Timing
+from lwssim.model.timing import Distribution, Timing
 from lwssim.timeline import POD_CONTAINERS_STARTED, POD_INITIALIZED, POD_READY, POD_RESTARTED, Timeline
 
 BACKOFF_INITIAL = 10.0  # kubelet initial container back-off
@@ -85,10 +85,15 @@ class Kubelets:
         self._on_node: dict[int, dict[int, Pod]] = {}  # node index -> pods bound there (insertion order)
         self._restarts: dict[int, int] = {}  # pod uid -> restarts counted by the back-off
         self._started_at: dict[int, float] = {}
+        self._distributions: dict[tuple[str, str], Distribution] = {}  # (role, phase) -> timing
         store.watch("Pod", self._on_pod)
 
     def _sample(self, pod: Pod, phase: str) -> float:
-        return self.timing.for_role(pod.role or "worker", phase).sample(self.rng)
+        key = (pod.role or "worker", phase)
+        dist = self._distributions.get(key)
+        if dist is None:
+            dist = self._distributions[key] = self.timing.for_role(*key)
+        return dist.sample(self.rng)
 
     def pods_on(self, i: int) -> list[Pod]:
         """Pods bound to node ``i`` (what the node controller lists by spec.nodeName)."""

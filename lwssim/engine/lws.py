@@ -376,37 +376,48 @@ class LWSControllers:
 
     # -- pod reconcile (§3.4)
     def reconcile_pod(self, key: str):
+        """The pod reconciler; a generator only when it creates a worker set (one API round trip)."""
         pod = self.store.get("Pod", key)
         if not isinstance(pod, Pod):
-            return
+            return None
         lws = self.lws_of(pod)
         if lws is None or lws.spec is None:
-            return
+            return None
         if self._handle_restart_policy(pod, lws):
-            return
+            return None
         if pod.role != "leader" or pod.deleting:
-            return
+            return None
         if self.config.gang_scheduling == "volcano":
             self._ensure_pod_group(lws, pod)
         if lws.spec.size == 1:
-            return
+            return None
         if lws.spec.startup_policy == L.LEADER_READY and not pod.ready:
-            return
+            return None
         spec = lws.revisions.get(pod.revision)
         if spec is None:
             self.pod_queue.add_after(key, 1.0)  # revision not found yet: RequeueAfter 1s
-            return
+            return None
         node_selector: tuple[tuple[str, str], ...] = ()
         topology_key = lws.spec.exclusive_topology
         if topology_key:
             if pod.node is None:
-                return  # workers wait for the leader to be bound (§3.4 step 10)
+                return None  # workers wait for the leader to be bound (§3.4 step 10)
             value = self.nodes.node_labels[self.nodes.index[pod.node]].get(topology_key)
             if value is None:
-                return  # label missing: the real controller errors and backs off forever
+                return None  # label missing: the real controller errors and backs off forever
             node_selector = ((topology_key, value),)
         if self.store.get("StatefulSet", pod.key) is not None:
-            return
+            return None
+        return self._create_workers(key, pod, lws, spec, node_selector)
+
+    def _create_workers(
+        self,
+        key: str,
+        pod: Pod,
+        lws: LeaderWorkerSet,
+        spec: LeaderWorkerSetSpec,
+        node_selector: tuple[tuple[str, str], ...],
+    ):
         # The create is one API round trip; this reconciler (MaxConcurrentReconciles 1) waits for it, so
         # worker sets of many leaders are created one after another.
         yield self.env.timeout(self.api_latency())

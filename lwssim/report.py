@@ -143,6 +143,27 @@ class _Replay:
         for w in timeline.workloads:
             self.workloads[w.name] = _Workload(w.name, w.size, w.replicas, over_time=[[0.0, 0, w.replicas]])
             self.lws_to_workload[w.lws] = w.name
+        self._handlers: dict[str, Callable[[Record], None]] = {
+            tl.POD_CREATED: self._created,
+            tl.SCALED: self._scaled,
+            tl.LWS_STATUS: self._lws_status,
+            tl.GROUP_RECREATED: self._group_recreated,
+            tl.ROLLOUT_STARTED: self._rollout_started,
+            tl.ROLLOUT_FINISHED: self._rollout_finished,
+            tl.FAULT: self._fault,
+            tl.NODE_DOWN: self._node_down,
+        }
+        self._pod_handlers: dict[str, Callable[[_Pod, Record], None]] = {
+            tl.POD_SCHEDULED: self._scheduled,
+            tl.POD_UNSCHEDULABLE: self._unschedulable,
+            tl.POD_CONTAINERS_STARTED: self._started,
+            tl.POD_READY: self._ready,
+            tl.POD_NOT_READY: self._not_ready,
+            tl.POD_RESTARTED: self._not_ready,
+            tl.POD_DELETING: self._deleting,
+            tl.POD_FAILED: self._failed,
+            tl.POD_DELETED: self._deleted,
+        }
 
     def counted(self, w: _Workload, g: _Group) -> bool:
         """Downtime counts for desired groups once the workload has served in full."""
@@ -158,7 +179,7 @@ class _Replay:
     def run(self, records: list[Record]) -> None:
         # Records are written in time order; a stable sort keeps write order within an instant and
         # tolerates observed timelines merged from several watches.
-        for r in sorted(records, key=lambda r: r.t):
+        for r in sorted(records, key=_time_of):
             if r.t > self.horizon:
                 break
             self.apply(r)
@@ -177,88 +198,104 @@ class _Replay:
         return g
 
     def apply(self, r: Record) -> None:
-        kind = r.kind
         self.now = r.t
-        if kind == tl.POD_CREATED:
-            old = self.pods.get((r.workload, r.subject))
-            if old is not None:  # created again without a PodDeleted: the old life is over
-                self._set_health(old, r.t, _unchanged, gone=True)
-                self._unbind(old)
-            pod = _Pod(r.subject, r.workload, r.group, r.role, gpus=_int(r.get("gpus", 0)))
-            self.pods[(r.workload, r.subject)] = pod
-            self.workload(r.workload)
-            self.group(r.workload, r.group)
-        elif kind == tl.SCALED:
-            w = self.workload(r.workload or r.subject)
-            w.advance(r.t)
-            self.advance_groups(w, r.t)
-            w.replicas = _int(r.get("replicas", w.replicas))
-            self._changed(w, r.t)
-        elif kind == tl.LWS_STATUS:
-            name = r.workload or self.lws_to_workload.get(r.subject, r.subject)
-            ready = r.get("readyReplicas", r.get("ready", 0))
-            self.workload(name).ready_reported = _int(ready)
-            self.workload(name).updated_reported = _int(r.get("updatedReplicas", r.get("updated", 0)))
-        elif kind == tl.GROUP_RECREATED:
-            g = self.group(r.workload, r.group)
-            g.recreations += 1
-            g.streak += 1
-            if g.streak == 1:
-                g.streak_first = r.t
-            g.streak_last = r.t
-            self.workload(r.workload).recreations += 1
-        elif kind == tl.ROLLOUT_STARTED:
-            w = self.workload(r.workload or self.lws_to_workload.get(r.subject, r.subject))
-            w.rollouts.append(
-                {
-                    "revision": r.get("revision"),
-                    "startedAtSeconds": _sec(r.t),
-                    "finishedAtSeconds": None,
-                    "minServing": w.serving,
-                }
-            )
-        elif kind == tl.ROLLOUT_FINISHED:
-            w = self.workload(r.workload or self.lws_to_workload.get(r.subject, r.subject))
-            open_ = [ro for ro in w.rollouts if ro["finishedAtSeconds"] is None]
-            if open_:
-                open_[-1]["finishedAtSeconds"] = _sec(r.t)
-        elif kind == tl.FAULT:
-            self._fault(r)
-        elif kind == tl.NODE_DOWN:
-            fault = _int(r.get("fault", 0))
-            if fault in self.fault_hits:
-                for key, pod in self.on_node.get(r.subject, {}).items():
-                    if not pod.deleting:
-                        self.fault_hits[fault][key] = pod.group
-        else:
+        handler = self._handlers.get(r.kind)
+        if handler is not None:
+            handler(r)
+            return
+        pod_handler = self._pod_handlers.get(r.kind)
+        if pod_handler is not None:
             pod = self.pods.get((r.workload, r.subject))
             if pod is not None:
-                self._pod_event(pod, r)
+                pod_handler(pod, r)
 
-    def _pod_event(self, pod: _Pod, r: Record) -> None:
-        kind = r.kind
-        if kind == tl.POD_SCHEDULED:
-            node = r.get("node")
-            self._set_health(pod, r.t, lambda p: setattr(p, "node", str(node) if node else None))
-            if pod.node is not None:
-                self.on_node.setdefault(pod.node, {})[(pod.workload, pod.name)] = pod
-        elif kind == tl.POD_UNSCHEDULABLE:
-            pod.pending_reason = str(r.get("reason", "")) or None
-        elif kind == tl.POD_CONTAINERS_STARTED:
-            self._set_health(pod, r.t, lambda p: setattr(p, "started", True))
-        elif kind == tl.POD_READY:
-            self._set_health(pod, r.t, _mark_ready(r.t))
-        elif kind in (tl.POD_NOT_READY, tl.POD_RESTARTED):
-            # A restarted container must pass readiness again (kubelet sets ContainersReady=False).
-            self._set_health(pod, r.t, _mark_not_ready)
-        elif kind == tl.POD_DELETING:
-            self._set_health(pod, r.t, lambda p: setattr(p, "deleting", True))
-        elif kind == tl.POD_FAILED:
-            self._set_health(pod, r.t, lambda p: setattr(p, "failed", True))
-        elif kind == tl.POD_DELETED:
-            self._set_health(pod, r.t, _unchanged, gone=True)
-            self._unbind(pod)
-            del self.pods[(pod.workload, pod.name)]
+    # -- records about workloads, groups and faults
+    def _created(self, r: Record) -> None:
+        old = self.pods.get((r.workload, r.subject))
+        if old is not None:  # created again without a PodDeleted: the old life is over
+            self._set_health(old, r.t, _unchanged, gone=True)
+            self._unbind(old)
+        pod = _Pod(r.subject, r.workload, r.group, r.role, gpus=_int(r.get("gpus", 0)))
+        self.pods[(r.workload, r.subject)] = pod
+        self.workload(r.workload)
+        self.group(r.workload, r.group)
+
+    def _scaled(self, r: Record) -> None:
+        w = self.workload(r.workload or r.subject)
+        w.advance(r.t)
+        self.advance_groups(w, r.t)
+        w.replicas = _int(r.get("replicas", w.replicas))
+        self._changed(w, r.t)
+
+    def _lws_status(self, r: Record) -> None:
+        name = r.workload or self.lws_to_workload.get(r.subject, r.subject)
+        ready = r.get("readyReplicas", r.get("ready", 0))
+        self.workload(name).ready_reported = _int(ready)
+        self.workload(name).updated_reported = _int(r.get("updatedReplicas", r.get("updated", 0)))
+
+    def _group_recreated(self, r: Record) -> None:
+        g = self.group(r.workload, r.group)
+        g.recreations += 1
+        g.streak += 1
+        if g.streak == 1:
+            g.streak_first = r.t
+        g.streak_last = r.t
+        self.workload(r.workload).recreations += 1
+
+    def _rollout_started(self, r: Record) -> None:
+        w = self.workload(r.workload or self.lws_to_workload.get(r.subject, r.subject))
+        w.rollouts.append(
+            {
+                "revision": r.get("revision"),
+                "startedAtSeconds": _sec(r.t),
+                "finishedAtSeconds": None,
+                "minServing": w.serving,
+            }
+        )
+
+    def _rollout_finished(self, r: Record) -> None:
+        w = self.workload(r.workload or self.lws_to_workload.get(r.subject, r.subject))
+        open_ = [ro for ro in w.rollouts if ro["finishedAtSeconds"] is None]
+        if open_:
+            open_[-1]["finishedAtSeconds"] = _sec(r.t)
+
+    def _node_down(self, r: Record) -> None:
+        fault = _int(r.get("fault", 0))
+        if fault in self.fault_hits:
+            for key, pod in self.on_node.get(r.subject, {}).items():
+                if not pod.deleting:
+                    self.fault_hits[fault][key] = pod.group
+
+    # -- records about one pod
+    def _scheduled(self, pod: _Pod, r: Record) -> None:
+        node = r.get("node")
+        self._set_health(pod, r.t, lambda p: setattr(p, "node", str(node) if node else None))
+        if pod.node is not None:
+            self.on_node.setdefault(pod.node, {})[(pod.workload, pod.name)] = pod
+
+    def _unschedulable(self, pod: _Pod, r: Record) -> None:
+        pod.pending_reason = str(r.get("reason", "")) or None
+
+    def _started(self, pod: _Pod, r: Record) -> None:
+        self._set_health(pod, r.t, _mark_started)
+
+    def _ready(self, pod: _Pod, r: Record) -> None:
+        self._set_health(pod, r.t, _mark_ready(r.t))
+
+    def _not_ready(self, pod: _Pod, r: Record) -> None:
+        # A restarted container must pass readiness again (kubelet sets ContainersReady=False).
+        self._set_health(pod, r.t, _mark_not_ready)
+
+    def _deleting(self, pod: _Pod, r: Record) -> None:
+        self._set_health(pod, r.t, _mark_deleting)
+
+    def _failed(self, pod: _Pod, r: Record) -> None:
+        self._set_health(pod, r.t, _mark_failed)
+
+    def _deleted(self, pod: _Pod, r: Record) -> None:
+        self._set_health(pod, r.t, _unchanged, gone=True)
+        self._unbind(pod)
+        del self.pods[(pod.workload, pod.name)]
 
     def _unbind(self, pod: _Pod) -> None:
         if pod.node is not None:
@@ -314,8 +351,24 @@ class _Replay:
         self._changed(w, t)
 
 
+def _time_of(r: Record) -> float:
+    return r.t
+
+
 def _unchanged(p: _Pod) -> None:
     pass
+
+
+def _mark_started(p: _Pod) -> None:
+    p.started = True
+
+
+def _mark_deleting(p: _Pod) -> None:
+    p.deleting = True
+
+
+def _mark_failed(p: _Pod) -> None:
+    p.failed = True
 
 
 def _mark_ready(t: float) -> Callable[[_Pod], None]:

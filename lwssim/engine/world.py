@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -23,6 +23,7 @@ from lwssim.engine.statefulset import StatefulSetController
 from lwssim.engine.store import DELETED, MODIFIED, Store
 from lwssim.engine.tasks import Task
 from lwssim.errors import UnsupportedError
+from lwssim.model.pod import PodTemplate
 from lwssim.model.quantity import GPU
 from lwssim.model.scenario import PatchEvent, ScaleEvent, Scenario
 from lwssim.timeline import POD_DELETED, POD_DELETING, ROLLOUT_STARTED, SCALED, Timeline, WorkloadInfo
@@ -118,7 +119,7 @@ class World:
             self.gc,
             self.timeline,
             max_unavailable_gate=scenario.controller.gate(MAX_UNAVAILABLE_GATE),
-            gpu_of=lambda pod: pod.template.requests().get(GPU, 0),
+            gpu_of=_gpus_of_template(),
             api_latency=api_latency,
         )
         self.lws = LWSControllers(
@@ -263,6 +264,20 @@ def _quiet_gc() -> Iterator[None]:
     finally:
         gc.set_threshold(*threshold)
         gc.unfreeze()
+
+
+def _gpus_of_template() -> Callable[[Pod], int]:
+    """GPUs a pod requests, computed once per placement (every pod creation records it)."""
+    known: dict[PodTemplate, int] = {}
+
+    def gpus(pod: Pod) -> int:
+        placement = pod.template.placement
+        count = known.get(placement)
+        if count is None:
+            count = known[placement] = placement.requests().get(GPU, 0)
+        return count
+
+    return gpus
 
 
 def simulate(scenario: Scenario, seed: int | None = None) -> Timeline:

@@ -100,6 +100,7 @@ class Scheduler:
         self._generation = nodes.generation  # node taints the cached statics were computed for
         # per (nonzero requests, cpu/memory requests): resource scores of every node, kept current
         self._fit_scores: dict[tuple[tuple[int, int], tuple[int, int]], np.ndarray] = {}
+        self._image_terms: dict[tuple, tuple] = {}  # ImageLocality terms per image set and spread
         # pod uid -> (PodIndex slot, node, requests held there)
         self._slot: dict[int, tuple[int, int, tuple[tuple[int, int], ...], tuple[int, int]]] = {}
         store.watch("Pod", self._on_pod)
@@ -348,7 +349,7 @@ class Scheduler:
             self._fit_scores[(static.nonzero, static.cpu_mem)] = fit
         containers = len(pod.template.containers)
         if len(candidates) <= FEW_CANDIDATES:
-            scores = P.scores_at(self.nodes, candidates, fit, static.images, containers)
+            scores = P.scores_at(self.nodes, candidates, fit, static.images, containers, self._image_terms)
             for weight, extra in ((3, static.taint_score), (2, static.affinity_score)):
                 if extra is not None:
                     scores = [s + weight * extra.item(i) for s, i in zip(scores, candidates, strict=True)]

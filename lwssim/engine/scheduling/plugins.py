@@ -378,8 +378,37 @@ def scores_at(
     fit: np.ndarray,
     images: tuple[str, ...],
     containers: int,
+    memo: dict[tuple, tuple] | None = None,
 ) -> list[int]:
-    """``fit`` (from ``fit_scores``, kept current) plus ImageLocality for each candidate node."""
+    """``fit`` (from ``fit_scores``, kept current) plus ImageLocality for each candidate node.
+
+    ``memo`` keeps the image terms per image set and spread (how many nodes hold each image): they
+    change only when a node pulls an image or loses its images."""
+    key = (images, containers, tuple(nodes.image_nodes.get(img) for img in images))
+    terms = memo.get(key) if memo is not None else None
+    if terms is None:
+        terms = _image_terms(nodes, images, containers)
+        if memo is not None:
+            memo[key] = terms
+    present, locality = terms
+    if not present:
+        return [fit.item(i) for i in candidates]
+    if len(present) == 1:  # the usual case: the score is one of two values, held or not
+        holders, (held, missing) = present[0], locality
+        return [fit.item(i) + (held if holders.item(i) else missing) for i in candidates]
+    out = []
+    for i in candidates:
+        total = 0.0
+        for arr, weighted in present:
+            if arr.item(i):
+                total += weighted
+        out.append(fit.item(i) + _locality(total, containers))
+    return out
+
+
+def _image_terms(nodes: NodeTable, images: tuple[str, ...], containers: int) -> tuple:
+    """The images present on some node with their weighted sizes (size × share of nodes holding it);
+    for a single image, its node mask and the two scores a node can get (held, not held)."""
     present = [
         (
             nodes.images[img],
@@ -388,26 +417,17 @@ def scores_at(
         for img in images
         if img in nodes.images
     ]
-    max_threshold = MAX_CONTAINER_THRESHOLD * max(containers, 1)
-
-    def locality(held: float) -> int:
-        clamped = min(max(held, MIN_IMAGE_THRESHOLD), max_threshold)
-        return int((clamped - MIN_IMAGE_THRESHOLD) * 100 // (max_threshold - MIN_IMAGE_THRESHOLD))
-
-    if not present:
-        return [fit.item(i) for i in candidates]
-    if len(present) == 1:  # the usual case: the score is one of two values, held or not
+    if len(present) == 1:
         holders, weighted = present[0]
-        held, missing = locality(0.0 + weighted), locality(0.0)
-        return [fit.item(i) + (held if holders.item(i) else missing) for i in candidates]
-    out = []
-    for i in candidates:
-        total = 0.0
-        for arr, weighted in present:
-            if arr.item(i):
-                total += weighted
-        out.append(fit.item(i) + locality(total))
-    return out
+        return [holders], (_locality(0.0 + weighted, containers), _locality(0.0, containers))
+    return present, None
+
+
+def _locality(held: float, containers: int) -> int:
+    """ImageLocality's clamp and normalisation of the summed weighted sizes, as image_locality_score."""
+    max_threshold = MAX_CONTAINER_THRESHOLD * max(containers, 1)
+    clamped = min(max(held, MIN_IMAGE_THRESHOLD), max_threshold)
+    return int((clamped - MIN_IMAGE_THRESHOLD) * 100 // (max_threshold - MIN_IMAGE_THRESHOLD))
 
 
 def _fit_score(

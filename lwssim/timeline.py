@@ -59,6 +59,12 @@ class Record(NamedTuple):
         return default
 
 
+def new_record(fields: tuple) -> Record:
+    """A Record from its seven fields in order, without the argument handling of ``Record(...)``
+    (as ``namedtuple._make`` does): the engine writes hundreds of thousands."""
+    return tuple.__new__(Record, fields)  # type: ignore[type-var]
+
+
 @dataclass
 class WorkloadInfo:
     """What a Timeline needs to know of a workload to compute its metrics."""
@@ -94,9 +100,8 @@ class Timeline:
         role: str = "",
         **data: object,
     ) -> None:
-        self.records.append(
-            Record(t, kind, subject, workload, group, role, tuple(sorted(data.items())) if data else ())
-        )
+        details = tuple(sorted(data.items())) if data else ()
+        self.records.append(new_record((t, kind, subject, workload, group, role, details)))
 
     def of(self, *kinds: str) -> Iterator[Record]:
         wanted = set(kinds)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from lwssim.model.lws import LeaderWorkerSetSpec
 from lwssim.model.pod import PodAffinityTerm, PodTemplate
-from lwssim.timeline import Record, Timeline
+from lwssim.timeline import Timeline, new_record
 
 FOREGROUND = "Foreground"
 BACKGROUND = "Background"
@@ -73,7 +73,9 @@ class Pod(Obj):
     def record(self, timeline: Timeline, t: float, kind: str, **data: object) -> None:
         """Write an event of this pod to the Timeline, located by its workload, group and role."""
         details = tuple(sorted(data.items())) if data else ()
-        timeline.records.append(Record(t, kind, self.name, self.workload, self.group, self.role, details))
+        timeline.records.append(
+            new_record((t, kind, self.name, self.workload, self.group, self.role, details))
+        )
 
     @property
     def running_and_ready(self) -> bool:

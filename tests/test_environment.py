@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 import simpy
-from test_engine_support import lws, pool, run, scenario_doc
+from test_engine_support import load, lws, pool, run, scenario_doc
 
 from lwssim.engine import world as world_module
 from lwssim.engine.environment import Environment
 from lwssim.engine.tasks import Task
+from lwssim.engine.world import World
 
 
 def test_a_run_with_failures_is_the_same_as_with_simpys_loop(monkeypatch) -> None:
@@ -85,3 +88,17 @@ def _interrupt_story(start) -> list[tuple[float, str]]:  # noqa: ANN001
 
 def test_task_starts_waits_and_takes_interrupts_like_a_simpy_process() -> None:
     assert _interrupt_story(Task) == _interrupt_story(lambda env, gen: env.process(gen))
+
+
+def test_a_run_leaves_no_cyclic_garbage_so_running_without_the_cyclic_gc_is_safe() -> None:
+    """World.run turns the cyclic collector off; what a run allocates must be freed by reference
+    counting alone (crashes, node failures, recreations: the paths with interrupts and cascades)."""
+    doc = scenario_doc([pool(count=10)], [lws(replicas=2, size=4)], horizon="72h", seed=3)
+    doc["spec"]["faults"] = {
+        "nodeFailures": {"ratePerNodeDay": 0.3, "repair": "1h"},
+        "containerCrashes": {"ratePerPodDay": 0.3},
+    }
+    world = World(load(doc))
+    gc.collect()
+    world.run()
+    assert gc.collect() == 0

@@ -19,7 +19,7 @@ from lwssim.engine.gc import GarbageCollector
 from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import FOREGROUND, PENDING, RUNNING, LeaderWorkerSet, Pod, StatefulSet
 from lwssim.engine.scheduling.gang import GROUP_NAME_ANNOTATION, PodGroup
-from lwssim.engine.store import Store
+from lwssim.engine.store import DELETED, MODIFIED, Store
 from lwssim.engine.workqueue import WorkQueue
 from lwssim.model import lws as L
 from lwssim.model.lws import LeaderWorkerSetSpec
@@ -97,6 +97,7 @@ class LWSControllers:
         self._dirty: dict[str, dict[int, Pod]] = {}
         self._memo_revision: dict[str, str] = {}
         self._seen: dict[str, tuple[int, int]] = {}  # LWS key -> resource versions its last reconcile saw
+        self._views: dict[int, tuple] = {}  # worker set uid -> what group_state last read of it
         self.lws_queue = WorkQueue(env, self.reconcile_lws)
         self.pod_queue = WorkQueue(env, self.reconcile_pod)
         store.admit("Pod", self.mutate_pod)
@@ -106,12 +107,38 @@ class LWSControllers:
 
     # -- watches (§3.2): the LWS reconciler sees StatefulSets, the pod reconciler pods and worker sets
     def _on_sts(self, event: str, sts: StatefulSet) -> None:  # type: ignore[override]
-        if isinstance(sts.owner, Pod):
-            self._dirty.setdefault(f"{sts.namespace}/{sts.lws}", {})[sts.owner.uid] = sts.owner
+        leader = sts.owner
+        if not isinstance(leader, Pod):  # the leader set
+            if sts.lws:
+                self.lws_queue.add(f"{sts.namespace}/{sts.lws}")
+            return
+        # A worker set. Both reconcilers are triggered by every event of it (pod_controller.go Owns,
+        # and the LWS controller's watch), but most are status updates that change nothing either
+        # reads; those reconciles would find nothing to do, so they are not enqueued:
+        # - the pod reconciler reads only whether the worker set exists (ADDED, DELETED);
+        # - the LWS reconciler reads the fields ``group_state`` reads, and has no leader to revisit.
+        key = f"{sts.namespace}/{sts.lws}"
+        view = self._worker_view(sts)
+        if event == DELETED:
+            self._views.pop(sts.uid, None)
+        elif event == MODIFIED and self._views.get(sts.uid) == view and not self._dirty.get(key):
+            if self.config.gang_scheduling == "volcano":
+                self.pod_queue.add(leader.key)
+            return
+        else:
+            self._views[sts.uid] = view
+        self._dirty.setdefault(key, {})[leader.uid] = leader
         if sts.lws:
-            self.lws_queue.add(f"{sts.namespace}/{sts.lws}")
-        if isinstance(sts.owner, Pod):
-            self.pod_queue.add(sts.owner.key)
+            self.lws_queue.add(key)
+        if event != MODIFIED or self.config.gang_scheduling == "volcano":
+            self.pod_queue.add(leader.key)
+
+    def _worker_view(self, workers: StatefulSet) -> tuple:
+        """What ``group_state`` reads of a worker set."""
+        available = (
+            workers.status_replicas if self.config.group_ready_ignores_workers else workers.available_replicas
+        )
+        return (workers.replicas, workers.available_replicas, workers.current_revision, workers.update_revision)
 
     def _on_pod(self, event: str, pod: Pod) -> None:  # type: ignore[override]
         if pod.role == "leader" and pod.lws:

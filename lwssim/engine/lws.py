@@ -135,10 +135,11 @@ class LWSControllers:
 
     def _worker_view(self, workers: StatefulSet) -> tuple:
         """What ``group_state`` reads of a worker set."""
-        available = (
-            workers.status_replicas if self.config.group_ready_ignores_workers else workers.available_replicas
-        )
-        return (workers.replicas, workers.available_replicas, workers.current_revision, workers.update_revision)
+        if self.config.group_ready_ignores_workers:
+            counted = workers.status_replicas  # v0.7/v0.8: all worker pods exist
+        else:
+            counted = workers.available_replicas  # v0.9+: all available
+        return (workers.replicas, counted, workers.current_revision, workers.update_revision)
 
     def _on_pod(self, event: str, pod: Pod) -> None:  # type: ignore[override]
         if pod.role == "leader" and pod.lws:

@@ -144,8 +144,10 @@ class LWSControllers:
     def _on_pod(self, event: str, pod: Pod) -> None:  # type: ignore[override]
         if pod.role == "leader" and pod.lws:
             self._dirty.setdefault(f"{pod.namespace}/{pod.lws}", {})[pod.uid] = pod
-        # A worker's only rule is the restart policy: enqueue it only when that rule can fire.
-        if NAME in pod.labels and (
+        # A worker's only rule is the restart policy: enqueue it only when that rule can fire. A pod
+        # that is gone has nothing left to reconcile (Get finds nothing; a pod of the same name that
+        # replaces it is enqueued by its own events).
+        if event != DELETED and NAME in pod.labels and (
             pod.role == "leader"
             or pod.deleting
             or (pod.restart_count > 0 and pod.phase in (RUNNING, PENDING))

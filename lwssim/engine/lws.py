@@ -147,12 +147,29 @@ class LWSControllers:
         # A worker's only rule is the restart policy: enqueue it only when that rule can fire. A pod
         # that is gone has nothing left to reconcile (Get finds nothing; a pod of the same name that
         # replaces it is enqueued by its own events).
-        if event != DELETED and NAME in pod.labels and (
-            pod.role == "leader"
-            or pod.deleting
-            or (pod.restart_count > 0 and pod.phase in (RUNNING, PENDING))
-        ):
+        if event == DELETED or NAME not in pod.labels:
+            return
+        restarted = pod.restart_count > 0 and pod.phase in (RUNNING, PENDING)
+        if pod.role == "leader":
+            if restarted or not self._leader_settled(pod):
+                self.pod_queue.add(pod.key)
+        elif pod.deleting or restarted:
             self.pod_queue.add(pod.key)
+
+    def _leader_settled(self, leader: Pod) -> bool:
+        """True when the pod reconciler has nothing to do for this leader whatever its state: it is
+        being deleted, or its worker set exists and its revision is known. What could change that
+        (a restart, the worker set going away) is an event that enqueues the leader itself."""
+        if self.config.gang_scheduling == "volcano":
+            return False
+        if leader.deleting:
+            return True
+        lws = self.lws_of(leader)
+        return (
+            lws is not None
+            and leader.revision in lws.revisions
+            and self.store.get("StatefulSet", leader.key) is not None
+        )
 
     def lws_of(self, obj: Pod | StatefulSet) -> LeaderWorkerSet | None:
         lws = self.store.get("LeaderWorkerSet", f"{obj.namespace}/{obj.lws}")

@@ -188,6 +188,10 @@ class PodTemplate:
 
     def images(self) -> tuple[str, ...]:
         """Images the kubelet pulls, init containers first, each once."""
+        return self._images
+
+    @cached_property
+    def _images(self) -> tuple[str, ...]:
         seen: dict[str, None] = {}
         for c in self.init_containers + self.containers:
             seen.setdefault(c.image, None)
@@ -195,6 +199,10 @@ class PodTemplate:
 
     def startup_budget(self) -> float | None:
         """Smallest startup-probe budget among containers, if any container has a startup probe."""
+        return self._startup_budget
+
+    @cached_property
+    def _startup_budget(self) -> float | None:
         budgets = [c.startup_probe.budget for c in self.containers if c.startup_probe]
         return min(budgets) if budgets else None
 

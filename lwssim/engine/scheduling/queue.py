@@ -149,6 +149,8 @@ class SchedulingQueue:
         if only is not None and self._plugin_counts[only] <= 0:
             return
         self.last_move = self.env.now
+        if not self.unschedulable:
+            return
         moved = [(pod, since) for pod, since, plugins, _ in self.unschedulable.values() if hint(pod, plugins)]
         for pod, since in moved:
             self._requeue(pod, since)

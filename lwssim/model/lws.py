@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from lwssim.model.pod import PodTemplate
 
@@ -43,11 +44,11 @@ class LeaderWorkerSetSpec:
     annotations: tuple[tuple[str, str], ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
 
-    @property
+    @cached_property
     def exclusive_topology(self) -> str | None:
         return dict(self.annotations).get(EXCLUSIVE_TOPOLOGY)
 
-    @property
+    @cached_property
     def subgroup_exclusive_topology(self) -> str | None:
         return dict(self.annotations).get(SUBGROUP_EXCLUSIVE_TOPOLOGY)
 

@@ -96,7 +96,8 @@ class LWSControllers:
         self._totals: dict[str, list[int]] = {}
         self._dirty: dict[str, dict[int, Pod]] = {}
         self._memo_revision: dict[str, str] = {}
-        self._seen: dict[str, tuple[int, int]] = {}  # LWS key -> resource versions its last reconcile saw
+        # LWS key -> (LWS version, leader set uid, its generation) its last full reconcile read
+        self._seen: dict[str, tuple[int, int, int]] = {}
         self._views: dict[int, tuple] = {}  # worker set uid -> what group_state last read of it
         self.lws_queue = WorkQueue(env, self.reconcile_lws)
         self.pod_queue = WorkQueue(env, self.reconcile_pod)
@@ -231,18 +232,21 @@ class LWSControllers:
             return
         sts = self.store.get("StatefulSet", key)
         leader_sts = sts if isinstance(sts, StatefulSet) else None
-        # Level-triggered, but a reconcile whose inputs are what the last one saw (the LWS object, its
-        # leader StatefulSet, every group's state) would write nothing: most are triggered by a worker
-        # set's status changing a group's counters without changing whether the group is ready.
-        seen = (lws.resource_version, leader_sts.resource_version if leader_sts else 0)
+        # Level-triggered, but most reconciles are triggered by status: a worker set's counters that
+        # leave every group's state as it was, or the leader set's status. When the LWS object, the
+        # leader set's spec (its generation: only this controller writes it) and every group state are
+        # what the last reconcile saw, the rolling update and the leader set come out the same, and
+        # only the status can differ.
+        seen = (lws.resource_version, *_spec_version(leader_sts))
         if not self._refresh_states(lws, leader_sts) and self._seen.get(key) == seen:
+            self._update_status(lws)
             return
         partition, replicas = self.rolling_update_parameters(lws, leader_sts)
         lws.template_changed = False
         self._apply_leader_sts(lws, leader_sts, partition, replicas)
         self._update_status(lws)
-        sts = self.store.get("StatefulSet", key)
-        self._seen[key] = (lws.resource_version, sts.resource_version if isinstance(sts, StatefulSet) else 0)
+        # What this reconcile read, not what it wrote: a changed partition is an input to the next one.
+        self._seen[key] = seen
 
     def _leader_template(self, lws: LeaderWorkerSet, revision: str) -> PodTemplate:
         spec = lws.revisions[revision]
@@ -575,6 +579,11 @@ class LWSControllers:
             [p for p in self.store.dependents(workers) if isinstance(p, Pod)] if workers else []
         )
         return any(p.phase == PENDING for p in pods)
+
+
+def _spec_version(sts: StatefulSet | None) -> tuple[int, int]:
+    """Which leader StatefulSet, at which spec generation."""
+    return (sts.uid, sts.generation) if sts is not None else (0, 0)
 
 
 def _owning_leader(worker: Pod) -> Pod | None:

@@ -18,7 +18,7 @@ from lwssim.engine.scheduling import framework
 from lwssim.engine.scheduling import plugins as P
 from lwssim.engine.scheduling.feasible import FeasibleSet
 from lwssim.engine.scheduling.ties import TieBreak
-from lwssim.model.pod import Taint
+from lwssim.model.pod import Taint, Toleration
 from lwssim.timeline import POD_SCHEDULED
 
 
@@ -192,3 +192,32 @@ def test_static_filters_kept_per_node_equal_a_fresh_pass_after_nodes_go_not_read
         assert static.stage.tolist() == fresh.stage.tolist()
         if static.feasible is not None:
             assert static.feasible.members == FeasibleSet(world.nodes, fresh.stage == 0, fresh.needs).members
+
+
+def test_shapes_that_split_on_a_tainted_node_and_meet_again_both_stay_current() -> None:
+    """Two pod shapes that differ only in tolerating the unreachable taint share a feasible set until a
+    node goes NotReady, get their own sets, and have equal filters again when it returns: every set
+    still in use must keep following binds."""
+    nodes = [node(f"n{i}") for i in range(6)]
+    b = Bench(nodes)
+    tolerant = template(gpus=4, tolerations=(Toleration("node.kubernetes.io/unreachable", "Exists"),))
+    plain = template(gpus=4)
+    probes = [b.pod(tolerant), b.pod(plain)]
+    for p in probes:
+        b.scheduler._feasible_set(b.scheduler._static(p))
+    unreachable = (Taint("node.kubernetes.io/unreachable", "", "NoSchedule"),)
+    b.nodes.set_extra_taints(2, unreachable)
+    b.scheduler.node_changed(2)
+    for p in probes:
+        b.scheduler._feasible_set(b.scheduler._static(p))
+    b.nodes.set_extra_taints(2, ())
+    b.scheduler.node_changed(2)
+    for _ in range(6):  # binds everywhere after the shapes met again
+        bound = b.pod(template(gpus=4))
+        result = b.scheduler.find_node(bound)
+        assert isinstance(result, int)
+        b.scheduler.bind(bound, result)
+    for p in probes:
+        static = b.scheduler._static(p)
+        kept = b.scheduler._feasible_set(static).members
+        assert kept == _brute_force(b, static)

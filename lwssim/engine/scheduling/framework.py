@@ -97,6 +97,7 @@ class Scheduler:
         self.next_start = 0
         self._static_cache: dict[tuple, _Static] = {}
         self._feasible: dict[tuple[bytes, tuple], FeasibleSet] = {}  # by static filter result and request
+        self._live_feasible: dict[int, FeasibleSet] = {}  # every set some cached shape uses, by id
         self._generation = nodes.generation  # node taints the cached statics were computed for
         # per (nonzero requests, cpu/memory requests): resource scores of every node, kept current
         self._fit_scores: dict[tuple[tuple[int, int], tuple[int, int]], np.ndarray] = {}
@@ -145,7 +146,7 @@ class Scheduler:
         self, i: int, needs: tuple[tuple[int, int], ...], nonzero: tuple[int, int], sign: int
     ) -> None:
         self.nodes.reserve(i, needs, nonzero, sign)
-        for feasible in self._feasible.values():
+        for feasible in self._live_feasible.values():
             feasible.node_changed(i)
         for (shape_nonzero, shape_cpu_mem), scores in self._fit_scores.items():
             scores[i] = P.fit_score_at(self.nodes, i, shape_nonzero, shape_cpu_mem, self.strategy)
@@ -183,6 +184,9 @@ class Scheduler:
             else:  # shapes that shared a set differ on this node now: each builds its own
                 for s in statics:
                     s.feasible = None
+        # Every set still in use keeps following binds; equal filters may now map to two equal sets,
+        # and either serves a new shape.
+        self._live_feasible = {id(s.feasible): s.feasible for s in self._static_cache.values() if s.feasible}
         self._feasible = {
             (s.stage.tobytes(), s.needs): s.feasible for s in self._static_cache.values() if s.feasible
         }
@@ -240,6 +244,7 @@ class Scheduler:
         if self._generation != self.nodes.generation:  # taints changed without node_changed: start over
             self._static_cache.clear()
             self._feasible.clear()
+            self._live_feasible.clear()
             self._generation = self.nodes.generation
         key = (pod.template.placement, pod.node_selector)
         static = self._static_cache.get(key)
@@ -322,6 +327,7 @@ class Scheduler:
         feasible = self._feasible.get(key)
         if feasible is None:
             feasible = self._feasible[key] = FeasibleSet(self.nodes, static.stage == 0, static.needs)
+            self._live_feasible[id(feasible)] = feasible
         static.feasible = feasible
         return feasible
 

@@ -48,13 +48,32 @@ LWS = {
 
 
 def _lwssim(*args: str) -> str:
-    return subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-c", "from lwssim.cli import main; main()", *args],
-        check=True,
         capture_output=True,
         text=True,
         timeout=600,
-    ).stdout
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"lwssim {' '.join(args)} exited {done.returncode}:\n{done.stderr}")
+    return done.stdout
+
+
+def _emulator_up(state: Path) -> dict:
+    """This test's own 12-node emulator, started beside the session's. One retry: on this 2-core machine a
+    second control plane once failed to come up within its 180 s readiness limit (1 run in 4 on
+    2026-11-27), and the test is about where groups land, not about start-up; the first error is kept
+    in the output."""
+    args = ("emulator", "up", "--nodes", "12", "--gpus-per-node", "8", "--output", "json")
+    try:
+        return json.loads(_lwssim(*args, "--state-dir", str(state)))
+    except AssertionError as first:
+        print(f"first emulator up failed, retrying once: {first}")
+        try:  # `up` stops what it started when it fails; this also clears any state it left
+            _lwssim("emulator", "down", "--state-dir", str(state))
+        except AssertionError as leftover:
+            print(f"emulator down after the failed up: {leftover}")
+        return json.loads(_lwssim(*args, "--state-dir", str(state)))
 
 
 def _simulated_shape(tmp_path: Path, seed: int) -> tuple[list[int], int]:
@@ -87,20 +106,7 @@ def _simulated_shape(tmp_path: Path, seed: int) -> tuple[list[int], int]:
 
 def test_shortfall_places_groups_with_the_same_shape_as_the_real_control_plane(tmp_path: Path) -> None:
     state = tmp_path / "emulator"
-    up = json.loads(
-        _lwssim(
-            "emulator",
-            "up",
-            "--nodes",
-            "12",
-            "--gpus-per-node",
-            "8",
-            "--output",
-            "json",
-            "--state-dir",
-            str(state),
-        )
-    )
+    up = _emulator_up(state)
     try:
         kubectl = [up["kubectl"], "--kubeconfig", up["kubeconfig"]]
         subprocess.run(

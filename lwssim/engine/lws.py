@@ -369,11 +369,11 @@ class LWSControllers:
         return leader_ready and workers_ready, leader_updated and workers.update_revision == lws.revision
 
     def _update_status(self, lws: LeaderWorkerSet) -> None:
-        """readyReplicas and updatedReplicas over existing leader pods (updateConditions)."""
+        """readyReplicas and updatedReplicas over existing leader pods (updateConditions), from the group
+        states ``reconcile_lws`` has just refreshed (nothing in between marks a leader dirty)."""
         spec = lws.spec
         assert spec is not None
         sts = self.store.get("StatefulSet", lws.key)
-        self._refresh_states(lws, sts if isinstance(sts, StatefulSet) else None)
         states, totals = self._states[lws.key], self._totals[lws.key]
         replicas = sts.status_replicas if isinstance(sts, StatefulSet) else 0
         status = (replicas, totals[0], totals[1])

@@ -76,3 +76,90 @@ def test_deleted_worker_recreates_group_by_default() -> None:
     assert len(leaders) == 2 and leaders[1] >= 630.0
     assert len(recs(tl, POD_CREATED, "llm-0-1")) == 2
     assert pod(world, "llm-0-1").ready
+
+
+def test_create_conflict_stops_the_sync_after_its_batch_and_retries_with_backoff() -> None:
+    """A worker set recreated while the old group's workers still terminate (background deletion of the
+    leader, lws#804): the first create, of ordinal 1, fails with AlreadyExists; slowStartBatch returns
+    that batch's error, so ordinals 2.. are not tried, and the set is retried with the workqueue's
+    per-item back-off of 5 ms doubling (stateful_set_control.go slowStartBatch, runForAll)."""
+    doc = scenario_doc(
+        [pool(count=4)],
+        [lws(size=4, restartPolicy="None")],
+        timing={"imagePull": {"cold": "60s"}, "modelLoad": "100s", "termination": "30s"},
+    )
+    attempts: list[tuple[float, str, bool]] = []
+
+    def watch_creates(w) -> None:
+        create = w.store.create
+
+        def recorded(obj) -> bool:
+            ok = create(obj)
+            if obj.kind == "Pod" and w.env.now > 600:
+                attempts.append((w.env.now, obj.name, ok))
+            return ok
+
+        w.store.create = recorded
+        at(w, 600, lambda: w.gc.delete(pod(w, "llm-0")))
+
+    world, _ = run(doc, before_run=watch_creates)
+    failed = [(t, name) for t, name, ok in attempts if not ok]
+    assert len(failed) >= 3
+    assert {name for _, name in failed} == {"llm-0-1"}  # one failed create per sync, never 2 or 3
+    gaps = [b - a for (a, _), (b, _) in zip(failed, failed[1:], strict=False)]
+    assert all(gap >= 0.005 * 2**k for k, gap in enumerate(gaps))  # back-off 5 ms doubling, plus the call
+    assert gaps[-1] > 1.5 * gaps[-2] > 2.25 * gaps[-3]  # once the back-off outweighs the API latency
+    created = {name for _, name, ok in attempts if ok}
+    assert created == {"llm-0", "llm-0-1", "llm-0-2", "llm-0-3"}
+    assert all(pod(world, f"llm-0-{i}").ready for i in (1, 2, 3))
+
+
+def _gated_set(unready: set[int], ready_old: bool = True, partition: int = 0, max_unavailable: int = 1):
+    """A bare StatefulSet controller with the MaxUnavailableStatefulSet gate and 4 pods of revision
+    "a", Running; those in ``unready`` not Ready. Then the set moves to revision "b"."""
+    from lwssim.engine.environment import Environment
+    from lwssim.engine.gc import GarbageCollector
+    from lwssim.engine.objects import RUNNING, PodTemplate
+    from lwssim.engine.statefulset import StatefulSetController
+    from lwssim.engine.store import Store
+    from lwssim.timeline import Timeline
+
+    env = Environment()
+    store = Store(lambda: env.now)
+    gc = GarbageCollector(store, lambda: env.now)
+    ctl = StatefulSetController(env, store, gc, Timeline(horizon=100), max_unavailable_gate=True)
+    template = PodTemplate()
+    sts = StatefulSet(
+        kind="StatefulSet",
+        name="s",
+        namespace="default",
+        template=template,
+        replicas=4,
+        update_revision="a",
+        current_revision="a",
+        revision_templates={"a": template, "b": template},
+    )
+    store.create(sts)
+    env.run(until=1)
+    for p in ctl.pods_by_ordinal(sts).values():
+        p.node, p.phase, p.ready = "n", RUNNING, p.ordinal not in unready
+        store.update(p)
+    sts.update_revision, sts.partition, sts.max_unavailable = "b", partition, max_unavailable
+    sts.generation += 1
+    store.update(sts)
+    env.run(until=2)
+    return sorted(p.ordinal for p in ctl.pods_by_ordinal(sts).values() if p.deleting)
+
+
+def test_gate_counts_unavailable_pods_below_the_partition_too() -> None:
+    """updateStatefulSetAfterInvariantEstablished counts unavailable pods over every replica: an unready
+    pod below the partition uses up maxUnavailable 1, so nothing above it is replaced."""
+    assert _gated_set(unready={0}, partition=2) == []
+    assert _gated_set(unready=set(), partition=2) == [3]
+
+
+def test_gate_deletes_old_pods_up_to_the_budget_available_or_not() -> None:
+    """Budget maxUnavailable - unavailable = 2 - 1: one deletion, of the highest old pod (unready here);
+    every deletion spends the budget (deletedPods++), not only those of available pods."""
+    assert _gated_set(unready={3}, max_unavailable=2) == [3]
+    assert _gated_set(unready=set(), max_unavailable=2) == [2, 3]

@@ -13,10 +13,12 @@ def scale(at: str, replicas: int) -> dict:
     return {"at": at, "scale": {"workload": "llm", "replicas": replicas}}
 
 
-def test_scale_down_deletes_highest_index_groups_at_once__ref_3_10(tmp_path):
+def test_scale_down_deletes_highest_index_groups_first__ref_3_10(tmp_path):
     _, tl, report = run(tmp_path, {**NODES, "events": [scale("1h", 2)]}, {"replicas": 4})
     leaders = [r for r in tl.records if r.kind == "PodDeleting" and r.role == "leader"]
-    assert sorted(r.subject for r in leaders) == ["llm-2", "llm-3"] and {r.t for r in leaders} == {3600.0}
+    # processCondemned in slow-start batches of 1, 2, …: highest ordinal first, one API round trip each
+    assert [r.subject for r in leaders] == ["llm-3", "llm-2"]
+    assert 3600.0 < leaders[0].t < leaders[1].t < 3601.0
     workers = {r.subject for r in tl.records if r.kind == "PodDeleted" and r.role == "worker"}
     assert workers == {"llm-2-1", "llm-3-1"}  # cascade through the worker StatefulSets
     w = report["workloads"][0]

@@ -5,9 +5,10 @@ Source: kubernetes ``pkg/controller/statefulset/stateful_set_control.go`` (v1.34
   of 1, 2, 4, … (``slowStartBatch``), each API call through the controller's client rate limit
   (20 QPS, burst 30), with 5 syncs running at once (``--concurrent-statefulset-syncs``) — so pods of
   many groups are created interleaved, as on a real cluster;
-  a pod name still held by a terminating pod is recreated only once that object is gone;
-- Failed or Succeeded pods are deleted, and recreated on a later sync;
-- ordinals outside the range are all deleted at once (scale down);
+  a pod name still held by a terminating pod is recreated only once that object is gone: the create
+  fails (AlreadyExists), the sync ends after that batch and is retried with back-off;
+- Failed or Succeeded pods are deleted in those batches, and recreated on a later sync;
+- ordinals outside the range are deleted in slow-start batches too, highest first (scale down);
 - rolling update without the MaxUnavailableStatefulSet gate: from the highest ordinal down to the
   partition, delete one pod of an old revision, then wait until every pod at or above it is at the
   update revision and Running+Ready before the next; with the gate, up to maxUnavailable at once;
@@ -31,6 +32,7 @@ from lwssim.timeline import POD_CREATED, Timeline
 CONCURRENT_SYNCS = 5  # kube-controller-manager --concurrent-statefulset-syncs default
 RETRY_BASE = 0.005  # client-go ItemExponentialFailureRateLimiter base delay
 RETRY_MAX = 1000.0  # and its cap
+MAX_BATCH = 500  # stateful_set_control.go MaxBatchSize: most calls one slow-start batch makes at once
 
 
 class StatefulSetController:
@@ -140,7 +142,11 @@ class StatefulSetController:
                 if self._counted.get(sts.uid) != sts.update_revision:
                     self._counted[sts.uid] = sts.update_revision
                     self._recount(sts)
-                yield from self._sync(sts, self.pods_by_ordinal(sts))
+                ok = yield from self._sync(sts, self.pods_by_ordinal(sts))
+                self._retry_on_conflict(sts, not ok)
+                if not ok:  # updateStatefulSet returned the error: status only, no rolling update
+                    self._update_status(sts)
+                    return
             if self._live(sts) and (
                 self._totals[sts.uid][2] > 0  # a pod of an old revision exists: the update has work
             ):
@@ -178,39 +184,56 @@ class StatefulSetController:
         self._totals[sts.uid] = totals
 
     def _sync(self, sts: StatefulSet, pods: dict[int, Pod]):
+        """processReplica over every ordinal of the range, then processCondemned over the pods outside
+        it, each in slow-start batches; only a missing pod (create) or a Failed/Succeeded one (delete)
+        makes an API call. Returns False when a create failed: like ``slowStartBatch`` the sync stops
+        after that batch, skips scale down and rolling update, and is retried with back-off."""
         first, last = sts.ordinal_start, sts.ordinal_start + sts.replicas
+        failed = self._failed.get(sts.uid) or {}
         if len(pods) == sts.replicas and (not pods or (min(pods) == first and max(pods) == last - 1)):
-            missing = []  # every ordinal of the range has its pod (the common case, cheap to see)
+            missing = 0  # every ordinal of the range has its pod (the common case, cheap to see)
+            slots = [pods[o] if pods[o].uid in failed else None for o in range(first, last)] if failed else []
         else:
-            missing = sorted(set(range(first, last)).difference(pods))
-        # Pods outside the range (scale down) or Failed need a pass over all pods; most syncs have none.
-        condemned = len(pods) > sts.replicas - len(missing)
-        failed = [p for p in self._failed.get(sts.uid, {}).values() if first <= p.ordinal < last]
-        conflict = False
-        done, batch = 0, 1
-        while done < len(missing):  # slowStartBatch(1, ...): each batch waits for its slowest call
-            chunk = missing[done : done + batch]
-            done += len(chunk)
-            # The batch's creates run concurrently: each waits for its token, then takes one API round
-            # trip; the pod exists when its create returns, and the batch ends with its slowest create.
+            slots = [pods.get(o, o) for o in range(first, last)]
+            missing = sum(1 for x in slots if type(x) is int)
+            slots = [x if type(x) is int or x.uid in failed else None for x in slots]
+        # Pods outside the range (scale down), as listed when the sync began, highest ordinal first.
+        condemned = (
+            [p for o, p in sorted(pods.items(), reverse=True) if not first <= o < last]
+            if len(pods) > sts.replicas - missing
+            else []
+        )
+        ok = yield from self._batches(sts, slots)
+        if ok and condemned and self._live(sts):
+            yield from self._batches(sts, condemned)
+        return ok
+
+    def _batches(self, sts: StatefulSet, slots: list):
+        """``slowStartBatch(1, len(slots), fn)``: batches of 1, 2, 4, … (at most 500) whose calls run
+        concurrently; each call waits for its client token, then takes one API round trip, and the
+        batch ends with its slowest call. A slot is an ordinal to create, a pod to delete (unless it
+        is terminating already) or None (nothing to do). False if a create found its name taken."""
+        done, batch, ok = 0, 1, True
+        while done < len(slots) and ok:
+            chunk = [x for x in slots[done : done + batch] if x is not None]
+            done += batch
+            batch = min(2 * batch, len(slots) - done, MAX_BATCH)
+            calls = [x for x in chunk if type(x) is int or not x.deleting]
+            if not calls:
+                continue
             start = self.env.now
-            done_at = [start + self.limiter.reserve() + self.api_latency() for _ in chunk]
-            for at, ordinal in sorted(zip(done_at, chunk, strict=True)):
+            done_at = [start + self.limiter.reserve() + self.api_latency() for _ in calls]
+            for at, _, call in sorted(zip(done_at, range(len(calls)), calls, strict=True)):
                 if at > self.env.now:
                     yield self.env.timeout(at - self.env.now)
-                if not self._live(sts) or ordinal >= sts.ordinal_start + sts.replicas:
-                    return
-                if ordinal not in self.pods_by_ordinal(sts):
-                    conflict |= not self._create(sts, ordinal)
-            batch = min(2 * batch, len(missing) - done)
-        doomed = (
-            [p for o, p in sorted(pods.items(), reverse=True) if not first <= o < last] if condemned else []
-        )
-        for pod in sorted(failed, key=lambda p: -p.ordinal) + doomed:
-            if pod.stored and not pod.deleting:
-                yield from self._api_call()
-                self.gc.delete(pod)
-        self._retry_on_conflict(sts, conflict)
+                if not self._live(sts):
+                    return True
+                if type(call) is int:
+                    if call < sts.ordinal_start + sts.replicas and call not in self.pods_by_ordinal(sts):
+                        ok = self._create(sts, call) and ok
+                elif call.stored and not call.deleting:
+                    self.gc.delete(call)
+        return ok
 
     def _retry_on_conflict(self, sts: StatefulSet, conflict: bool) -> None:
         """A pod name still held by a pod of an earlier set of the same name (a worker set recreated
@@ -270,19 +293,22 @@ class StatefulSetController:
                 if not pod.running_and_ready:
                     return
             return
-        # MaxUnavailableStatefulSet: keep at most maxUnavailable pods unavailable, highest first.
-        unavailable = sum(1 for o in ordinals if o not in pods or not pods[o].running_and_ready)
+        # MaxUnavailableStatefulSet (updateStatefulSetAfterInvariantEstablished): unavailable pods are
+        # counted over the whole range, the partition aside; then up to maxUnavailable - unavailable
+        # pods of an old revision are deleted, highest ordinal first, whether available or not.
+        first = sts.ordinal_start
+        unavailable = sum(
+            1 for o in range(first, first + sts.replicas) if o not in pods or not pods[o].running_and_ready
+        )
         budget = sts.max_unavailable - unavailable
         for ordinal in ordinals:
             pod = pods.get(ordinal)
             if budget <= 0:
                 return
             if pod is not None and pod.revision != sts.update_revision and not pod.deleting:
-                was_available = pod.running_and_ready
                 yield from self._api_call()
                 self.gc.delete(pod)
-                if was_available:
-                    budget -= 1
+                budget -= 1
 
     def _update_status(self, sts: StatefulSet) -> None:
         if sts.uid not in self._totals:

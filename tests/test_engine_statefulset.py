@@ -163,3 +163,16 @@ def test_gate_deletes_old_pods_up_to_the_budget_available_or_not() -> None:
     every deletion spends the budget (deletedPods++), not only those of available pods."""
     assert _gated_set(unready={3}, max_unavailable=2) == [3]
     assert _gated_set(unready=set(), max_unavailable=2) == [2, 3]
+
+
+def test_slow_start_batches_double_from_one_up_to_500() -> None:
+    """The batch of every slot matches slowStartBatch's loop: sizes 1, 2, 4, … capped at MaxBatchSize
+    500 (stateful_set_control.go)."""
+    from lwssim.engine.statefulset import MAX_BATCH, _batch_of
+
+    expected, size, slot = [], 1, 0
+    while slot < 3000:
+        expected += [len(set(expected))] * size
+        slot += size
+        size = min(2 * size, MAX_BATCH)
+    assert [_batch_of(s) for s in range(3000)] == expected[:3000]

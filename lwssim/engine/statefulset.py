@@ -35,6 +35,17 @@ RETRY_MAX = 1000.0  # and its cap
 MAX_BATCH = 500  # stateful_set_control.go MaxBatchSize: most calls one slow-start batch makes at once
 
 
+def _slot(call: tuple[int, object]) -> int:
+    return call[0]
+
+
+def _batch_of(slot: int) -> int:
+    """Which slow-start batch holds a slot: batches of 1, 2, 4, … 256, then of MAX_BATCH."""
+    if slot < 511:
+        return (slot + 1).bit_length() - 1
+    return 9 + (slot - 511) // MAX_BATCH
+
+
 class StatefulSetController:
     """Level-triggered like the real one, but memoised: a full sync runs only when the set's spec
     changed (generation) or one of its pods went away or failed; pod status changes update the
@@ -189,50 +200,52 @@ class StatefulSetController:
         makes an API call. Returns False when a create failed: like ``slowStartBatch`` the sync stops
         after that batch, skips scale down and rolling update, and is retried with back-off."""
         first, last = sts.ordinal_start, sts.ordinal_start + sts.replicas
-        failed = self._failed.get(sts.uid) or {}
         if len(pods) == sts.replicas and (not pods or (min(pods) == first and max(pods) == last - 1)):
-            missing = 0  # every ordinal of the range has its pod (the common case, cheap to see)
-            slots = [pods[o] if pods[o].uid in failed else None for o in range(first, last)] if failed else []
+            missing = []  # every ordinal of the range has its pod (the common case, cheap to see)
         else:
-            slots = [pods.get(o, o) for o in range(first, last)]
-            missing = sum(1 for x in slots if type(x) is int)
-            slots = [x if type(x) is int or x.uid in failed else None for x in slots]
+            missing = sorted(set(range(first, last)).difference(pods))
+        failed = [p for p in self._failed.get(sts.uid, {}).values() if first <= p.ordinal < last]
+        # (slot, what): the slot is the ordinal's place in the range, which decides its batch
+        calls: list[tuple[int, int | Pod]] = [(o - first, o) for o in missing]
+        if failed:
+            calls = sorted(calls + [(p.ordinal - first, p) for p in failed], key=_slot)
         # Pods outside the range (scale down), as listed when the sync began, highest ordinal first.
         condemned = (
             [p for o, p in sorted(pods.items(), reverse=True) if not first <= o < last]
-            if len(pods) > sts.replicas - missing
+            if len(pods) > sts.replicas - len(missing)
             else []
         )
-        ok = yield from self._batches(sts, slots)
+        ok = yield from self._batches(sts, calls)
         if ok and condemned and self._live(sts):
-            yield from self._batches(sts, condemned)
+            yield from self._batches(sts, list(enumerate(condemned)))
         return ok
 
-    def _batches(self, sts: StatefulSet, slots: list):
-        """``slowStartBatch(1, len(slots), fn)``: batches of 1, 2, 4, … (at most 500) whose calls run
-        concurrently; each call waits for its client token, then takes one API round trip, and the
-        batch ends with its slowest call. A slot is an ordinal to create, a pod to delete (unless it
-        is terminating already) or None (nothing to do). False if a create found its name taken."""
-        done, batch, ok = 0, 1, True
-        while done < len(slots) and ok:
-            chunk = [x for x in slots[done : done + batch] if x is not None]
-            done += batch
-            batch = min(2 * batch, len(slots) - done, MAX_BATCH)
-            calls = [x for x in chunk if type(x) is int or not x.deleting]
-            if not calls:
-                continue
+    def _batches(self, sts: StatefulSet, calls: list[tuple[int, int | Pod]]):
+        """``slowStartBatch(1, n, fn)`` over the n slots of a list, of which ``calls`` are those that
+        make an API call: an ordinal to create or a pod to delete (unless it is terminating by then).
+        Batches hold slots 0, 1-2, 3-6, … (doubling, at most 500); a batch's calls run concurrently,
+        each waits for its client token, then takes one API round trip, and the batch ends with its
+        slowest call. False when a create found its name taken: the sync stops after that batch."""
+        ok, i = True, 0
+        while i < len(calls) and ok:
+            batch = _batch_of(calls[i][0])
+            j = i + 1
+            while j < len(calls) and _batch_of(calls[j][0]) == batch:
+                j += 1
+            todo = [what for _, what in calls[i:j] if type(what) is int or not what.deleting]
+            i = j
             start = self.env.now
-            done_at = [start + self.limiter.reserve() + self.api_latency() for _ in calls]
-            for at, _, call in sorted(zip(done_at, range(len(calls)), calls, strict=True)):
+            done_at = [start + self.limiter.reserve() + self.api_latency() for _ in todo]
+            for at, _, what in sorted(zip(done_at, range(len(todo)), todo, strict=True)):
                 if at > self.env.now:
                     yield self.env.timeout(at - self.env.now)
                 if not self._live(sts):
                     return True
-                if type(call) is int:
-                    if call < sts.ordinal_start + sts.replicas and call not in self.pods_by_ordinal(sts):
-                        ok = self._create(sts, call) and ok
-                elif call.stored and not call.deleting:
-                    self.gc.delete(call)
+                if type(what) is int:
+                    if what < sts.ordinal_start + sts.replicas and what not in self.pods_by_ordinal(sts):
+                        ok = self._create(sts, what) and ok
+                elif what.stored and not what.deleting:
+                    self.gc.delete(what)
         return ok
 
     def _retry_on_conflict(self, sts: StatefulSet, conflict: bool) -> None:

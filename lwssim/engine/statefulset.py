@@ -232,7 +232,7 @@ class StatefulSetController:
             j = i + 1
             while j < len(calls) and _batch_of(calls[j][0]) == batch:
                 j += 1
-            todo = [what for _, what in calls[i:j] if type(what) is int or not what.deleting]
+            todo = [what for _, what in calls[i:j] if isinstance(what, int) or not what.deleting]
             i = j
             start = self.env.now
             done_at = [start + self.limiter.reserve() + self.api_latency() for _ in todo]
@@ -241,7 +241,7 @@ class StatefulSetController:
                     yield self.env.timeout(at - self.env.now)
                 if not self._live(sts):
                     return True
-                if type(what) is int:
+                if isinstance(what, int):
                     if what < sts.ordinal_start + sts.replicas and what not in self.pods_by_ordinal(sts):
                         ok = self._create(sts, what) and ok
                 elif what.stored and not what.deleting:

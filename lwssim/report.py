@@ -8,6 +8,7 @@ the Timeline is the same for simulated and observed runs, so is every number her
 from __future__ import annotations
 
 import json
+import operator
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -179,10 +180,23 @@ class _Replay:
     def run(self, records: list[Record]) -> None:
         # Records are written in time order; a stable sort keeps write order within an instant and
         # tolerates observed timelines merged from several watches.
+        horizon, apply = self.horizon, self.apply
         for r in sorted(records, key=_time_of):
-            if r.t > self.horizon:
+            if r.t > horizon:
                 break
-            self.apply(r)
+            apply(r)
+
+    def apply(self, r: Record) -> None:
+        self.now = r.t
+        pod_handler = self._pod_handlers.get(r.kind)  # most records are about one pod
+        if pod_handler is not None:
+            pod = self.pods.get((r.workload, r.subject))
+            if pod is not None:
+                pod_handler(pod, r)
+            return
+        handler = self._handlers.get(r.kind)
+        if handler is not None:
+            handler(r)
 
     def workload(self, name: str) -> _Workload:
         w = self.workloads.get(name)
@@ -197,23 +211,11 @@ class _Replay:
             g = self.groups[key] = _Group(index=index, last_t=self.now)
         return g
 
-    def apply(self, r: Record) -> None:
-        self.now = r.t
-        handler = self._handlers.get(r.kind)
-        if handler is not None:
-            handler(r)
-            return
-        pod_handler = self._pod_handlers.get(r.kind)
-        if pod_handler is not None:
-            pod = self.pods.get((r.workload, r.subject))
-            if pod is not None:
-                pod_handler(pod, r)
-
     # -- records about workloads, groups and faults
     def _created(self, r: Record) -> None:
         old = self.pods.get((r.workload, r.subject))
         if old is not None:  # created again without a PodDeleted: the old life is over
-            self._set_health(old, r.t, _unchanged, gone=True)
+            self._health(old, r.t, old.healthy, gone=True)
             self._unbind(old)
         pod = _Pod(r.subject, r.workload, r.group, r.role, gpus=_int(r.get("gpus", 0)))
         self.pods[(r.workload, r.subject)] = pod
@@ -268,8 +270,9 @@ class _Replay:
 
     # -- records about one pod
     def _scheduled(self, pod: _Pod, r: Record) -> None:
-        node = r.get("node")
-        self._set_health(pod, r.t, lambda p: setattr(p, "node", str(node) if node else None))
+        node, was = r.get("node"), pod.healthy
+        pod.node = str(node) if node else None
+        self._health(pod, r.t, was)
         if pod.node is not None:
             self.on_node.setdefault(pod.node, {})[(pod.workload, pod.name)] = pod
 
@@ -277,23 +280,31 @@ class _Replay:
         pod.pending_reason = str(r.get("reason", "")) or None
 
     def _started(self, pod: _Pod, r: Record) -> None:
-        self._set_health(pod, r.t, _mark_started)
+        was, pod.started = pod.healthy, True
+        self._health(pod, r.t, was)
 
     def _ready(self, pod: _Pod, r: Record) -> None:
-        self._set_health(pod, r.t, _mark_ready(r.t))
+        if not pod.ready:
+            was = pod.healthy
+            pod.ready, pod.ready_at = True, r.t
+            self._health(pod, r.t, was)
 
     def _not_ready(self, pod: _Pod, r: Record) -> None:
         # A restarted container must pass readiness again (kubelet sets ContainersReady=False).
-        self._set_health(pod, r.t, _mark_not_ready)
+        was = pod.healthy
+        pod.ready, pod.ready_at = False, None
+        self._health(pod, r.t, was)
 
     def _deleting(self, pod: _Pod, r: Record) -> None:
-        self._set_health(pod, r.t, _mark_deleting)
+        was, pod.deleting = pod.healthy, True
+        self._health(pod, r.t, was)
 
     def _failed(self, pod: _Pod, r: Record) -> None:
-        self._set_health(pod, r.t, _mark_failed)
+        was, pod.failed = pod.healthy, True
+        self._health(pod, r.t, was)
 
     def _deleted(self, pod: _Pod, r: Record) -> None:
-        self._set_health(pod, r.t, _unchanged, gone=True)
+        self._health(pod, r.t, pod.healthy, gone=True)
         self._unbind(pod)
         del self.pods[(pod.workload, pod.name)]
 
@@ -327,10 +338,9 @@ class _Replay:
             if ro["finishedAtSeconds"] is None:
                 ro["minServing"] = min(ro["minServing"], w.serving)
 
-    def _set_health(self, pod: _Pod, t: float, change: Callable[[_Pod], None], gone: bool = False) -> None:
-        """Apply ``change`` to the pod and carry any health change up to its group and workload."""
-        was = pod.healthy
-        change(pod)
+    def _health(self, pod: _Pod, t: float, was: bool, gone: bool = False) -> None:
+        """The pod was ``was`` healthy before a record changed it: carry a change of health up to its
+        group and workload."""
         now = pod.healthy and not gone
         if was == now:
             return
@@ -351,36 +361,7 @@ class _Replay:
         self._changed(w, t)
 
 
-def _time_of(r: Record) -> float:
-    return r.t
-
-
-def _unchanged(p: _Pod) -> None:
-    pass
-
-
-def _mark_started(p: _Pod) -> None:
-    p.started = True
-
-
-def _mark_deleting(p: _Pod) -> None:
-    p.deleting = True
-
-
-def _mark_failed(p: _Pod) -> None:
-    p.failed = True
-
-
-def _mark_ready(t: float) -> Callable[[_Pod], None]:
-    def change(p: _Pod) -> None:
-        if not p.ready:
-            p.ready, p.ready_at = True, t
-
-    return change
-
-
-def _mark_not_ready(p: _Pod) -> None:
-    p.ready, p.ready_at = False, None
+_time_of = operator.itemgetter(0)  # a Record's time ``t``
 
 
 def build_report(timeline: Timeline, *, lws_version: str | None = None) -> dict:

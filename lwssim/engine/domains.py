@@ -15,7 +15,8 @@ Domain = tuple[str, str]  # (label key, value)
 
 class FailureDomains:
     def __init__(self, nodes: NodeTable, keys: list[str]) -> None:
-        import networkx as nx  # only scenarios with domain failures need it: keep it off every start
+        # only scenarios with domain failures need networkx: keep it off every start
+        import networkx as nx  # type: ignore[import-untyped]
 
         self._nx = nx
         self.graph = nx.DiGraph()

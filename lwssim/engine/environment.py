@@ -38,7 +38,7 @@ class Environment(simpy.Environment):
             self._now, _, _, event = heappop(queue)
             if event is horizon:
                 return None
-            callbacks, event.callbacks = event.callbacks, None
+            callbacks, event.callbacks = event.callbacks, None  # type: ignore[assignment]
             for callback in callbacks:  # type: ignore[union-attr]
                 callback(event)
             if not event._ok and not hasattr(event, "_defused"):

@@ -38,6 +38,10 @@ class GarbageCollector:
         for kind in ("Pod", "StatefulSet", "LeaderWorkerSet"):
             store.watch(kind, self._on_event)
 
+    def _delete_all(self, objs: list[Obj]) -> None:
+        for obj in objs:
+            self.delete(obj, BACKGROUND)
+
     def delete(self, obj: Obj, propagation: str = BACKGROUND) -> None:
         """The DELETE call. A second delete of an object already being deleted changes nothing."""
         if obj.deleting or not obj.stored:
@@ -86,4 +90,4 @@ class GarbageCollector:
             for dep in dependents:
                 self.delete(dep, BACKGROUND)
             return
-        self._defer(self._hop(), lambda: [self.delete(dep, BACKGROUND) for dep in dependents])
+        self._defer(self._hop(), lambda: self._delete_all(dependents))

@@ -74,6 +74,14 @@ def _exclusive_terms(key_label: str, own: str, topology_key: str) -> tuple[PodAf
     return affinity, anti
 
 
+def _no_latency() -> float:
+    return 0.0
+
+
+def _zero_gpus(pod: Pod) -> int:
+    return 0
+
+
 class LWSControllers:
     """The LeaderWorkerSet reconciler, the pod reconciler and the pod webhook of one LWS manager."""
 
@@ -85,7 +93,7 @@ class LWSControllers:
         nodes: NodeTable,
         timeline: Timeline,
         config: ControllerConfig,
-        api_latency: Callable[[], float] = lambda: 0.0,
+        api_latency: Callable[[], float] = _no_latency,
     ) -> None:
         self.env, self.store, self.gc, self.nodes, self.timeline = env, store, gc, nodes, timeline
         self.api_latency = api_latency

@@ -7,6 +7,8 @@ come from different zones.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
+
 import numpy as np
 
 from lwssim.model.cluster import Node
@@ -65,14 +67,15 @@ def node_tree_order(nodes: list[Node]) -> list[Node]:
         zones.setdefault(dict(n.labels).get(ZONE_LABEL, ""), []).append(n)
     if len(zones) <= 1:
         return list(nodes)
-    order, lists = [], list(zones.values())
+    order: list[Node] = []
+    lists = list(zones.values())
     for i in range(max(len(z) for z in lists)):
         order.extend(z[i] for z in lists if i < len(z))
     return order
 
 
 class NodeTable:
-    def __init__(self, nodes: list[Node], extra_resources: set[str] = frozenset()) -> None:
+    def __init__(self, nodes: list[Node], extra_resources: AbstractSet[str] = frozenset()) -> None:
         ordered = node_tree_order(nodes)
         self.names = [n.name for n in ordered]
         self.index = {name: i for i, name in enumerate(self.names)}
@@ -104,11 +107,11 @@ class NodeTable:
         self.labels: dict[str, LabelColumn] = {}
         self.node_labels = [dict(node.labels) for node in ordered]
         for i, labels in enumerate(self.node_labels):
-            for k, v in labels.items():
+            for k, val in labels.items():
                 col = self.labels.get(k)
                 if col is None:
                     col = self.labels[k] = LabelColumn(n)
-                col.codes[i] = col.code(v)
+                col.codes[i] = col.code(val)
         self.unschedulable = np.array([node.unschedulable for node in ordered], dtype=bool)
         self.base_taints = [tuple(node.taints) for node in ordered]
         self.extra_taints: list[tuple[Taint, ...]] = [() for _ in ordered]

@@ -46,6 +46,14 @@ def _batch_of(slot: int) -> int:
     return 9 + (slot - 511) // MAX_BATCH
 
 
+def _no_latency() -> float:
+    return 0.0
+
+
+def _zero_gpus(pod: Pod) -> int:
+    return 0
+
+
 class StatefulSetController:
     """Level-triggered like the real one, but memoised: a full sync runs only when the set's spec
     changed (generation) or one of its pods went away or failed; pod status changes update the
@@ -58,8 +66,8 @@ class StatefulSetController:
         gc: GarbageCollector,
         timeline: Timeline,
         max_unavailable_gate: bool = False,
-        gpu_of: Callable[[Pod], int] = lambda pod: 0,
-        api_latency: Callable[[], float] = lambda: 0.0,
+        gpu_of: Callable[[Pod], int] = _zero_gpus,
+        api_latency: Callable[[], float] = _no_latency,
     ) -> None:
         self.env, self.store, self.gc, self.timeline = env, store, gc, timeline
         self.api_latency = api_latency
@@ -93,7 +101,7 @@ class StatefulSetController:
 
     def _on_pod(self, event: str, pod: Pod) -> None:  # type: ignore[override]
         sts = pod.owner
-        if sts is None or sts.kind != "StatefulSet":
+        if not isinstance(sts, StatefulSet):
             return
         pods = self._pods.get(sts.uid)
         if pods is None:

@@ -6,14 +6,16 @@ events, like controller-runtime informers (DESIGN.md).
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from lwssim.engine.objects import Obj
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 
-Handler = Callable[[str, Obj], None]
-Admission = Callable[[Obj], None]
+Handler = Callable[[str, Any], None]
+Admission = Callable[[Any], None]
 
 
 class Store:
@@ -34,7 +36,7 @@ class Store:
     def list(self, kind: str) -> Iterator[Obj]:
         return iter(list(self._objects.get(kind, {}).values()))
 
-    def dependents(self, owner: Obj) -> list[Obj]:
+    def dependents(self, owner: Obj) -> builtins.list[Obj]:
         deps = self._dependents.get(owner.uid)
         return list(deps.values()) if deps else []
 

@@ -58,7 +58,7 @@ class Task:
         try:
             while True:
                 try:
-                    event = self._generator.throw(value) if thrown else self._generator.send(value)  # type: ignore[arg-type]
+                    event = self._generator.throw(value) if thrown else self._generator.send(value)  # type: ignore[arg-type,call-overload]
                 except StopIteration:
                     self.is_alive, self._target = False, None
                     return

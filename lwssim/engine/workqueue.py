@@ -14,7 +14,6 @@ switch per wake-up. A run makes hundreds of thousands of them.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from types import GeneratorType
 from typing import Any
 
 import simpy
@@ -22,9 +21,12 @@ from simpy.events import URGENT
 
 from lwssim.engine.tasks import Task
 
+# A reconcile either finishes at once (None) or returns a generator that waits on SimPy events.
+Reconcile = Callable[[str], Generator[simpy.Event, Any, None] | None]
+
 
 class WorkQueue:
-    def __init__(self, env: simpy.Environment, reconcile: Callable[[str], object], workers: int = 1) -> None:
+    def __init__(self, env: simpy.Environment, reconcile: Reconcile, workers: int = 1) -> None:
         self.env = env
         self._reconcile = reconcile
         self._pending: dict[str, None] = {}
@@ -72,7 +74,7 @@ class _Worker:
             del q._pending[key]
             q._active.add(key)
             result = q._reconcile(key)
-            if type(result) is GeneratorType:
+            if result is not None:
                 self.key, self.running = key, result
                 if not self._advance(None, True):
                     return  # waiting on an event; _resume carries on
@@ -86,7 +88,7 @@ class _Worker:
         assert self.running is not None
         while True:
             try:
-                event = self.running.send(value) if ok else self.running.throw(value)  # type: ignore[arg-type]
+                event = self.running.send(value) if ok else self.running.throw(value)  # type: ignore[arg-type,call-overload]
             except StopIteration:
                 self.running = None
                 return True

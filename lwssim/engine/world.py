@@ -154,10 +154,10 @@ class World:
         self._place_existing_pods()
         for w in scenario.workloads:
             self._create_lws(w.name, w.lws)
-        for event in scenario.scales:
-            self.env.process(self._scale(event))
-        for event in scenario.patches:
-            self.env.process(self._patch(event))
+        for scale in scenario.scales:
+            self.env.process(self._scale(scale))
+        for patch in scenario.patches:
+            self.env.process(self._patch(patch))
 
     def _defer(self, delay: float, action) -> None:
         """Run ``action`` ``delay`` seconds from now (the garbage collector's API round trips)."""

@@ -129,6 +129,7 @@ class Scheduler:
 
     def account(self, pod: Pod) -> None:
         """A pod bound to a node holds its requests there and counts for inter-pod affinity."""
+        assert pod.node is not None
         i = self.nodes.index[pod.node]
         static = self._static(pod)
         self._reserve(i, static.needs, static.nonzero, 1)
@@ -371,8 +372,8 @@ class Scheduler:
             score = score + 3 * static.taint_score[idx]
         if static.affinity_score is not None:
             score = score + 2 * static.affinity_score[idx]
-        best = idx[score == score.max()]
-        return int(best[self.ties.below(len(best))]) if len(best) > 1 else int(best[0])
+        tops = idx[score == score.max()]
+        return int(tops[self.ties.below(len(tops))]) if len(tops) > 1 else int(tops[0])
 
     def _fit_error(
         self, stage: np.ndarray, static: _Static, lacking: list[tuple[int, np.ndarray]], over: np.ndarray

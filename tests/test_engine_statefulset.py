@@ -3,6 +3,7 @@ pkg/controller/statefulset/, facts Q8; LWS naming in reference §2 and pod_contr
 
 from __future__ import annotations
 
+import pytest
 from test_engine_support import at, first_t, lws, pod, pool, recs, run, scenario_doc
 
 from lwssim.engine.objects import StatefulSet
@@ -78,6 +79,7 @@ def test_deleted_worker_recreates_group_by_default() -> None:
     assert pod(world, "llm-0-1").ready
 
 
+@pytest.mark.patches_engine
 def test_create_conflict_stops_the_sync_after_its_batch_and_retries_with_backoff() -> None:
     """A worker set recreated while the old group's workers still terminate (background deletion of the
     leader, lws#804): the first create, of ordinal 1, fails with AlreadyExists; slowStartBatch returns

@@ -14,6 +14,7 @@ from lwssim.engine.tasks import Task
 from lwssim.engine.world import World
 
 
+@pytest.mark.patches_engine
 def test_a_run_with_failures_is_the_same_as_with_simpys_loop(monkeypatch) -> None:
     doc = scenario_doc([pool(count=10)], [lws(replicas=2, size=4)], horizon="48h", seed=2)
     doc["spec"]["faults"] = {

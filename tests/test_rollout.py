@@ -7,7 +7,7 @@ from __future__ import annotations
 from test_faults import build, records
 
 from lwssim.engine.lws import rolling_update_partition
-from lwssim.engine.objects import StatefulSet
+from lwssim.engine.store import MODIFIED
 from lwssim.report import build_report
 
 NODES = {"cluster": {"nodePools": [{"name": "h100", "count": 14, "capacity": {"nvidia.com/gpu": 8}}]}}
@@ -22,16 +22,14 @@ def rollout(tmp_path, events: list, lws: dict | None = None, spec: dict | None =
     """Run N=4 groups with ``events``; return the leader StatefulSet (partition, replicas) steps after 1h."""
     world = build(tmp_path, {**NODES, "events": events, **(spec or {})}, {"replicas": 4, **(lws or {})})
     steps: list[tuple[int, int]] = []
-    update = world.store.update
 
-    def watch(obj):
-        if isinstance(obj, StatefulSet) and obj.role == "leader" and world.env.now >= 3600:
+    def watch(event: str, obj) -> None:
+        if event == MODIFIED and obj.role == "leader" and world.env.now >= 3600:
             step = (obj.partition, obj.replicas)
             if not steps or steps[-1] != step:
                 steps.append(step)
-        update(obj)
 
-    world.store.update = watch  # type: ignore[method-assign]
+    world.store.watch("StatefulSet", watch)
     timeline = world.run()
     return steps, timeline, build_report(timeline)
 

@@ -106,6 +106,7 @@ class LWSControllers:
         self._memo_revision: dict[str, str] = {}
         # LWS key -> (LWS version, leader set uid, its generation) its last full reconcile read
         self._seen: dict[str, tuple[int, int, int]] = {}
+        self._templates: dict[tuple[PodTemplate, tuple, tuple], PodTemplate] = {}
         self._views: dict[int, tuple] = {}  # worker set uid -> what group_state last read of it
         self.lws_queue = WorkQueue(env, self.reconcile_lws)
         self.pod_queue = WorkQueue(env, self.reconcile_pod)
@@ -263,9 +264,16 @@ class LWSControllers:
         annotations = dict(base.annotations) | {SIZE: str(spec.size)}
         if spec.exclusive_topology:
             annotations[L.EXCLUSIVE_TOPOLOGY] = spec.exclusive_topology
-        return replace(
-            base, labels=tuple(sorted(labels.items())), annotations=tuple(sorted(annotations.items()))
-        )
+        return self._derived(base, labels, annotations)
+
+    def _derived(self, base: PodTemplate, labels: dict[str, str], annotations: dict[str, str]) -> PodTemplate:
+        """``base`` with these labels and annotations. Equal templates are one object: a recreated
+        group's worker set gets the template its predecessor had, its hash and placement known."""
+        key = (base, tuple(sorted(labels.items())), tuple(sorted(annotations.items())))
+        template = self._templates.get(key)
+        if template is None:
+            template = self._templates[key] = replace(base, labels=key[1], annotations=key[2])
+        return template
 
     def _apply_leader_sts(
         self, lws: LeaderWorkerSet, sts: StatefulSet | None, partition: int, replicas: int
@@ -524,9 +532,7 @@ class LWSControllers:
             REVISION: leader.revision,
         }
         annotations = dict(base.annotations) | {SIZE: str(spec.size), LEADER_NAME: leader.name}
-        template = replace(
-            base, labels=tuple(sorted(labels.items())), annotations=tuple(sorted(annotations.items()))
-        )
+        template = self._derived(base, labels, annotations)
         # v0.7 takes the worker count from the current LWS size (pod_controller.go:355).
         size = lws.spec.size if lws.spec else spec.size
         sts = StatefulSet(

@@ -104,7 +104,7 @@ class _Workload:
     all_serving_at: float | None = None
     area: float = 0.0
     last_t: float = 0.0
-    over_time: list[list[float]] = field(default_factory=list)
+    over_time: list[list[float | None]] = field(default_factory=list)  # [seconds, serving, replicas]
 
     def fraction(self) -> float:
         # Nothing desired (scaled to zero) means nothing is missing.
@@ -517,6 +517,6 @@ def _frac(v: float | None) -> float | None:
 
 def _int(v: object) -> int:
     try:
-        return int(v)  # type: ignore[arg-type]
+        return int(v)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         return 0

@@ -29,6 +29,7 @@ from lwssim.engine.nodes import NodeLifecycle, delete_pod
 from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import LeaderWorkerSet, Pod
 from lwssim.engine.store import Store
+from lwssim.engine.tasks import Task
 from lwssim.model.scenario import DomainFailures, Faults, NodeFailures, ScriptedFault
 from lwssim.timeline import FAULT, Timeline
 
@@ -60,14 +61,14 @@ class FaultInjector:
         self.domains = FailureDomains(nodes, sorted(set(keys))) if keys else None
         self._domains_down: set[tuple[str, str]] = set()
         if faults.node_failures is not None and faults.node_failures.rate_per_node_day > 0 and len(nodes):
-            env.process(self._node_failures(faults.node_failures))
+            Task(env, self._node_failures(faults.node_failures))
         for spec in faults.domain_failures:
             if spec.rate_per_domain_day > 0:
-                env.process(self._domain_failures(spec))
+                Task(env, self._domain_failures(spec))
         if faults.container_crashes_per_pod_day > 0:
-            env.process(self._container_crashes(faults.container_crashes_per_pod_day))
+            Task(env, self._container_crashes(faults.container_crashes_per_pod_day))
         if faults.scripted:
-            env.process(self._scripted(faults.scripted))
+            Task(env, self._scripted(faults.scripted))
 
     def _record(self, kind: str, target: str, cause: str = "", pod: Pod | None = None, **data) -> int:
         self._next_id += 1
@@ -110,7 +111,7 @@ class FaultInjector:
             )
             self.lifecycle.down(i, name, fault)
             keep = True if effect == "reboot" else None
-            self.env.process(self._repair([i], repair, keep))
+            Task(self.env, self._repair([i], repair, keep))
 
     def _repair(self, indices: list[int], after: float, keep_images: bool | None, domain=None):
         yield self.env.timeout(after)
@@ -133,7 +134,7 @@ class FaultInjector:
             if domain in self._domains_down:
                 continue
             self._domain_down(domain, "domainFailure", "domain")
-            self.env.process(self._repair(self.domains.nodes_of(domain), repair, None, domain))
+            Task(self.env, self._repair(self.domains.nodes_of(domain), repair, None, domain))
 
     def _domain_down(self, domain: tuple[str, str], kind: str, cause: str) -> None:
         assert self.domains is not None

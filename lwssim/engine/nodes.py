@@ -28,6 +28,7 @@ from lwssim.engine.kubelet import Kubelets
 from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import Pod
 from lwssim.engine.store import Store
+from lwssim.engine.tasks import Task
 from lwssim.model.pod import PodTemplate, Taint, Toleration
 from lwssim.timeline import GROUP_RECREATED, NODE_DOWN, NODE_NOT_READY, NODE_UP, POD_NOT_READY, Timeline
 
@@ -106,7 +107,7 @@ class NodeLifecycle:
         pods = [p for p in self.kubelets.pods_on(i) if not p.deleting]
         self.kubelets.node_stopped(i)
         self.timeline.add(self.env.now, NODE_DOWN, self.nodes.names[i], cause=cause, fault=fault)
-        self.env.process(self._monitor(i, epoch))
+        Task(self.env, self._monitor(i, epoch))
         return pods
 
     def up(self, i: int, keep_images: bool | None = None, force: bool = False) -> None:
@@ -145,9 +146,9 @@ class NodeLifecycle:
             if delay is not None:
                 evictions.setdefault(delay, []).append(pod)
         for delay in sorted(evictions):
-            self.env.process(self._evict(i, epoch, delay, evictions[delay]))
+            Task(self.env, self._evict(i, epoch, delay, evictions[delay]))
         if self.force_delete_after is not None:
-            self.env.process(self._force_delete(i, epoch))
+            Task(self.env, self._force_delete(i, epoch))
 
     def _evict(self, i: int, epoch: int, delay: float, pods: list[Pod]):
         """The taint manager deletes pods whose toleration ran out (a plain, graceful DELETE)."""

@@ -1,5 +1,6 @@
-"""A lighter SimPy process for the engine's many short-lived ones (a kubelet's pod lifecycle, a
-termination, a delayed action): a year on 2,000 nodes starts tens of thousands.
+"""A lighter SimPy process for every engine process nobody waits on: the many short-lived ones (a
+kubelet's pod lifecycle, a termination, a node's failure and repair, a delayed action; a year on 2,000
+nodes starts tens of thousands) and the scheduling and fault-injection loops.
 
 It starts, waits, resumes and takes interrupts at exactly the points ``simpy.Process`` does (an
 urgent start event at creation; the generator resumed by the callback of the event it yields; an

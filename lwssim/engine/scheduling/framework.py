@@ -25,6 +25,7 @@ from lwssim.engine.scheduling.podindex import PodIndex
 from lwssim.engine.scheduling.queue import SchedulingQueue
 from lwssim.engine.scheduling.ties import TieBreak
 from lwssim.engine.store import ADDED, DELETED, MODIFIED, Store
+from lwssim.engine.tasks import Task
 from lwssim.model.pod import PodTemplate
 from lwssim.timeline import POD_SCHEDULED, POD_UNSCHEDULABLE, Timeline
 
@@ -105,7 +106,7 @@ class Scheduler:
         # pod uid -> (PodIndex slot, node, requests held there)
         self._slot: dict[int, tuple[int, int, tuple[tuple[int, int], ...], tuple[int, int]]] = {}
         store.watch("Pod", self._on_pod)
-        env.process(self._run())
+        Task(env, self._run())  # a SimPy process nobody waits on
 
     # -- informer
     def _on_pod(self, event: str, pod: Pod) -> None:  # type: ignore[override]

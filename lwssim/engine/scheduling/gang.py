@@ -23,6 +23,7 @@ import simpy
 from lwssim.engine.objects import Obj, Pod
 from lwssim.engine.scheduling.framework import Scheduler
 from lwssim.engine.store import ADDED, DELETED, Store
+from lwssim.engine.tasks import Task
 
 VOLCANO = "volcano"
 GROUP_NAME_ANNOTATION = "scheduling.k8s.io/group-name"
@@ -44,7 +45,7 @@ class VolcanoScheduler:
         self._last_version = -1
         self._wake: simpy.Event | None = None
         store.watch("Pod", self._on_pod)
-        env.process(self._run())
+        Task(env, self._run())  # a SimPy process nobody waits on
 
     def _on_pod(self, event: str, pod: Pod) -> None:  # type: ignore[override]
         if pod.template.scheduler_name != VOLCANO:

@@ -8,11 +8,11 @@ does, so events are processed in exactly the same order.
 
 from __future__ import annotations
 
-from heapq import heappop
+from heapq import heappop, heappush
 
 import simpy
-from simpy.core import BoundClass
-from simpy.events import URGENT
+from simpy.core import BoundClass, SimTime
+from simpy.events import NORMAL, URGENT, EventPriority
 
 
 class Environment(simpy.Environment):
@@ -23,6 +23,14 @@ class Environment(simpy.Environment):
         for name, attr in vars(simpy.Environment).items():
             if isinstance(attr, BoundClass):
                 setattr(self, name, getattr(self, name))
+
+    # SimPy's own two hottest methods, restated here so that a compiled engine runs them natively.
+    @property
+    def now(self) -> SimTime:
+        return self._now
+
+    def schedule(self, event: simpy.Event, priority: EventPriority = NORMAL, delay: SimTime = 0) -> None:
+        heappush(self._queue, (self._now + delay, priority, next(self._eid), event))
 
     def run(self, until: float | simpy.Event | None = None) -> object:
         if until is None or isinstance(until, simpy.Event):

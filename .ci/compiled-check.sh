@@ -16,7 +16,7 @@ trap 'rm -rf "$out"' EXIT
 cd "$out"  # outside the work tree: `import lwssim` finds the installed package, not the sources
 "$root/.venv-compiled/bin/python" -c '
 import sys, lwssim.engine.world as w
-sys.exit(0 if w.__file__.endswith(".so") else f"the engine is not compiled: {w.__file__}")'
+sys.exit(0 if w.__file__.endswith(".so") else f"the engine is not compiled ({w.__file__}): see pip install -v . for why")'
 
 for f in "$root"/scenarios/*.yaml; do
   for build in pure compiled; do

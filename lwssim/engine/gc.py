@@ -87,7 +87,6 @@ class GarbageCollector:
         if not dependents:
             return
         if self._defer is None:
-            for dep in dependents:
-                self.delete(dep, BACKGROUND)
+            self._delete_all(dependents)
             return
         self._defer(self._hop(), lambda: self._delete_all(dependents))

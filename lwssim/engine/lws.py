@@ -19,7 +19,7 @@ from lwssim.engine.gc import GarbageCollector
 from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import FOREGROUND, PENDING, RUNNING, LeaderWorkerSet, Pod, StatefulSet
 from lwssim.engine.scheduling.gang import GROUP_NAME_ANNOTATION, PodGroup
-from lwssim.engine.store import DELETED, MODIFIED, Store
+from lwssim.engine.store import DELETED, MODIFIED, Store, no_latency
 from lwssim.engine.workqueue import WorkQueue
 from lwssim.model import lws as L
 from lwssim.model.lws import LeaderWorkerSetSpec
@@ -74,14 +74,6 @@ def _exclusive_terms(key_label: str, own: str, topology_key: str) -> tuple[PodAf
     return affinity, anti
 
 
-def _no_latency() -> float:
-    return 0.0
-
-
-def _zero_gpus(pod: Pod) -> int:
-    return 0
-
-
 class LWSControllers:
     """The LeaderWorkerSet reconciler, the pod reconciler and the pod webhook of one LWS manager."""
 
@@ -93,7 +85,7 @@ class LWSControllers:
         nodes: NodeTable,
         timeline: Timeline,
         config: ControllerConfig,
-        api_latency: Callable[[], float] = _no_latency,
+        api_latency: Callable[[], float] = no_latency,
     ) -> None:
         self.env, self.store, self.gc, self.nodes, self.timeline = env, store, gc, nodes, timeline
         self.api_latency = api_latency

@@ -25,7 +25,7 @@ import simpy
 from lwssim.engine.gc import GarbageCollector
 from lwssim.engine.objects import FAILED, RUNNING, SUCCEEDED, Pod, StatefulSet
 from lwssim.engine.ratelimit import TokenBucket
-from lwssim.engine.store import ADDED, DELETED, MODIFIED, Store
+from lwssim.engine.store import ADDED, DELETED, MODIFIED, Store, no_latency
 from lwssim.engine.workqueue import WorkQueue
 from lwssim.timeline import POD_CREATED, Timeline
 
@@ -46,10 +46,6 @@ def _batch_of(slot: int) -> int:
     return 9 + (slot - 511) // MAX_BATCH
 
 
-def _no_latency() -> float:
-    return 0.0
-
-
 def _zero_gpus(pod: Pod) -> int:
     return 0
 
@@ -67,7 +63,7 @@ class StatefulSetController:
         timeline: Timeline,
         max_unavailable_gate: bool = False,
         gpu_of: Callable[[Pod], int] = _zero_gpus,
-        api_latency: Callable[[], float] = _no_latency,
+        api_latency: Callable[[], float] = no_latency,
     ) -> None:
         self.env, self.store, self.gc, self.timeline = env, store, gc, timeline
         self.api_latency = api_latency

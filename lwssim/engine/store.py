@@ -18,6 +18,11 @@ Handler = Callable[[str, Any], None]
 Admission = Callable[[Any], None]
 
 
+def no_latency() -> float:
+    """An API round trip that takes no time: the controllers' default when no latency model is given."""
+    return 0.0
+
+
 class Store:
     def __init__(self, now: Callable[[], float]) -> None:
         self._now = now

@@ -19,11 +19,16 @@ from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).parent
-# Every engine module (the hot paths), the timeline it writes and the report replaying it; not the
-# package __init__ files.
+# Every engine module (the hot paths), the timeline it writes, and the replay of it with the report built
+# on that replay; not the package __init__ files.
 COMPILED = sorted(
     str(p.relative_to(ROOT))
-    for p in [*ROOT.glob("lwssim/engine/**/*.py"), ROOT / "lwssim/timeline.py", ROOT / "lwssim/report.py"]
+    for p in [
+        *ROOT.glob("lwssim/engine/**/*.py"),
+        ROOT / "lwssim/timeline.py",
+        ROOT / "lwssim/analysis/replay.py",
+        ROOT / "lwssim/analysis/report.py",
+    ]
     if p.name != "__init__.py"
 )
 

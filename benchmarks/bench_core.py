@@ -52,8 +52,8 @@ def scenario(nodes: int, groups: int, exclusive: bool):
 
 
 def run_case(nodes: int, groups: int, exclusive: bool) -> dict:
+    from lwssim.analysis.report import build_report
     from lwssim.engine.world import World
-    from lwssim.report import build_report
 
     sc = scenario(nodes, groups, exclusive)
     t0 = time.perf_counter()

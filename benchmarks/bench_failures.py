@@ -24,9 +24,9 @@ from pathlib import Path
 
 import yaml
 
+from lwssim.analysis.report import build_report
 from lwssim.engine.world import World
 from lwssim.manifests.scenario import load_scenario
-from lwssim.report import build_report
 
 
 def scenario_doc(nodes: int, groups: int, size: int, days: int) -> dict:

@@ -71,7 +71,7 @@ def cli() -> None:
 def simulate(scenario: str, seed: int | None, output: str, plots_dir: str | None) -> int:
     """Simulate SCENARIO and report what serves, when, and why not."""
     from lwssim import runner
-    from lwssim.report import to_json
+    from lwssim.analysis.report import to_json
 
     loaded = runner.load(scenario)
     click.echo(f"simulating {loaded.name} ...", err=True)
@@ -222,11 +222,11 @@ def plan(
     from dataclasses import replace
 
     from lwssim import runner
+    from lwssim.analysis.report import to_json
     from lwssim.model.quantity import QuantityError, parse_duration
     from lwssim.plan import Targets, search
     from lwssim.plan.progress import RichProgress
     from lwssim.plan.report import to_dict
-    from lwssim.report import to_json
 
     loaded = runner.load(scenario)
     try:
@@ -261,13 +261,13 @@ def plan(
 
             click.echo(render_plan_html(doc, figures), nl=False)
         else:
-            from lwssim.plan.render import render_plan_markdown
+            from lwssim.render.plan import render_plan_markdown
             from lwssim.render.plots import write_figures
 
             written = write_figures(figures, Path(plots_dir), f"{loaded.name}-plan") if plots_dir else []
             click.echo(render_plan_markdown(doc, [(f.title, p.as_posix()) for f, p in written]), nl=False)
     else:
-        from lwssim.plan.render import render_plan_table
+        from lwssim.render.plan import render_plan_table
 
         render_plan_table(doc)
     return EXIT_OK if doc["recommendedCount"] is not None else EXIT_FAILED
@@ -299,9 +299,10 @@ def compare(
 
     Exit 1 when placement or pending differs for a pod, or time to serving is beyond --tolerance.
     """
-    from lwssim import compare as comparing
-    from lwssim import compare_render, runner
-    from lwssim.report import to_json
+    from lwssim import runner
+    from lwssim.analysis import compare as comparing
+    from lwssim.analysis.report import to_json
+    from lwssim.render import compare as compare_render
 
     obs = comparing.load_observed(observed)
     loaded = runner.load(scenario_path)
@@ -353,9 +354,9 @@ def calibrate(observed: tuple[str, ...], out: str | None, force: bool, output: s
     """Fit the scenario `timing` block from OBSERVED Timelines (`apply --record`)."""
     import yaml
 
-    from lwssim import calibrate as calibrating
-    from lwssim.compare import load_observed
-    from lwssim.report import to_json
+    from lwssim.analysis import calibrate as calibrating
+    from lwssim.analysis.compare import load_observed
+    from lwssim.analysis.report import to_json
 
     if out and Path(out).exists() and not force:
         raise InputError(out, "", "exists; pass --force to overwrite it")

@@ -6,8 +6,8 @@ and tests can replace ``load`` and ``run`` with fakes.
 
 from __future__ import annotations
 
+from lwssim.analysis.report import build_report
 from lwssim.model.scenario import Scenario
-from lwssim.report import build_report
 from lwssim.timeline import Timeline
 
 
@@ -25,8 +25,8 @@ def run(scenario: Scenario, seed: int | None = None) -> dict:
 
 def run_with_timeline(scenario: Scenario, seed: int | None = None) -> tuple[dict, Timeline]:
     """The report (with explanations of what does not serve and what still fits) and its Timeline."""
+    from lwssim.analysis.explain import explain
     from lwssim.engine.world import simulate
-    from lwssim.explain import explain
 
     timeline = simulate(scenario, seed)
     report = build_report(timeline, lws_version=scenario.controller.lws_version)

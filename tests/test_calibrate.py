@@ -1,4 +1,4 @@
-"""lwssim.calibrate: phase durations from Timelines, distribution choice, and the round trip."""
+"""lwssim.analysis.calibrate: phase durations from Timelines, distribution choice, and the round trip."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from lwssim import runner
 from lwssim import timeline as tl
-from lwssim.calibrate import Fit, calibrate, duration, phase_samples
+from lwssim.analysis.calibrate import Fit, calibrate, duration, phase_samples
 from lwssim.cli import cli
 from lwssim.timeline import Timeline, WorkloadInfo
 

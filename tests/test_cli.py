@@ -15,12 +15,12 @@ from click.testing import CliRunner
 
 from lwssim import __version__, runner
 from lwssim import timeline as k
+from lwssim.analysis.report import build_report
 from lwssim.cli import cli
 from lwssim.errors import InputError
 from lwssim.model.cluster import Cluster
 from lwssim.model.lws import LeaderWorkerSetSpec, Workload
 from lwssim.model.scenario import Expectation, Scenario
-from lwssim.report import build_report
 from lwssim.timeline import Timeline, WorkloadInfo
 
 SCENARIO = """\

@@ -1,4 +1,4 @@
-"""lwssim.compare: observed vs simulated Timelines, built by hand so every figure is known."""
+"""lwssim.analysis.compare: observed vs simulated Timelines, built by hand so every figure is known."""
 
 from __future__ import annotations
 
@@ -11,8 +11,16 @@ from click.testing import CliRunner
 
 from lwssim import runner
 from lwssim import timeline as tl
+from lwssim.analysis.compare import (
+    compare,
+    normalize_reason,
+    order_lives,
+    pod_facts,
+    relative_error,
+    serving_starts,
+)
+from lwssim.analysis.replay import replay
 from lwssim.cli import cli
-from lwssim.compare import compare, normalize_reason, order_lives, pod_facts, relative_error, serving_starts
 from lwssim.timeline import Timeline
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "e2e" / "plain-placement.yaml"
@@ -114,10 +122,10 @@ def test_order_lives_keeps_recreated_pod_lives_apart() -> None:
     t.add(40.5, tl.POD_DELETED, "w-0", "w", 0, "leader", uid="a")
     t.add(41.0, tl.POD_CONTAINERS_STARTED, "w-0", "w", 0, "leader", uid="b")
     t.add(45.0, tl.POD_READY, "w-0", "w", 0, "leader", uid="b")
-    assert pod_facts(t)[("w", "w-0")].state == "gone"  # replayed by name as recorded: wrong
+    assert pod_facts(replay(t))[("w", "w-0")].state == "gone"  # replayed by name as recorded: wrong
     fixed = order_lives(t)
-    assert pod_facts(fixed)[("w", "w-0")].state == "placed"
-    assert serving_starts(fixed)[("w", 0)] == [2.0, 45.0]
+    assert pod_facts(replay(fixed))[("w", "w-0")].state == "placed"
+    assert serving_starts(replay(fixed))[("w", 0)] == [2.0, 45.0]
 
 
 def _write(tmp_path: Path, t: Timeline) -> str:

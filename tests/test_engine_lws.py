@@ -8,8 +8,8 @@ import hashlib
 import pytest
 from test_engine_support import GPU, PREEMPT, first_t, lws, pod, pool, recs, run, scenario_doc
 
+from lwssim.analysis.report import build_report
 from lwssim.engine.objects import StatefulSet
-from lwssim.report import build_report
 from lwssim.timeline import GROUP_RECREATED, POD_CREATED, POD_READY, POD_SCHEDULED
 
 P = "leaderworkerset.sigs.k8s.io/"

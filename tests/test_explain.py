@@ -10,7 +10,7 @@ from pathlib import Path
 
 from lwssim import runner
 from lwssim import timeline as tl
-from lwssim.explain import explain, final_state, headroom
+from lwssim.analysis.explain import explain, final_state, headroom
 from lwssim.manifests.scenario import load_scenario
 from lwssim.render.summary import summarize
 from lwssim.timeline import Timeline, WorkloadInfo

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from lwssim.analysis.report import build_report
 from lwssim.engine.domains import FailureDomains
 from lwssim.engine.nodes import unreachable_eviction_delay
 from lwssim.engine.nodetable import NodeTable
@@ -16,7 +17,6 @@ from lwssim.engine.world import World
 from lwssim.manifests.scenario import load_scenario
 from lwssim.model.cluster import NodePool, TopologyLevel, expand_pool
 from lwssim.model.pod import PodTemplate, Toleration
-from lwssim.report import build_report
 from lwssim.timeline import NODE_DOWN, NODE_NOT_READY, NODE_UP, POD_DELETED, POD_DELETING, POD_NOT_READY
 
 GPU = "nvidia.com/gpu"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from lwssim import timeline as tl
+from lwssim.analysis.report import build_report
 from lwssim.kube.observe import TimelineBuilder, parse_time
-from lwssim.report import build_report
 from lwssim.timeline import Timeline, WorkloadInfo
 
 T0 = parse_time("2026-01-01T00:00:00Z") or 0.0

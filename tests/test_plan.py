@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from lwssim.analysis.report import to_json
 from lwssim.cli import cli
 from lwssim.manifests.scenario import load_scenario
 from lwssim.model.cluster import Node
@@ -15,7 +16,6 @@ from lwssim.plan import Targets, plan, search
 from lwssim.plan.runs import run_seed
 from lwssim.plan.stats import Verdict, bootstrap_ci, quantile
 from lwssim.plan.variants import resource_lower_bound, with_pool_count
-from lwssim.report import to_json
 
 SCENARIO = """\
 apiVersion: lwssim.io/v1alpha1

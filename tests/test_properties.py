@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_engine_support import lws, pool, run, scenario_doc
 
+from lwssim.analysis.report import build_report, to_json
 from lwssim.engine.objects import Pod
 from lwssim.engine.store import DELETED
-from lwssim.report import build_report, to_json
 from lwssim.timeline import POD_CREATED, POD_DELETED, POD_SCHEDULED
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

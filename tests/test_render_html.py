@@ -9,6 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from lwssim import timeline as tl
+from lwssim.analysis.report import build_report
 from lwssim.cli import cli
 from lwssim.render.plots import group_phases
 from lwssim.timeline import Timeline, WorkloadInfo
@@ -96,6 +97,7 @@ def test_group_phases():
     t.add(6.0, tl.POD_SCHEDULED, "llm-0-1", "llm", 0, "worker", node="b")
     for pod, role in (("llm-0", "leader"), ("llm-0-1", "worker")):
         t.add(20.0, tl.POD_INITIALIZED, pod, "llm", 0, role)
+        t.add(30.0, tl.POD_CONTAINERS_STARTED, pod, "llm", 0, role)
         t.add(40.0, tl.POD_READY, pod, "llm", 0, role)
     t.add(60.0, tl.POD_NOT_READY, "llm-0-1", "llm", 0, "worker")
     t.add(70.0, tl.POD_READY, "llm-0-1", "llm", 0, "worker")
@@ -107,3 +109,15 @@ def test_group_phases():
         (60.0, 70.0, "down"),
         (70.0, 100.0, "serving"),
     ]
+    report = build_report(t)["workloads"][0]
+    assert report["groups"][0]["servingAtSeconds"] == 40.0 and report["servingOverTime"][-1] == [70.0, 1, 1]
+
+
+def test_group_phases_serve_as_the_report_counts_serving():
+    """Ready without ContainersStarted is not serving in the report, so not in the plot either."""
+    t = Timeline(100.0, [WorkloadInfo("llm", "default", "LeaderWorkerSet", "llm", 1, 1)])
+    t.add(0.0, tl.POD_CREATED, "llm-0", "llm", 0, "leader")
+    t.add(5.0, tl.POD_SCHEDULED, "llm-0", "llm", 0, "leader", node="a")
+    t.add(40.0, tl.POD_READY, "llm-0", "llm", 0, "leader")
+    assert build_report(t)["workloads"][0]["groupsServing"] == 0
+    assert [p for _, _, p in group_phases(t)[("llm", 0)]] == ["pending", "pulling", "loading"]

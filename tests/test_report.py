@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from lwssim import timeline as k
-from lwssim.report import build_report, name_key, to_json
+from lwssim.analysis.report import build_report, name_key, to_json
 from lwssim.timeline import Timeline, WorkloadInfo
 
 GPU_MSG = "0/2 nodes are available: 2 Insufficient nvidia.com/gpu."

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from test_faults import build, records
 
+from lwssim.analysis.report import build_report
 from lwssim.engine.lws import rolling_update_partition
 from lwssim.engine.store import MODIFIED
-from lwssim.report import build_report
 
 NODES = {"cluster": {"nodePools": [{"name": "h100", "count": 14, "capacity": {"nvidia.com/gpu": 8}}]}}
 

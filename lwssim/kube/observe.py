@@ -67,7 +67,7 @@ class _PodState:
     deleting: bool = False
     failed: bool = False
     gone: bool = False
-    uid: str = ""  # a recreated pod keeps its name but not its uid (lwssim.compare.order_lives)
+    uid: str = ""  # a recreated pod keeps its name but not its uid (lwssim.analysis.compare.order_lives)
 
 
 class TimelineBuilder:

@@ -50,8 +50,8 @@ def simulate(
     nodes: list[Node], existing: list[ExistingPod], workloads: list[Workload], controller: ControllerConfig
 ) -> list[Check]:
     """One Check per workload: groups that would serve, pending reasons, predicted time to serving."""
+    from lwssim.analysis.report import build_report
     from lwssim.engine.world import World
-    from lwssim.report import build_report
 
     if not workloads:
         return []

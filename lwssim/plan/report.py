@@ -106,7 +106,7 @@ def reason(c: Candidate, s: Search, explanation: str | None = None) -> str:
 
 def representative(s: Search, c: Candidate) -> dict | None:
     """Re-simulate ``c``'s first failing run (or its first run) in this process and explain its end."""
-    from lwssim.explain import explain
+    from lwssim.analysis.explain import explain
 
     if not c.results:
         return None

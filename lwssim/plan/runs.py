@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from lwssim import timeline as tl
+from lwssim.analysis.report import build_report
 from lwssim.model.scenario import Scenario
 from lwssim.plan.variants import with_pool_count
-from lwssim.report import build_report
 from lwssim.timeline import Timeline
 
 

@@ -26,7 +26,7 @@ footer { color: #888; font-size: .8rem; margin-top: 2rem; }
 """
 
 
-def _page(title: str, body: list[str]) -> str:
+def page(title: str, body: list[str]) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
@@ -89,11 +89,11 @@ def render_report_html(report: dict, figures: list[Figure]) -> str:
         body += [f"<h2>Groups of {escape(name)}</h2>", _table(GROUP_COLUMNS, rows)]
     body.append("<h2>Pending pods</h2>")
     body.append(_table(PENDING_COLUMNS, s.pending) if s.pending else "<p>No pending pods.</p>")
-    return _page(s.title, body)
+    return page(s.title, body)
 
 
 def render_plan_html(plan: dict, figures: list[Figure]) -> str:
-    from lwssim.plan.render import COLUMNS, headline, rows, targets_line
+    from lwssim.render.plan import COLUMNS, headline, rows, targets_line
 
     title = f"Capacity plan · {plan['scenario']} · pool {plan['pool']}"
     table_rows = rows(plan)
@@ -110,4 +110,4 @@ def render_plan_html(plan: dict, figures: list[Figure]) -> str:
     if figures:
         body += ["<h2>Plots</h2>", *_figures(figures)]
     body.append(f"<p><em>Search: {escape(plan['search'])}.</em></p>")
-    return _page(title, body)
+    return page(title, body)

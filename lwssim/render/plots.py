@@ -20,7 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from lwssim import timeline as tl  # noqa: E402
-from lwssim.report import name_key  # noqa: E402
+from lwssim.analysis.replay import Replay  # noqa: E402
+from lwssim.analysis.report import name_key  # noqa: E402
 from lwssim.timeline import Timeline  # noqa: E402
 
 PHASES = ("pending", "pulling", "loading", "serving", "down")
@@ -34,6 +35,21 @@ COLORS = {
 MAX_GANTT_ROWS = 48
 MIN_VISIBLE_FRACTION = 1 / 300  # short outages are widened to this share of the axis so they show
 DPI = 110
+# Records whose pod can change its group's phase (a failed scheduling attempt cannot).
+POD_KINDS = frozenset(
+    {
+        tl.POD_CREATED,
+        tl.POD_SCHEDULED,
+        tl.POD_INITIALIZED,
+        tl.POD_CONTAINERS_STARTED,
+        tl.POD_READY,
+        tl.POD_NOT_READY,
+        tl.POD_RESTARTED,
+        tl.POD_DELETING,
+        tl.POD_DELETED,
+        tl.POD_FAILED,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -45,54 +61,19 @@ class Figure:
 
 # -- group phases from the Timeline ----------------------------------------------------------------------
 
-_POD_PHASE = {
-    tl.POD_CREATED: "pending",
-    tl.POD_SCHEDULED: "pulling",
-    tl.POD_INITIALIZED: "loading",
-    tl.POD_CONTAINERS_STARTED: "loading",
-    tl.POD_READY: "serving",
-    tl.POD_NOT_READY: "loading",
-    tl.POD_RESTARTED: "loading",
-}
-_ORDER = {p: i for i, p in enumerate(("pending", "pulling", "loading", "serving"))}
-
 
 def group_phases(timeline: Timeline) -> dict[tuple[str, int], list[tuple[float, float, str]]]:
-    """Intervals (start, end, phase) of every group, from its pods' records.
-
-    A group serves when all its pods are Ready; before it first serves it is as far as its least advanced
-    pod (a missing pod counts as pending); after it has served, any gap is ``down``.
-    """
-    sizes = {w.name: w.size for w in timeline.workloads}
-    pods: dict[tuple[str, int], dict[str, str]] = defaultdict(dict)
-    served: set[tuple[str, int]] = set()
+    """Intervals (start, end, phase) of every group, as the one replay of the Timeline has it after each
+    pod record (Replay.group_progress: serving as the report counts it, down after it has served,
+    before that as far as its least advanced pod)."""
+    state = Replay(timeline)
     current: dict[tuple[str, int], tuple[float, str]] = {}
     out: dict[tuple[str, int], list[tuple[float, float, str]]] = defaultdict(list)
-
-    def state(key: tuple[str, int]) -> str:
-        phases = list(pods[key].values())
-        size = sizes.get(key[0], len(phases))
-        if len(phases) >= size and all(p == "serving" for p in phases):
-            return "serving"
-        if key in served:
-            return "down"
-        if len(phases) < size:
-            return "pending"
-        return min(phases, key=_ORDER.__getitem__)
-
-    for r in sorted(timeline.records, key=lambda r: r.t):
-        if r.t > timeline.horizon or r.group < 0 or not r.workload:
+    for r in state.replayed(timeline.records):
+        if r.group < 0 or not r.workload or r.kind not in POD_KINDS:
             continue
         key = (r.workload, r.group)
-        if r.kind in _POD_PHASE:
-            pods[key][r.subject] = _POD_PHASE[r.kind]
-        elif r.kind in (tl.POD_DELETING, tl.POD_DELETED, tl.POD_FAILED):
-            pods[key].pop(r.subject, None)
-        else:
-            continue
-        now = state(key)
-        if now == "serving":
-            served.add(key)
+        now = state.group_progress(*key)
         before = current.get(key)
         if before is None or before[1] != now:
             if before is not None and r.t > before[0]:
@@ -115,7 +96,7 @@ def _time_axis(horizon: float) -> tuple[float, str]:
     return 60.0, "minutes"
 
 
-def _png(fig) -> bytes:
+def figure_png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
@@ -161,7 +142,7 @@ def gantt(timeline: Timeline) -> Figure | None:
         frameon=False,
         fontsize="small",
     )
-    return Figure("groups", "Groups over time (short outages widened to stay visible)", _png(fig))
+    return Figure("groups", "Groups over time (short outages widened to stay visible)", figure_png(fig))
 
 
 def serving_over_time(report: dict) -> Figure | None:
@@ -192,7 +173,7 @@ def serving_over_time(report: dict) -> Figure | None:
     ax.set_title("Serving groups over time", loc="left")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
-    return Figure("serving", "Serving groups over time", _png(fig))
+    return Figure("serving", "Serving groups over time", figure_png(fig))
 
 
 def report_figures(report: dict, timeline: Timeline) -> list[Figure]:
@@ -259,7 +240,7 @@ def _plan_availability(plan: dict, cands: list[dict]) -> Figure:
     ax.set_title("Availability against node count", loc="left")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="lower right")
-    return Figure("availability", "Availability against node count", _png(fig))
+    return Figure("availability", "Availability against node count", figure_png(fig))
 
 
 def _plan_time(plan: dict, cands: list[dict]) -> Figure:
@@ -282,7 +263,7 @@ def _plan_time(plan: dict, cands: list[dict]) -> Figure:
     ax.set_title("Time to all serving against node count", loc="left")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="best")
-    return Figure("time-to-serving", "Time to all serving against node count", _png(fig))
+    return Figure("time-to-serving", "Time to all serving against node count", figure_png(fig))
 
 
 def write_figures(figures: list[Figure], directory: Path, prefix: str) -> list[tuple[Figure, Path]]:

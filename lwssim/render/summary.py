@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from lwssim.analysis.report import group_blockers, name_key
 from lwssim.model.quantity import format_duration
-from lwssim.report import group_blockers, name_key
 
 MAX_GROUP_ROWS = 16  # beyond this many groups, per-group detail is noise in a terminal
 MAX_EXAMPLES = 4
@@ -64,7 +64,7 @@ def summarize(report: dict) -> Summary:
         if note:
             notes.append(note)
     notes += failure_notes(report)
-    notes += [e["message"] for e in report.get("explanations", [])]  # lwssim.explain, when attached
+    notes += [e["message"] for e in report.get("explanations", [])]  # lwssim.analysis.explain, when attached
     return Summary(title, cluster_line, workloads, groups, notes, pending_rows(report["pendingPods"]))
 
 

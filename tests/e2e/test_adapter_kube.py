@@ -12,9 +12,9 @@ import pytest
 import yaml
 from e2e_helpers import lws_manifest
 
+from lwssim.analysis.report import build_report
 from lwssim.emulator.stack import Stack
 from lwssim.manifests.scenario import load_scenario
-from lwssim.report import build_report
 from lwssim.timeline import Timeline
 
 pytestmark = pytest.mark.e2e

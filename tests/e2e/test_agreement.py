@@ -2,8 +2,8 @@
 
 Each test runs one scenario of scenarios/e2e on the emulator: KWOK's pod stages get the scenario's timing
 (start delay = imagePull + containerStart, ready delay = modelLoad), the scenario's LeaderWorkerSet is
-created, lwssim.kube.observe records what the real controllers do, and lwssim.compare sets that Timeline
-beside the simulation of the same scenario. The agreement figures are printed (``pytest -m e2e -s``).
+created, lwssim.kube.observe records what the real controllers do, and lwssim.analysis.compare sets that
+Timeline beside the simulation of the same scenario. The agreement figures are printed (``pytest -m e2e -s``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from e2e_helpers import NS
 
 from lwssim import runner
 from lwssim import timeline as tl
-from lwssim.compare import compare
+from lwssim.analysis.compare import compare
 from lwssim.emulator import stages
 from lwssim.model.scenario import Scenario
 from lwssim.timeline import Timeline
@@ -162,7 +162,7 @@ def test_plain_placement_agrees(api: Any, make_lws: Any, tmp_path: Path) -> None
     assert doc["workloads"][0]["timeToAllServingSeconds"]["observed"] is not None
     # calibrate on the real recording recovers the KWOK stage delays (1 s timestamp resolution): KWOK
     # marks pods Initialized when bound, so the whole start delay is container start, then model load.
-    from lwssim.calibrate import calibrate
+    from lwssim.analysis.calibrate import calibrate
 
     start, ready = kwok_timing(scenario)
     fits = {f["phase"]: f for f in calibrate([observed])["fits"] if f["role"] == "all"}

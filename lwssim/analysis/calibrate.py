@@ -22,6 +22,7 @@ import statistics
 from dataclasses import dataclass
 
 from lwssim import timeline as tl
+from lwssim.analysis.replay import replay
 from lwssim.timeline import Timeline
 
 TINY_RELATIVE = 0.05
@@ -104,37 +105,21 @@ def duration(seconds: float) -> str:
 
 
 def phase_samples(timelines: list[Timeline]) -> dict[tuple[str, str], list[float]]:
-    """Durations keyed (phase, role) over every pod life of every timeline."""
+    """Durations keyed (phase, role) over every pod life of every timeline (replayed to the end)."""
     out: dict[tuple[str, str], list[float]] = {}
     for timeline in timelines:
-        seen_on_node: set[tuple[str, str]] = set()  # (node, workload): the image is on the node
-        lives: dict[tuple[str, str], dict[str, float | str]] = {}
-        for r in sorted(timeline.records, key=lambda r: r.t):
-            if not r.workload or r.group < 0:
+        for life in replay(timeline, horizon=math.inf).lives:
+            if not life.workload or life.group < 0 or life.scheduled_at is None:
                 continue
-            key = (r.workload, r.subject)
-            if r.kind == tl.POD_CREATED:
-                lives[key] = {"role": r.role}
+            if life.initialized_at is None:
                 continue
-            life = lives.get(key)
-            if life is None:
+            pull = "cold" if life.cold_pull else "cached"
+            _put(out, f"imagePull.{pull}", life.role, life.initialized_at - life.scheduled_at)
+            if life.started_at is None:
                 continue
-            if r.kind == tl.POD_SCHEDULED and "scheduled" not in life:
-                node = str(r.get("node") or "")
-                life["scheduled"] = r.t
-                life["pull"] = "cached" if (node, r.workload) in seen_on_node else "cold"
-                seen_on_node.add((node, r.workload))
-            elif r.kind == tl.POD_INITIALIZED and "scheduled" in life and "initialized" not in life:
-                life["initialized"] = r.t
-                _put(out, f"imagePull.{life['pull']}", str(life["role"]), r.t - float(life["scheduled"]))
-            elif r.kind == tl.POD_CONTAINERS_STARTED and "initialized" in life and "started" not in life:
-                life["started"] = r.t
-                _put(out, "containerStart", str(life["role"]), r.t - float(life["initialized"]))
-            elif r.kind == tl.POD_READY and "started" in life and "ready" not in life:
-                life["ready"] = r.t
-                _put(out, "modelLoad", str(life["role"]), r.t - float(life["started"]))
-            elif r.kind in (tl.POD_RESTARTED, tl.POD_DELETING):
-                life["ready"] = life.get("ready", -1.0)  # a restarted life's Ready is not a model load
+            _put(out, "containerStart", life.role, life.started_at - life.initialized_at)
+            if life.first_ready_at is not None and not life.restarted_before_ready:
+                _put(out, "modelLoad", life.role, life.first_ready_at - life.started_at)
     return out
 
 

@@ -48,19 +48,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from lwssim import timeline as tl
+from lwssim.analysis.replay import Replay, replay, sec
+from lwssim.analysis.report import name_key
 from lwssim.model.scenario import Scenario
-from lwssim.report import _Replay, name_key
 from lwssim.timeline import Timeline
 
 DEFAULT_TOLERANCE = 0.05
-PHASES = (
-    ("created", tl.POD_CREATED),
-    ("scheduled", tl.POD_SCHEDULED),
-    ("initialized", tl.POD_INITIALIZED),
-    ("started", tl.POD_CONTAINERS_STARTED),
-    ("ready", tl.POD_READY),
-)
-_PHASE_OF = {kind: name for name, kind in PHASES}
+PHASES = ("created", "scheduled", "initialized", "started", "ready")
 HOSTNAME = "kubernetes.io/hostname"
 PREEMPTION_SUFFIX = " preemption:"
 
@@ -122,53 +116,44 @@ def order_lives(timeline: Timeline) -> Timeline:
     return replace(timeline, records=out)
 
 
-def pod_facts(timeline: Timeline) -> dict[tuple[str, str], PodFacts]:
-    """Every pod that ever existed, keyed (workload, name); its latest life decides node and reason."""
+def pod_facts(state: Replay) -> dict[tuple[str, str], PodFacts]:
+    """Every pod that ever existed, keyed (workload, name), from the replay's lives: the latest life
+    decides node and reason; each phase time is the first over all lives."""
     pods: dict[tuple[str, str], PodFacts] = {}
-    for r in timeline.records:
-        if r.t > timeline.horizon or not r.workload or r.group < 0 or r.kind == tl.GROUP_RECREATED:
+    for life in state.lives:
+        if not life.workload or life.group < 0:
             continue
-        if r.kind not in _PHASE_OF and r.kind not in (tl.POD_UNSCHEDULABLE, tl.POD_DELETED):
-            continue
-        key = (r.workload, r.subject)
+        key = (life.workload, life.name)
         pod = pods.get(key)
         if pod is None:
-            pod = pods[key] = PodFacts(r.subject, r.workload, r.group, r.role)
-        if r.kind == tl.POD_CREATED:
-            pod.lives += 1
-            pod.node, pod.deleted, pod.pending_reason = None, False, None
-        elif r.kind == tl.POD_SCHEDULED:
-            pod.node = str(r.get("node") or "") or None
-            pod.pending_reason = None
-        elif r.kind == tl.POD_UNSCHEDULABLE:
-            pod.pending_reason = str(r.get("reason", "")) or None
-        elif r.kind == tl.POD_DELETED:
-            pod.deleted = True
-        phase = _PHASE_OF.get(r.kind)
-        if phase is not None:
-            pod.phases.setdefault(phase, r.t)
+            pod = pods[key] = PodFacts(life.name, life.workload, life.group, life.role)
+        pod.lives += 1
+        pod.node, pod.deleted = life.node, life.deleted
+        pod.pending_reason = None if life.node is not None else life.pending_reason
+        times = (
+            life.created_at,
+            life.scheduled_at,
+            life.initialized_at,
+            life.started_at,
+            life.first_ready_at,
+        )
+        for phase, t in zip(PHASES, times, strict=True):
+            if t is not None:
+                pod.phases.setdefault(phase, t)
     return pods
 
 
-def serving_starts(timeline: Timeline) -> dict[tuple[str, int], list[float]]:
-    """Each time each group starts serving, in order, by the report's own replay (one metric for both)."""
-    replay = _Replay(timeline)
-    starts: dict[tuple[str, int], list[float]] = {}
-    for r in timeline.records:
-        if r.t > timeline.horizon:
-            break
-        before = {k: g.serving for k, g in replay.groups.items() if k[0] == r.workload}
-        replay.apply(r)
-        for k, g in replay.groups.items():
-            if k[0] == r.workload and g.serving and not before.get(k, False):
-                starts.setdefault(k, []).append(r.t)
-    return starts
+def serving_starts(state: Replay) -> dict[tuple[str, int], list[float]]:
+    """Each time each group started serving, in order (the report's own definition of serving)."""
+    return {k: list(g.serving_starts) for k, g in state.groups.items() if g.serving_starts}
 
 
-def time_to_all_serving(timeline: Timeline) -> dict[str, float | None]:
-    from lwssim.report import build_report
+def time_to_all_serving(state: Replay) -> dict[str, float | None]:
+    return {name: sec(w.all_serving_at) for name, w in state.workloads.items()}
 
-    return {w["name"]: w["timeToAllServingSeconds"] for w in build_report(timeline)["workloads"]}
+
+def recreations(state: Replay) -> dict[tuple[str, int], int]:
+    return {k: g.recreations for k, g in state.groups.items()}
 
 
 def normalize_reason(reason: str | None) -> str | None:
@@ -234,7 +219,7 @@ def _pod_row(
     o_reason = normalize_reason(obs.pending_reason) if obs and not obs.placed else None
     s_reason = normalize_reason(sim.pending_reason) if sim and not sim.placed else None
     phases = {}
-    for name, _ in PHASES:
+    for name in PHASES:
         ot = obs.phases.get(name) if obs else None
         st = sim.phases.get(name) if sim else None
         phases[name] = {
@@ -293,14 +278,6 @@ def _group_row(
     }
 
 
-def _recreations(timeline: Timeline) -> dict[tuple[str, int], int]:
-    out: dict[tuple[str, int], int] = {}
-    for r in timeline.of(tl.GROUP_RECREATED):
-        if r.t <= timeline.horizon:
-            out[(r.workload, r.group)] = out.get((r.workload, r.group), 0) + 1
-    return out
-
-
 def compare(
     observed: Timeline, simulated: Timeline, scenario: Scenario, tolerance: float = DEFAULT_TOLERANCE
 ) -> dict:
@@ -310,10 +287,11 @@ def compare(
     """
     simulated = order_lives(replace(simulated, horizon=min(simulated.horizon, observed.horizon)))
     observed = order_lives(observed)
-    obs_pods, sim_pods = pod_facts(observed), pod_facts(simulated)
-    obs_starts, sim_starts = serving_starts(observed), serving_starts(simulated)
-    obs_rec, sim_rec = _recreations(observed), _recreations(simulated)
-    obs_ttas, sim_ttas = time_to_all_serving(observed), time_to_all_serving(simulated)
+    obs, sim = replay(observed), replay(simulated)
+    obs_pods, sim_pods = pod_facts(obs), pod_facts(sim)
+    obs_starts, sim_starts = serving_starts(obs), serving_starts(sim)
+    obs_rec, sim_rec = recreations(obs), recreations(sim)
+    obs_ttas, sim_ttas = time_to_all_serving(obs), time_to_all_serving(sim)
     sim_labels, obs_labels = _node_labels(scenario), _observed_labels(observed, scenario)
     names = sorted(
         {k[0] for k in obs_pods}

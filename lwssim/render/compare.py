@@ -159,21 +159,15 @@ def render_html(doc: dict, png: bytes | None) -> str:
             *(f"<li>{escape(m)}</li>" for m in doc["mismatches"]),
             "</ul>",
         ]
-    try:
-        from lwssim.render.html import _page
+    from lwssim.render.html import page
 
-        return _page(title, body)
-    except ImportError:  # pragma: no cover - the HTML renderer ships with lwssim
-        return (
-            f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{escape(title)}</title></head>'
-            f"<body>{''.join(body)}</body></html>\n"
-        )
+    return page(title, body)
 
 
 def plot(observed: Timeline, simulated: Timeline) -> bytes | None:
     """Observed and simulated bars of each group on adjacent rows (PNG), phases as in `simulate`'s plot."""
-    from lwssim.render.plots import COLORS, PHASES, _png, group_phases, plt
-    from lwssim.report import name_key
+    from lwssim.analysis.report import name_key
+    from lwssim.render.plots import COLORS, PHASES, figure_png, group_phases, plt
 
     obs, sim = group_phases(observed), group_phases(simulated)
     keys = sorted(set(obs) | set(sim), key=lambda k: (name_key(k[0]), k[1]))
@@ -210,4 +204,4 @@ def plot(observed: Timeline, simulated: Timeline) -> bytes | None:
         ncol=len(PHASES),
         frameon=False,
     )
-    return _png(fig)
+    return figure_png(fig)

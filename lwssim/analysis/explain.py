@@ -1,7 +1,7 @@
 """Explanations a user can act on, computed from the end of a run: why groups do not serve, what fits.
 
-Three findings, each from the final placement (reconstructed from the scenario and the Timeline, so an
-observed Timeline works too):
+Three findings, each from the final placement (the scenario's templates on the pods the one replay of
+the Timeline ends with, lwssim.analysis.replay, so an observed Timeline works too):
 
 - partial placement: without a gang scheduler kube-scheduler binds a group's pods one at a time, so a
   group can hold GPUs while some of its pods stay Pending and it never serves;
@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lwssim import timeline as tl
+from lwssim.analysis.replay import Replay, replay
+from lwssim.analysis.report import name_key
 from lwssim.engine.lws import GROUP_KEY, revision_key
 from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.scheduling.plugins import node_affinity_mask, taint_mask, unschedulable_mask
@@ -31,7 +32,6 @@ from lwssim.model.lws import LeaderWorkerSetSpec, Workload
 from lwssim.model.pod import PodTemplate
 from lwssim.model.quantity import GPU
 from lwssim.model.scenario import Scenario
-from lwssim.report import name_key
 from lwssim.timeline import Timeline
 
 MAX_EXTRA_GROUPS = 10_000  # stop counting beyond this many: "at least" is enough to act on
@@ -81,44 +81,36 @@ def _templates(scenario: Scenario) -> dict[tuple[str, str], LeaderWorkerSetSpec]
     return specs
 
 
-def final_state(scenario: Scenario, timeline: Timeline) -> FinalState:
-    """Replay pod and node records to the horizon: which pod holds what where, which nodes are down."""
+def final_state(scenario: Scenario, timeline: Timeline, replayed: Replay | None = None) -> FinalState:
+    """Which pod holds what where at the horizon, and which nodes are down, from the replay of
+    ``timeline`` (``replayed`` when the caller has it). A Failed pod no longer holds resources."""
+    state = replay(timeline) if replayed is None else replayed
     table = NodeTable(list(scenario.cluster.nodes))
     specs = _templates(scenario)
     workloads = {w.name: w for w in scenario.workloads}
-    pods: dict[tuple[str, str], FinalPod] = {}
-    down: set[str] = set()
-    for r in sorted(timeline.records, key=lambda r: r.t):
-        if r.t > timeline.horizon:
-            break
-        if r.kind == tl.NODE_DOWN:
-            down.add(r.subject)
-        elif r.kind == tl.NODE_UP:
-            down.discard(r.subject)
-        elif r.kind == tl.POD_CREATED:
-            w = workloads.get(r.workload)
-            if w is None:
-                continue
-            spec = specs.get((r.workload, str(r.get("revision", ""))), w.lws)
-            template = spec.effective_leader_template if r.role == "leader" else spec.worker_template
-            labels = dict(template.labels)
-            labels[GROUP_KEY] = f"{w.namespace}/{spec.name}-{r.group}"  # any value: presence is what counts
-            pods[(r.workload, r.subject)] = FinalPod(
-                r.subject, r.workload, w.namespace, r.group, r.role, template, labels
+    final = []
+    for life in state.pods.values():
+        w = workloads.get(life.workload)
+        if w is None or life.failed:
+            continue
+        spec = specs.get((life.workload, life.revision), w.lws)
+        template = spec.effective_leader_template if life.role == "leader" else spec.worker_template
+        labels = dict(template.labels)
+        labels[GROUP_KEY] = f"{w.namespace}/{spec.name}-{life.group}"  # any value: presence is what counts
+        final.append(
+            FinalPod(
+                life.name,
+                life.workload,
+                w.namespace,
+                life.group,
+                life.role,
+                template,
+                labels,
+                life.node,
+                life.pending_reason,
+                life.deleting,
             )
-        else:
-            pod = pods.get((r.workload, r.subject))
-            if pod is None:
-                continue
-            if r.kind == tl.POD_SCHEDULED:
-                pod.node = str(r.get("node")) if r.get("node") else None
-            elif r.kind == tl.POD_UNSCHEDULABLE:
-                pod.pending_reason = str(r.get("reason", "")) or None
-            elif r.kind == tl.POD_DELETING:
-                pod.deleting = True
-            elif r.kind in (tl.POD_DELETED, tl.POD_FAILED):  # a Failed pod no longer holds resources
-                del pods[(r.workload, r.subject)]
-    final = list(pods.values())
+        )
     for p in scenario.cluster.existing_pods:
         final.append(FinalPod(p.name, "", p.namespace, -1, "", p.template, dict(p.template.labels), p.node))
     used = np.zeros_like(table.alloc)
@@ -126,7 +118,7 @@ def final_state(scenario: Scenario, timeline: Timeline) -> FinalState:
         if pod.node is not None and pod.node in table.index:
             vec, _ = table.request_vector(pod.template.requests())
             used[table.index[pod.node]] += vec
-    down_mask = np.array([name in down for name in table.names], dtype=bool)
+    down_mask = np.array([name in state.down for name in table.names], dtype=bool)
     return FinalState(table, used, down_mask, final)
 
 
@@ -452,9 +444,9 @@ def fragmentation(state: FinalState, scenario: Scenario, rooms: list[Headroom]) 
     return out
 
 
-def explain(scenario: Scenario, timeline: Timeline) -> dict:
+def explain(scenario: Scenario, timeline: Timeline, replayed: Replay | None = None) -> dict:
     """``{"explanations": [...], "headroom": [...]}`` for the report of ``timeline``."""
-    state = final_state(scenario, timeline)
+    state = final_state(scenario, timeline, replayed)
     rooms = [r for w in scenario.workloads if (r := headroom(state, w)) is not None]
     found = domain_too_small(state, scenario) + partial_placement(state, scenario)
     found += fragmentation(state, scenario, rooms)

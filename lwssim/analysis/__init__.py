@@ -1,0 +1,2 @@
+"""Everything that reads a Timeline, through its one replay (replay.py): report, explain, compare,
+calibrate."""

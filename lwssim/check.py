@@ -211,9 +211,7 @@ def _for_quantile(metric: str, value: float | None) -> float:
 
 def monte_carlo_reports(scenario: Scenario, runs: int) -> list[dict]:
     """Reports of ``runs`` seeded runs, with ``lwssim plan``'s per-run seeds."""
-    from lwssim.plan.runs import run_seed
-
-    return [runner.run(scenario, run_seed(scenario.seed, i)) for i in range(runs)]
+    return [runner.run(scenario, runner.run_seed(scenario.seed, i)) for i in range(runs)]
 
 
 def _assert(exp: Expectation, measured: float | None, runs: int = 1) -> Assertion:
@@ -228,7 +226,7 @@ def check_paths(
     runs: int = DEFAULT_RUNS,
 ) -> list[ScenarioResult]:
     """Load and validate every scenario first (bad input → InputError), then run and evaluate each."""
-    scenarios = [runner.load(str(p)) for p in find_scenarios(paths)]
+    scenarios = [runner.seeded(runner.load(str(p)), seed) for p in find_scenarios(paths)]
     for scenario in scenarios:
         validate_expectations(scenario)
     results = []
@@ -238,7 +236,7 @@ def check_paths(
         if any(exp.quantile is not None for exp in scenario.expect):
             progress(f"  {runs} Monte Carlo runs for quantile expectations")
             run_reports = monte_carlo_reports(scenario, runs)
-        results.append(evaluate(scenario, runner.run(scenario, seed), run_reports))
+        results.append(evaluate(scenario, runner.run(scenario), run_reports))
     return results
 
 

@@ -73,15 +73,15 @@ def simulate(scenario: str, seed: int | None, output: str, plots_dir: str | None
     from lwssim import runner
     from lwssim.analysis.report import to_json
 
-    loaded = runner.load(scenario)
+    loaded = runner.seeded(runner.load(scenario), seed)
     click.echo(f"simulating {loaded.name} ...", err=True)
     if output == "html" or (output == "markdown" and plots_dir):
         from lwssim.render.plots import report_figures
 
-        report, timeline = runner.run_with_timeline(loaded, seed)
+        report, timeline = runner.run_with_timeline(loaded)
         figures = report_figures(report, timeline)
     else:
-        report, figures = runner.run(loaded, seed), []
+        report, figures = runner.run(loaded), []
     if output == "json":
         click.echo(to_json(report), nl=False)
     elif output == "html":
@@ -219,7 +219,6 @@ def plan(
 
     Exit 0 with a recommendation, 1 when no count in range meets the targets, 2 on bad input.
     """
-    from dataclasses import replace
 
     from lwssim import runner
     from lwssim.analysis.report import to_json
@@ -235,8 +234,7 @@ def plan(
         raise InputError(scenario, "--target-time-to-serving", str(exc)) from None
     if min_count is not None and max_count is not None and min_count > max_count:
         raise InputError(scenario, "--min", f"{min_count} is above --max {max_count}")
-    if seed is not None:
-        loaded = replace(loaded, seed=seed)
+    loaded = runner.seeded(loaded, seed)
     targets = Targets(target_availability, ttas, quantile)
     result = search(
         loaded,
@@ -305,9 +303,9 @@ def compare(
     from lwssim.render import compare as compare_render
 
     obs = comparing.load_observed(observed)
-    loaded = runner.load(scenario_path)
+    loaded = runner.seeded(runner.load(scenario_path), seed)
     click.echo(f"simulating {loaded.name} ...", err=True)
-    _, sim = runner.run_with_timeline(loaded, seed)
+    _, sim = runner.run_with_timeline(loaded)
     doc = comparing.compare(obs, sim, loaded, tolerance)
     if output == "json":
         click.echo(to_json(doc), nl=False)

@@ -1,10 +1,17 @@
-"""Scenario file → Report: the one pipeline `simulate`, `check` and the pytest plugin share.
+"""Scenario file → Report: the one pipeline `simulate`, `compare`, `check`, `plan` and the pytest plugin
+share, and the one place the seed of a run is decided.
 
+The seed enters every command the same way: ``--seed`` replaces the scenario's spec.seed (``seeded``), and
+Monte Carlo run ``i`` (check's quantile expectations, plan's candidates) runs with ``run_seed(seed, i)``.
 The loader and the engine are imported on first use, so `lwssim --version` and `lwssim schema` stay fast
 and tests can replace ``load`` and ``run`` with fakes.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
 
 from lwssim.analysis.report import build_report
 from lwssim.model.scenario import Scenario
@@ -16,6 +23,20 @@ def load(path: str) -> Scenario:
     from lwssim.manifests.scenario import load_scenario
 
     return load_scenario(path)
+
+
+def seeded(scenario: Scenario, seed: int | None) -> Scenario:
+    """The scenario as it runs: with ``seed`` (a command's ``--seed``) as its seed when one is given."""
+    return scenario if seed is None else replace(scenario, seed=seed)
+
+
+def run_seed(scenario_seed: int, run: int) -> int:
+    """Seed of Monte Carlo run ``run``: ``SeedSequence(seed).spawn(R)[run]``, as a 32-bit integer.
+
+    An integer (not a SeedSequence) so a user can replay any run with ``lwssim simulate --seed``.
+    """
+    seq = np.random.SeedSequence(entropy=scenario_seed, spawn_key=(run,))
+    return int(seq.generate_state(1, np.uint32)[0])
 
 
 def run(scenario: Scenario, seed: int | None = None) -> dict:

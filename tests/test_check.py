@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,27 @@ def test_monte_carlo_runs_use_plan_run_seeds_and_are_reproducible() -> None:
     a = [r["workloads"][0]["timeToAllServingSeconds"] for r in monte_carlo_reports(sc, 5)]
     b = [r["workloads"][0]["timeToAllServingSeconds"] for r in monte_carlo_reports(sc, 5)]
     assert a == b and len(set(a)) > 1  # same seeds, same draws; different runs, different draws
+
+
+def test_seed_enters_check_as_it_enters_plan(monkeypatch) -> None:
+    """--seed replaces spec.seed (runner.seeded): the single run and every Monte Carlo run derive from it."""
+    from lwssim import check, runner
+
+    seeds: list[int | None] = []
+    base = runner.load("scenarios/deepseek-r1-dp-ep.yaml")
+    monkeypatch.setattr(
+        runner,
+        "load",
+        lambda _path: replace(
+            base, expect=(exp("groupsServing", "atLeast", 0, workload=None, quantile=0.5),)
+        ),
+    )
+    monkeypatch.setattr(
+        runner, "run", lambda sc, seed=None: seeds.append(sc.seed if seed is None else seed) or {}
+    )
+    monkeypatch.setattr(check, "evaluate", lambda *_args: None)
+    check.check_paths(["scenarios/deepseek-r1-dp-ep.yaml"], seed=11, runs=3)
+    assert seeds == [runner.run_seed(11, 0), runner.run_seed(11, 1), runner.run_seed(11, 2), 11]
 
 
 def test_unknown_workload_is_an_input_error_naming_the_field() -> None:

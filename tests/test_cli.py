@@ -69,7 +69,7 @@ def fake_report(scenario: Scenario, seed: int | None = None) -> dict:
     t = Timeline(
         100.0, [WorkloadInfo("llm", "default", "LeaderWorkerSet", "llm", 2, 2)], scenario=scenario.name
     )
-    t.seed = 0 if seed is None else seed
+    t.seed = scenario.seed if seed is None else seed  # as World: the scenario's seed unless given
     t.cluster = {"nodes": 1, "gpus": 8}
     for g in (0, 1):
         for name, role in ((f"llm-{g}", "leader"), (f"llm-{g}-1", "worker")):

@@ -13,9 +13,9 @@ from lwssim.cli import cli
 from lwssim.manifests.scenario import load_scenario
 from lwssim.model.cluster import Node
 from lwssim.plan import Targets, plan, search
-from lwssim.plan.runs import run_seed
 from lwssim.plan.stats import Verdict, bootstrap_ci, quantile
 from lwssim.plan.variants import resource_lower_bound, with_pool_count
+from lwssim.runner import run_seed
 
 SCENARIO = """\
 apiVersion: lwssim.io/v1alpha1

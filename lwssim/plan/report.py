@@ -6,10 +6,8 @@ import numpy as np
 
 import lwssim
 from lwssim.model.quantity import format_duration
-from lwssim.plan import runs as R
 from lwssim.plan.search import Candidate, Search
 from lwssim.plan.stats import bootstrap_ci, quantile
-from lwssim.plan.variants import with_pool_count
 
 
 def _sec(v: float | None) -> float | None:
@@ -104,22 +102,12 @@ def reason(c: Candidate, s: Search, explanation: str | None = None) -> str:
     return f"{n} meets the targets"
 
 
-def representative(s: Search, c: Candidate) -> dict | None:
-    """Re-simulate ``c``'s first failing run (or its first run) in this process and explain its end."""
-    from lwssim.analysis.explain import explain
-
-    if not c.results:
-        return None
+def representative(c: Candidate) -> dict | None:
+    """The explanation of ``c``'s first run that never had every group serving (computed with the run)."""
     run = next((r for r in c.results if not r.all_serving), None)
-    if run is None:
-        run = min(c.results, key=lambda r: (r.availability, r.run))
-    variant = with_pool_count(s.scenario, s.pool, c.count)
-    _, timeline = R.simulate_run(variant, run.run)
-    found = explain(variant, timeline)
-    found["run"] = run.run
-    found["seed"] = run.seed
-    found["count"] = c.count
-    return found
+    if run is None or run.explained is None:
+        return None
+    return run.explained | {"run": run.run, "seed": run.seed, "count": c.count}
 
 
 def binding_constraint(s: Search) -> tuple[str, dict | None]:
@@ -143,7 +131,7 @@ def binding_constraint(s: Search) -> tuple[str, dict | None]:
             f"resources: at least {s.lower_bound} nodes are needed ({s.lower_bound_why}), above --max {s.hi}",
             None,
         )
-    rep = representative(s, blame) if blame.rejected == "placement" else None
+    rep = representative(blame) if blame.rejected == "placement" else None
     explanation = _top_message(rep)
     text = reason(blame, s, explanation)
     if s.recommended is None:

@@ -8,24 +8,15 @@ results do not depend on the number of workers or the order in which they finish
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
+from dataclasses import dataclass, replace
 
 from lwssim import timeline as tl
+from lwssim.analysis.replay import replay
 from lwssim.analysis.report import build_report
 from lwssim.model.scenario import Scenario
 from lwssim.plan.variants import with_pool_count
+from lwssim.runner import run_seed
 from lwssim.timeline import Timeline
-
-
-def run_seed(scenario_seed: int, run: int) -> int:
-    """Seed of Monte Carlo run ``run``: ``SeedSequence(seed).spawn(R)[run]``, as a 32-bit integer.
-
-    An integer (not a SeedSequence) so a user can replay any run with ``lwssim simulate --seed``.
-    """
-    seq = np.random.SeedSequence(entropy=scenario_seed, spawn_key=(run,))
-    return int(seq.generate_state(1, np.uint32)[0])
 
 
 @dataclass(frozen=True)
@@ -42,6 +33,9 @@ class RunResult:
     outage_seconds: float  # group-seconds lost to those outages
     worst_workload: str  # the workload setting ``availability``
     group_size: int  # pods per group of that workload
+    # A run that never had every group serving: explain's findings on its end, so the plan can say why
+    # without simulating the run again.
+    explained: dict | None = None
 
 
 def summarize_run(run: int, seed: int, timeline: Timeline, report: dict) -> RunResult:
@@ -89,13 +83,19 @@ def _outages(workload: dict, horizon: float) -> tuple[int, float]:
 
 
 def simulate_run(scenario: Scenario, run: int) -> tuple[RunResult, Timeline]:
-    """Simulate run ``run`` of ``scenario`` (already the variant) and summarise it."""
+    """Simulate run ``run`` of ``scenario`` (already the variant) and summarise it; a run that never has
+    every group serving also carries the explanation of its end (one replay for report and explanation)."""
+    from lwssim.analysis.explain import explain
     from lwssim.engine.world import simulate
 
     seed = run_seed(scenario.seed, run)
     timeline = simulate(scenario, seed)
-    report = build_report(timeline, lws_version=scenario.controller.lws_version)
-    return summarize_run(run, seed, timeline, report), timeline
+    state = replay(timeline)
+    report = build_report(timeline, lws_version=scenario.controller.lws_version, replayed=state)
+    result = summarize_run(run, seed, timeline, report)
+    if not result.all_serving:
+        result = replace(result, explained=explain(scenario, timeline, state))
+    return result, timeline
 
 
 # -- worker processes: the base scenario is sent once per process, tasks carry two integers -------------

@@ -59,6 +59,13 @@ def emulator() -> None:
 )
 @click.option("--jitter", type=float, default=0.0, show_default=True, help="Extra uniform delay, seconds.")
 @click.option(
+    "--termination",
+    type=click.FloatRange(0.0),
+    default=0.0,
+    show_default=True,
+    help="Seconds from a pod's deletion until its kubelet confirms it (containers exited).",
+)
+@click.option(
     "--timeout", type=float, default=180.0, show_default=True, help="Seconds to wait for readiness."
 )
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -73,6 +80,7 @@ def up(
     start_delay: float,
     ready_delay: float,
     jitter: float,
+    termination: float,
     timeout: float,
     output: str,
     state_dir: Path | None,
@@ -94,6 +102,7 @@ def up(
         start_delay_s=start_delay,
         ready_delay_s=ready_delay,
         jitter_s=jitter,
+        termination_s=termination,
         timeout_s=timeout,
     )
     stack = Stack(state_dir)

@@ -38,7 +38,15 @@ import yaml
 
 from lwssim.emulator import build, certs, nodes, stages
 
-ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "lws-controller")
+ORDER = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+    "lwssim-kubelet",
+    "lws-controller",
+)
 LWS_GROUP = "leaderworkerset.x-k8s.io"
 
 
@@ -80,6 +88,7 @@ class Options:
     start_delay_s: float = 0.0
     ready_delay_s: float = 0.0
     jitter_s: float = 0.0
+    termination_s: float = 0.0
     timeout_s: float = 180.0
     node_monitor_grace_period: str = "40s"
 
@@ -471,9 +480,22 @@ class Stack:
                 "--node-ip=127.0.0.1",
                 "--cidr=10.244.0.0/16",
                 "--enable-crds=Stage",
-                "--node-lease-duration-seconds=40",
+                # Renewed every quarter of this (2 s): a repaired node's Lease is taken back that soon.
+                # kube-controller-manager judges node health by renewals against its own grace period.
+                "--node-lease-duration-seconds=8",
             ],
             env={**os.environ, "HOME": str(kwok_home)},
+        )
+        # What KWOK cannot do as a kubelet would: UID-safe pod deletions and a truly absent kubelet.
+        kubelet = self._start(
+            "lwssim-kubelet",
+            [
+                sys.executable,
+                "-m",
+                "lwssim.emulator.kubelet",
+                f"--kubeconfig={kc}",
+                f"--termination-seconds={opts.termination_s}",
+            ],
         )
         names = nodes.create_nodes(api, opts.node_spec)
         self.info["nodes"] = names
@@ -505,7 +527,7 @@ class Stack:
             env={**os.environ, "KUBECONFIG": kc},
         )
 
-        every = [etcd, apiserver, kcm, sched, kwok, lws]
+        every = [etcd, apiserver, kcm, sched, kwok, kubelet, lws]
         insecure = ssl.create_default_context()
         insecure.check_hostname = False
         insecure.verify_mode = ssl.CERT_NONE

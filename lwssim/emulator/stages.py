@@ -16,8 +16,10 @@ Faults:
   StatefulSet pod has).  LWS's ``RecreateGroupOnPodRestart`` reacts to exactly that.  Label a running
   pod (``kubectl label pod P lwssim.emulator/container-failure=true``) or put the label on a
   ``workerTemplate``.
-* :func:`node_not_ready_stage` — a node labelled ``lwssim.emulator/node-not-ready=true`` reports
-  ``Ready=False``; kube-controller-manager then taints it as a real one would.
+
+Pod deletions and node faults are not stages: KWOK deletes by name without a UID precondition and keeps
+serving a node whose Ready condition a stage flipped, which no real kubelet does. ``lwssim.emulator.kubelet``
+does both as a kubelet would (``lwssim.emulator/node-not-ready=true`` on a node stops its kubelet).
 
 KWOK's delay is uniform in ``[durationMilliseconds, jitterDurationMilliseconds]``, so a jitter of
 ``j`` seconds maps to ``jitterDurationMilliseconds = (delay + j) * 1000``.
@@ -34,7 +36,6 @@ STAGE_GROUP = "kwok.x-k8s.io"
 STAGE_VERSION = "v1alpha1"
 STAGE_PLURAL = "stages"
 FAILURE_LABEL = "lwssim.emulator/container-failure"
-NODE_NOT_READY_LABEL = "lwssim.emulator/node-not-ready"
 MANAGED_LABEL = "lwssim.emulator/managed"
 
 Stage = dict[str, Any]
@@ -298,46 +299,25 @@ phase: Running
 """
 )
 
-_NODE_NOT_READY = """{{ $now := Now }}
-{{ $lastTransitionTime := or .metadata.creationTimestamp $now }}
-conditions:
-{{ range NodeConditions }}
-{{ if eq .type "Ready" }}
-- lastHeartbeatTime: {{ $now | Quote }}
-  lastTransitionTime: {{ $now | Quote }}
-  message: "node failed (lwssim emulator fault)"
-  reason: "NodeStatusUnknown"
-  status: "False"
-  type: "Ready"
-{{ else }}
-- lastHeartbeatTime: {{ $now | Quote }}
-  lastTransitionTime: {{ $lastTransitionTime | Quote }}
-  message: {{ .message | Quote }}
-  reason: {{ .reason | Quote }}
-  status: {{ .status | Quote }}
-  type: {{ .type | Quote }}
-{{ end }}
-{{ end }}
-"""
 
 
 def node_stages() -> list[Stage]:
     """Nodes become Ready at once and keep their conditions fresh (leases carry the heartbeat).
 
-    Nodes labelled for the not-ready fault are excluded, so the two stages never race.
+    KWOK plays no stage for a node whose Lease it does not hold: that is how a node fault stops them
+    (``lwssim.emulator.kubelet``).
     """
-    not_faulted = _e(f'.metadata.labels["{NODE_NOT_READY_LABEL}"]', "NotIn", "true")
     return [
         _stage(
             "node-initialize",
             "Node",
-            [_e(_READY, "NotIn", "True"), not_faulted],
+            [_e(_READY, "NotIn", "True")],
             {"statusTemplate": _NODE_INIT},
         ),
         _stage(
             "node-heartbeat",
             "Node",
-            [_e(".status.phase", "In", "Running"), _e(_READY, "In", "True"), not_faulted],
+            [_e(".status.phase", "In", "Running"), _e(_READY, "In", "True")],
             {"statusTemplate": _NODE_CONDITIONS},
             delay={"durationMilliseconds": 20000, "jitterDurationMilliseconds": 25000},
         ),
@@ -348,14 +328,13 @@ def pod_stages(
     start_delay_s: float = 0.0,
     ready_delay_s: float = 0.0,
     jitter_s: float = 0.0,
-    delete_delay_s: float = 0.0,
 ) -> list[Stage]:
     """KWOK Stages for the pod lifecycle with the given timing.
 
     ``start_delay_s``: pod scheduled -> containers started (image pull, container create).
     ``ready_delay_s``: containers started -> Ready (model load until the readiness probe passes).
     ``jitter_s``: each delay is drawn uniformly from ``[delay, delay + jitter_s]``.
-    ``delete_delay_s``: graceful termination time before a deleted pod disappears.
+    Deleted pods are removed by ``lwssim.emulator.kubelet`` (UID-safe), not by a stage.
     """
     return [
         _stage(
@@ -416,16 +395,6 @@ phase: Succeeded
 """
             },
         ),
-        _stage(
-            "pod-delete",
-            "Pod",
-            [_e(".metadata.deletionTimestamp", "Exists")],
-            # Like a kubelet: delete the object once terminated, but leave finalizers alone — the
-            # garbage collector's foregroundDeletion must hold a leader until its workers are gone
-            # (emptying it here made LWS recreate a group up to 11 times, the lws#804 race).
-            {"delete": True},
-            delay=_delay(delete_delay_s),
-        ),
     ]
 
 
@@ -452,27 +421,14 @@ def container_failure_stage(delay_s: float = 1.0, jitter_s: float = 0.0, label: 
     )
 
 
-def node_not_ready_stage(delay_s: float = 0.0, label: str = NODE_NOT_READY_LABEL) -> Stage:
-    """A node labelled ``label=true`` reports Ready=False (a failed kubelet/GPU host)."""
-    return _stage(
-        "node-not-ready",
-        "Node",
-        [_e(f'.metadata.labels["{label}"]', "In", "true"), _e(_READY, "In", "True")],
-        {"statusTemplate": _NODE_NOT_READY},
-        delay=_delay(delay_s),
-        weight=10000,
-    )
-
-
 def default_stages(
     start_delay_s: float = 0.0, ready_delay_s: float = 0.0, jitter_s: float = 0.0
 ) -> list[Stage]:
-    """Every stage the emulator installs at ``up``: nodes, pod lifecycle and both faults."""
+    """Every stage the emulator installs at ``up``: nodes, pod lifecycle and the container failure."""
     return [
         *node_stages(),
         *pod_stages(start_delay_s, ready_delay_s, jitter_s),
         container_failure_stage(),
-        node_not_ready_stage(),
     ]
 
 

@@ -243,3 +243,53 @@ def test_container_failure_recreates_group_agrees(api: Any, make_lws: Any, tmp_p
     (group,) = doc["workloads"][0]["groups"]
     assert group["recreations"] == {"observed": 1, "simulated": 1}
     assert len(group["servingAt"]["observed"]) == len(group["servingAt"]["simulated"]) == 2
+
+
+def test_node_loss_keeps_the_group_down_until_the_node_is_back(
+    api: Any, make_lws: Any, tmp_path: Path
+) -> None:
+    """lws#508 on both sides: the evicted worker stays Terminating while its node is down, so the group stays
+    down; when the node returns the deletion completes and the group is recreated at the simulator's time."""
+    from kubernetes import client
+
+    from lwssim.emulator import kubelet
+
+    path = SCENARIOS / "node-loss.yaml"
+    scenario = runner.load(str(path))
+    down, up = scenario.faults.scripted
+    v1 = client.CoreV1Api(api)
+
+    def label(value: str | None) -> Callable[[], None]:
+        return lambda: v1.patch_node(down.node, {"metadata": {"labels": {kubelet.NODE_FAULT_LABEL: value}}})
+
+    def recovered(builder: Any) -> bool:
+        return any(r.kind == tl.GROUP_RECREATED for r in builder.timeline.records) and builder.all_serving()
+
+    try:
+        _, observed = run_observed(
+            api,
+            make_lws,
+            path,
+            held_for(recovered, MARGIN_S),
+            timeout=220,
+            at=[(down.at, label("true")), (up.at, label(None))],
+        )
+    finally:
+        label(None)()
+    doc = agree(scenario, observed, tmp_path)
+    _check(doc)
+    _, simulated = runner.run_with_timeline(scenario)
+    (group,) = doc["workloads"][0]["groups"]
+    assert group["recreations"] == {"observed": 1, "simulated": 1}
+    starts = group["servingAt"]
+    assert len(starts["observed"]) == len(starts["simulated"]) == 2
+    # Back to serving after the node returns: within the agreement tolerance of the simulated time.
+    back_obs, back_sim = starts["observed"][1], starts["simulated"][1]
+    assert abs(back_obs - back_sim) <= TOLERANCE * back_sim, (back_obs, back_sim)
+    for side, timeline in (("observed", observed), ("simulated", simulated)):
+        worker = [r for r in timeline.records if r.subject == "e2e-node-0-1"]
+        deleting = next(r.t for r in worker if r.kind == tl.POD_DELETING)
+        deleted = next(r.t for r in worker if r.kind == tl.POD_DELETED)
+        # Evicted after NotReady (40 s grace) + 5 s toleration, and held Terminating until the node is back.
+        assert down.at + 40 <= deleting < up.at, (side, deleting)
+        assert deleted >= up.at - 1.0, (side, deleted)  # observed timestamps have 1 s resolution

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
 from e2e_helpers import NS, RACK, get_lws, kubectl_path, lws_manifest, lws_ready, pods_of, wait_for
 
-from lwssim.emulator import stages
+from lwssim.emulator import kubelet, stages
 from lwssim.emulator.stack import AlreadyRunning, Stack
 
 pytestmark = pytest.mark.e2e
@@ -219,27 +220,58 @@ def test_container_failure_without_recreate_policy_keeps_group(api: Any, make_lw
     assert v1.read_namespaced_pod("keep-0", NS).metadata.uid == leader_uid
 
 
-def test_node_not_ready_fault(api: Any) -> None:
-    """The node fault stage flips Ready to False; kube-controller-manager taints the node; it recovers."""
+def test_node_fault_stops_the_kubelet(api: Any, make_lws: Any) -> None:
+    """A faulted node's kubelet is absent, as on a real dead node (kubernetes#54368, lws#508).
+
+    Its Lease stops being renewed, so kube-controller-manager marks it NotReady (Unknown) after the
+    node-monitor grace period and taints it unreachable; the worker evicted after its tolerationSeconds stays
+    Terminating (nobody confirms the deletion) and the group stays down, although a spare node is free; when
+    the node returns, the deletion completes and LWS brings the group back.
+    """
     from kubernetes import client
 
     v1 = client.CoreV1Api(api)
+    body = lws_manifest("down", replicas=1, size=2, gpus=8)
+    short = [
+        {"key": k, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5}
+        for k in ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")
+    ]
+    body["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["tolerations"] = short
+    make_lws(body)
+    wait_for("LWS down ready", lambda: lws_ready(api, "down", 1), timeout=90)
+    worker = v1.read_namespaced_pod("down-0-1", NS)
+    node, uid = worker.spec.node_name, worker.metadata.uid
 
-    def node_state(name: str) -> tuple[str, set[str]]:
-        n = v1.read_node(name)
+    def node_state() -> tuple[str, set[str]]:
+        n = v1.read_node(node)
         ready = {c.type: c.status for c in n.status.conditions or []}.get("Ready", "")
         return ready, {t.key for t in n.spec.taints or []}
 
-    v1.patch_node("gpu-3", {"metadata": {"labels": {stages.NODE_NOT_READY_LABEL: "true"}}})
+    v1.patch_node(node, {"metadata": {"labels": {kubelet.NODE_FAULT_LABEL: "true"}}})
     try:
-        wait_for("gpu-3 NotReady", lambda: node_state("gpu-3")[0] == "False", timeout=30)
+        # kube-controller-manager: grace period 40 s, checked every 5 s (--node-monitor-period).
+        wait_for(f"{node} NotReady", lambda: node_state()[0] == "Unknown", timeout=70)
+        assert "node.kubernetes.io/unreachable" in node_state()[1]
         wait_for(
-            "not-ready taint on gpu-3",
-            lambda: "node.kubernetes.io/not-ready" in node_state("gpu-3")[1],
-            timeout=60,
+            "worker evicted",
+            lambda: v1.read_namespaced_pod("down-0-1", NS).metadata.deletion_timestamp is not None,
+            timeout=30,
         )
+        time.sleep(10)  # a live kubelet (or KWOK's old delete stage) would have removed it within ms
+        held = v1.read_namespaced_pod("down-0-1", NS)
+        assert held.metadata.uid == uid and held.metadata.deletion_timestamp is not None
+        # LWS deleted the leader in foreground (RecreateGroupOnPodRestart): it waits on the held worker.
+        assert v1.read_namespaced_pod("down-0", NS).metadata.deletion_timestamp is not None
     finally:
-        v1.patch_node("gpu-3", {"metadata": {"labels": {stages.NODE_NOT_READY_LABEL: None}}})
-    wait_for("gpu-3 Ready again", lambda: node_state("gpu-3")[0] == "True", timeout=30)
-    taint = "node.kubernetes.io/not-ready"
-    wait_for("taint removed", lambda: taint not in node_state("gpu-3")[1], timeout=60)
+        v1.patch_node(node, {"metadata": {"labels": {kubelet.NODE_FAULT_LABEL: None}}})
+    wait_for(f"{node} Ready again", lambda: node_state()[0] == "True", timeout=30)
+
+    def replaced() -> bool:
+        try:
+            return v1.read_namespaced_pod("down-0-1", NS).metadata.uid != uid
+        except client.ApiException as exc:
+            return exc.status == 404
+
+    wait_for("the held worker deleted once the node is back", replaced, timeout=30)
+    wait_for("group serving again", lambda: lws_ready(api, "down", 1), timeout=90)
+    wait_for("taint removed", lambda: "node.kubernetes.io/unreachable" not in node_state()[1], timeout=60)

@@ -5,7 +5,7 @@ pkg/controllers/pod_controller.go)."""
 
 from __future__ import annotations
 
-from test_engine_support import at, lws, pod, pool, run, scenario_doc, template
+from support import at, lws, pod, pool, run, scenario_doc, template
 
 from lwssim.engine.gc import GarbageCollector
 from lwssim.engine.objects import BACKGROUND, FOREGROUND, FOREGROUND_FINALIZER, Pod, StatefulSet

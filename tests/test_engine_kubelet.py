@@ -7,7 +7,7 @@ References: kubelet image manager (imagePullPolicy IfNotPresent), KubeletConfigu
 from __future__ import annotations
 
 import pytest
-from test_engine_support import first_t, lws, pool, recs, run, scenario_doc
+from support import first_t, lws, pool, recs, run, scenario_doc
 
 from lwssim.timeline import POD_CONTAINERS_STARTED, POD_INITIALIZED, POD_READY, POD_SCHEDULED
 

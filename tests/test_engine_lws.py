@@ -1,12 +1,12 @@
 """LWS controller and pod-webhook rules (`L:` = kubernetes-sigs/lws at tag v0.7.0), plus KServe's
-LLMInferenceService → LWS (kserve/kserve pkg/controller/v1alpha2/llmisvc/workload_multi_node.go)."""
+LLMInferenceService → LWS (`K:` = kserve/kserve, pkg/controller/v1alpha2/llmisvc/workload_multi_node.go)."""
 
 from __future__ import annotations
 
 import hashlib
 
 import pytest
-from test_engine_support import GPU, PREEMPT, first_t, lws, pod, pool, recs, run, scenario_doc
+from support import GPU, PREEMPT, first_t, lws, pod, pool, recs, run, scenario_doc
 
 from lwssim.engine.objects import StatefulSet
 from lwssim.report import build_report
@@ -218,7 +218,8 @@ def test_subgroup_key_label_value() -> None:
 
 
 def test_llmisvc_runs_as_lws_kserve_mn_with_size_data_over_data_local() -> None:
-    """size = data/dataLocal (K:.../llm_inference_service_types_func.go:98-113); LWS `<name>-kserve-mn`."""
+    """size = data/dataLocal (K:pkg/apis/serving/v1alpha2/llm_inference_service_types_func.go:98-113);
+    LWS `<name>-kserve-mn`."""
     svc = {
         "apiVersion": "serving.kserve.io/v1alpha2",
         "kind": "LLMInferenceService",

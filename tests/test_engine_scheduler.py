@@ -7,7 +7,7 @@ kubernetes/kubernetes at tag v1.34.4; fit.go is framework/plugins/noderesources/
 from __future__ import annotations
 
 import pytest
-from test_engine_support import (
+from support import (
     GPU,
     PREEMPT,
     Bench,

@@ -5,7 +5,7 @@ names pods in L:pkg/webhooks/pod_webhook.go and L:pkg/controllers/pod_controller
 from __future__ import annotations
 
 import pytest
-from test_engine_support import at, first_t, lws, pod, pool, recs, run, scenario_doc
+from support import at, first_t, lws, pod, pool, recs, run, scenario_doc
 
 from lwssim.engine.objects import StatefulSet
 from lwssim.timeline import GROUP_RECREATED, POD_CONTAINERS_STARTED, POD_CREATED, POD_DELETED, POD_DELETING

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import simpy
-from test_engine_support import load, lws, pool, run, scenario_doc
+from support import load, lws, pool, run, scenario_doc
 
 from lwssim.engine import world as world_module
 from lwssim.engine.environment import SIMPY_CHECKED, Environment

@@ -19,7 +19,7 @@ from collections import defaultdict
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_engine_support import lws, pool, run, scenario_doc
+from support import lws, pool, run, scenario_doc
 
 from lwssim.engine.objects import Pod
 from lwssim.engine.store import DELETED

@@ -3,7 +3,8 @@ defaults.md (CrashLoopBackOff, KServe startup probe budget)."""
 
 from __future__ import annotations
 
-from test_faults import records, run
+from support import recs as records
+from support import simulate as run
 
 from lwssim.engine.kubelet import BACKOFF_MAX
 

@@ -4,7 +4,8 @@ test/integration/controllers/leaderworkerset_test.go)."""
 
 from __future__ import annotations
 
-from test_faults import build, records
+from support import build
+from support import recs as records
 
 from lwssim.engine.lws import rolling_update_partition
 from lwssim.engine.store import MODIFIED

@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from test_faults import records, run
+from support import recs as records
+from support import simulate as run
 
 NODES = {"cluster": {"nodePools": [{"name": "h100", "count": 8, "capacity": {"nvidia.com/gpu": 8}}]}}
 

@@ -1,10 +1,14 @@
-"""Builders shared by the engine tests: scenarios from YAML-shaped dicts, runs, and record queries.
+"""The tests' one set of builders: scenario documents from YAML-shaped dicts, loading, runs, record queries.
 
-Not a test module itself (it collects no tests); the test_engine_* files and test_properties import it.
+Two ways to a scenario document: ``scenario_doc(pools, workloads, ...)`` from ``pool``/``lws`` parts, or
+``base_doc(spec=..., lws=...)``: BASE (six racked H100 nodes, two groups of two) with overrides merged
+in. ``load``/``build`` load a document as the CLI loads a file; ``run``/``simulate`` run it.
+Not a test module (it collects no tests); conftest.py puts ``write_scenario`` on top of it as a fixture.
 """
 
 from __future__ import annotations
 
+import copy
 import tempfile
 from pathlib import Path
 
@@ -21,6 +25,7 @@ from lwssim.manifests.scenario import load_scenario
 from lwssim.model.cluster import Node
 from lwssim.model.pod import Container, PodTemplate
 from lwssim.model.scenario import Scenario
+from lwssim.report import build_report
 from lwssim.timeline import Record, Timeline
 
 GPU = "nvidia.com/gpu"
@@ -94,6 +99,88 @@ def scenario_doc(
     if events:
         spec["events"] = events
     return {"apiVersion": "lwssim.io/v1alpha1", "kind": "Scenario", "metadata": {"name": "t"}, "spec": spec}
+
+
+BASE = {
+    "apiVersion": "lwssim.io/v1alpha1",
+    "kind": "Scenario",
+    "metadata": {"name": "t"},
+    "spec": {
+        "seed": 1,
+        "horizon": "3h",
+        "cluster": {
+            "nodePools": [
+                {
+                    "name": "h100",
+                    "count": 6,
+                    "capacity": {GPU: 8, "cpu": "192", "memory": "2Ti", "pods": 110},
+                    "topology": [
+                        {"key": "topology.kubernetes.io/zone", "size": 4},
+                        {"key": "example.com/rack", "size": 2},
+                    ],
+                }
+            ]
+        },
+        "workloads": [
+            {
+                "manifest": {
+                    "apiVersion": "leaderworkerset.x-k8s.io/v1",
+                    "kind": "LeaderWorkerSet",
+                    "metadata": {"name": "llm"},
+                    "spec": {
+                        "replicas": 2,
+                        "leaderWorkerTemplate": {
+                            "size": 2,
+                            "workerTemplate": {
+                                "spec": {
+                                    "containers": [
+                                        {"name": "c", "image": "vllm", "resources": {"limits": {GPU: 8}}}
+                                    ]
+                                }
+                            },
+                        },
+                    },
+                }
+            }
+        ],
+        "timing": {"imagePull": {"cold": "60s"}, "modelLoad": "60s"},
+    },
+}
+
+
+def merge(a: dict, b: dict) -> dict:
+    for k, v in b.items():
+        if isinstance(v, dict) and isinstance(a.get(k), dict):
+            merge(a[k], v)
+        else:
+            a[k] = v
+    return a
+
+
+def base_doc(spec: dict | None = None, lws: dict | None = None) -> dict:
+    """BASE with ``spec`` merged into its spec and ``lws`` into its LeaderWorkerSet's spec."""
+    doc = copy.deepcopy(BASE)
+    merge(doc["spec"], spec or {})
+    merge(doc["spec"]["workloads"][0]["manifest"]["spec"], lws or {})
+    return doc
+
+
+def write_scenario(directory: Path, doc: dict, name: str = "t.yaml") -> Path:
+    path = directory / name
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def build(tmp_path: Path, spec: dict | None = None, lws: dict | None = None, name: str = "t.yaml") -> World:
+    """A World for ``base_doc(spec, lws)``, loaded from a file in ``tmp_path``."""
+    return World(load_scenario(write_scenario(tmp_path, base_doc(spec, lws), name)))
+
+
+def simulate(tmp_path: Path, spec: dict | None = None, lws: dict | None = None):
+    """Run ``build(tmp_path, spec, lws)``: the world, its timeline and their report."""
+    world = build(tmp_path, spec, lws)
+    timeline = world.run()
+    return world, timeline, build_report(timeline)
 
 
 def load(doc: dict) -> Scenario:

@@ -29,6 +29,9 @@ from lwssim.report import build_report
 from lwssim.timeline import Record, Timeline
 
 GPU = "nvidia.com/gpu"
+H100 = {"cpu": "192", "memory": "2Ti"}  # ``pool(capacity=H100)``: an 8-GPU node's CPUs and memory
+RACK = "example.com/rack"
+EXCLUSIVE = {"leaderworkerset.sigs.k8s.io/exclusive-topology": RACK}
 PREEMPT = " no new claims to deallocate, preemption: 0/{n} nodes are available: {parts}."
 
 
@@ -38,17 +41,18 @@ def pool(name: str = "gpu", count: int = 2, gpus: int = 8, **extra: object) -> d
     return {"name": name, "count": count, "capacity": cap, **extra}
 
 
-def container(gpus: int = 8, image: str = "img:1", **resources: object) -> dict:
+def container(gpus: int | str = 8, image: str = "img:1", name: str = "main", **resources: object) -> dict:
     limits = {GPU: str(gpus)} if gpus else {}
-    return {"name": "main", "image": image, "resources": {"limits": limits, **resources}}
+    return {"name": name, "image": image, "resources": {"limits": limits, **resources}}
 
 
 def lws(
     name: str = "llm",
     replicas: int = 1,
     size: int = 2,
-    gpus: int = 8,
+    gpus: int | str = 8,
     image: str = "img:1",
+    container_name: str = "main",
     annotations: dict | None = None,
     namespace: str | None = None,
     leader: dict | None = None,
@@ -63,7 +67,9 @@ def lws(
         meta["namespace"] = namespace
     lwt: dict = {
         "size": size,
-        "workerTemplate": {"spec": {"containers": [container(gpus, image)], **(worker_spec or {})}},
+        "workerTemplate": {
+            "spec": {"containers": [container(gpus, image, container_name)], **(worker_spec or {})}
+        },
     }
     for key in ("restartPolicy", "subGroupPolicy"):
         if key in spec:
@@ -76,6 +82,32 @@ def lws(
         "metadata": meta,
         "spec": {"replicas": replicas, "leaderWorkerTemplate": lwt, **spec},
     }
+
+
+def document(name: str = "t", **spec: object) -> dict:
+    """A Scenario document around ``spec`` as given (no defaults added)."""
+    return {"apiVersion": "lwssim.io/v1alpha1", "kind": "Scenario", "metadata": {"name": name}, "spec": spec}
+
+
+def h100_doc(
+    name: str,
+    nodes: int,
+    replicas: int = 2,
+    gpus: int | str = 8,
+    image: str = "vllm/vllm-openai:v0.8.5",
+    container_name: str = "vllm",
+    **spec: object,
+) -> dict:
+    """``nodes`` 8-GPU H100 nodes and LWS ``llm``: ``replicas`` groups of two ``gpus``-GPU pods, 1 h."""
+    return document(
+        name,
+        horizon="1h",
+        cluster={"nodePools": [pool("h100", nodes, capacity=H100)]},
+        workloads=[
+            {"manifest": lws(replicas=replicas, gpus=gpus, image=image, container_name=container_name)}
+        ],
+        **spec,
+    )
 
 
 def scenario_doc(
@@ -98,7 +130,7 @@ def scenario_doc(
         spec["controller"] = controller
     if events:
         spec["events"] = events
-    return {"apiVersion": "lwssim.io/v1alpha1", "kind": "Scenario", "metadata": {"name": "t"}, "spec": spec}
+    return document(**spec)
 
 
 BASE = {
@@ -166,6 +198,7 @@ def base_doc(spec: dict | None = None, lws: dict | None = None) -> dict:
 
 
 def write_scenario(directory: Path, doc: dict, name: str = "t.yaml") -> Path:
+    """``doc`` as a YAML file ``directory/name``, where the CLI or the loader can read it."""
     path = directory / name
     path.write_text(yaml.safe_dump(doc))
     return path

@@ -6,15 +6,13 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from support import GPU, PREEMPT, first_t, lws, pod, pool, recs, run, scenario_doc
+from support import EXCLUSIVE, GPU, PREEMPT, RACK, first_t, lws, pod, pool, recs, run, scenario_doc
 
 from lwssim.engine.objects import StatefulSet
 from lwssim.report import build_report
 from lwssim.timeline import GROUP_RECREATED, POD_CREATED, POD_READY, POD_SCHEDULED
 
 P = "leaderworkerset.sigs.k8s.io/"
-RACK = "example.com/rack"
-EXCLUSIVE = {P + "exclusive-topology": RACK}
 
 
 def sha1(s: str) -> str:

@@ -19,7 +19,7 @@ from collections import defaultdict
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import lws, pool, run, scenario_doc
+from support import lws, pool, run, scenario_doc, write_scenario
 
 from lwssim.engine.objects import Pod
 from lwssim.engine.store import DELETED
@@ -185,8 +185,7 @@ def test_report_json_identical_across_python_hash_seeds(tmp_path) -> None:
         events=[{"at": "20m", "scale": {"workload": "b", "replicas": 1}}],
         seed=5,
     )
-    path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump(doc))
+    path = write_scenario(tmp_path, doc, "s.yaml")
     outs = []
     for hash_seed in ("0", "1", "4242"):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}

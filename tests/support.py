@@ -133,51 +133,23 @@ def scenario_doc(
     return document(**spec)
 
 
-BASE = {
-    "apiVersion": "lwssim.io/v1alpha1",
-    "kind": "Scenario",
-    "metadata": {"name": "t"},
-    "spec": {
-        "seed": 1,
-        "horizon": "3h",
-        "cluster": {
-            "nodePools": [
-                {
-                    "name": "h100",
-                    "count": 6,
-                    "capacity": {GPU: 8, "cpu": "192", "memory": "2Ti", "pods": 110},
-                    "topology": [
-                        {"key": "topology.kubernetes.io/zone", "size": 4},
-                        {"key": "example.com/rack", "size": 2},
-                    ],
-                }
-            ]
-        },
-        "workloads": [
-            {
-                "manifest": {
-                    "apiVersion": "leaderworkerset.x-k8s.io/v1",
-                    "kind": "LeaderWorkerSet",
-                    "metadata": {"name": "llm"},
-                    "spec": {
-                        "replicas": 2,
-                        "leaderWorkerTemplate": {
-                            "size": 2,
-                            "workerTemplate": {
-                                "spec": {
-                                    "containers": [
-                                        {"name": "c", "image": "vllm", "resources": {"limits": {GPU: 8}}}
-                                    ]
-                                }
-                            },
-                        },
-                    },
-                }
-            }
-        ],
-        "timing": {"imagePull": {"cold": "60s"}, "modelLoad": "60s"},
+BASE = document(
+    "t",
+    seed=1,
+    horizon="3h",
+    cluster={
+        "nodePools": [
+            pool(
+                "h100",
+                6,
+                capacity=H100,
+                topology=[{"key": "topology.kubernetes.io/zone", "size": 4}, {"key": RACK, "size": 2}],
+            )
+        ]
     },
-}
+    workloads=[{"manifest": lws(replicas=2, image="vllm", container_name="c")}],
+    timing={"imagePull": {"cold": "60s"}, "modelLoad": "60s"},
+)
 
 
 def merge(a: dict, b: dict) -> dict:

@@ -352,7 +352,7 @@ def test_unschedulable_pod_placed_after_scale_down_frees_a_node() -> None:
 @pytest.mark.parametrize(("throughput", "pods"), [(100, 200), (50, 100)])
 def test_scheduling_throughput_bounds_bind_times(throughput: int, pods: int) -> None:
     """timing.schedulingThroughput: one bind per 1/R s, so N pods queued at once bind over N/R s
-    (clusterloader2's 100 pods/s gate, defaults.md)."""
+    (the 100 pods/s gate of kubernetes/perf-tests clusterloader2)."""
     b = Bench([node(f"n{i}", pods=pods) for i in range(4)], throughput=throughput)
     for _ in range(pods):
         b.pod(template(gpus=0, requests={"cpu": 1}))

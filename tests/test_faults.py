@@ -1,5 +1,8 @@
-"""Faults and node lifecycle (issue 4 items 1-2). References: reference/lws-v0.7-semantics.md §3.8,
-reference/defaults.md (failure rates, node-monitor-grace-period, tolerationSeconds)."""
+"""Faults and node lifecycle (issue 4 items 1-2). Sources: kubernetes/kubernetes v1.34.4
+pkg/controller/nodelifecycle (node-monitor-grace-period, unreachable taints, MarkPodsNotReady),
+pkg/controller/tainteviction and plugin/pkg/admission/defaulttolerationseconds (tolerationSeconds);
+group recreation, kubernetes-sigs/lws v0.7.0 pkg/controllers/pod_controller.go:201-239; failure
+rates and causes, the Llama 3 paper (Table 5)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@
 - a pod is bound to at most one node per life (PodCreated … PodDeleted), and never moves
   (a binding is final: pods/binding subresource);
 - same scenario + seed ⇒ identical timeline records and report JSON, whatever PYTHONHASHSEED
-  (CONTRACT.md conventions);
+  (one numpy Generator per run, from the seed; no iteration in hash order);
 - groups serving ≤ replicas; time to all serving ≥ the fastest possible pull + start + load.
 """
 
@@ -169,7 +169,7 @@ def test_serving_bounded_by_replicas_and_startup_by_minimum_chain(case) -> None:
 
 
 def test_report_json_identical_across_python_hash_seeds(tmp_path) -> None:
-    """CONTRACT.md: same scenario + seed ⇒ identical JSON whatever the Python hash seed."""
+    """Determinism: same scenario + seed ⇒ identical JSON whatever the Python hash seed."""
     doc = scenario_doc(
         [pool(count=6, topology=[{"key": "example.com/rack", "size": 2}])],
         [

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 from click.testing import CliRunner
+from support import write_scenario
 
 from lwssim import runner
 from lwssim import timeline as tl
@@ -69,8 +70,7 @@ def test_round_trip_reproduces_time_to_serving(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     doc = yaml.safe_load(SCENARIO.read_text())
     doc["spec"]["timing"] = yaml.safe_load(out.read_text())["timing"]
-    fitted = tmp_path / "fitted.yaml"
-    fitted.write_text(yaml.safe_dump(doc))
+    fitted = write_scenario(tmp_path, doc, "fitted.yaml")
     again = runner.run(runner.load(str(fitted)))
     assert (
         again["workloads"][0]["timeToAllServingSeconds"] == report["workloads"][0]["timeToAllServingSeconds"]

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from support import document, write_scenario
 
 from lwssim.check import (
     ScenarioResult,
@@ -229,18 +230,15 @@ def test_check_json_shape() -> None:
     assert summary_line(results()) == "2 scenarios, 3 assertions: 2 passed, 1 failed"
 
 
-SCENARIO_YAML = "apiVersion: lwssim.io/v1alpha1\nkind: Scenario\nmetadata: {name: %s}\nspec: {}\n"
-
-
 def test_scenario_discovery(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
-    (tmp_path / "a.yaml").write_text(SCENARIO_YAML % "alpha")
-    (tmp_path / "sub" / "b.yml").write_text(SCENARIO_YAML % "beta")
+    write_scenario(tmp_path, document("alpha"), "a.yaml")
+    write_scenario(tmp_path, document("beta"), "sub/b.yml")
     (tmp_path / "lws.yaml").write_text("apiVersion: leaderworkerset.x-k8s.io/v1\nkind: LeaderWorkerSet\n")
     (tmp_path / "other.yaml").write_text("apiVersion: lwssim.io/v1alpha1\nkind: ScenarioSet\n")
     (tmp_path / "broken.yaml").write_text("apiVersion: lwssim.io/v1alpha1\nkind: Scenario\nspec: [\n")
     (tmp_path / "junk.yaml").write_text("lwssim.io/v1alpha1: [\n")
-    (tmp_path / "notes.txt").write_text(SCENARIO_YAML % "txt")
+    write_scenario(tmp_path, document("txt"), "notes.txt")
     assert peek_scenario(tmp_path / "a.yaml") == "alpha"
     assert peek_scenario(tmp_path / "broken.yaml") == "broken"  # claims to be one: loading will say why not
     assert peek_scenario(tmp_path / "junk.yaml") is None

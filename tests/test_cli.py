@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support import h100_doc, write_scenario
 
 from lwssim import __version__, runner
 from lwssim import timeline as k
@@ -23,33 +24,7 @@ from lwssim.model.lws import LeaderWorkerSetSpec, Workload
 from lwssim.model.scenario import Expectation, Scenario
 from lwssim.timeline import Timeline, WorkloadInfo
 
-SCENARIO = """\
-apiVersion: lwssim.io/v1alpha1
-kind: Scenario
-metadata: {name: %(name)s}
-spec:
-  horizon: 1h
-  cluster:
-    nodePools:
-    - {name: h100, count: %(nodes)s, capacity: {nvidia.com/gpu: 8, cpu: "192", memory: 2Ti, pods: 110}}
-  workloads:
-  - manifest:
-      apiVersion: leaderworkerset.x-k8s.io/v1
-      kind: LeaderWorkerSet
-      metadata: {name: llm}
-      spec:
-        replicas: 2
-        leaderWorkerTemplate:
-          size: 2
-          workerTemplate:
-            spec:
-              containers:
-              - name: vllm
-                image: vllm/vllm-openai:v0.8.5
-                resources: {limits: {nvidia.com/gpu: "8"}}
-  expect:
-  - {workload: llm, groupsServing: {atLeast: 2}}
-"""
+EXPECT = [{"workload": "llm", "groupsServing": {"atLeast": 2}}]
 
 
 def invoke(*args: str):
@@ -172,7 +147,7 @@ def test_check_json_and_junit(fake_engine: None, tmp_path: Path) -> None:
 
 
 def test_check_directory_takes_only_scenarios(fake_engine: None, tmp_path: Path) -> None:
-    (tmp_path / "pass-a.yaml").write_text(SCENARIO % {"name": "a", "nodes": 4})
+    write_scenario(tmp_path, h100_doc("a", 4, expect=EXPECT), "pass-a.yaml")
     (tmp_path / "lws.yaml").write_text("apiVersion: leaderworkerset.x-k8s.io/v1\nkind: LeaderWorkerSet\n")
     result = invoke("check", str(tmp_path))
     assert result.exit_code == 0
@@ -186,10 +161,7 @@ def test_check_empty_directory_is_bad_input(tmp_path: Path) -> None:
 
 
 def test_real_loader_bad_quantity_exits_2(tmp_path: Path) -> None:
-    path = tmp_path / "s.yaml"
-    path.write_text(
-        (SCENARIO % {"name": "s", "nodes": 4}).replace('nvidia.com/gpu: "8"', 'nvidia.com/gpu: "8x"')
-    )
+    path = write_scenario(tmp_path, h100_doc("s", 4, gpus="8x", expect=EXPECT), "s.yaml")
     result = invoke("simulate", str(path), "-o", "json")
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.startswith(f"error: {path}: ") and len(result.stderr.splitlines()) == 1
@@ -205,8 +177,7 @@ def test_schema_prints_json() -> None:
 
 
 def test_engine_simulate_is_deterministic(tmp_path: Path) -> None:  # needs engine
-    path = tmp_path / "s.yaml"
-    path.write_text(SCENARIO % {"name": "s", "nodes": 4})
+    path = write_scenario(tmp_path, h100_doc("s", 4, expect=EXPECT), "s.yaml")
     first = invoke("simulate", str(path), "-o", "json", "--seed", "5")
     second = invoke("simulate", str(path), "-o", "json", "--seed", "5")
     assert first.exit_code == 0, first.stderr
@@ -215,8 +186,8 @@ def test_engine_simulate_is_deterministic(tmp_path: Path) -> None:  # needs engi
 
 
 def test_engine_check_pass_and_fail(tmp_path: Path) -> None:  # needs engine
-    (tmp_path / "enough.yaml").write_text(SCENARIO % {"name": "enough", "nodes": 4})
-    (tmp_path / "short.yaml").write_text(SCENARIO % {"name": "short", "nodes": 1})  # no room for a group
+    write_scenario(tmp_path, h100_doc("enough", 4, expect=EXPECT), "enough.yaml")
+    write_scenario(tmp_path, h100_doc("short", 1, expect=EXPECT), "short.yaml")  # no room for a group
     assert invoke("check", str(tmp_path / "enough.yaml")).exit_code == 0
     result = invoke("check", str(tmp_path))
     assert result.exit_code == 1
@@ -226,8 +197,7 @@ def test_engine_check_pass_and_fail(tmp_path: Path) -> None:  # needs engine
 
 def test_engine_table_names_groups_reported_ready_that_do_not_serve(tmp_path: Path) -> None:  # needs engine
     """Two nodes, two groups of two 8-GPU pods: each leader takes a node, so no worker fits (lws#705)."""
-    path = tmp_path / "deadlock.yaml"
-    path.write_text(SCENARIO % {"name": "deadlock", "nodes": 2})
+    path = write_scenario(tmp_path, h100_doc("deadlock", 2, expect=EXPECT), "deadlock.yaml")
     report = json.loads(invoke("simulate", str(path), "-o", "json").stdout)
     w = report["workloads"][0]
     assert (w["groupsServing"], w["groupsReadyReported"], len(report["pendingPods"])) == (0, 2, 2)

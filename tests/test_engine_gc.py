@@ -1,9 +1,11 @@
-"""Garbage collector rules: foreground and background cascades (k8s v1.34.4
-pkg/controller/garbagecollector/, facts Q9; LWS object graph, reference §3.1 and §3.8)."""
+"""Garbage collector rules: foreground and background cascades (kubernetes/kubernetes v1.34.4
+pkg/controller/garbagecollector/ garbagecollector.go attemptToDeleteItem, graph_builder.go
+processTransitions; LWS object graph and group restart, kubernetes-sigs/lws v0.7.0
+pkg/controllers/pod_controller.go)."""
 
 from __future__ import annotations
 
-from test_engine_support import at, lws, pod, pool, run, scenario_doc, template
+from support import at, lws, pod, pool, run, scenario_doc, template
 
 from lwssim.engine.gc import GarbageCollector
 from lwssim.engine.objects import BACKGROUND, FOREGROUND, FOREGROUND_FINALIZER, Pod, StatefulSet
@@ -18,7 +20,8 @@ class Clock:
 
 
 def graph(bound: bool) -> tuple[Store, GarbageCollector, Pod, StatefulSet, list[Pod]]:
-    """leader pod → worker sts → two worker pods, as LWS builds it (reference §3.1)."""
+    """leader pod → worker sts → two worker pods, as LWS builds it (kubernetes-sigs/lws v0.7.0
+    pkg/controllers/pod_controller.go: the worker sts is controlled by its leader pod)."""
     store = Store(Clock())
     gc = GarbageCollector(store, store._now)
     leader = Pod(kind="Pod", name="llm-0", namespace="default", template=template(), node="n0")
@@ -89,8 +92,9 @@ def test_second_delete_changes_nothing() -> None:
 
 
 def test_foreground_leader_deletion_in_a_run_waits_for_worker_termination() -> None:
-    """LWS group restart (§3.8): the leader object is removed only after its worker sts and worker pods
-    are gone, so with a 60 s worker grace period and a 10 s leader grace period it goes at +60 s."""
+    """LWS group restart (pod_controller.go:201-239): the leader object is removed only after its worker
+    sts and worker pods are gone, so with a 60 s worker grace period and a 10 s leader grace period it goes
+    at +60 s."""
     doc = scenario_doc(
         [pool(count=3)],
         [lws(size=3, restartPolicy="None")],

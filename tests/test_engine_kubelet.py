@@ -1,13 +1,14 @@
 """Kubelet rules: image cache and serialized pulls, startup phases, per-role timing, seeded sampling.
 
 References: kubelet image manager (imagePullPolicy IfNotPresent), KubeletConfiguration
-``serializeImagePulls: true`` default (defaults.md "kubelet image pulls"), CONTRACT.md ``timing``.
+``serializeImagePulls: true`` default (kubernetes/kubernetes v1.34.4
+pkg/kubelet/apis/config/v1beta1/defaults.go), the scenario's ``timing`` block (README).
 """
 
 from __future__ import annotations
 
 import pytest
-from test_engine_support import first_t, lws, pool, recs, run, scenario_doc
+from support import first_t, lws, pool, recs, run, scenario_doc
 
 from lwssim.timeline import POD_CONTAINERS_STARTED, POD_INITIALIZED, POD_READY, POD_SCHEDULED
 
@@ -63,7 +64,7 @@ def test_same_image_pods_on_one_node_share_the_pull() -> None:
 
 
 def test_phases_container_start_then_model_load_until_ready() -> None:
-    """containerStart: images ready → Running; modelLoad: Running → Ready (CONTRACT.md timing)."""
+    """containerStart: images ready → Running; modelLoad: Running → Ready (schema.py ``timing``)."""
     doc = scenario_doc([pool(count=2)], [lws(size=2)], timing=TIMING)
     _, tl = run(doc)
     for name in ("llm-0", "llm-0-1"):
@@ -73,7 +74,7 @@ def test_phases_container_start_then_model_load_until_ready() -> None:
 
 
 def test_per_role_override_leader_model_load() -> None:
-    """timing.leader.modelLoad overrides modelLoad for leaders only (CONTRACT.md ``leader: {modelLoad}``)."""
+    """timing.leader.modelLoad overrides modelLoad for leaders only (schema.py ``timing.leader``)."""
     doc = scenario_doc([pool(count=2)], [lws(size=2)], timing={**TIMING, "leader": {"modelLoad": "300s"}})
     _, tl = run(doc)
     load = {

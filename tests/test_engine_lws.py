@@ -1,20 +1,18 @@
-"""LWS controller and pod-webhook rules (LWS v0.7.0; `L:` = /root/go/pkg/mod/sigs.k8s.io/lws@v0.7.0,
-§ = /work/shared/reference/lws-v0.7-semantics.md), plus KServe's LLMInferenceService → LWS (§5)."""
+"""LWS controller and pod-webhook rules (`L:` = kubernetes-sigs/lws at tag v0.7.0), plus KServe's
+LLMInferenceService → LWS (`K:` = kserve/kserve, pkg/controller/v1alpha2/llmisvc/workload_multi_node.go)."""
 
 from __future__ import annotations
 
 import hashlib
 
 import pytest
-from test_engine_support import GPU, PREEMPT, first_t, lws, pod, pool, recs, run, scenario_doc
+from support import EXCLUSIVE, GPU, PREEMPT, RACK, first_t, lws, pod, pool, recs, run, scenario_doc
 
 from lwssim.analysis.report import build_report
 from lwssim.engine.objects import StatefulSet
 from lwssim.timeline import GROUP_RECREATED, POD_CREATED, POD_READY, POD_SCHEDULED
 
 P = "leaderworkerset.sigs.k8s.io/"
-RACK = "example.com/rack"
-EXCLUSIVE = {P + "exclusive-topology": RACK}
 
 
 def sha1(s: str) -> str:
@@ -34,7 +32,7 @@ def workload(tl) -> dict:
     return w
 
 
-# -- startupPolicy (§3.4 step 8, L:pkg/controllers/pod_controller.go:142) ----------------------
+# -- startupPolicy (L:pkg/controllers/pod_controller.go:142) ----------------------
 
 
 def test_leader_created_creates_worker_sts_with_the_leader() -> None:
@@ -51,13 +49,13 @@ def test_leader_ready_creates_worker_sts_only_after_leader_ready() -> None:
 
 
 def test_size_one_creates_no_worker_statefulset() -> None:
-    """size==1 ⇒ no worker sts at all (L:pkg/controllers/pod_controller.go:136-139, §1.1)."""
+    """size==1 ⇒ no worker sts at all (L:pkg/controllers/pod_controller.go:136-139)."""
     world, tl = run(scenario_doc([pool(count=2)], [lws(replicas=2, size=1)]))
     assert [s.name for s in world.store.list("StatefulSet")] == ["llm"]
     assert workload(tl)["groupsServing"] == 2
 
 
-# -- labels (§2, L:pkg/webhooks/pod_webhook.go:110-166,190-192) ----------------------------------
+# -- labels (L:pkg/webhooks/pod_webhook.go:110-166,190-192) ----------------------------------
 
 
 def test_group_labels_and_group_key() -> None:
@@ -73,7 +71,7 @@ def test_group_labels_and_group_key() -> None:
     assert dict(worker.template.annotations)[P + "size"] == "2"
 
 
-# -- readiness per version (§3.7, L:pkg/utils/statefulset/statefulset_utils.go:48-51, lws#705) ---
+# -- readiness per version (L:pkg/utils/statefulset/statefulset_utils.go:48-51, lws#705) ---
 
 
 @pytest.mark.parametrize(
@@ -88,12 +86,12 @@ def test_group_ready_counting_per_lws_version(version: str, reported: int) -> No
     assert w["groupsReadyReported"] == reported
 
 
-# -- capacity shortfall without gang scheduling (§4, lws#810) ------------------------------------
+# -- capacity shortfall without gang scheduling (L:pkg/schedulerprovider off, lws#810) ----------------
 
 
 def test_capacity_shortfall_places_groups_partially_and_v07_overreports() -> None:
     """4 groups × 4 pods, 12 one-pod nodes, no gang: every pod is scheduled on its own, 12 bind,
-    4 wait forever; no group is recreated for Pending pods (§4); v0.7 still reports all 4 ready."""
+    4 wait forever; no group is recreated for Pending pods (lws#167); v0.7 still reports all 4 ready."""
     _, tl = run(scenario_doc([pool(count=12)], [lws(replicas=4, size=4)]))
     report = build_report(tl)
     w = report["workloads"][0]
@@ -123,7 +121,7 @@ def test_capacity_shortfall_outcome_varies_with_api_interleaving_as_on_the_real_
     assert serving <= {1, 2, 3}
 
 
-# -- exclusive placement (§3.5, §3.6; L:pkg/webhooks/pod_webhook.go:195-257,
+# -- exclusive placement (L:pkg/webhooks/pod_webhook.go:195-257,
 #    L:pkg/controllers/pod_controller.go:160-171,241-280)
 
 
@@ -149,7 +147,8 @@ def test_exclusive_topology_one_group_per_domain_workers_pinned_by_node_selector
 
 
 def test_exclusive_domain_too_small_workers_pending_forever_leader_stays() -> None:
-    """No rescheduling: a domain that cannot fit all workers leaves them Pending; the leader stays (§3.6)."""
+    """No rescheduling: a domain that cannot fit all workers leaves them Pending; the leader stays
+    (the webhook's pod affinity is all there is, L:pkg/webhooks/pod_webhook.go:195-257)."""
     world, tl = run(scenario_doc([racked(4)], [lws(replicas=1, size=3, annotations=EXCLUSIVE)], horizon="2h"))
     report = build_report(tl)
     (pending,) = report["pendingPods"]
@@ -213,11 +212,12 @@ def test_subgroup_key_label_value() -> None:
     assert pod(world, "llm-0-3").labels[P + "subgroup-key"] == sha1("llm-0/1")
 
 
-# -- KServe LLMInferenceService (§5) ------------------------------------------------------------
+# -- KServe LLMInferenceService (kserve/kserve) --------------------------------------------------------
 
 
 def test_llmisvc_runs_as_lws_kserve_mn_with_size_data_over_data_local() -> None:
-    """size = data/dataLocal (K:.../llm_inference_service_types_func.go:98-113); LWS `<name>-kserve-mn`."""
+    """size = data/dataLocal (K:pkg/apis/serving/v1alpha2/llm_inference_service_types_func.go:98-113);
+    LWS `<name>-kserve-mn`."""
     svc = {
         "apiVersion": "serving.kserve.io/v1alpha2",
         "kind": "LLMInferenceService",

@@ -1,13 +1,13 @@
-"""kube-scheduler rules (k8s v1.34.4; facts in /work/notes/kube-scheduler-facts.md, cited as Q<n>).
+"""kube-scheduler rules, as kubernetes/kubernetes v1.34.4 writes them.
 
-Each test names one modelled rule and the source it reproduces. Paths are relative to
-k8s.io/kubernetes@v1.34.4/pkg/scheduler/.
+Each test names one modelled rule and the source it reproduces. Paths are relative to pkg/scheduler/ in
+kubernetes/kubernetes at tag v1.34.4; fit.go is framework/plugins/noderesources/fit.go.
 """
 
 from __future__ import annotations
 
 import pytest
-from test_engine_support import (
+from support import (
     GPU,
     PREEMPT,
     Bench,
@@ -42,13 +42,13 @@ def fit_error(n: int, histogram: str, postfilter: str) -> str:
 
 
 def test_fit_error_unresolvable_request_above_allocatable_says_preemption_not_helpful() -> None:
-    """Q2 example: no node has the GPU ⇒ UnschedulableAndUnresolvable everywhere (fit.go:526-531)."""
+    """No node has the GPU ⇒ UnschedulableAndUnresolvable everywhere (fit.go:526-531)."""
     b = Bench([node(f"n{i}", gpus=0) for i in range(4)])
     assert b.message(template(gpus=1)) == fit_error(4, f"4 Insufficient {GPU}", f"4 {NOT_HELPFUL}")
 
 
 def test_fit_error_resolvable_shortage_says_no_preemption_victims() -> None:
-    """Q2 variant: the GPUs exist but are used by same-priority pods ⇒ Unschedulable, dry run finds no
+    """The GPUs exist but are used by same-priority pods ⇒ Unschedulable, dry run finds no
     lower-priority victims (default_preemption.go:257)."""
     b = Bench([node(f"n{i}") for i in range(4)])
     for i in range(4):
@@ -69,7 +69,8 @@ def test_fit_error_entries_sorted_as_whole_strings_count_included() -> None:
 
 
 def test_node_lacking_two_resources_counts_under_each_reason() -> None:
-    """fitsRequest returns every failing resource of a node; the histogram counts each (Q1, Q2)."""
+    """fitsRequest returns every failing resource of a node; the histogram counts each
+    (fit.go fitsRequest and Filter; framework/types.go FitError.Error)."""
     b = Bench([node("n0", gpus=0, cpu=1000, memory=2**30)])
     msg = b.message(template(requests={"cpu": 2000, "memory": 2**31}))
     assert msg == fit_error(1, "1 Insufficient cpu, 1 Insufficient memory", f"1 {NOT_HELPFUL}")
@@ -84,7 +85,7 @@ def test_too_many_pods_is_resolvable() -> None:
 
 def test_first_failing_filter_decides_tainted_node_without_gpu_counts_only_as_taint() -> None:
     """RunFilterPlugins stops at the first failing plugin (runtime/framework.go:909-926): a tainted node
-    with no GPU is only "untolerated taint", never also "Insufficient" (Q3)."""
+    with no GPU is only "untolerated taint", never also "Insufficient"."""
     b = Bench([node("t0", gpus=0, taints=(GPU_TAINT,)), node("g0")])
     b.pod(template(gpus=8), node="g0")
     assert b.message(template(gpus=1)) == fit_error(
@@ -141,7 +142,8 @@ def test_taint_toleration_filter(toleration: Toleration | None, fits: bool) -> N
 
 
 def test_prefer_no_schedule_taint_does_not_filter_but_scores_lower() -> None:
-    """Only NoSchedule/NoExecute filter; PreferNoSchedule lowers the TaintToleration score (Q6)."""
+    """Only NoSchedule/NoExecute filter; PreferNoSchedule lowers the TaintToleration score
+    (framework/plugins/tainttoleration/taint_toleration.go Filter, Score)."""
     soft = Taint("x", "y", "PreferNoSchedule")
     for seed in range(8):
         b = Bench([node("soft", taints=(soft,)), node("clean")], seed=seed)
@@ -327,7 +329,7 @@ def test_balanced_allocation_uses_actual_requests() -> None:
         assert b.place(template(requests={"cpu": 1000})) == "a"
 
 
-# -- queue: retries and throughput (backend/queue, Q7) ------------------------------------------
+# -- queue: retries and throughput (backend/queue/scheduling_queue.go) --------------------------
 
 
 def test_unschedulable_pod_placed_after_scale_down_frees_a_node() -> None:
@@ -350,7 +352,7 @@ def test_unschedulable_pod_placed_after_scale_down_frees_a_node() -> None:
 @pytest.mark.parametrize(("throughput", "pods"), [(100, 200), (50, 100)])
 def test_scheduling_throughput_bounds_bind_times(throughput: int, pods: int) -> None:
     """timing.schedulingThroughput: one bind per 1/R s, so N pods queued at once bind over N/R s
-    (clusterloader2's 100 pods/s gate, defaults.md)."""
+    (the 100 pods/s gate of kubernetes/perf-tests clusterloader2)."""
     b = Bench([node(f"n{i}", pods=pods) for i in range(4)], throughput=throughput)
     for _ in range(pods):
         b.pod(template(gpus=0, requests={"cpu": 1}))

@@ -1,10 +1,11 @@
-"""StatefulSet controller rules for LWS's leader and worker sets (k8s v1.34.4
-pkg/controller/statefulset/, facts Q8; LWS naming in reference §2 and pod_controller.go:358)."""
+"""StatefulSet controller rules for LWS's leader and worker sets (kubernetes/kubernetes v1.34.4
+pkg/controller/statefulset/stateful_set_control.go; `L:` = kubernetes-sigs/lws at v0.7.0, which
+names pods in L:pkg/webhooks/pod_webhook.go and L:pkg/controllers/pod_controller.go:358)."""
 
 from __future__ import annotations
 
 import pytest
-from test_engine_support import at, first_t, lws, pod, pool, recs, run, scenario_doc
+from support import at, first_t, lws, pod, pool, recs, run, scenario_doc
 
 from lwssim.engine.objects import StatefulSet
 from lwssim.timeline import GROUP_RECREATED, POD_CONTAINERS_STARTED, POD_CREATED, POD_DELETED, POD_DELETING
@@ -12,7 +13,7 @@ from lwssim.timeline import GROUP_RECREATED, POD_CONTAINERS_STARTED, POD_CREATED
 
 def test_pod_names_leader_g_and_workers_from_ordinal_one() -> None:
     """Leader pods `<lws>-<g>`; worker sts `<lws>-<g>` with ordinals.start=1 ⇒ workers `<lws>-<g>-<w>`,
-    w = 1..size-1 (L:pkg/controllers/pod_controller.go:358, reference §2)."""
+    w = 1..size-1 (L:pkg/controllers/pod_controller.go:358)."""
     world, tl = run(scenario_doc([pool(count=6)], [lws(replicas=2, size=3)]))
     names = sorted(r.subject for r in recs(tl, POD_CREATED))
     assert names == ["llm-0", "llm-0-1", "llm-0-2", "llm-1", "llm-1-1", "llm-1-2"]
@@ -25,7 +26,7 @@ def test_pod_names_leader_g_and_workers_from_ordinal_one() -> None:
 
 def test_parallel_pod_management_creates_without_waiting_for_running() -> None:
     """podManagementPolicy Parallel (monotonic=false): every missing ordinal is created in one sync, no
-    wait for Running/Ready (stateful_set_control.go runForAll, Q8)."""
+    wait for Running/Ready (stateful_set_control.go runForAll)."""
     _, tl = run(scenario_doc([pool(count=8)], [lws(replicas=2, size=4)]))
     created = [r.t for r in recs(tl, POD_CREATED)]
     first_running = min(r.t for r in recs(tl, POD_CONTAINERS_STARTED))
@@ -36,7 +37,8 @@ def test_parallel_pod_management_creates_without_waiting_for_running() -> None:
 
 def test_deleted_pod_recreated_by_its_statefulset_restart_policy_none() -> None:
     """restartPolicy None: a deleted worker is only recreated by its sts, once the old object is gone
-    (a name held by a terminating pod is not reused; processReplica, Q8); no group recreation (§3.8)."""
+    (a name held by a terminating pod is not reused; processReplica); no group recreation
+    (L:pkg/controllers/pod_controller.go:201-239)."""
     doc = scenario_doc(
         [pool(count=2)],
         [lws(size=2, restartPolicy="None")],
@@ -64,7 +66,7 @@ def test_deletion_is_recorded_in_the_timeline() -> None:
 
 def test_deleted_worker_recreates_group_by_default() -> None:
     """RecreateGroupOnPodRestart: a worker's deletionTimestamp makes LWS foreground-delete the leader;
-    the leader sts then recreates `<lws>-<g>` (reference §3.8, pod_controller.go:201-239)."""
+    the leader sts then recreates `<lws>-<g>` (L:pkg/controllers/pod_controller.go:201-239)."""
     doc = scenario_doc(
         [pool(count=2)],
         [lws(size=2)],

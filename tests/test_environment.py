@@ -3,15 +3,37 @@
 from __future__ import annotations
 
 import gc
+import tomllib
+from pathlib import Path
 
 import pytest
 import simpy
-from test_engine_support import load, lws, pool, run, scenario_doc
+from support import load, lws, pool, run, scenario_doc
 
 from lwssim.engine import world as world_module
-from lwssim.engine.environment import Environment
+from lwssim.engine.environment import SIMPY_CHECKED, Environment
 from lwssim.engine.tasks import Task
 from lwssim.engine.world import World
+
+
+def test_simpy_is_a_release_whose_internals_the_environment_restates() -> None:
+    """environment.py restates simpy/core.py's Environment (now, schedule, step, run) as SIMPY_CHECKED
+    releases write it; any other release must be diffed against it before it joins SIMPY_CHECKED."""
+    assert simpy.__version__ in SIMPY_CHECKED, (
+        f"simpy {simpy.__version__} is not a release lwssim/engine/environment.py was checked against "
+        f"({', '.join(SIMPY_CHECKED)}): diff its simpy/core.py Environment with theirs, then add it"
+    )
+    pin = f"simpy>={SIMPY_CHECKED[0]},<={SIMPY_CHECKED[-1]}"
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert pin in project["project"]["dependencies"] and pin in project["build-system"]["requires"]
+
+
+def test_refuses_a_horizon_not_ahead_with_simpys_words() -> None:
+    with pytest.raises(ValueError) as ours:
+        Environment(5).run(until=5.0)
+    with pytest.raises(ValueError) as theirs:
+        simpy.Environment(5).run(until=5.0)
+    assert str(ours.value) == str(theirs.value)
 
 
 @pytest.mark.patches_engine

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from support import EXCLUSIVE, RACK, document, lws, pool, write_scenario
+
 from lwssim import runner
 from lwssim import timeline as tl
 from lwssim.analysis.explain import explain, final_state, headroom
@@ -15,59 +17,25 @@ from lwssim.manifests.scenario import load_scenario
 from lwssim.render.summary import summarize
 from lwssim.timeline import Timeline, WorkloadInfo
 
-SCENARIO = """\
-apiVersion: lwssim.io/v1alpha1
-kind: Scenario
-metadata: {name: x}
-spec:
-  horizon: 1h
-  cluster:
-    nodePools:
-    - name: n
-      count: %(count)s
-      capacity: {nvidia.com/gpu: 8, cpu: "64", memory: 512Gi, pods: 110}
-%(topology)s
-  workloads:
-  - manifest:
-      apiVersion: leaderworkerset.x-k8s.io/v1
-      kind: LeaderWorkerSet
-      metadata: {name: llm%(annotations)s}
-      spec:
-        replicas: %(replicas)s
-        leaderWorkerTemplate:
-          size: %(size)s
-%(leader)s
-          workerTemplate:
-            spec:
-              containers:
-              - {name: c, image: img:1, resources: {limits: {nvidia.com/gpu: "%(gpus)s"}}}
-%(gang)s
-"""
-RACKS = "      topology: [{key: example.com/rack, size: %d}]"
-EXCLUSIVE = ", annotations: {leaderworkerset.sigs.k8s.io/exclusive-topology: example.com/rack}"
-CPU_LEADER = """\
-          leaderTemplate:
-            spec:
-              containers:
-              - {name: c, image: img:1, resources: {requests: {cpu: "4"}}}"""
+CPU_LEADER = {"containers": [{"name": "c", "image": "img:1", "resources": {"requests": {"cpu": "4"}}}]}
 
 
-def scenario(tmp_path: Path, *, count=4, rack=None, replicas=1, size=4, gpus=8, leader="", gang=""):
-    path = tmp_path / "s.yaml"
-    path.write_text(
-        SCENARIO
-        % dict(
-            count=count,
-            topology=RACKS % rack if rack else "",
-            annotations=EXCLUSIVE if rack else "",
-            replicas=replicas,
-            size=size,
-            gpus=gpus,
-            leader=leader,
-            gang=f"  controller: {{gangScheduling: {gang}}}" if gang else "",
-        )
+def scenario(tmp_path: Path, *, count=4, rack=None, replicas=1, size=4, gpus=8, leader=None, gang=""):
+    nodes = pool("n", count, capacity={"cpu": "64", "memory": "512Gi"})
+    if rack:
+        nodes["topology"] = [{"key": RACK, "size": rack}]
+    llm = lws(
+        replicas=replicas,
+        size=size,
+        gpus=gpus,
+        container_name="c",
+        annotations=EXCLUSIVE if rack else None,
+        leader=leader,
     )
-    return load_scenario(path)
+    spec: dict = {"horizon": "1h", "cluster": {"nodePools": [nodes]}, "workloads": [{"manifest": llm}]}
+    if gang:
+        spec["controller"] = {"gangScheduling": gang}
+    return load_scenario(write_scenario(tmp_path, document("x", **spec), "s.yaml"))
 
 
 def timeline(s, placements: dict[str, str | None], horizon: float = 3600.0) -> Timeline:

@@ -1,100 +1,23 @@
-"""Faults and node lifecycle (issue 4 items 1-2). References: reference/lws-v0.7-semantics.md §3.8,
-reference/defaults.md (failure rates, node-monitor-grace-period, tolerationSeconds)."""
+"""Faults and node lifecycle (issue 4 items 1-2). Sources: kubernetes/kubernetes v1.34.4
+pkg/controller/nodelifecycle (node-monitor-grace-period, unreachable taints, MarkPodsNotReady),
+pkg/controller/tainteviction and plugin/pkg/admission/defaulttolerationseconds (tolerationSeconds);
+group recreation, kubernetes-sigs/lws v0.7.0 pkg/controllers/pod_controller.go:201-239; failure
+rates and causes, the Llama 3 paper (Table 5)."""
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
-
-import yaml
+from support import BASE, GPU, build
+from support import recs as records
+from support import simulate as run
 
 from lwssim.analysis.report import build_report
 from lwssim.engine.domains import FailureDomains
 from lwssim.engine.nodes import unreachable_eviction_delay
 from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import Pod, StatefulSet
-from lwssim.engine.world import World
-from lwssim.manifests.scenario import load_scenario
 from lwssim.model.cluster import NodePool, TopologyLevel, expand_pool
 from lwssim.model.pod import PodTemplate, Toleration
 from lwssim.timeline import NODE_DOWN, NODE_NOT_READY, NODE_UP, POD_DELETED, POD_DELETING, POD_NOT_READY
-
-GPU = "nvidia.com/gpu"
-
-BASE = {
-    "apiVersion": "lwssim.io/v1alpha1",
-    "kind": "Scenario",
-    "metadata": {"name": "t"},
-    "spec": {
-        "seed": 1,
-        "horizon": "3h",
-        "cluster": {
-            "nodePools": [
-                {
-                    "name": "h100",
-                    "count": 6,
-                    "capacity": {GPU: 8, "cpu": "192", "memory": "2Ti", "pods": 110},
-                    "topology": [
-                        {"key": "topology.kubernetes.io/zone", "size": 4},
-                        {"key": "example.com/rack", "size": 2},
-                    ],
-                }
-            ]
-        },
-        "workloads": [
-            {
-                "manifest": {
-                    "apiVersion": "leaderworkerset.x-k8s.io/v1",
-                    "kind": "LeaderWorkerSet",
-                    "metadata": {"name": "llm"},
-                    "spec": {
-                        "replicas": 2,
-                        "leaderWorkerTemplate": {
-                            "size": 2,
-                            "workerTemplate": {
-                                "spec": {
-                                    "containers": [
-                                        {"name": "c", "image": "vllm", "resources": {"limits": {GPU: 8}}}
-                                    ]
-                                }
-                            },
-                        },
-                    },
-                }
-            }
-        ],
-        "timing": {"imagePull": {"cold": "60s"}, "modelLoad": "60s"},
-    },
-}
-
-
-def merge(a: dict, b: dict) -> dict:
-    for k, v in b.items():
-        if isinstance(v, dict) and isinstance(a.get(k), dict):
-            merge(a[k], v)
-        else:
-            a[k] = v
-    return a
-
-
-def build(tmp_path: Path, spec: dict | None = None, lws: dict | None = None, name: str = "t.yaml") -> World:
-    """A World for BASE with ``spec`` merged into spec and ``lws`` into the LWS spec."""
-    doc = copy.deepcopy(BASE)
-    merge(doc["spec"], spec or {})
-    merge(doc["spec"]["workloads"][0]["manifest"]["spec"], lws or {})
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump(doc))
-    return World(load_scenario(path))
-
-
-def run(tmp_path: Path, spec: dict | None = None, lws: dict | None = None):
-    world = build(tmp_path, spec, lws)
-    timeline = world.run()
-    return world, timeline, build_report(timeline)
-
-
-def records(timeline, kind: str, subject: str | None = None) -> list:
-    return [r for r in timeline.records if r.kind == kind and (subject is None or r.subject == subject)]
 
 
 def pod_node(timeline, name: str) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 
+from support import GPU, lws
+
 from lwssim.kube import checks as C
 from lwssim.manifests.lws import lws_spec
 from lwssim.manifests.where import Where
@@ -11,24 +13,10 @@ from lwssim.model.cluster import Node
 from lwssim.model.lws import Workload
 from lwssim.model.pod import Taint
 
-DOC = {
-    "apiVersion": "leaderworkerset.x-k8s.io/v1",
-    "kind": "LeaderWorkerSet",
-    "metadata": {"name": "llm"},
-    "spec": {
-        "replicas": 2,
-        "leaderWorkerTemplate": {
-            "size": 2,
-            "workerTemplate": {
-                "spec": {
-                    "containers": [
-                        {"name": "c", "image": "i", "resources": {"requests": {"nvidia.com/gpu": "8"}}}
-                    ]
-                }
-            },
-        },
-    },
-}
+DOC = lws(
+    replicas=2,
+    worker_spec={"containers": [{"name": "c", "image": "i", "resources": {"requests": {GPU: "8"}}}]},
+)
 
 
 def _nodes(n: int = 4, rack: int = 2, taint: bool = False) -> list[Node]:

@@ -1,4 +1,5 @@
-"""LLMInferenceService → LeaderWorkerSet mapping (reference §5), with KServe's integration-test cases."""
+"""LLMInferenceService → LeaderWorkerSet mapping (kserve/kserve pkg/controller/v1alpha2/llmisvc/
+workload_multi_node.go), with KServe's integration-test cases."""
 
 from __future__ import annotations
 

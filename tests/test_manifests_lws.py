@@ -1,4 +1,5 @@
-"""LeaderWorkerSet defaults and webhook validation (reference §1.1, §1.2, §2)."""
+"""LeaderWorkerSet defaults and webhook validation, as kubernetes-sigs/lws v0.7.0 writes them
+(api/leaderworkerset/v1/leaderworkerset_types.go, pkg/webhooks/leaderworkerset_webhook.go)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Scenario loading: defaults, references, merge-patch events and bad-input messages (CONTRACT.md)."""
+"""Scenario loading: defaults, references, merge-patch events and bad-input messages (schema.py)."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import merge, write_scenario
 
 from lwssim.errors import InputError
 from lwssim.manifests.scenario import load_scenario
@@ -50,20 +51,12 @@ BAD = [
 ]
 
 
-def _merge(base, patch):
-    out = dict(base)
-    for k, v in patch.items():
-        out[k] = _merge(base.get(k, {}), v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
-    return out
-
-
 @pytest.mark.parametrize("patch", BAD, ids=lambda p: str(p)[:60])
 def test_both_reject_the_same_bad_inputs(tmp_path, patch):
     base = yaml.safe_load((Path(__file__).parent / "data" / "scenario-full.yaml").read_text())
-    doc = _merge(base, patch)
+    doc = merge(base, patch)
     assert list(validator().iter_errors(doc)), "jsonschema accepted it"
-    f = tmp_path / "s.yaml"
-    f.write_text(yaml.safe_dump(doc))
+    f = write_scenario(tmp_path, doc, "s.yaml")
     for name in ("nodes.yaml", "lws-small.yaml"):
         (tmp_path / name).write_text((Path(__file__).parent / "data" / name).read_text())
     with pytest.raises(InputError):

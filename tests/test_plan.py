@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support import EXCLUSIVE, H100, RACK, document, lws, pool, write_scenario
 
 from lwssim.analysis.report import to_json
 from lwssim.cli import cli
@@ -17,52 +18,21 @@ from lwssim.plan.stats import Verdict, bootstrap_ci, quantile
 from lwssim.plan.variants import resource_lower_bound, with_pool_count
 from lwssim.runner import run_seed
 
-SCENARIO = """\
-apiVersion: lwssim.io/v1alpha1
-kind: Scenario
-metadata: {name: %(name)s}
-spec:
-  seed: 5
-  horizon: %(horizon)s
-  cluster:
-    nodePools:
-    - name: h100
-      count: %(count)s
-      capacity: {nvidia.com/gpu: 8, cpu: "192", memory: 2Ti, pods: 110}
-      topology: [{key: example.com/rack, size: %(rack)s}]
-      costPerNodeHour: 10
-  workloads:
-  - manifest:
-      apiVersion: leaderworkerset.x-k8s.io/v1
-      kind: LeaderWorkerSet
-      metadata:
-        name: llm
-        annotations: {leaderworkerset.sigs.k8s.io/exclusive-topology: example.com/rack}
-      spec:
-        replicas: %(replicas)s
-        leaderWorkerTemplate:
-          size: %(size)s
-          workerTemplate:
-            spec:
-              containers:
-              - {name: vllm, image: vllm:1, resources: {limits: {nvidia.com/gpu: "8"}}}
-  timing:
-    imagePull: {cold: {uniform: {min: 1m, max: 3m}}, cached: 0s}
-    modelLoad: {uniform: {min: 1m, max: 2m}}
-%(faults)s
-"""
-FAULTS = "  faults:\n    nodeFailures: {ratePerNodeDay: 4, repair: 20m}\n"
+FAULTS = {"nodeFailures": {"ratePerNodeDay": 4, "repair": "20m"}}
 
 
-def write(tmp_path: Path, name: str = "s", *, count=8, rack=4, replicas=2, size=4, horizon="1h", faults=""):
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(
-        SCENARIO
-        % dict(
-            name=name, count=count, rack=rack, replicas=replicas, size=size, horizon=horizon, faults=faults
-        )
-    )
-    return path
+def write(tmp_path: Path, name: str = "s", *, count=8, rack=4, replicas=2, size=4, horizon="1h", faults=None):
+    h100 = pool("h100", count, capacity=H100, topology=[{"key": RACK, "size": rack}], costPerNodeHour=10)
+    llm = lws(replicas=replicas, size=size, image="vllm:1", container_name="vllm", annotations=EXCLUSIVE)
+    timing = {
+        "imagePull": {"cold": {"uniform": {"min": "1m", "max": "3m"}}, "cached": "0s"},
+        "modelLoad": {"uniform": {"min": "1m", "max": "2m"}},
+    }
+    spec: dict = {"seed": 5, "horizon": horizon, "cluster": {"nodePools": [h100]}}
+    spec |= {"workloads": [{"manifest": llm}], "timing": timing}
+    if faults:
+        spec["faults"] = faults
+    return write_scenario(tmp_path, document(name, **spec), f"{name}.yaml")
 
 
 # -- the search ---------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 - a pod is bound to at most one node per life (PodCreated … PodDeleted), and never moves
   (a binding is final: pods/binding subresource);
 - same scenario + seed ⇒ identical timeline records and report JSON, whatever PYTHONHASHSEED
-  (CONTRACT.md conventions);
+  (one numpy Generator per run, from the seed; no iteration in hash order);
 - groups serving ≤ replicas; time to all serving ≥ the fastest possible pull + start + load.
 """
 
@@ -19,7 +19,7 @@ from collections import defaultdict
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_engine_support import lws, pool, run, scenario_doc
+from support import lws, pool, run, scenario_doc, write_scenario
 
 from lwssim.analysis.report import build_report, to_json
 from lwssim.engine.objects import Pod
@@ -169,7 +169,7 @@ def test_serving_bounded_by_replicas_and_startup_by_minimum_chain(case) -> None:
 
 
 def test_report_json_identical_across_python_hash_seeds(tmp_path) -> None:
-    """CONTRACT.md: same scenario + seed ⇒ identical JSON whatever the Python hash seed."""
+    """Determinism: same scenario + seed ⇒ identical JSON whatever the Python hash seed."""
     doc = scenario_doc(
         [pool(count=6, topology=[{"key": "example.com/rack", "size": 2}])],
         [
@@ -185,8 +185,7 @@ def test_report_json_identical_across_python_hash_seeds(tmp_path) -> None:
         events=[{"at": "20m", "scale": {"workload": "b", "replicas": 1}}],
         seed=5,
     )
-    path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump(doc))
+    path = write_scenario(tmp_path, doc, "s.yaml")
     outs = []
     for hash_seed in ("0", "1", "4242"):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}

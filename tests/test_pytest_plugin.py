@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import yaml
+from support import document, h100_doc
 
 pytest_plugins = ["pytester"]
 
-SCENARIO = "apiVersion: lwssim.io/v1alpha1\nkind: Scenario\nmetadata: {name: %s}\nspec: {}\n"
 
 # A conftest for the pytester session: replaces the engine (restored afterwards, as pytester runs
 # in-process) so these tests pin the plugin's own behaviour. Scenarios named good* hold, others fail.
@@ -42,7 +43,7 @@ def pytest_sessionfinish(session):
 
 def test_collects_scenarios_and_ignores_other_yaml(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(FAKE_ENGINE)
-    pytester.makefile(".yaml", good=SCENARIO % "alpha", bad=SCENARIO % "beta")
+    pytester.makefile(".yaml", good=yaml.safe_dump(document("alpha")), bad=yaml.safe_dump(document("beta")))
     pytester.makefile(".yml", lws="apiVersion: leaderworkerset.x-k8s.io/v1\nkind: LeaderWorkerSet\n")
     pytester.makefile(".yaml", junk="key: [unclosed\n", other="apiVersion: lwssim.io/v1alpha1\nkind: Plan\n")
     result = pytester.runpytest("--collect-only", "-q")
@@ -52,7 +53,7 @@ def test_collects_scenarios_and_ignores_other_yaml(pytester: pytest.Pytester) ->
 
 def test_failing_scenario_shows_assertion_lines(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(FAKE_ENGINE)
-    pytester.makefile(".yaml", good=SCENARIO % "alpha", bad=SCENARIO % "beta")
+    pytester.makefile(".yaml", good=yaml.safe_dump(document("alpha")), bad=yaml.safe_dump(document("beta")))
     result = pytester.runpytest("-rA")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["FAIL bad: all workloads pendingPods 2 <= 1"])
@@ -69,7 +70,7 @@ def test_broken_scenario_fails_with_input_error(pytester: pytest.Pytester) -> No
 
 def test_can_be_turned_off(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nlwssim_collect = false\n")
-    pytester.makefile(".yaml", good=SCENARIO % "alpha")
+    pytester.makefile(".yaml", good=yaml.safe_dump(document("alpha")))
     result = pytester.runpytest("--collect-only", "-q")
     assert "alpha" not in result.stdout.str()
 
@@ -77,31 +78,20 @@ def test_can_be_turned_off(pytester: pytest.Pytester) -> None:
 def test_real_scenario_runs_through_the_engine(pytester: pytest.Pytester) -> None:  # needs engine
     pytester.makefile(
         ".yaml",
-        real="""\
-apiVersion: lwssim.io/v1alpha1
-kind: Scenario
-metadata: {name: one-group}
-spec:
-  horizon: 1h
-  cluster:
-    nodePools:
-    - {name: h100, count: 2, capacity: {nvidia.com/gpu: 8, cpu: "192", memory: 2Ti, pods: 110}}
-  workloads:
-  - manifest:
-      apiVersion: leaderworkerset.x-k8s.io/v1
-      kind: LeaderWorkerSet
-      metadata: {name: llm}
-      spec:
-        replicas: 1
-        leaderWorkerTemplate:
-          size: 2
-          workerTemplate:
-            spec:
-              containers:
-              - {name: vllm, image: vllm/vllm-openai:v0.8.5, resources: {limits: {nvidia.com/gpu: 8}}}
-  expect:
-  - {workload: llm, groupsServing: {atLeast: 1}, timeToAllServing: {atMost: 30m}}
-""",
+        real=yaml.safe_dump(
+            h100_doc(
+                "one-group",
+                2,
+                replicas=1,
+                expect=[
+                    {
+                        "workload": "llm",
+                        "groupsServing": {"atLeast": 1},
+                        "timeToAllServing": {"atMost": "30m"},
+                    }
+                ],
+            )
+        ),
     )
     result = pytester.runpytest("-v")
     result.assert_outcomes(passed=1)

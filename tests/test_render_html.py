@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from click.testing import CliRunner
+from support import h100_doc, write_scenario
 
 from lwssim import timeline as tl
 from lwssim.analysis.report import build_report
@@ -14,36 +15,11 @@ from lwssim.cli import cli
 from lwssim.render.plots import group_phases
 from lwssim.timeline import Timeline, WorkloadInfo
 
-SCENARIO = """\
-apiVersion: lwssim.io/v1alpha1
-kind: Scenario
-metadata: {name: page}
-spec:
-  horizon: 1h
-  cluster:
-    nodePools:
-    - {name: h100, count: 3, capacity: {nvidia.com/gpu: 8, cpu: "192", memory: 2Ti, pods: 110}}
-  workloads:
-  - manifest:
-      apiVersion: leaderworkerset.x-k8s.io/v1
-      kind: LeaderWorkerSet
-      metadata: {name: llm}
-      spec:
-        replicas: 2
-        leaderWorkerTemplate:
-          size: 2
-          workerTemplate:
-            spec:
-              containers:
-              - {name: c, image: "img:1", resources: {limits: {nvidia.com/gpu: "8"}}}
-"""
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def write(tmp_path: Path) -> Path:
-    path = tmp_path / "page.yaml"
-    path.write_text(SCENARIO)
-    return path
+    return write_scenario(tmp_path, h100_doc("page", 3, image="img:1", container_name="c"), "page.yaml")
 
 
 def images(html: str) -> dict[str, bytes]:

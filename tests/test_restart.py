@@ -1,9 +1,13 @@
-"""Kubelet restarts and LWS restart policies (issue 4 items 3-4). Reference: lws-v0.7-semantics.md §3.8,
-defaults.md (CrashLoopBackOff, KServe startup probe budget)."""
+"""Kubelet restarts and LWS restart policies (issue 4 items 3-4). Sources: restart policies,
+kubernetes-sigs/lws v0.7.0 pkg/controllers/pod_controller.go:201-239; CrashLoopBackOff (10 s doubling
+to 300 s, reset after 10 min), the kubelet of kubernetes/kubernetes v1.34.4 (backOffPeriod,
+MaxContainerBackOff); the 60 × 10 s probe budget, kserve/kserve config/llmisvc/
+config-llm-worker-data-parallel.yaml."""
 
 from __future__ import annotations
 
-from test_faults import records, run
+from support import recs as records
+from support import simulate as run
 
 from lwssim.engine.kubelet import BACKOFF_MAX
 

@@ -1,10 +1,12 @@
 """Rolling updates (issue 4 item 5): the leader StatefulSet partition as LWS v0.7 moves it, checked
-against the LWS integration tests (reference §3.9 worked examples,
+against the LWS integration tests (kubernetes-sigs/lws v0.7.0
+pkg/controllers/leaderworkerset_controller.go rollingUpdateParameters,
 test/integration/controllers/leaderworkerset_test.go)."""
 
 from __future__ import annotations
 
-from test_faults import build, records
+from support import build
+from support import recs as records
 
 from lwssim.analysis.report import build_report
 from lwssim.engine.lws import rolling_update_partition
@@ -46,7 +48,7 @@ def test_default_strategy_moves_partition_4_3_2_1_0__ref_3_9_leaderworkerset_tes
     assert w["groupsUpdated"] == 4 and w["groupsServing"] == 4
     [ro] = w["rollouts"]
     assert ro["startedAtSeconds"] == 3600.0 and ro["finishedAtSeconds"] is not None
-    # v0.7 counts a group ready once its leader is Ready (lws#705): serving dips to N-2 (§3.9 consequence)
+    # v0.7 counts a group ready once its leader is Ready (lws#705): serving dips to N-2
     assert ro["minServing"] == 2
 
 

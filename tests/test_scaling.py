@@ -1,10 +1,11 @@
 """Scaling (issue 4 item 6): the leader StatefulSet adds and removes groups at the highest index
-(reference §3.10; LWS integration tests "scale up/down number of groups", "scale down to 0",
+(kubernetes-sigs/lws v0.7.0 integration tests "scale up/down number of groups", "scale down to 0",
 "scale up from 0")."""
 
 from __future__ import annotations
 
-from test_faults import records, run
+from support import recs as records
+from support import simulate as run
 
 NODES = {"cluster": {"nodePools": [{"name": "h100", "count": 8, "capacity": {"nvidia.com/gpu": 8}}]}}
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from test_engine_support import GPU, Bench, lws, node, pool, run, scenario_doc, template
+from support import GPU, Bench, lws, node, pool, run, scenario_doc, template
 
 from lwssim.engine.scheduling import framework
 from lwssim.engine.scheduling import plugins as P

@@ -4,15 +4,32 @@
 hundreds of thousands. This loop does what ``step`` does (pop the next event by time, priority and
 id; run its callbacks; crash on an undefused failure) and stops at the horizon event as ``run``
 does, so events are processed in exactly the same order.
+
+What it restates is SimPy's private state (``_now``, ``_queue``, ``_eid``, ``Event._ok``/``_value``/
+``_defused``), so it holds for the SimPy releases checked against it, ``SIMPY_CHECKED``: simpy/core.py
+``Environment.now``, ``schedule``, ``step`` and ``run`` of 4.1.1 and 4.1.2 (the same code, but for 4.1.2's
+``step`` handing remaining callbacks back on ``StopSimulation``, which only ``run``'s own ``until`` callback
+raises and this loop does not use). pyproject.toml pins simpy to them; importing this module with another
+release warns, and tests/test_environment.py fails naming it.
 """
 
 from __future__ import annotations
 
+import warnings
 from heapq import heappop, heappush
 
 import simpy
 from simpy.core import BoundClass, SimTime
 from simpy.events import NORMAL, URGENT, EventPriority
+
+SIMPY_CHECKED: tuple[str, ...] = ("4.1.1", "4.1.2")
+if simpy.__version__ not in SIMPY_CHECKED:  # once, at import: nothing on the event loop's path
+    warnings.warn(
+        f"lwssim.engine.environment restates SimPy {' and '.join(SIMPY_CHECKED)} internals; "
+        f"simpy {simpy.__version__} is unchecked (diff its simpy/core.py Environment against them)",
+        RuntimeWarning,
+        stacklevel=2,
+    )
 
 
 class Environment(simpy.Environment):

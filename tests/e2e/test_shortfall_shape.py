@@ -18,33 +18,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import GPU, document, lws, write_scenario
 
 from lwssim import runner
 
 pytestmark = pytest.mark.e2e
 
-LWS = {
-    "apiVersion": "leaderworkerset.x-k8s.io/v1",
-    "kind": "LeaderWorkerSet",
-    "metadata": {"name": "llm"},
-    "spec": {
-        "replicas": 4,
-        "leaderWorkerTemplate": {
-            "size": 4,
-            "workerTemplate": {
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "vllm",
-                            "image": "vllm/vllm-openai:v0.11.0",
-                            "resources": {"limits": {"nvidia.com/gpu": "8"}},
-                        }
-                    ]
-                }
-            },
-        },
-    },
-}
+LWS = lws(replicas=4, size=4, image="vllm/vllm-openai:v0.11.0", container_name="vllm")
 
 
 def _lwssim(*args: str) -> str:
@@ -77,27 +57,16 @@ def _emulator_up(state: Path) -> dict:
 
 
 def _simulated_shape(tmp_path: Path, seed: int) -> tuple[list[int], int]:
-    scenario = {
-        "apiVersion": "lwssim.io/v1alpha1",
-        "kind": "Scenario",
-        "metadata": {"name": "shape"},
-        "spec": {
-            "horizon": "10m",
-            "cluster": {
-                "nodePools": [
-                    {
-                        "name": "gpu",
-                        "count": 12,
-                        "capacity": {"nvidia.com/gpu": 8, "cpu": "64", "memory": "512Gi"},
-                    }
-                ]
-            },
-            "workloads": [{"manifest": LWS}],
-            "timing": {"imagePull": {"cold": "1s"}, "modelLoad": "1s"},
+    scenario = document(
+        "shape",
+        horizon="10m",
+        cluster={
+            "nodePools": [{"name": "gpu", "count": 12, "capacity": {GPU: 8, "cpu": "64", "memory": "512Gi"}}]
         },
-    }
-    path = tmp_path / "shape.yaml"
-    path.write_text(yaml.safe_dump(scenario))
+        workloads=[{"manifest": LWS}],
+        timing={"imagePull": {"cold": "1s"}, "modelLoad": "1s"},
+    )
+    path = write_scenario(tmp_path, scenario, "shape.yaml")
     report = runner.run(runner.load(str(path)), seed)
     w = report["workloads"][0]
     placed = sorted(sum(p["node"] is not None for p in g["pods"]) for g in w["groups"])

@@ -1,10 +1,14 @@
-"""Builders shared by the engine tests: scenarios from YAML-shaped dicts, runs, and record queries.
+"""The tests' one set of builders: scenario documents from YAML-shaped dicts, loading, runs, record queries.
 
-Not a test module itself (it collects no tests); the test_engine_* files and test_properties import it.
+Two ways to a scenario document: ``scenario_doc(pools, workloads, ...)`` from ``pool``/``lws`` parts, or
+``base_doc(spec=..., lws=...)``: BASE (six racked H100 nodes, two groups of two) with overrides merged
+in. ``load``/``build`` load a document as the CLI loads a file; ``run``/``simulate`` run it.
+Not a test module (it collects no tests); conftest.py puts ``write_scenario`` on top of it as a fixture.
 """
 
 from __future__ import annotations
 
+import copy
 import tempfile
 from pathlib import Path
 
@@ -21,9 +25,13 @@ from lwssim.manifests.scenario import load_scenario
 from lwssim.model.cluster import Node
 from lwssim.model.pod import Container, PodTemplate
 from lwssim.model.scenario import Scenario
+from lwssim.report import build_report
 from lwssim.timeline import Record, Timeline
 
 GPU = "nvidia.com/gpu"
+H100 = {"cpu": "192", "memory": "2Ti"}  # ``pool(capacity=H100)``: an 8-GPU node's CPUs and memory
+RACK = "example.com/rack"
+EXCLUSIVE = {"leaderworkerset.sigs.k8s.io/exclusive-topology": RACK}
 PREEMPT = " no new claims to deallocate, preemption: 0/{n} nodes are available: {parts}."
 
 
@@ -33,17 +41,18 @@ def pool(name: str = "gpu", count: int = 2, gpus: int = 8, **extra: object) -> d
     return {"name": name, "count": count, "capacity": cap, **extra}
 
 
-def container(gpus: int = 8, image: str = "img:1", **resources: object) -> dict:
+def container(gpus: int | str = 8, image: str = "img:1", name: str = "main", **resources: object) -> dict:
     limits = {GPU: str(gpus)} if gpus else {}
-    return {"name": "main", "image": image, "resources": {"limits": limits, **resources}}
+    return {"name": name, "image": image, "resources": {"limits": limits, **resources}}
 
 
 def lws(
     name: str = "llm",
     replicas: int = 1,
     size: int = 2,
-    gpus: int = 8,
+    gpus: int | str = 8,
     image: str = "img:1",
+    container_name: str = "main",
     annotations: dict | None = None,
     namespace: str | None = None,
     leader: dict | None = None,
@@ -58,7 +67,9 @@ def lws(
         meta["namespace"] = namespace
     lwt: dict = {
         "size": size,
-        "workerTemplate": {"spec": {"containers": [container(gpus, image)], **(worker_spec or {})}},
+        "workerTemplate": {
+            "spec": {"containers": [container(gpus, image, container_name)], **(worker_spec or {})}
+        },
     }
     for key in ("restartPolicy", "subGroupPolicy"):
         if key in spec:
@@ -71,6 +82,32 @@ def lws(
         "metadata": meta,
         "spec": {"replicas": replicas, "leaderWorkerTemplate": lwt, **spec},
     }
+
+
+def document(name: str = "t", **spec: object) -> dict:
+    """A Scenario document around ``spec`` as given (no defaults added)."""
+    return {"apiVersion": "lwssim.io/v1alpha1", "kind": "Scenario", "metadata": {"name": name}, "spec": spec}
+
+
+def h100_doc(
+    name: str,
+    nodes: int,
+    replicas: int = 2,
+    gpus: int | str = 8,
+    image: str = "vllm/vllm-openai:v0.8.5",
+    container_name: str = "vllm",
+    **spec: object,
+) -> dict:
+    """``nodes`` 8-GPU H100 nodes and LWS ``llm``: ``replicas`` groups of two ``gpus``-GPU pods, 1 h."""
+    return document(
+        name,
+        horizon="1h",
+        cluster={"nodePools": [pool("h100", nodes, capacity=H100)]},
+        workloads=[
+            {"manifest": lws(replicas=replicas, gpus=gpus, image=image, container_name=container_name)}
+        ],
+        **spec,
+    )
 
 
 def scenario_doc(
@@ -93,7 +130,62 @@ def scenario_doc(
         spec["controller"] = controller
     if events:
         spec["events"] = events
-    return {"apiVersion": "lwssim.io/v1alpha1", "kind": "Scenario", "metadata": {"name": "t"}, "spec": spec}
+    return document(**spec)
+
+
+BASE = document(
+    "t",
+    seed=1,
+    horizon="3h",
+    cluster={
+        "nodePools": [
+            pool(
+                "h100",
+                6,
+                capacity=H100,
+                topology=[{"key": "topology.kubernetes.io/zone", "size": 4}, {"key": RACK, "size": 2}],
+            )
+        ]
+    },
+    workloads=[{"manifest": lws(replicas=2, image="vllm", container_name="c")}],
+    timing={"imagePull": {"cold": "60s"}, "modelLoad": "60s"},
+)
+
+
+def merge(a: dict, b: dict) -> dict:
+    for k, v in b.items():
+        if isinstance(v, dict) and isinstance(a.get(k), dict):
+            merge(a[k], v)
+        else:
+            a[k] = v
+    return a
+
+
+def base_doc(spec: dict | None = None, lws: dict | None = None) -> dict:
+    """BASE with ``spec`` merged into its spec and ``lws`` into its LeaderWorkerSet's spec."""
+    doc = copy.deepcopy(BASE)
+    merge(doc["spec"], spec or {})
+    merge(doc["spec"]["workloads"][0]["manifest"]["spec"], lws or {})
+    return doc
+
+
+def write_scenario(directory: Path, doc: dict, name: str = "t.yaml") -> Path:
+    """``doc`` as a YAML file ``directory/name``, where the CLI or the loader can read it."""
+    path = directory / name
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def build(tmp_path: Path, spec: dict | None = None, lws: dict | None = None, name: str = "t.yaml") -> World:
+    """A World for ``base_doc(spec, lws)``, loaded from a file in ``tmp_path``."""
+    return World(load_scenario(write_scenario(tmp_path, base_doc(spec, lws), name)))
+
+
+def simulate(tmp_path: Path, spec: dict | None = None, lws: dict | None = None):
+    """Run ``build(tmp_path, spec, lws)``: the world, its timeline and their report."""
+    world = build(tmp_path, spec, lws)
+    timeline = world.run()
+    return world, timeline, build_report(timeline)
 
 
 def load(doc: dict) -> Scenario:

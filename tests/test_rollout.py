@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from test_faults import build, records
 
-from lwssim.engine.lws import rolling_update_partition
+from lwssim.engine.lws.controllers.leaderworkerset import rolling_update_partition
 from lwssim.engine.store import MODIFIED
 from lwssim.report import build_report
 

@@ -9,7 +9,7 @@ from support import build
 from support import recs as records
 
 from lwssim.analysis.report import build_report
-from lwssim.engine.lws import rolling_update_partition
+from lwssim.engine.lws.controllers.leaderworkerset import rolling_update_partition
 from lwssim.engine.store import MODIFIED
 
 NODES = {"cluster": {"nodePools": [{"name": "h100", "count": 14, "capacity": {"nvidia.com/gpu": 8}}]}}

@@ -1,0 +1,54 @@
+"""The LWS manager (v0.7.0): its two controllers and its pod webhook, wired to the store.
+
+Cut as kubernetes-sigs/lws v0.7.0 cuts them: ``controllers/leaderworkerset.py`` (the LWS reconciler:
+leader StatefulSet, rolling update, status), ``controllers/pod.py`` (the pod reconciler: worker
+StatefulSets, restart policy, PodGroups), ``webhooks/pod.py`` (the pod mutating webhook). Which watch
+events reach each reconciler is declared in ``predicates.py``; what differs between LWS versions, in
+``versions.py``. The controllers talk to each other only through the store.
+Section numbers refer to ../shared/reference/lws-v0.7-semantics.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import simpy
+
+from lwssim.engine.gc import GarbageCollector
+from lwssim.engine.lws.controllers.leaderworkerset import LeaderWorkerSetReconciler, rolling_update_partition
+from lwssim.engine.lws.controllers.pod import PodReconciler
+from lwssim.engine.lws.intstr import scaled
+from lwssim.engine.lws.labels import GROUP_KEY, revision_key
+from lwssim.engine.lws.templates import TemplateCache
+from lwssim.engine.lws.versions import lws_version
+from lwssim.engine.lws.webhooks.pod import PodWebhook
+from lwssim.engine.nodetable import NodeTable
+from lwssim.engine.store import Store, no_latency
+from lwssim.model.scenario import ControllerConfig
+from lwssim.timeline import Timeline
+
+__all__ = ["GROUP_KEY", "LWSControllers", "revision_key", "rolling_update_partition", "scaled"]
+
+
+class LWSControllers:
+    """One LWS manager, set up as cmd/main.go does: the LWS and pod reconcilers, the pod webhook."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        store: Store,
+        gc: GarbageCollector,
+        nodes: NodeTable,
+        timeline: Timeline,
+        config: ControllerConfig,
+        api_latency: Callable[[], float] = no_latency,
+    ) -> None:
+        version = lws_version(config)
+        volcano = config.gang_scheduling == "volcano"
+        templates = TemplateCache()  # both controllers stamp templates; equal ones are one object
+        self.leaderworkerset = LeaderWorkerSetReconciler(env, store, timeline, version, templates)
+        self.pod = PodReconciler(env, store, gc, nodes, timeline, version, volcano, templates, api_latency)
+        self.leaderworkerset.setup_with_manager(store)
+        self.pod.setup_with_manager(store)
+        self.webhook = PodWebhook(store, volcano)
+        store.admit("Pod", self.webhook.default)

@@ -16,6 +16,7 @@ import numpy as np
 import simpy
 import yaml
 
+from lwssim.analysis.report import build_report
 from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import Pod
 from lwssim.engine.scheduling.framework import Scheduler
@@ -25,7 +26,6 @@ from lwssim.manifests.scenario import load_scenario
 from lwssim.model.cluster import Node
 from lwssim.model.pod import Container, PodTemplate
 from lwssim.model.scenario import Scenario
-from lwssim.report import build_report
 from lwssim.timeline import Record, Timeline
 
 GPU = "nvidia.com/gpu"

@@ -10,7 +10,6 @@ from support import BASE, GPU, build
 from support import recs as records
 from support import simulate as run
 
-from lwssim.analysis.report import build_report
 from lwssim.engine.domains import FailureDomains
 from lwssim.engine.nodes import unreachable_eviction_delay
 from lwssim.engine.nodetable import NodeTable

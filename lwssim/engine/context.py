@@ -26,18 +26,20 @@ class Cluster:
     Components talk through the store, as controllers talk through the API server (DESIGN.md). These
     shortcuts past it are deliberate, for speed, and each stands for what the real component does:
     - the node table (``nodes``): the scheduler, the kubelets and the node lifecycle read and write
-      node resources, images and taints in these shared arrays instead of watching Node objects (the
-      real ones each keep an informer cache of Nodes; the scheduler's cache also counts what it bound);
-    - the node lifecycle calls the scheduler's ``node_changed`` directly when it taints a node or
-      lifts the taints (kube-scheduler learns it from a Node update event, queueing hint
-      TaintToleration, and moves the pods that node may now fit back to the active queue);
-    - the node lifecycle tells the kubelets of a node that stops or answers again directly (on a real
-      cluster that is the machine itself: its kubelet dies or restarts with it);
-    - every component writes its own records into ``timeline`` at the moment it acts (a real
-      cluster's Timeline is assembled by the observer from watch events; the simulator knows when
-      each fact happened, so it writes it there);
-    - ``defer`` runs an action later without an object in between: the garbage collector's API
-      round trips (the real one issues a GET and a DELETE from its attemptToDelete workers).
+      node resources, images and taints in its shared arrays, and the LWS controllers read node labels
+      there, instead of watching Node objects (each real component keeps an informer cache of Nodes;
+      the scheduler's cache also counts the pods it bound);
+    - the node lifecycle calls the scheduler's ``node_changed`` when it taints a node or lifts the
+      taints (kube-scheduler learns it from a Node update event and, by the TaintToleration queueing
+      hint, moves the pods that node may now fit back to the active queue);
+    - the node lifecycle asks the kubelets for a node's pods (the node controller lists pods by
+      ``spec.nodeName``) and tells them directly that a node stopped or answers again, and the fault
+      injector crashes containers through them (on a real cluster both are the machine itself);
+    - every component writes its own records into ``timeline`` when it acts (a real cluster's
+      Timeline is assembled by the observer from watch events and object status; the simulator knows
+      when each fact happened, so it writes it there);
+    - ``defer`` runs an action later with nothing in between: the garbage collector's API round trips
+      (the real one GETs and DELETEs each dependent from its attemptToDelete workers).
     """
 
     def __init__(

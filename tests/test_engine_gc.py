@@ -7,23 +7,23 @@ from __future__ import annotations
 
 from support import at, lws, pod, pool, run, scenario_doc, template
 
+from lwssim.engine.context import Cluster
+from lwssim.engine.environment import Environment
 from lwssim.engine.gc import GarbageCollector
+from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import BACKGROUND, FOREGROUND, FOREGROUND_FINALIZER, Pod, StatefulSet
 from lwssim.engine.store import DELETED, Store
+from lwssim.timeline import Timeline
 
 
-class Clock:
-    t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def graph(bound: bool) -> tuple[Store, GarbageCollector, Pod, StatefulSet, list[Pod]]:
+def graph(
+    bound: bool, env: Environment | None = None
+) -> tuple[Store, GarbageCollector, Pod, StatefulSet, list[Pod]]:
     """leader pod → worker sts → two worker pods, as LWS builds it (kubernetes-sigs/lws v0.7.0
-    pkg/controllers/pod_controller.go: the worker sts is controlled by its leader pod)."""
-    store = Store(Clock())
-    gc = GarbageCollector(store, store._now)
+    pkg/controllers/pod_controller.go: the worker sts is controlled by its leader pod). No API latency
+    model: the garbage collector's cascades run at once."""
+    cluster = Cluster(env or Environment(), NodeTable([]), Timeline(horizon=100))
+    store, gc = cluster.store, cluster.gc
     leader = Pod(kind="Pod", name="llm-0", namespace="default", template=template(), node="n0")
     store.create(leader)
     sts = StatefulSet(kind="StatefulSet", name="llm-0", namespace="default", owner=leader)
@@ -83,10 +83,11 @@ def test_background_cascade_removes_owner_first_then_dependents() -> None:
 
 
 def test_second_delete_changes_nothing() -> None:
-    store, gc, leader, sts, workers = graph(bound=True)
+    env = Environment()
+    store, gc, leader, sts, workers = graph(bound=True, env=env)
     gc.delete(workers[0])
     t0 = workers[0].deletion_time
-    store._now.t = 5.0  # type: ignore[attr-defined]
+    env.run(until=5.0)
     gc.delete(workers[0], FOREGROUND)
     assert workers[0].deletion_time == t0
 

@@ -121,17 +121,17 @@ def test_create_conflict_stops_the_sync_after_its_batch_and_retries_with_backoff
 def _gated_set(unready: set[int], ready_old: bool = True, partition: int = 0, max_unavailable: int = 1):
     """A bare StatefulSet controller with the MaxUnavailableStatefulSet gate and 4 pods of revision
     "a", Running; those in ``unready`` not Ready. Then the set moves to revision "b"."""
+    from lwssim.engine.context import Cluster
     from lwssim.engine.environment import Environment
-    from lwssim.engine.gc import GarbageCollector
+    from lwssim.engine.nodetable import NodeTable
     from lwssim.engine.objects import RUNNING, PodTemplate
     from lwssim.engine.statefulset import StatefulSetController
-    from lwssim.engine.store import Store
     from lwssim.timeline import Timeline
 
     env = Environment()
-    store = Store(lambda: env.now)
-    gc = GarbageCollector(store, lambda: env.now)
-    ctl = StatefulSetController(env, store, gc, Timeline(horizon=100), max_unavailable_gate=True)
+    cluster = Cluster(env, NodeTable([]), Timeline(horizon=100))
+    store = cluster.store
+    ctl = StatefulSetController(cluster, max_unavailable_gate=True)
     template = PodTemplate()
     sts = StatefulSet(
         kind="StatefulSet",

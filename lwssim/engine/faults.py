@@ -19,19 +19,16 @@ from __future__ import annotations
 import bisect
 
 import numpy as np
-import simpy
 
+from lwssim.engine.context import Cluster
 from lwssim.engine.domains import FailureDomains
-from lwssim.engine.gc import GarbageCollector
 from lwssim.engine.kubelet import Kubelets
 from lwssim.engine.lws import scaled
 from lwssim.engine.nodes import NodeLifecycle, delete_pod
-from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import LeaderWorkerSet, Pod
-from lwssim.engine.store import Store
 from lwssim.engine.tasks import Task
 from lwssim.model.scenario import DomainFailures, Faults, NodeFailures, ScriptedFault
-from lwssim.timeline import FAULT, Timeline
+from lwssim.timeline import FAULT
 
 DAY = 86400.0
 CONTAINER_CRASH = "containerCrash"
@@ -41,26 +38,30 @@ CRASH_CAUSES = ("gpu-xid-error", "oom-killed")  # what a random container exit s
 class FaultInjector:
     def __init__(
         self,
-        env: simpy.Environment,
-        store: Store,
-        gc: GarbageCollector,
-        nodes: NodeTable,
+        cluster: Cluster,
         kubelets: Kubelets,
         lifecycle: NodeLifecycle,
-        timeline: Timeline,
         faults: Faults,
         rng: np.random.Generator,
         namespaces: list[str],
     ) -> None:
-        self.env, self.store, self.gc, self.nodes = env, store, gc, nodes
-        self.kubelets, self.lifecycle, self.timeline = kubelets, lifecycle, timeline
+        """Faults hit nodes through ``lifecycle`` and containers through ``kubelets``; scripted pod
+        faults look pods up by name in ``namespaces``."""
+        self.cluster = cluster
+        env = self.env = cluster.env
+        self.store, self.nodes, self.timeline = cluster.store, cluster.nodes, cluster.timeline
+        self.kubelets, self.lifecycle = kubelets, lifecycle
         self.faults, self.rng = faults, rng
         self.namespaces = namespaces
         self._next_id = 0
         keys = [d.key for d in faults.domain_failures] + [s.domain[0] for s in faults.scripted if s.domain]
-        self.domains = FailureDomains(nodes, sorted(set(keys))) if keys else None
+        self.domains = FailureDomains(self.nodes, sorted(set(keys))) if keys else None
         self._domains_down: set[tuple[str, str]] = set()
-        if faults.node_failures is not None and faults.node_failures.rate_per_node_day > 0 and len(nodes):
+        if (
+            faults.node_failures is not None
+            and faults.node_failures.rate_per_node_day > 0
+            and len(self.nodes)
+        ):
             Task(env, self._node_failures(faults.node_failures))
         for spec in faults.domain_failures:
             if spec.rate_per_domain_day > 0:
@@ -193,7 +194,7 @@ class FaultInjector:
             else:
                 self._record(kind, fault.pod, "scripted", pod)
                 if pod is not None:  # kubectl delete pod: background propagation
-                    delete_pod(self.gc, self.timeline, self.env.now, pod, "deleted")
+                    delete_pod(self.cluster, pod, "deleted")
         elif kind in ("nodeDown", "nodeUp"):
             node = fault.node
             if fault.pod is not None:

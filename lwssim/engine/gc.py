@@ -10,31 +10,30 @@ stopped (the kubelet's graceful termination), or at once if it was never bound t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from lwssim.engine.objects import BACKGROUND, FOREGROUND, FOREGROUND_FINALIZER, Obj, Pod
-from lwssim.engine.store import DELETED, Store
+from lwssim.engine.store import DELETED
 
-# The garbage collector sees an owner's removal through its graph builder's informers and deletes each
-# orphaned dependent from its attemptToDelete workers with a live GET then a DELETE: two API round trips
-# per level of the owner graph (garbagecollector.go attemptToDeleteItem). Small, but it orders events:
-# the StatefulSet controller recreates a deleted leader pod (one create) before the GC has marked the old
-# group's worker pods deleted (two levels down), which is what makes lws#804 happen.
-CASCADE_HOP_SECONDS = 0.02  # used when no API latency model is given (unit tests)
+if TYPE_CHECKING:  # the cluster builds its garbage collector
+    from lwssim.engine.context import Cluster
 
 
 class GarbageCollector:
-    def __init__(
-        self,
-        store: Store,
-        now: Callable[[], float],
-        defer: Callable[[float, Callable[[], None]], None] | None = None,
-        api_latency: Callable[[], float] | None = None,
-    ) -> None:
-        self.store = store
-        self.now = now
-        self._defer = defer
-        self._hop = (lambda: api_latency() + api_latency()) if api_latency else (lambda: CASCADE_HOP_SECONDS)
+    """The garbage collector sees an owner's removal through its graph builder's informers and deletes
+    each orphaned dependent from its attemptToDelete workers with a live GET then a DELETE: two API
+    round trips per level of the owner graph (garbagecollector.go attemptToDeleteItem). Small, but it
+    orders events: the StatefulSet controller recreates a deleted leader pod (one create) before the
+    GC has marked the old group's worker pods deleted (two levels down), which is what makes lws#804
+    happen. Without an API latency model (unit tests) the cascade runs at once."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        store = self.store = cluster.store
+        env = cluster.env
+        self.now = lambda: env.now
+        self._defer = cluster.defer if cluster.api_latency_modelled else None
+        api_latency = cluster.api_latency
+        self._hop = lambda: api_latency() + api_latency()
         for kind in ("Pod", "StatefulSet", "LeaderWorkerSet"):
             store.watch(kind, self._on_event)
 

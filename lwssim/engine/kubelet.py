@@ -25,13 +25,12 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
-from lwssim.engine.gc import GarbageCollector
-from lwssim.engine.nodetable import NodeTable
+from lwssim.engine.context import Cluster
 from lwssim.engine.objects import RUNNING, Pod
-from lwssim.engine.store import ADDED, DELETED, MODIFIED, Store
+from lwssim.engine.store import ADDED, DELETED, MODIFIED
 from lwssim.engine.tasks import Task
 from lwssim.model.timing import Distribution, Timing
-from lwssim.timeline import POD_CONTAINERS_STARTED, POD_INITIALIZED, POD_READY, POD_RESTARTED, Timeline
+from lwssim.timeline import POD_CONTAINERS_STARTED, POD_INITIALIZED, POD_READY, POD_RESTARTED
 
 BACKOFF_INITIAL = 10.0  # kubelet initial container back-off
 BACKOFF_MAX = 300.0  # kubelet MaxContainerBackOff
@@ -65,19 +64,11 @@ class LivePods:
 
 
 class Kubelets:
-    def __init__(
-        self,
-        env: simpy.Environment,
-        store: Store,
-        gc: GarbageCollector,
-        nodes: NodeTable,
-        timing: Timing,
-        rng: np.random.Generator,
-        timeline: Timeline,
-    ) -> None:
-        self.env, self.store, self.gc, self.nodes = env, store, gc, nodes
-        self.timing, self.rng, self.timeline = timing, rng, timeline
-        self.node_up = [True] * len(nodes)
+    def __init__(self, cluster: Cluster, timing: Timing, rng: np.random.Generator) -> None:
+        self.env, self.store, self.gc = cluster.env, cluster.store, cluster.gc
+        self.nodes, self.timeline = cluster.nodes, cluster.timeline
+        self.timing, self.rng = timing, rng
+        self.node_up = [True] * len(self.nodes)
         self.live = LivePods()
         self._pullers: dict[int, simpy.Resource] = {}
         self._running: dict[int, Task] = {}
@@ -86,7 +77,7 @@ class Kubelets:
         self._restarts: dict[int, int] = {}  # pod uid -> restarts counted by the back-off
         self._started_at: dict[int, float] = {}
         self._distributions: dict[tuple[str, str], Distribution] = {}  # (role, phase) -> timing
-        store.watch("Pod", self._on_pod)
+        self.store.watch("Pod", self._on_pod)
 
     def _sample(self, pod: Pod, phase: str) -> float:
         key = (pod.role or "worker", phase)

@@ -21,16 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import simpy
-
-from lwssim.engine.gc import GarbageCollector
+from lwssim.engine.context import Cluster
 from lwssim.engine.kubelet import Kubelets
-from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import Pod
-from lwssim.engine.store import Store
 from lwssim.engine.tasks import Task
 from lwssim.model.pod import PodTemplate, Taint, Toleration
-from lwssim.timeline import GROUP_RECREATED, NODE_DOWN, NODE_NOT_READY, NODE_UP, POD_NOT_READY, Timeline
+from lwssim.timeline import GROUP_RECREATED, NODE_DOWN, NODE_NOT_READY, NODE_UP, POD_NOT_READY
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
 NOT_READY = "node.kubernetes.io/not-ready"
@@ -60,14 +56,20 @@ def unreachable_eviction_delay(template: PodTemplate) -> float | None:
     return max(0.0, min(seconds))
 
 
-def delete_pod(gc: GarbageCollector, timeline: Timeline, now: float, pod: Pod, reason: str) -> None:
+def delete_pod(cluster: Cluster, pod: Pod, reason: str) -> None:
     """DELETE a pod from outside LWS (eviction, an operator). A leader's deletion recreates its group
     under every restart policy (ownerReference cascade, reference §3.8): count it as a recreation."""
     if pod.deleting:
         return
     if pod.role == "leader":
-        pod.record(timeline, now, GROUP_RECREATED, reason=f"{pod.name}: {reason}", trigger=pod.name)
-    gc.delete(pod)
+        pod.record(
+            cluster.timeline,
+            cluster.env.now,
+            GROUP_RECREATED,
+            reason=f"{pod.name}: {reason}",
+            trigger=pod.name,
+        )
+    cluster.gc.delete(pod)
 
 
 class NodeLifecycle:
@@ -75,19 +77,20 @@ class NodeLifecycle:
 
     def __init__(
         self,
-        env: simpy.Environment,
-        store: Store,
-        gc: GarbageCollector,
-        nodes: NodeTable,
+        cluster: Cluster,
         kubelets: Kubelets,
-        timeline: Timeline,
         node_changed: Callable[[int], None],
+        *,
         grace_period: float,
         force_delete_after: float | None,
         keep_images: bool,
     ) -> None:
-        self.env, self.store, self.gc, self.nodes = env, store, gc, nodes
-        self.kubelets, self.timeline, self.node_changed = kubelets, timeline, node_changed
+        """``kubelets`` and ``node_changed`` (the scheduler's) are told of a node's loss and return
+        directly: see ``Cluster`` for why."""
+        self.cluster = cluster
+        self.env, self.store, self.gc = cluster.env, cluster.store, cluster.gc
+        self.nodes, self.timeline = cluster.nodes, cluster.timeline
+        self.kubelets, self.node_changed = kubelets, node_changed
         self.grace_period = grace_period
         self.force_delete_after = force_delete_after
         self.keep_images = keep_images
@@ -158,7 +161,7 @@ class NodeLifecycle:
             return
         for pod in pods:
             if self.store.get("Pod", pod.key) is pod and pod.node == self.nodes.names[i]:
-                delete_pod(self.gc, self.timeline, self.env.now, pod, "evicted (node unreachable)")
+                delete_pod(self.cluster, pod, "evicted (node unreachable)")
 
     def _force_delete(self, i: int, epoch: int):
         assert self.force_delete_after is not None
@@ -168,7 +171,5 @@ class NodeLifecycle:
         for pod in self.kubelets.pods_on(i):
             if self.store.get("Pod", pod.key) is pod:
                 if not pod.deleting and pod.role == "leader":
-                    delete_pod(
-                        self.gc, self.timeline, self.env.now, pod, "force-deleted (node out of service)"
-                    )
+                    delete_pod(self.cluster, pod, "force-deleted (node out of service)")
                 self.gc.force_delete(pod)

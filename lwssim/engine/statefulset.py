@@ -20,14 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import simpy
-
-from lwssim.engine.gc import GarbageCollector
+from lwssim.engine.context import Cluster
 from lwssim.engine.objects import FAILED, RUNNING, SUCCEEDED, Pod, StatefulSet
 from lwssim.engine.ratelimit import TokenBucket
-from lwssim.engine.store import ADDED, DELETED, MODIFIED, Store, no_latency
+from lwssim.engine.store import ADDED, DELETED, MODIFIED
 from lwssim.engine.workqueue import WorkQueue
-from lwssim.timeline import POD_CREATED, Timeline
+from lwssim.timeline import POD_CREATED
 
 CONCURRENT_SYNCS = 5  # kube-controller-manager --concurrent-statefulset-syncs default
 RETRY_BASE = 0.005  # client-go ItemExponentialFailureRateLimiter base delay
@@ -56,17 +54,11 @@ class StatefulSetController:
     status counters in O(1). Results are the same as syncing everything every time."""
 
     def __init__(
-        self,
-        env: simpy.Environment,
-        store: Store,
-        gc: GarbageCollector,
-        timeline: Timeline,
-        max_unavailable_gate: bool = False,
-        gpu_of: Callable[[Pod], int] = _zero_gpus,
-        api_latency: Callable[[], float] = no_latency,
+        self, cluster: Cluster, max_unavailable_gate: bool = False, gpu_of: Callable[[Pod], int] = _zero_gpus
     ) -> None:
-        self.env, self.store, self.gc, self.timeline = env, store, gc, timeline
-        self.api_latency = api_latency
+        env = self.env = cluster.env
+        self.store, self.gc, self.timeline = cluster.store, cluster.gc, cluster.timeline
+        self.api_latency = cluster.api_latency
         self.gate = max_unavailable_gate
         self.gpu_of = gpu_of
         self.limiter = TokenBucket(lambda: env.now)
@@ -79,8 +71,8 @@ class StatefulSetController:
         self._counted: dict[int, str] = {}  # sts uid -> update revision the counters were computed for
         self._failed: dict[int, dict[int, Pod]] = {}  # sts uid -> Failed/Succeeded pods to delete
         self._failures: dict[int, int] = {}  # sts uid -> consecutive failed syncs (rate limiter)
-        store.watch("StatefulSet", self._on_sts)
-        store.watch("Pod", self._on_pod)
+        self.store.watch("StatefulSet", self._on_sts)
+        self.store.watch("Pod", self._on_pod)
 
     def _on_sts(self, event: str, sts: StatefulSet) -> None:  # type: ignore[override]
         if event == ADDED:

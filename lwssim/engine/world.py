@@ -9,9 +9,9 @@ from dataclasses import replace
 
 import numpy as np
 
+from lwssim.engine.context import Cluster
 from lwssim.engine.environment import Environment
 from lwssim.engine.faults import FaultInjector
-from lwssim.engine.gc import GarbageCollector
 from lwssim.engine.kubelet import Kubelets
 from lwssim.engine.lws import LWSControllers, revision_key
 from lwssim.engine.nodes import NodeLifecycle
@@ -20,13 +20,11 @@ from lwssim.engine.objects import RUNNING, LeaderWorkerSet, Pod
 from lwssim.engine.scheduling.framework import Scheduler
 from lwssim.engine.scheduling.gang import VOLCANO, VolcanoScheduler
 from lwssim.engine.statefulset import StatefulSetController
-from lwssim.engine.store import DELETED, MODIFIED, Store
-from lwssim.engine.tasks import Task
 from lwssim.errors import UnsupportedError
 from lwssim.model.pod import PodTemplate
 from lwssim.model.quantity import GPU
 from lwssim.model.scenario import PatchEvent, ScaleEvent, Scenario
-from lwssim.timeline import POD_DELETED, POD_DELETING, ROLLOUT_STARTED, SCALED, Timeline, WorkloadInfo
+from lwssim.timeline import ROLLOUT_STARTED, SCALED, Timeline, WorkloadInfo
 
 MAX_UNAVAILABLE_GATE = "MaxUnavailableStatefulSet"
 
@@ -58,6 +56,37 @@ def gang_warnings(scenario: Scenario) -> list[str]:
     return out
 
 
+class Streams:
+    """Independent random streams per component, so that e.g. fault draws never shift timing draws;
+    spawned from the run's seed in this order (changing it changes every seeded result)."""
+
+    def __init__(self, seed: int) -> None:
+        scheduler, kubelets, faults, api = np.random.SeedSequence(seed).spawn(4)
+        self.scheduler = np.random.default_rng(scheduler)
+        self.kubelets = np.random.default_rng(kubelets)
+        self.faults = np.random.default_rng(faults)
+        self.api = np.random.default_rng(api)
+
+
+def _timeline(scenario: Scenario, seed: int) -> Timeline:
+    """An empty Timeline headed with what the run simulates."""
+    nodes = scenario.cluster.nodes
+    return Timeline(
+        horizon=scenario.horizon,
+        workloads=[
+            WorkloadInfo(w.name, w.namespace, w.kind, w.lws.name, w.lws.replicas, w.lws.size)
+            for w in scenario.workloads
+        ],
+        cluster={
+            "nodes": len(nodes),
+            "gpus": sum(dict(n.allocatable).get(GPU, 0) for n in nodes),
+            "pools": {p.name: p.count for p in scenario.cluster.pools},
+        },
+        scenario=scenario.name,
+        seed=seed,
+    )
+
+
 class World:
     """The simulated cluster for one run of a scenario."""
 
@@ -65,37 +94,25 @@ class World:
         check_supported(scenario)
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
-        # Independent streams per component, so that e.g. fault draws never shift timing draws.
-        sched_seq, kubelet_seq, fault_seq, api_seq = np.random.SeedSequence(self.seed).spawn(4)
+        streams = Streams(self.seed)
+        self.timeline = _timeline(scenario, self.seed)
         # The API stream serves API latencies only, so they can be drawn in blocks.
-        api_latency = scenario.timing.api_latency.sampler(np.random.default_rng(api_seq))
-        self.env = Environment()
-        now = lambda: self.env.now  # noqa: E731
-        nodes = list(scenario.cluster.nodes)
-        self.timeline = Timeline(
-            horizon=scenario.horizon,
-            workloads=[
-                WorkloadInfo(w.name, w.namespace, w.kind, w.lws.name, w.lws.replicas, w.lws.size)
-                for w in scenario.workloads
-            ],
-            cluster={
-                "nodes": len(nodes),
-                "gpus": sum(dict(n.allocatable).get(GPU, 0) for n in nodes),
-                "pools": {p.name: p.count for p in scenario.cluster.pools},
-            },
-            scenario=scenario.name,
-            seed=self.seed,
-        )
-        self.store = Store(now)
-        self._deleting_recorded: set[int] = set()
-        self.store.watch("Pod", self._record_pod_deletion)
-        self.gc = GarbageCollector(self.store, now, self._defer, api_latency)
-        self.nodes = NodeTable(nodes)
+        api_latency = scenario.timing.api_latency.sampler(streams.api)
+        nodes = NodeTable(list(scenario.cluster.nodes))
+        cluster = self.cluster = Cluster(Environment(), nodes, self.timeline, api_latency)
+        self.env, self.store, self.gc, self.nodes = cluster.env, cluster.store, cluster.gc, cluster.nodes
+        self._components(streams)
+        self._scenario_objects()
+
+    def _components(self, streams: Streams) -> None:
+        """Every component on the cluster, in a fixed order: the order of their watches and first
+        events is part of what a seed reproduces."""
+        scenario, cluster = self.scenario, self.cluster
         self.scheduler = Scheduler(
             self.env,
             self.store,
             self.nodes,
-            np.random.default_rng(sched_seq),
+            streams.scheduler,
             self.timeline,
             scenario.timing.scheduling_throughput,
             scenario.controller.scoring_strategy,
@@ -104,80 +121,43 @@ class World:
         if scenario.controller.gang_scheduling == VOLCANO:
             self.volcano = VolcanoScheduler(self.env, self.store, self.scheduler)
             self.timeline.warnings.extend(gang_warnings(scenario))
-        self.kubelets = Kubelets(
-            self.env,
-            self.store,
-            self.gc,
-            self.nodes,
-            scenario.timing,
-            np.random.default_rng(kubelet_seq),
-            self.timeline,
-        )
+        self.kubelets = Kubelets(cluster, scenario.timing, streams.kubelets)
         self.statefulsets = StatefulSetController(
-            self.env,
-            self.store,
-            self.gc,
-            self.timeline,
+            cluster,
             max_unavailable_gate=scenario.controller.gate(MAX_UNAVAILABLE_GATE),
             gpu_of=_gpus_of_template(),
-            api_latency=api_latency,
         )
         self.lws = LWSControllers(
-            self.env, self.store, self.gc, self.nodes, self.timeline, scenario.controller, api_latency
+            self.env, self.store, self.gc, self.nodes, self.timeline, scenario.controller, cluster.api_latency
         )
-        self.fault_rng = np.random.default_rng(fault_seq)
         faults = scenario.faults
         self.node_lifecycle = NodeLifecycle(
-            self.env,
-            self.store,
-            self.gc,
-            self.nodes,
+            cluster,
             self.kubelets,
-            self.timeline,
             self.scheduler.node_changed,
-            faults.node_monitor_grace_period,
-            faults.force_delete_after,
-            faults.repaired_nodes_keep_images,
+            grace_period=faults.node_monitor_grace_period,
+            force_delete_after=faults.force_delete_after,
+            keep_images=faults.repaired_nodes_keep_images,
         )
+        self.fault_rng = streams.faults
         self.faults = FaultInjector(
-            self.env,
-            self.store,
-            self.gc,
-            self.nodes,
+            cluster,
             self.kubelets,
             self.node_lifecycle,
-            self.timeline,
             faults,
             self.fault_rng,
             sorted({w.namespace for w in scenario.workloads}),
         )
+
+    def _scenario_objects(self) -> None:
+        """What the scenario puts on the cluster: running pods, its LeaderWorkerSets, scripted changes."""
         self._place_existing_pods()
-        for w in scenario.workloads:
+        for w in self.scenario.workloads:
             self._create_lws(w.name, w.lws)
-        for scale in scenario.scales:
+        for scale in self.scenario.scales:
             self.env.process(self._scale(scale))
-        for patch in scenario.patches:
+        for patch in self.scenario.patches:
             self.env.process(self._patch(patch))
-
-    def _defer(self, delay: float, action) -> None:
-        """Run ``action`` ``delay`` seconds from now (the garbage collector's API round trips)."""
-
-        def later():
-            yield self.env.timeout(delay)
-            action()
-
-        Task(self.env, later())
-
-    def _record_pod_deletion(self, event: str, pod: Pod) -> None:  # type: ignore[override]
-        """API facts every controller sees: deletionTimestamp set (Terminating), object gone."""
-        if event == MODIFIED and pod.deleting and pod.uid not in self._deleting_recorded:
-            self._deleting_recorded.add(pod.uid)
-            pod.record(self.timeline, self.env.now, POD_DELETING)
-        elif event == DELETED:
-            if pod.uid not in self._deleting_recorded:
-                pod.record(self.timeline, self.env.now, POD_DELETING)
-            self._deleting_recorded.discard(pod.uid)
-            pod.record(self.timeline, self.env.now, POD_DELETED)
 
     def _place_existing_pods(self) -> None:
         """Pods from a snapshot already run where they are: they hold resources and count for affinity."""

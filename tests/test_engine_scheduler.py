@@ -23,7 +23,7 @@ from support import (
     template,
 )
 
-from lwssim.engine.scheduling.framework import num_feasible_nodes_to_find
+from lwssim.engine.scheduling.cycle import num_feasible_nodes_to_find
 from lwssim.model.pod import NodeSelectorTerm, Requirement, Taint, Toleration
 from lwssim.timeline import POD_SCHEDULED, POD_UNSCHEDULABLE
 

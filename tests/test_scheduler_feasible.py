@@ -2,7 +2,7 @@
 
 ``FeasibleSet`` keeps the nodes a pod shape fits on up to date bind by bind; ``scores_at`` scores a
 few candidates one node at a time. Both stand in for kube-scheduler's filter and score passes
-(engine/scheduling/feasible.py, plugins.py), so they must agree with the full pass on every state.
+(engine/scheduling/feasible.py, scoring.py), so they must agree with the full pass on every state.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from support import GPU, Bench, lws, node, pool, run, scenario_doc, template
 
-from lwssim.engine.scheduling import framework
+from lwssim.engine.scheduling import cycle, scoring
 from lwssim.engine.scheduling import plugins as P
+from lwssim.engine.scheduling.cache import PodShape
 from lwssim.engine.scheduling.feasible import FeasibleSet
 from lwssim.engine.scheduling.ties import TieBreak
 from lwssim.model.pod import Taint, Toleration
@@ -39,7 +40,7 @@ def _cluster(rng: np.random.Generator, n: int) -> list:
     return nodes
 
 
-def _brute_force(b: Bench, static: framework._Static) -> list[int]:
+def _brute_force(b: Bench, static: PodShape) -> list[int]:
     """Nodes passing the static filters with every requested resource free, checked one by one."""
     nodes = b.nodes
     return [
@@ -76,8 +77,8 @@ def test_feasible_set_tracks_binds_and_releases_exactly(seed: int) -> None:
                 bound.append(pod)
         for shape in shapes:
             probe = b.pod(shape)
-            static = b.scheduler._static(probe)
-            kept = b.scheduler._feasible_set(static).members
+            static = b.scheduler.cache.shape(probe)
+            kept = b.scheduler.cache.feasible_set(static).members
             assert kept == _brute_force(b, static)
             assert kept == FeasibleSet(b.nodes, static.stage == 0, static.needs).members
             b.store.remove(probe)
@@ -111,15 +112,15 @@ def test_scores_at_equals_vectorised_scores(strategy: str, seed: int) -> None:
         balanced = P.balanced_allocation_score(table, idx, cpu_mem)
         if balanced is not None:
             expected = expected + balanced
-        fit = P.fit_scores(table, nonzero, cpu_mem, strategy)
+        fit = scoring.fit_scores(table, nonzero, cpu_mem, strategy)
         assert fit[idx].tolist() == expected.tolist()
         assert [
-            P.fit_score_at(table, i, nonzero, cpu_mem, strategy) for i in range(len(nodes))
+            scoring.fit_score_at(table, i, nonzero, cpu_mem, strategy) for i in range(len(nodes))
         ] == fit.tolist()
         locality = P.image_locality_score(table, idx, images, containers)
         if locality is not None:
             expected = expected + locality
-        assert P.scores_at(table, candidates, fit, images, containers) == expected.tolist()
+        assert scoring.scores_at(table, candidates, fit, images, containers) == expected.tolist()
 
 
 def test_few_candidate_scoring_places_every_pod_where_numpy_scoring_does(monkeypatch) -> None:
@@ -140,7 +141,7 @@ def test_few_candidate_scoring_places_every_pod_where_numpy_scoring_does(monkeyp
         return [(r.t, r.subject, dict(r.data)["node"]) for r in tl.records if r.kind == POD_SCHEDULED]
 
     few = placements()
-    monkeypatch.setattr(framework, "FEW_CANDIDATES", 0)
+    monkeypatch.setattr(cycle, "FEW_CANDIDATES", 0)
     assert len(few) > 40
     assert placements() == few
 
@@ -151,9 +152,9 @@ def test_resource_scores_kept_per_node_equal_a_fresh_pass_after_a_run_with_failu
     doc["spec"]["faults"] = {"containerCrashes": {"ratePerPodDay": 0.2}}
     world, _ = run(doc)
     scheduler = world.scheduler
-    assert scheduler._fit_scores
-    for (nonzero, cpu_mem), kept in scheduler._fit_scores.items():
-        assert kept.tolist() == P.fit_scores(world.nodes, nonzero, cpu_mem, scheduler.strategy).tolist()
+    assert scheduler.cache.fit_scores
+    for (nonzero, cpu_mem), kept in scheduler.cache.fit_scores.items():
+        assert kept.tolist() == scoring.fit_scores(world.nodes, nonzero, cpu_mem, scheduler.strategy).tolist()
 
 
 def test_templates_differing_only_in_labels_share_one_placement_and_pickle_without_cached_hash() -> None:
@@ -183,12 +184,12 @@ def test_static_filters_kept_per_node_equal_a_fresh_pass_after_nodes_go_not_read
     assert world.node_lifecycle.not_ready, "some nodes are still tainted at the end"
     scheduler = world.scheduler
     pods = [p for p in world.store.list("Pod")]
-    kept = {id(p.template.placement): scheduler._static(p) for p in pods}
+    kept = {id(p.template.placement): scheduler.cache.shape(p) for p in pods}
     assert kept
     for p in pods:
         static = kept[id(p.template.placement)]
-        scheduler._static_cache.clear()
-        fresh = scheduler._static(p)
+        scheduler.cache.shapes.clear()
+        fresh = scheduler.cache.shape(p)
         assert static.stage.tolist() == fresh.stage.tolist()
         if static.feasible is not None:
             assert static.feasible.members == FeasibleSet(world.nodes, fresh.stage == 0, fresh.needs).members
@@ -204,12 +205,12 @@ def test_shapes_that_split_on_a_tainted_node_and_meet_again_both_stay_current() 
     plain = template(gpus=4)
     probes = [b.pod(tolerant), b.pod(plain)]
     for p in probes:
-        b.scheduler._feasible_set(b.scheduler._static(p))
+        b.scheduler.cache.feasible_set(b.scheduler.cache.shape(p))
     unreachable = (Taint("node.kubernetes.io/unreachable", "", "NoSchedule"),)
     b.nodes.set_extra_taints(2, unreachable)
     b.scheduler.node_changed(2)
     for p in probes:
-        b.scheduler._feasible_set(b.scheduler._static(p))
+        b.scheduler.cache.feasible_set(b.scheduler.cache.shape(p))
     b.nodes.set_extra_taints(2, ())
     b.scheduler.node_changed(2)
     for _ in range(6):  # binds everywhere after the shapes met again
@@ -218,6 +219,6 @@ def test_shapes_that_split_on_a_tainted_node_and_meet_again_both_stay_current() 
         assert isinstance(result, int)
         b.scheduler.bind(bound, result)
     for p in probes:
-        static = b.scheduler._static(p)
-        kept = b.scheduler._feasible_set(static).members
+        static = b.scheduler.cache.shape(p)
+        kept = b.scheduler.cache.feasible_set(static).members
         assert kept == _brute_force(b, static)

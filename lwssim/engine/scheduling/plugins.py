@@ -24,34 +24,8 @@ REASON_TOO_MANY_PODS = "Too many pods"
 
 UNSCHEDULABLE_TAINT = Taint("node.kubernetes.io/unschedulable", "", "NoSchedule")
 
-# Filter stages in default-profile order; 0 means the node passed every filter. F_PREFILTERED: a node
-# left out by a PreFilterResult (NodeAffinity on metadata.name), never filtered at all.
-(
-    OK,
-    F_UNSCHEDULABLE,
-    F_TAINT,
-    F_NODE_AFFINITY,
-    F_FIT,
-    F_POD_AFFINITY,
-    F_ANTI,
-    F_EXISTING_ANTI,
-    F_PREFILTERED,
-) = range(9)
 REASON_PREFILTERED = "node(s) didn't satisfy plugin(s) [NodeAffinity]"  # schedule_one.go SetAbsentNodesStatus
 REASON_TERMS_CONFLICT = "pod affinity terms conflict"  # nodeaffinity errReasonConflict
-PLUGIN_OF_STAGE = {
-    F_UNSCHEDULABLE: "NodeUnschedulable",
-    F_TAINT: "TaintToleration",
-    F_NODE_AFFINITY: "NodeAffinity",
-    F_FIT: "NodeResourcesFit",
-    F_POD_AFFINITY: "InterPodAffinity",
-    F_ANTI: "InterPodAffinity",
-    F_EXISTING_ANTI: "InterPodAffinity",
-    F_PREFILTERED: "NodeAffinity",
-}
-# Statuses the preemption PostFilter cannot resolve (UnschedulableAndUnresolvable); NodeResourcesFit
-# is unresolvable on a node only where a request exceeds the node's whole allocatable.
-UNRESOLVABLE_STAGES = (F_UNSCHEDULABLE, F_TAINT, F_NODE_AFFINITY, F_POD_AFFINITY, F_PREFILTERED)
 
 
 # tainttoleration (v1.34): the taint itself is only logged, never put in the message.
@@ -144,24 +118,14 @@ def node_affinity_mask(
     return mask
 
 
-def static_stage_at(
-    nodes: NodeTable,
-    template: PodTemplate,
-    i: int,
-    prefiltered: np.ndarray | None,
-    affinity_ok: np.ndarray,
-) -> int:
-    """The first static filter node ``i`` fails (OK if none), as the vectorised passes above find it:
-    PreFilter result, NodeUnschedulable, TaintToleration, NodeAffinity, in profile order."""
-    if prefiltered is not None and prefiltered[i]:
-        return F_PREFILTERED
-    if nodes.unschedulable[i] and not any(t.tolerates(UNSCHEDULABLE_TAINT) for t in template.tolerations):
-        return F_UNSCHEDULABLE
-    if untolerated(nodes.taints(i), template.tolerations) is not None:
-        return F_TAINT
-    if not affinity_ok[i]:
-        return F_NODE_AFFINITY
-    return OK
+def unschedulable_at(nodes: NodeTable, template: PodTemplate, i: int) -> bool:
+    """``unschedulable_mask`` of node ``i`` alone (a node's schedulability changed)."""
+    return not nodes.unschedulable[i] or any(t.tolerates(UNSCHEDULABLE_TAINT) for t in template.tolerations)
+
+
+def taint_at(nodes: NodeTable, template: PodTemplate, i: int) -> bool:
+    """``taint_mask`` of node ``i`` alone (a node's taints changed)."""
+    return untolerated(nodes.taints(i), template.tolerations) is None
 
 
 def has_prefer_no_schedule(nodes: NodeTable, i: int) -> bool:
@@ -349,91 +313,14 @@ def image_locality_score(
     return ((clamped - MIN_IMAGE_THRESHOLD) * 100 // (max_threshold - MIN_IMAGE_THRESHOLD)).astype(np.int64)
 
 
-# -- the same scores for a few candidates, one node at a time -------------------------------------
+# -- the same scores for one node at a time -----------------------------------------------------
 # A scheduling cycle on a busy cluster scores a handful of nodes, where a NumPy call costs more than
 # the arithmetic. These repeat the vectorised scorers above with the same integer and float steps,
-# so the sums are equal bit for bit (tests/test_scheduler_feasible.py compares them).
+# so they are equal bit for bit (tests/test_scheduler_feasible.py compares them).
 
 
-def fit_scores(
-    nodes: NodeTable, nonzero: tuple[int, int], cpu_mem: tuple[int, int], strategy: str
-) -> np.ndarray:
-    """NodeResourcesFit + BalancedAllocation of every node for one pod shape (one vectorised pass)."""
-    idx = np.arange(len(nodes))
-    score = resource_score(nodes, idx, nonzero, strategy)
-    balanced = balanced_allocation_score(nodes, idx, cpu_mem)
-    return score if balanced is None else score + balanced
-
-
-def fit_score_at(
-    nodes: NodeTable, i: int, nonzero: tuple[int, int], cpu_mem: tuple[int, int], strategy: str
-) -> int:
-    """``fit_scores`` of node ``i`` alone, with the same integer and float steps (equal bit for bit)."""
-    return _fit_score(nodes, i, nonzero, cpu_mem, strategy == "MostAllocated")
-
-
-def scores_at(
-    nodes: NodeTable,
-    candidates: list[int],
-    fit: np.ndarray,
-    images: tuple[str, ...],
-    containers: int,
-    memo: dict[tuple, tuple] | None = None,
-) -> list[int]:
-    """``fit`` (from ``fit_scores``, kept current) plus ImageLocality for each candidate node.
-
-    ``memo`` keeps the image terms per image set and spread (how many nodes hold each image): they
-    change only when a node pulls an image or loses its images."""
-    key = (images, containers, tuple(nodes.image_nodes.get(img) for img in images))
-    terms = memo.get(key) if memo is not None else None
-    if terms is None:
-        terms = _image_terms(nodes, images, containers)
-        if memo is not None:
-            memo[key] = terms
-    present, locality = terms
-    if not present:
-        return [fit.item(i) for i in candidates]
-    if len(present) == 1:  # the usual case: the score is one of two values, held or not
-        holders, (held, missing) = present[0], locality
-        return [fit.item(i) + (held if holders.item(i) else missing) for i in candidates]
-    out = []
-    for i in candidates:
-        total = 0.0
-        for arr, weighted in present:
-            if arr.item(i):
-                total += weighted
-        out.append(fit.item(i) + _locality(total, containers))
-    return out
-
-
-def _image_terms(nodes: NodeTable, images: tuple[str, ...], containers: int) -> tuple:
-    """The images present on some node with their weighted sizes (size × share of nodes holding it);
-    for a single image, its node mask and the two scores a node can get (held, not held)."""
-    present = [
-        (
-            nodes.images[img],
-            nodes.image_sizes.get(img, DEFAULT_IMAGE_SIZE) * (nodes.image_nodes[img] / len(nodes)),
-        )
-        for img in images
-        if img in nodes.images
-    ]
-    if len(present) == 1:
-        holders, weighted = present[0]
-        return [holders], (_locality(0.0 + weighted, containers), _locality(0.0, containers))
-    return present, None
-
-
-def _locality(held: float, containers: int) -> int:
-    """ImageLocality's clamp and normalisation of the summed weighted sizes, as image_locality_score."""
-    max_threshold = MAX_CONTAINER_THRESHOLD * max(containers, 1)
-    clamped = min(max(held, MIN_IMAGE_THRESHOLD), max_threshold)
-    return int((clamped - MIN_IMAGE_THRESHOLD) * 100 // (max_threshold - MIN_IMAGE_THRESHOLD))
-
-
-def _fit_score(
-    nodes: NodeTable, i: int, nonzero: tuple[int, int], cpu_mem: tuple[int, int], most: bool
-) -> int:
-    """NodeResourcesFit (least or most allocated) plus BalancedAllocation of node ``i``."""
+def resource_score_at(nodes: NodeTable, i: int, nonzero: tuple[int, int], most: bool) -> int:
+    """``resource_score`` of node ``i`` alone (``most``: the MostAllocated strategy)."""
     a_cpu, a_mem = nodes.alloc_cpu.item(i), nodes.alloc_mem.item(i)
     total = weight = 0
     if a_cpu > 0:
@@ -450,13 +337,34 @@ def _fit_score(
             total += min(requested, a_mem) * 100 // a_mem
         elif requested <= a_mem:
             total += (a_mem - requested) * 100 // a_mem
-    score = total // weight if weight else 0
-    if cpu_mem != (0, 0):
-        f_cpu = (
-            min(float(a_cpu - nodes.free_cpu.item(i) + cpu_mem[0]) / float(a_cpu), 1.0) if a_cpu > 0 else 1.0
+    return total // weight if weight else 0
+
+
+def balanced_allocation_score_at(nodes: NodeTable, i: int, requests: tuple[int, int]) -> int:
+    """``balanced_allocation_score`` of node ``i`` alone; 0 where the pass skips the pod."""
+    if requests == (0, 0):
+        return 0
+    a_cpu, a_mem = nodes.alloc_cpu.item(i), nodes.alloc_mem.item(i)
+    f_cpu = min(float(a_cpu - nodes.free_cpu.item(i) + requests[0]) / float(a_cpu), 1.0) if a_cpu > 0 else 1.0
+    f_mem = min(float(a_mem - nodes.free_mem.item(i) + requests[1]) / float(a_mem), 1.0) if a_mem > 0 else 1.0
+    return int((1 - abs(f_cpu - f_mem) / 2) * 100)
+
+
+def image_weighted_sizes(nodes: NodeTable, images: tuple[str, ...]) -> list[tuple[np.ndarray, float]]:
+    """Per image present on some node: its node mask and its size × the share of nodes holding it."""
+    return [
+        (
+            nodes.images[img],
+            nodes.image_sizes.get(img, DEFAULT_IMAGE_SIZE) * (nodes.image_nodes[img] / len(nodes)),
         )
-        f_mem = (
-            min(float(a_mem - nodes.free_mem.item(i) + cpu_mem[1]) / float(a_mem), 1.0) if a_mem > 0 else 1.0
-        )
-        score += int((1 - abs(f_cpu - f_mem) / 2) * 100)
-    return score
+        for img in images
+        if img in nodes.images
+    ]
+
+
+def image_locality(held: float, containers: int) -> int:
+    """ImageLocality's clamp and normalisation of a node's summed weighted sizes, as
+    ``image_locality_score`` computes them."""
+    max_threshold = MAX_CONTAINER_THRESHOLD * max(containers, 1)
+    clamped = min(max(held, MIN_IMAGE_THRESHOLD), max_threshold)
+    return int((clamped - MIN_IMAGE_THRESHOLD) * 100 // (max_threshold - MIN_IMAGE_THRESHOLD))

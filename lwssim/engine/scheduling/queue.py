@@ -10,6 +10,8 @@ Source: kubernetes ``pkg/scheduler/backend/queue/`` (facts in /work/notes, summa
 - SchedulerPopFromBackoffQ (beta, on in 1.34): when activeQ is empty the scheduler takes the head of
   backoffQ even before its backoff ends.
 - Pods in unschedulablePods for over 5 min are flushed back every 30 s (``UnschedulableTimeout``).
+- Every pod passes the PreEnqueue plugins (``runPreEnqueuePlugins``) before it enters activeQ; the default
+  profile's only one, SchedulingGates, holds pods that still have ``spec.schedulingGates``.
 """
 
 from __future__ import annotations
@@ -58,8 +60,13 @@ class SchedulingQueue:
             self._wake.succeed()
 
     # -- activeQ
+    def pre_enqueue(self, pod: Pod) -> bool:
+        """PreEnqueue: may ``pod`` enter activeQ? SchedulingGates admits a pod without scheduling gates;
+        the simulator's pods have none (the extension point where gates go next)."""
+        return True
+
     def add(self, pod: Pod) -> None:
-        if pod.uid in self._in_active:
+        if pod.uid in self._in_active or not self.pre_enqueue(pod):
             return
         self._unpark(pod.uid)
         self._in_backoff.pop(pod.uid, None)

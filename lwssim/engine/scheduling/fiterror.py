@@ -1,0 +1,90 @@
+"""kube-scheduler's words for a pod that fits no node: the FitError and the PostFilter messages.
+
+``FitError.Error()`` (kubernetes v1.34 ``pkg/scheduler/framework/types.go``) reads
+``0/N nodes are available: <PreFilter message or histogram>. <PostFilter message>.``: the histogram
+counts each node under the reason of the first filter it failed, as "count reason" entries sorted as
+whole strings and joined by ", ". The PostFilter message joins what each PostFilter plugin said, in
+profile order: DynamicResources ("no new claims to deallocate") and DefaultPreemption, whose dry run
+words its own verdict as a FitError over the nodes (``pkg/scheduler/framework/preemption/preemption.go``):
+nodes where preemption is not helpful (UnschedulableAndUnresolvable) and nodes without lower-priority
+victims.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from lwssim.engine.scheduling import plugins as P
+from lwssim.engine.scheduling.profile import (
+    AFFINITY_REJECTION,
+    F_FIT,
+    F_POD_AFFINITY,
+    PLUGIN_OF_STAGE,
+    REASON_OF_STAGE,
+    UNRESOLVABLE_STAGES,
+)
+
+NO_NODES_AVAILABLE = "no nodes available to schedule pods"  # ErrNoNodesAvailable (scheduler.go)
+NO_CLAIMS_TO_DEALLOCATE = "no new claims to deallocate"  # dynamicresources PostFilter
+NO_VICTIMS = "No preemption victims found for incoming pod"  # default_preemption.go
+NOT_HELPFUL = "Preemption is not helpful for scheduling"  # preemption.go
+
+
+@dataclass
+class Diagnosis:
+    """What the filter pass found (``framework.Diagnosis``): the first failing filter per node, the
+    nodes lacking each requested resource and those where a request exceeds the whole allocatable,
+    resources no node has, and a PreFilter rejection's message (the histogram's stand-in)."""
+
+    stage: np.ndarray
+    lacking: list[tuple[int, np.ndarray]]
+    over: np.ndarray
+    unknown: list[str]
+    pre_filter_msg: str = ""
+
+    def histogram(self, resources: list[str]) -> str:
+        """The FitError histogram: "count reason" per reason, sorted as strings (types.go)."""
+        stage = self.stage
+        reasons: Counter[str] = Counter()
+        for code, reason in REASON_OF_STAGE.items():
+            reasons[reason] += int((stage == code).sum())
+        fit_rows = stage == F_FIT
+        for col, short in self.lacking:
+            reasons[P.fit_reason(resources[col])] += int((short & fit_rows).sum())
+        for resource in self.unknown:
+            reasons[P.fit_reason(resource)] += int(fit_rows.sum())
+        return ", ".join(sorted(f"{c} {r}" for r, c in reasons.items() if c > 0))
+
+    def unresolvable(self) -> int:
+        """Nodes preemption cannot help: UnschedulableAndUnresolvable statuses, and NodeResourcesFit
+        where a request exceeds the node's whole allocatable."""
+        stage = self.stage
+        return int((np.isin(stage, UNRESOLVABLE_STAGES) | ((stage == F_FIT) & self.over)).sum())
+
+    def unschedulable_plugins(self) -> frozenset[str]:
+        """The plugins that rejected the pod on some node (``Diagnosis.UnschedulablePlugins``), plus the
+        pod-affinity rejection a newly bound pod may resolve (the queue's InterPodAffinity hint)."""
+        stage = self.stage
+        plugins = {PLUGIN_OF_STAGE[s] for s in np.unique(stage) if s}
+        if (stage == F_POD_AFFINITY).any():
+            plugins.add(AFFINITY_REJECTION)
+        return frozenset(plugins)
+
+
+def fit_error(n: int, diagnosis: Diagnosis, resources: list[str], post_filter_msg: str) -> str:
+    """``FitError.Error()`` for ``n`` nodes."""
+    filter_msg = diagnosis.pre_filter_msg or diagnosis.histogram(resources)
+    return f"0/{n} nodes are available: {filter_msg}. {post_filter_msg}."
+
+
+def preemption_message(n: int, unresolvable: int) -> str:
+    """DefaultPreemption's PostFilter message when its dry run finds no victims on any node."""
+    parts = []
+    if n - unresolvable:
+        parts.append(f"{n - unresolvable} {NO_VICTIMS}")
+    if unresolvable:
+        parts.append(f"{unresolvable} {NOT_HELPFUL}")
+    return f"preemption: 0/{n} nodes are available: {', '.join(sorted(parts))}"

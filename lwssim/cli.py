@@ -1,4 +1,4 @@
-"""The `lwssim` command: argument parsing and exit codes only (CONTRACT.md); the work is in modules."""
+"""The `lwssim` command: argument parsing and exit codes only (docs/contract.md); the work is in modules."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Input errors: one message naming the file and the field path (CONTRACT.md, exit code 2)."""
+"""Input errors: one message naming the file and the field path (docs/contract.md, exit code 2)."""
 
 from __future__ import annotations
 

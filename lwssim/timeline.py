@@ -1,7 +1,7 @@
 """The record of what happened: written by the simulator and by the live-cluster observer alike.
 
 Every metric is computed from a Timeline, so one metric is right for both simulation and reality
-(DESIGN.md, "The one path data takes"). Records are flat and ordered by time, then by write order.
+(docs/design.md, "The one path data takes"). Records are flat and ordered by time, then by write order.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-# Pod lifecycle, in the phases kube-burner and clusterloader2 measure (defaults.md, "Pod latency phases").
+# Pod lifecycle, in the phases kube-burner and clusterloader2 measure (docs/defaults.md, "Pod latency
+# phases").
 POD_CREATED = "PodCreated"  # object exists (Pending)
 POD_SCHEDULED = "PodScheduled"  # bound to a node; data: node
 POD_UNSCHEDULABLE = "PodUnschedulable"  # a failed scheduling attempt; data: reason (kube-scheduler's words)

@@ -107,7 +107,8 @@ def _ready_times(seed: int) -> list[tuple[str, float]]:
 
 
 def test_distributions_sampled_deterministically_per_seed() -> None:
-    """One seeded generator per run (DESIGN.md Determinism): same seed, same draws; another seed differs."""
+    """One seeded generator per run (docs/design.md, Determinism): same seed, same draws; another seed
+    differs."""
     a, b, c = _ready_times(3), _ready_times(3), _ready_times(4)
     assert a == b
     assert a != c

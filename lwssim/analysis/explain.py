@@ -7,7 +7,8 @@ the Timeline ends with, lwssim.analysis.replay, so an observed Timeline works to
   group can hold GPUs while some of its pods stay Pending and it never serves;
 - exclusive-topology domain too small: with ``leaderworkerset.sigs.k8s.io/exclusive-topology`` every pod
   of a group must share the leader's domain and no two groups share one (pod (anti-)affinity the LWS
-  webhook adds, reference §3.5), so a domain that cannot hold a whole group strands any leader put there;
+  webhook adds, docs/lws-v0.7-semantics.md §3.5), so a domain that cannot hold a whole group strands any
+leader put there;
 - fragmentation: free GPUs that cannot hold one more group because they are scattered across nodes or
   domains (how many more groups of each workload fit, and how many GPUs stay stranded).
 

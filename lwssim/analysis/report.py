@@ -1,4 +1,4 @@
-"""Metrics from a Timeline: the JSON report of CONTRACT.md ("The JSON report").
+"""Metrics from a Timeline: the JSON report of docs/contract.md ("The JSON report").
 
 Every metric falls out of the one replay of the records (lwssim.analysis.replay) in O(records): each
 pod's state, a running count of healthy pods per group and of serving groups per workload. Because the

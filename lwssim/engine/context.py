@@ -23,7 +23,7 @@ class Cluster:
     """The environment, the object store, the garbage collector, the node table, the timeline and the
     API-latency model of one run; fixed once built.
 
-    Components talk through the store, as controllers talk through the API server (DESIGN.md). These
+    Components talk through the store, as controllers talk through the API server (docs/design.md). These
     shortcuts past it are deliberate, for speed, and each stands for what the real component does:
     - the node table (``nodes``): the scheduler, the kubelets and the node lifecycle read and write
       node resources, images and taints in its shared arrays, and the LWS controllers read node labels

@@ -4,7 +4,7 @@ Random failures are Poisson processes drawn from the run's fault generator, one 
 the whole fleet (no per-node timers, so a simulated year costs O(failures)):
 - node failures at ``ratePerNodeDay`` per node: fleet inter-arrival Exp(N·rate), a uniformly drawn
   node; a node already down is skipped (thinning keeps the rate per *up* node). The cause is drawn
-  from the cause mix (default: Llama 3 paper, Table 5; defaults.md) and sets the repair time and the
+  from the cause mix (default: Llama 3 paper, Table 5; docs/defaults.md) and sets the repair time and the
   effect: ``nodeDown`` (the node is replaced or repaired and returns without images unless
   ``repairedNodesKeepImages``) or ``reboot`` (it returns with its images);
 - domain failures at ``ratePerDomainDay`` per domain of a label key: every node of the domain

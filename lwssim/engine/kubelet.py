@@ -9,10 +9,10 @@
 - A startup probe grants ``initialDelay + period × failureThreshold`` seconds from container start;
   a model load that takes longer is killed at the budget and the container restarted (kubelet
   ``prober``: startup probe failure ⇒ kill + restart per restartPolicy Always).
-- Container restarts increment ``restartCount`` and follow CrashLoopBackOff (defaults.md): the first
+- Container restarts increment ``restartCount`` and follow CrashLoopBackOff (docs/defaults.md): the first
   restart is immediate, then 10 s doubling to 300 s; a container that ran 10 min resets the back-off
   (kubelet ``backOffPeriod``/``MaxContainerBackOff``, ``containerBackOffResetTime``). The back-off is
-  per pod: a recreated pod starts afresh (reference §3.8 (c)).
+  per pod: a recreated pod starts afresh (docs/lws-v0.7-semantics.md §3.8 (c)).
 - Deletion: the kubelet stops the containers within ``termination`` (graceful shutdown) and then
   lets the API remove the object; a pod whose containers never started stops at once.
 - A node that stops answering runs nothing and reports nothing; when it answers again its kubelet

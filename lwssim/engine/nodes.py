@@ -1,8 +1,8 @@
 """Node lifecycle: a node that stops answering, what kube-controller-manager does about it, its return.
 
 Sources (kubernetes v1.34): ``pkg/controller/nodelifecycle`` and ``pkg/controller/tainteviction``,
-``plugin/pkg/admission/defaulttolerationseconds``; figures in reference/defaults.md, behaviour in
-reference/lws-v0.7-semantics.md §3.8 ("Node death").
+``plugin/pkg/admission/defaulttolerationseconds``; figures in docs/defaults.md, behaviour in
+docs/lws-v0.7-semantics.md §3.8 ("Node death").
 - After ``node-monitor-grace-period`` without a heartbeat the node's Ready condition turns Unknown:
   taints ``node.kubernetes.io/unreachable`` NoSchedule and NoExecute are added, and the controller
   marks every pod on the node Ready=False (``MarkPodsNotReady``).
@@ -58,7 +58,8 @@ def unreachable_eviction_delay(template: PodTemplate) -> float | None:
 
 def delete_pod(cluster: Cluster, pod: Pod, reason: str) -> None:
     """DELETE a pod from outside LWS (eviction, an operator). A leader's deletion recreates its group
-    under every restart policy (ownerReference cascade, reference §3.8): count it as a recreation."""
+    under every restart policy (ownerReference cascade, docs/lws-v0.7-semantics.md §3.8): count it as a
+    recreation."""
     if pod.deleting:
         return
     if pod.role == "leader":

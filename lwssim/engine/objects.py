@@ -53,8 +53,8 @@ class Pod(Obj):
     group: int = -1
     ordinal: int = 0  # StatefulSet ordinal: group index for leaders, worker index for workers
     revision: str = ""
-    # Added by the worker StatefulSet template (exclusive placement, reference §3.4 step 10)
-    # and by the LWS pod webhook (leader (anti-)affinity, reference §3.5).
+    # Added by the worker StatefulSet template (exclusive placement, docs/lws-v0.7-semantics.md §3.4 step 10)
+    # and by the LWS pod webhook (leader (anti-)affinity, docs/lws-v0.7-semantics.md §3.5).
     node_selector: tuple[tuple[str, str], ...] = ()
     affinity: tuple[PodAffinityTerm, ...] = ()
     anti_affinity: tuple[PodAffinityTerm, ...] = ()

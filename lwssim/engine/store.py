@@ -1,7 +1,7 @@
 """The object store: API objects keyed by kind and namespace/name, with admission and watches.
 
 Controllers never reach into each other's state; they read and write here, and react to watch
-events, like controller-runtime informers (DESIGN.md).
+events, like controller-runtime informers (docs/design.md).
 """
 
 from __future__ import annotations

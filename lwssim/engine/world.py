@@ -44,7 +44,7 @@ def check_supported(scenario: Scenario) -> None:
 
 
 def gang_warnings(scenario: Scenario) -> list[str]:
-    """Gang scheduling only applies to pods that name the gang scheduler (reference §4)."""
+    """Gang scheduling only applies to pods that name the gang scheduler (docs/lws-v0.7-semantics.md §4)."""
     out = []
     for w in scenario.workloads:
         for role, t in (("leader", w.lws.effective_leader_template), ("worker", w.lws.worker_template)):

@@ -32,7 +32,8 @@ from lwssim.manifests.where import Where
 from lwssim.model.scenario import ControllerConfig
 
 MIN_K8S = (1, 27)  # StatefulSet start ordinals: older versions nest worker sts forever (lws#391)
-MIN_VOLCANO = (1, 12)  # Volcano <= v1.11 rejects pods before their PodGroup exists (reference §4)
+MIN_VOLCANO = (1, 12)  # Volcano <= v1.11 rejects pods before their PodGroup exists
+# (docs/lws-v0.7-semantics.md §4)
 VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
 
 

@@ -1,4 +1,4 @@
-"""KServe LLMInferenceService → the LeaderWorkerSet(s) KServe creates for it (reference §5).
+"""KServe LLMInferenceService → the LeaderWorkerSet(s) KServe creates for it (docs/lws-v0.7-semantics.md §5).
 
 Mapping read from kserve/kserve ``pkg/controller/v1alpha2/llmisvc/workload_multi_node.go``
 (expectedMainMultiNodeLWS / expectedPrefillMultiNodeLWS / propagateLeaderWorkerSetMetadata) and
@@ -105,7 +105,8 @@ def _prefixed(items: tuple[tuple[str, str], ...], prefixes: tuple[str, ...]) -> 
 def group_size(parallelism: Any, where: Where) -> tuple[int, bool]:
     """LWS size from ``parallelism`` and whether it is data-parallel, after KServe's validation.
 
-    Validation (reference §5; K:pkg/apis/serving/v1alpha2/llm_inference_service_validation.go): a worker
+    Validation (docs/lws-v0.7-semantics.md §5;
+    K:pkg/apis/serving/v1alpha2/llm_inference_service_validation.go): a worker
     needs data or pipeline parallelism; pipeline and data exclude each other; data and dataLocal go together.
     """
     p = where.mapping(parallelism)

@@ -1,9 +1,10 @@
 """LeaderWorkerSet manifest → :class:`LeaderWorkerSetSpec`, defaulted and validated as the cluster would.
 
-Defaults are the CRD's and the LWS mutating webhook's (reference §1.1;
+Defaults are the CRD's and the LWS mutating webhook's (docs/lws-v0.7-semantics.md §1.1;
 L:pkg/webhooks/leaderworkerset_webhook.go ``Default``); rejections are the validating webhook's, with its
-messages (reference §1.2; same file, ``generalValidate``), plus the worker-pod label limit that makes the
-cluster fail later (reference §2; L:site/content/en/docs/troubleshooting/_index.md §3).
+messages (docs/lws-v0.7-semantics.md §1.2; same file, ``generalValidate``), plus the worker-pod label limit
+that makes the
+cluster fail later (docs/lws-v0.7-semantics.md §2; L:site/content/en/docs/troubleshooting/_index.md §3).
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def _enum(where: Where, value: Any, allowed: tuple[str, ...], default: str) -> s
 
 
 def check_dns1035(where: Where, name: str) -> None:
-    """NameIsDNS1035Label: the LWS name is also its headless Service's name (reference §1.2)."""
+    """NameIsDNS1035Label: the LWS name is also its headless Service's name (docs/lws-v0.7-semantics.md
+    §1.2)."""
     if not name:
         raise where.error("Required value: name or generateName is required")
     if len(name) > LABEL_VALUE_MAX:
@@ -102,7 +104,8 @@ def check_dns1035(where: Where, name: str) -> None:
 
 
 def check_name_fits_pod_labels(where: Where, name: str, replicas: int, size: int) -> None:
-    """Refuse names whose pods the cluster cannot create (reference §2; troubleshooting doc §3).
+    """Refuse names whose pods the cluster cannot create (docs/lws-v0.7-semantics.md §2; troubleshooting doc
+    §3).
 
     The StatefulSet controller labels each pod with ``statefulset.kubernetes.io/pod-name`` and
     ``controller-revision-hash`` = ``<sts>-<hash>`` (hash up to 10 characters); label values are limited
@@ -256,7 +259,7 @@ def _restart_policy(
         and controller.version_tuple[:2] == (0, 8)
         and dict(annotations).get(RECREATE_AFTER_START_ANNOTATION) == "true"
     ):
-        return RECREATE_GROUP_AFTER_START  # v0.8's experimental annotation (reference §1.1)
+        return RECREATE_GROUP_AFTER_START  # v0.8's experimental annotation (docs/lws-v0.7-semantics.md §1.1)
     return policy
 
 

@@ -3,7 +3,7 @@
 Unknown fields are ignored (real manifests carry many: env, volumes, command …), but every field lwssim
 reads is type-checked and reported with its full path. Fields that change placement and that the model
 cannot represent (``topologySpreadConstraints``, ``namespaceSelector``) are refused, not ignored
-(DESIGN.md: "refuse loudly what the model cannot represent").
+(docs/design.md: "refuse loudly what the model cannot represent").
 """
 
 from __future__ import annotations

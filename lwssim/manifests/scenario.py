@@ -1,4 +1,5 @@
-"""``load_scenario``: a scenario file (CONTRACT.md "Scenario file") → a validated, typed :class:`Scenario`.
+"""``load_scenario``: a scenario file (docs/contract.md "Scenario file") → a validated, typed
+:class:`Scenario`.
 
 Order: parse YAML → structural check against the published schema (unknown fields, types, enums) →
 convert values (durations, quantities, distributions) → load referenced files (NodeList, manifests) →
@@ -38,7 +39,8 @@ from lwssim.model.scenario import (
 from lwssim.model.timing import Distribution, RoleTiming, Timing
 
 DEFAULT_HORIZON = 6 * 3600.0
-# Llama 3 paper (Meta, 2024), Table 5: unexpected interruptions by cause, counts out of 419 (defaults.md).
+# Llama 3 paper (Meta, 2024), Table 5: unexpected interruptions by cause, counts out of 419
+# (docs/defaults.md).
 # Effect is lwssim's reading [derived]: hardware and network faults take the node away until repaired;
 # software faults, NCCL watchdog timeouts and unplanned host maintenance return the same node, images kept.
 LLAMA3_CAUSES = (
@@ -204,7 +206,8 @@ class _Loader:
         manifests: dict[str, _Manifest],
         controller: ControllerConfig,
     ) -> tuple[list[PatchEvent], list[ScaleEvent]]:
-        """Patches and scales in time order, applied cumulatively to each manifest (reference §1.3)."""
+        """Patches and scales in time order, applied cumulatively to each manifest (docs/lws-v0.7-semantics.md
+        §1.3)."""
         timed = []
         for i, ev in enumerate(raw):
             at = where.index(i)
@@ -396,7 +399,8 @@ def _lws_bounds(
 
 
 def _check_pod(name: str, at: Where, bounds: dict[str, tuple[int, int]]) -> None:
-    """A pod name some LWS creates: leader ``<lws>-<g>``, worker ``<lws>-<g>-<w>`` (reference §2)."""
+    """A pod name some LWS creates: leader ``<lws>-<g>``, worker ``<lws>-<g>-<w>`` (docs/lws-v0.7-semantics.md
+    §2)."""
     for lws_name, (replicas, size) in bounds.items():
         m = re.fullmatch(re.escape(lws_name) + r"-(\d+)(?:-(\d+))?", name)
         if m and int(m.group(1)) < max(replicas, 1) and (m.group(2) is None or 1 <= int(m.group(2)) < size):
@@ -427,8 +431,9 @@ def _rederive(
 
 
 def _check_update(old: Workload, new: Workload, at: Where) -> None:
-    """Update-only rejections: subGroupSize is immutable (reference §1.2, ValidateUpdate), and KServe
-    refuses a change of the size it derives from parallelism (reference §5)."""
+    """Update-only rejections: subGroupSize is immutable (docs/lws-v0.7-semantics.md §1.2, ValidateUpdate),
+    and KServe
+    refuses a change of the size it derives from parallelism (docs/lws-v0.7-semantics.md §5)."""
     if old.lws.subgroup_size != new.lws.subgroup_size:
         raise at.error(
             f"LeaderWorkerSet {new.lws.name}: subGroupSize cannot change after creation "

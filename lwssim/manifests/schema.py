@@ -381,7 +381,7 @@ def _schema() -> dict[str, Any]:
         "$id": SCHEMA_ID,
         "title": "lwssim Scenario",
         "description": "A LeaderWorkerSet deployment to simulate: cluster, workloads, timing, faults, "
-        "events, expectations (CONTRACT.md).",
+        "events, expectations (docs/contract.md).",
         **_obj(
             {
                 "apiVersion": {"const": API_VERSION, "enum": [API_VERSION]},

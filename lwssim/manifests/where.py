@@ -1,7 +1,7 @@
 """Field locations for error messages, and typed reads of untyped YAML that fail with the field's path.
 
 Every reader in this package takes a :class:`Where` (file + field path) so a bad value anywhere becomes
-``InputError(file, "spec.x[0].y", message)`` (CONTRACT.md "Conventions"), never a traceback.
+``InputError(file, "spec.x[0].y", message)`` (docs/contract.md "Conventions"), never a traceback.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The LeaderWorkerSet spec after the LWS webhook's defaulting (reference §1.1), as controllers read it."""
+"""The LeaderWorkerSet spec after the LWS webhook's defaulting (docs/lws-v0.7-semantics.md §1.1), as
+controllers read it."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ class Workload:
     """A user-facing workload and the LeaderWorkerSet that runs it.
 
     For an LLMInferenceService, ``name`` is the service's own name and ``lws.name`` is ``<name>-kserve-mn``
-    (reference §5); the user refers to it by ``name`` in events, faults and expectations.
+    (docs/lws-v0.7-semantics.md §5); the user refers to it by ``name`` in events, faults and expectations.
     """
 
     name: str

@@ -1,4 +1,5 @@
-"""The scenario: everything one simulation run needs, validated and typed (CONTRACT.md "Scenario file")."""
+"""The scenario: everything one simulation run needs, validated and typed (docs/contract.md "Scenario
+file")."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ class ControllerConfig:
 
     @cached_property
     def group_ready_ignores_workers(self) -> bool:
-        """v0.7/v0.8 count worker sts ready when all pods exist, even Pending (reference §3.7, lws#705)."""
+        """v0.7/v0.8 count worker sts ready when all pods exist, even Pending (docs/lws-v0.7-semantics.md
+        §3.7, lws#705)."""
         return self.version_tuple < (0, 9, 0)
 
     def gate(self, name: str) -> bool:

@@ -80,7 +80,7 @@ class RoleTiming:
     termination: Distribution | None = None
 
 
-# Defaults, each with its source (../shared/reference/defaults.md):
+# Defaults, each with its source (docs/defaults.md):
 #  - 100 pods/s: kube-scheduler throughput gate in kubernetes/perf-tests (clusterloader2).
 #  - cold pull 7m: 10–20 GB serving images take 5–10 min to pull and extract (BentoML; Tensorfuse).
 #  - cached pull 0s: imagePullPolicy IfNotPresent with the image on the node.

@@ -1,4 +1,4 @@
-"""The CapacityPlan document (CONTRACT.md ``lwssim plan``) and the binding constraint in words."""
+"""The CapacityPlan document (docs/contract.md ``lwssim plan``) and the binding constraint in words."""
 
 from __future__ import annotations
 

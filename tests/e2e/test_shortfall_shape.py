@@ -1,6 +1,7 @@
 """Capacity shortfall without a gang scheduler, on the real control plane and in the simulator.
 
-4 groups of 4 pods × 8 GPUs on 12 nodes. The reference's summary of lws#810 says "one worker of every
+4 groups of 4 pods × 8 GPUs on 12 nodes. The summary of lws#810 in docs/lws-v0.7-semantics.md §4 says "one
+worker of every
 group Pending ⇒ zero ready groups". On the real control plane the outcome depends on how the API
 latencies of concurrent StatefulSet syncs interleave pod creations: five trials gave pods placed per
 group {1,3,4,4}, {2,3,3,4}, {2,2,4,4} twice and {0,4,4,4} — 1 to 3 groups serving, never 0. The

@@ -5,7 +5,7 @@ leader StatefulSet, rolling update, status), ``controllers/pod.py`` (the pod rec
 StatefulSets, restart policy, PodGroups), ``webhooks/pod.py`` (the pod mutating webhook). Which watch
 events reach each reconciler is declared in ``predicates.py``; what differs between LWS versions, in
 ``versions.py``. The controllers talk to each other only through the store.
-Section numbers refer to ../shared/reference/lws-v0.7-semantics.md.
+Section numbers refer to docs/lws-v0.7-semantics.md.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The labels and annotations LWS puts on its pods and StatefulSets, and the hashes in them.
 
 Keys: ``api/leaderworkerset/v1/leaderworkerset_types.go`` (kubernetes-sigs/lws v0.7.0); the revision
-hash: ``pkg/utils/revision/revision_utils.go``. § = ../shared/reference/lws-v0.7-semantics.md.
+hash: ``pkg/utils/revision/revision_utils.go``. § = docs/lws-v0.7-semantics.md.
 """
 
 from __future__ import annotations

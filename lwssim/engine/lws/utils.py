@@ -19,5 +19,6 @@ def container_restarted(pod: Pod) -> bool:
 
 
 def ready_workers(workers: StatefulSet, version: LWSVersion) -> int:
-    """The worker count statefulsetutils.StatefulsetReady compares with spec.replicas (§3.7)."""
+    """The worker count statefulsetutils.StatefulsetReady compares with spec.replicas
+    (docs/lws-v0.7-semantics.md §3.7)."""
     return workers.available_replicas if version.ready_counts_available_workers else workers.status_replicas

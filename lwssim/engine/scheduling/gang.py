@@ -1,4 +1,4 @@
-"""Gang scheduling as LWS v0.7 sets it up with Volcano (reference §4).
+"""Gang scheduling as LWS v0.7 sets it up with Volcano (docs/lws-v0.7-semantics.md §4).
 
 - LWS creates one PodGroup per group and revision, named ``<lws>-<group>-<revision>``, owned by the
   leader pod: ``minMember`` = size with LeaderCreated, 1 with LeaderReady; ``minResources`` = leader +

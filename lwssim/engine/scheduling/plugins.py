@@ -294,7 +294,7 @@ def balanced_allocation_score(
 
 MIN_IMAGE_THRESHOLD = 23 * 1024 * 1024  # imagelocality.minThreshold
 MAX_CONTAINER_THRESHOLD = 1000 * 1024 * 1024  # imagelocality.maxContainerThreshold
-DEFAULT_IMAGE_SIZE = 15 * 10**9  # serving images are 10–20 GB (defaults.md, BentoML)
+DEFAULT_IMAGE_SIZE = 15 * 10**9  # serving images are 10–20 GB (docs/defaults.md, BentoML)
 
 
 def image_locality_score(

@@ -1,6 +1,6 @@
 """kube-scheduler's scheduling queue: activeQ, backoffQ and unschedulablePods (k8s v1.34).
 
-Source: kubernetes ``pkg/scheduler/backend/queue/`` (facts in /work/notes, summarised here):
+Source: kubernetes ``pkg/scheduler/backend/queue/`` (summarised here):
 - activeQ is ordered by PrioritySort: higher priority first, then the pod's queue timestamp.
 - A pod that fails goes to unschedulablePods, or to backoffQ if a cluster event that might help
   arrived while it was in flight.

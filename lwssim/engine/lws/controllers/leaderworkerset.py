@@ -1,6 +1,6 @@
-"""The LeaderWorkerSet reconciler (§3.3; kubernetes-sigs/lws v0.7.0
+"""The LeaderWorkerSet reconciler (docs/lws-v0.7-semantics.md §3.3; kubernetes-sigs/lws v0.7.0
 ``pkg/controllers/leaderworkerset_controller.go``): the leader StatefulSet, the rolling update's
-parameters and partition (§3.9), and the status."""
+parameters and partition (docs/lws-v0.7-semantics.md §3.9), and the status."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ class LeaderWorkerSetReconciler:
         sts.template = sts.revision_templates[lws.revision]
         sts.annotations[REPLICAS] = str(lws.spec.replicas if lws.spec else 0)
 
-    # -- rolling update (§3.9, rollingUpdateParameters)
+    # -- rolling update (docs/lws-v0.7-semantics.md §3.9, rollingUpdateParameters)
     def rolling_update_parameters(self, lws: LeaderWorkerSet, sts: StatefulSet | None) -> tuple[int, int]:
         spec = lws.spec
         assert spec is not None
@@ -165,7 +165,8 @@ class LeaderWorkerSetReconciler:
         return states
 
     def group_state(self, lws: LeaderWorkerSet, leader: Pod) -> tuple[bool | None, bool]:
-        """Ready and updated as LWS computes them (§3.7); ready None when the worker set is missing.
+        """Ready and updated as LWS computes them (docs/lws-v0.7-semantics.md §3.7); ready None when the
+        worker set is missing.
         Which worker count makes a worker set ready depends on the version (``ready_workers``)."""
         assert lws.spec is not None
         leader_ready = leader.phase == RUNNING and leader.ready

@@ -1,5 +1,6 @@
 """The pod reconciler (kubernetes-sigs/lws v0.7.0 ``pkg/controllers/pod_controller.go``, §3.4): a worker
-StatefulSet per leader, the restart policy (§3.8), and with volcano the group's PodGroup."""
+StatefulSet per leader, the restart policy (docs/lws-v0.7-semantics.md §3.8), and with volcano the group's
+PodGroup."""
 
 from __future__ import annotations
 
@@ -71,7 +72,8 @@ class PodReconciler:
         topology_key = lws.spec.exclusive_topology
         if topology_key:
             if pod.node is None:
-                return None  # workers wait for the leader to be bound (§3.4 step 10)
+                return None  # workers wait for the leader to be bound (docs/lws-v0.7-semantics.md §3.4 step
+                # 10)
             value = self.nodes.node_labels[self.nodes.index[pod.node]].get(topology_key)
             if value is None:
                 return None  # label missing: the real controller errors and backs off forever
@@ -160,7 +162,8 @@ class PodReconciler:
         self.store.create(sts)
 
     def _handle_restart_policy(self, pod: Pod, lws: LeaderWorkerSet) -> bool:
-        """RecreateGroupOnPodRestart (§3.8, handleRestartPolicy): a restarted container or a deleted
+        """RecreateGroupOnPodRestart (docs/lws-v0.7-semantics.md §3.8, handleRestartPolicy): a restarted
+        container or a deleted
         pod makes LWS delete the leader in foreground. True: leader deleted."""
         assert lws.spec is not None
         policy = lws.spec.restart_policy

@@ -55,7 +55,7 @@ class PodWebhook:
 
 def _exclusive_terms(key_label: str, own: str, topology_key: str) -> tuple[PodAffinityTerm, PodAffinityTerm]:
     """SetExclusiveAffinities: required affinity to the own key and anti-affinity to any other key,
-    per topology domain (§3.5)."""
+    per topology domain (docs/lws-v0.7-semantics.md §3.5)."""
     affinity = PodAffinityTerm(LabelSelector((), (Requirement(key_label, "In", (own,)),)), topology_key)
     anti = PodAffinityTerm(
         LabelSelector((), (Requirement(key_label, "Exists"), Requirement(key_label, "NotIn", (own,)))),

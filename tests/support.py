@@ -17,10 +17,10 @@ import simpy
 import yaml
 
 from lwssim.analysis.report import build_report
+from lwssim.engine.context import Cluster
 from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import Pod
 from lwssim.engine.scheduling.framework import Scheduler
-from lwssim.engine.store import Store
 from lwssim.engine.world import World
 from lwssim.manifests.scenario import load_scenario
 from lwssim.model.cluster import Node
@@ -251,13 +251,14 @@ class Bench:
     def __init__(
         self, nodes: list[Node], seed: int = 0, strategy: str = "LeastAllocated", throughput: float = 100.0
     ) -> None:
-        self.env = simpy.Environment()
-        self.store = Store(lambda: self.env.now)
-        self.nodes = NodeTable(nodes)
-        self.timeline = Timeline(horizon=3600)
-        self.scheduler = Scheduler(
-            self.env, self.store, self.nodes, np.random.default_rng(seed), self.timeline, throughput, strategy
+        cluster = Cluster(simpy.Environment(), NodeTable(nodes), Timeline(horizon=3600))
+        self.env, self.store, self.nodes, self.timeline = (
+            cluster.env,
+            cluster.store,
+            cluster.nodes,
+            cluster.timeline,
         )
+        self.scheduler = Scheduler(cluster, np.random.default_rng(seed), throughput, strategy)
         self._n = 0
 
     def pod(self, tmpl: PodTemplate, node: str | None = None, name: str | None = None) -> Pod:

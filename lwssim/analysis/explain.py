@@ -26,7 +26,7 @@ import numpy as np
 
 from lwssim.analysis.replay import Replay, replay
 from lwssim.analysis.report import name_key
-from lwssim.engine.lws import GROUP_KEY, revision_key
+from lwssim.engine.lws.labels import GROUP_KEY, revision_key
 from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.scheduling.plugins import node_affinity_mask, taint_mask, unschedulable_mask
 from lwssim.model.lws import LeaderWorkerSetSpec, Workload

@@ -23,7 +23,7 @@ import numpy as np
 from lwssim.engine.context import Cluster
 from lwssim.engine.domains import FailureDomains
 from lwssim.engine.kubelet import Kubelets
-from lwssim.engine.lws import scaled
+from lwssim.engine.lws.intstr import scaled
 from lwssim.engine.nodes import NodeLifecycle, delete_pod
 from lwssim.engine.objects import LeaderWorkerSet, Pod
 from lwssim.engine.tasks import Task

@@ -13,7 +13,8 @@ from lwssim.engine.context import Cluster
 from lwssim.engine.environment import Environment
 from lwssim.engine.faults import FaultInjector
 from lwssim.engine.kubelet import Kubelets
-from lwssim.engine.lws import LWSControllers, revision_key
+from lwssim.engine.lws import LWSControllers
+from lwssim.engine.lws.labels import revision_key
 from lwssim.engine.nodes import NodeLifecycle
 from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import RUNNING, LeaderWorkerSet, Pod
@@ -109,17 +110,14 @@ class World:
         events is part of what a seed reproduces."""
         scenario, cluster = self.scenario, self.cluster
         self.scheduler = Scheduler(
-            self.env,
-            self.store,
-            self.nodes,
+            cluster,
             streams.scheduler,
-            self.timeline,
             scenario.timing.scheduling_throughput,
             scenario.controller.scoring_strategy,
             gang_schedulers=(VOLCANO,) if scenario.controller.gang_scheduling == VOLCANO else (),
         )
         if scenario.controller.gang_scheduling == VOLCANO:
-            self.volcano = VolcanoScheduler(self.env, self.store, self.scheduler)
+            self.volcano = VolcanoScheduler(cluster, self.scheduler)
             self.timeline.warnings.extend(gang_warnings(scenario))
         self.kubelets = Kubelets(cluster, scenario.timing, streams.kubelets)
         self.statefulsets = StatefulSetController(
@@ -127,9 +125,7 @@ class World:
             max_unavailable_gate=scenario.controller.gate(MAX_UNAVAILABLE_GATE),
             gpu_of=_gpus_of_template(),
         )
-        self.lws = LWSControllers(
-            self.env, self.store, self.gc, self.nodes, self.timeline, scenario.controller, cluster.api_latency
-        )
+        self.lws = LWSControllers(cluster, scenario.controller)
         faults = scenario.faults
         self.node_lifecycle = NodeLifecycle(
             cluster,

@@ -26,12 +26,6 @@ class ControllerConfig:
         nums = [int(p) for p in parts[:3]] + [0] * (3 - len(parts[:3]))
         return nums[0], nums[1], nums[2]
 
-    @cached_property
-    def group_ready_ignores_workers(self) -> bool:
-        """v0.7/v0.8 count worker sts ready when all pods exist, even Pending (docs/lws-v0.7-semantics.md
-        §3.7, lws#705)."""
-        return self.version_tuple < (0, 9, 0)
-
     def gate(self, name: str) -> bool:
         return dict(self.feature_gates).get(name, False)
 

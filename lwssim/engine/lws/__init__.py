@@ -10,44 +10,27 @@ Section numbers refer to docs/lws-v0.7-semantics.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import simpy
-
-from lwssim.engine.gc import GarbageCollector
-from lwssim.engine.lws.controllers.leaderworkerset import LeaderWorkerSetReconciler, rolling_update_partition
+from lwssim.engine.context import Cluster
+from lwssim.engine.lws.controllers.leaderworkerset import LeaderWorkerSetReconciler
 from lwssim.engine.lws.controllers.pod import PodReconciler
-from lwssim.engine.lws.intstr import scaled
-from lwssim.engine.lws.labels import GROUP_KEY, revision_key
 from lwssim.engine.lws.templates import TemplateCache
 from lwssim.engine.lws.versions import lws_version
 from lwssim.engine.lws.webhooks.pod import PodWebhook
-from lwssim.engine.nodetable import NodeTable
-from lwssim.engine.store import Store, no_latency
 from lwssim.model.scenario import ControllerConfig
-from lwssim.timeline import Timeline
 
-__all__ = ["GROUP_KEY", "LWSControllers", "revision_key", "rolling_update_partition", "scaled"]
+__all__ = ["LWSControllers"]
 
 
 class LWSControllers:
     """One LWS manager, set up as cmd/main.go does: the LWS and pod reconcilers, the pod webhook."""
 
-    def __init__(
-        self,
-        env: simpy.Environment,
-        store: Store,
-        gc: GarbageCollector,
-        nodes: NodeTable,
-        timeline: Timeline,
-        config: ControllerConfig,
-        api_latency: Callable[[], float] = no_latency,
-    ) -> None:
+    def __init__(self, cluster: Cluster, config: ControllerConfig) -> None:
+        store = cluster.store
         version = lws_version(config)
         volcano = config.gang_scheduling == "volcano"
         templates = TemplateCache()  # both controllers stamp templates; equal ones are one object
-        self.leaderworkerset = LeaderWorkerSetReconciler(env, store, timeline, version, templates)
-        self.pod = PodReconciler(env, store, gc, nodes, timeline, version, volcano, templates, api_latency)
+        self.leaderworkerset = LeaderWorkerSetReconciler(cluster, version, templates)
+        self.pod = PodReconciler(cluster, version, volcano, templates)
         self.leaderworkerset.setup_with_manager(store)
         self.pod.setup_with_manager(store)
         self.webhook = PodWebhook(store, volcano)

@@ -12,18 +12,17 @@ parked pods when a cluster event may help them.
 from __future__ import annotations
 
 import numpy as np
-import simpy
 
-from lwssim.engine.nodetable import NodeTable
+from lwssim.engine.context import Cluster
 from lwssim.engine.objects import Pod
 from lwssim.engine.scheduling.cache import SchedulerCache
 from lwssim.engine.scheduling.cycle import Result, SchedulingCycle
 from lwssim.engine.scheduling.profile import AFFINITY_REJECTION, INTER_POD_AFFINITY, NODE_RESOURCES_FIT
 from lwssim.engine.scheduling.queue import SchedulingQueue
 from lwssim.engine.scheduling.ties import TieBreak
-from lwssim.engine.store import ADDED, DELETED, MODIFIED, Store
+from lwssim.engine.store import ADDED, DELETED, MODIFIED
 from lwssim.engine.tasks import Task
-from lwssim.timeline import POD_SCHEDULED, POD_UNSCHEDULABLE, Timeline
+from lwssim.timeline import POD_SCHEDULED, POD_UNSCHEDULABLE
 
 DEFAULT_SCHEDULER = "default-scheduler"
 FIT = NODE_RESOURCES_FIT.name
@@ -33,16 +32,14 @@ INTER_POD = INTER_POD_AFFINITY.name
 class Scheduler:
     def __init__(
         self,
-        env: simpy.Environment,
-        store: Store,
-        nodes: NodeTable,
+        cluster: Cluster,
         rng: np.random.Generator,
-        timeline: Timeline,
         throughput: float,
         strategy: str = "LeastAllocated",
         gang_schedulers: tuple[str, ...] = (),
     ) -> None:
-        self.env, self.store, self.nodes, self.rng, self.timeline = env, store, nodes, rng, timeline
+        env, store, nodes = cluster.env, cluster.store, cluster.nodes
+        self.env, self.store, self.nodes, self.rng, self.timeline = env, store, nodes, rng, cluster.timeline
         self.ties = TieBreak(rng)  # the only draws from ``rng``
         self.period = 1.0 / throughput
         self.strategy = strategy

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
+from lwssim.engine.context import Cluster
 from lwssim.engine.objects import Obj, Pod
 from lwssim.engine.scheduling.framework import Scheduler
-from lwssim.engine.store import ADDED, DELETED, Store
+from lwssim.engine.store import ADDED, DELETED
 from lwssim.engine.tasks import Task
 
 VOLCANO = "volcano"
@@ -39,7 +40,8 @@ class PodGroup(Obj):
 
 
 class VolcanoScheduler:
-    def __init__(self, env: simpy.Environment, store: Store, scheduler: Scheduler) -> None:
+    def __init__(self, cluster: Cluster, scheduler: Scheduler) -> None:
+        env, store = cluster.env, cluster.store
         self.env, self.store, self.kube = env, store, scheduler
         self._pending: dict[int, Pod] = {}
         self._last_version = -1

@@ -4,8 +4,7 @@ parameters and partition (docs/lws-v0.7-semantics.md §3.9), and the status."""
 
 from __future__ import annotations
 
-import simpy
-
+from lwssim.engine.context import Cluster
 from lwssim.engine.lws.intstr import scaled
 from lwssim.engine.lws.labels import NAME, REPLICAS, REVISION, SIZE, WORKER_INDEX
 from lwssim.engine.lws.predicates import LeaderWorkerSetEventFilter
@@ -17,19 +16,13 @@ from lwssim.engine.store import Store
 from lwssim.engine.workqueue import WorkQueue
 from lwssim.model import lws as L
 from lwssim.model.pod import PodTemplate
-from lwssim.timeline import LWS_STATUS, ROLLOUT_FINISHED, Timeline
+from lwssim.timeline import LWS_STATUS, ROLLOUT_FINISHED
 
 
 class LeaderWorkerSetReconciler:
-    def __init__(
-        self,
-        env: simpy.Environment,
-        store: Store,
-        timeline: Timeline,
-        version: LWSVersion,
-        templates: TemplateCache,
-    ) -> None:
-        self.env, self.store, self.timeline = env, store, timeline
+    def __init__(self, cluster: Cluster, version: LWSVersion, templates: TemplateCache) -> None:
+        env = cluster.env
+        self.env, self.store, self.timeline = env, cluster.store, cluster.timeline
         self.version, self.templates = version, templates
         # Memo of group_state per leader pod uid, per LWS, kept current from watch events;
         # the status it sums is what updateConditions computes by listing every leader pod.

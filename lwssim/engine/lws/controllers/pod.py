@@ -4,42 +4,30 @@ PodGroup."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import simpy
-
-from lwssim.engine.gc import GarbageCollector
+from lwssim.engine.context import Cluster
 from lwssim.engine.lws.labels import GROUP_INDEX, GROUP_KEY, LEADER_NAME, NAME, REVISION, SIZE
 from lwssim.engine.lws.predicates import PodEventFilter
 from lwssim.engine.lws.templates import TemplateCache
 from lwssim.engine.lws.utils import container_restarted, lws_of
 from lwssim.engine.lws.versions import LWSVersion
-from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import FOREGROUND, PENDING, LeaderWorkerSet, Pod, StatefulSet
 from lwssim.engine.scheduling.gang import GROUP_NAME_ANNOTATION, PodGroup
 from lwssim.engine.store import Store
 from lwssim.engine.workqueue import WorkQueue
 from lwssim.model import lws as L
 from lwssim.model.lws import LeaderWorkerSetSpec
-from lwssim.timeline import GROUP_RECREATED, Timeline
+from lwssim.timeline import GROUP_RECREATED
 
 
 class PodReconciler:
     def __init__(
-        self,
-        env: simpy.Environment,
-        store: Store,
-        gc: GarbageCollector,
-        nodes: NodeTable,
-        timeline: Timeline,
-        version: LWSVersion,
-        volcano: bool,
-        templates: TemplateCache,
-        api_latency: Callable[[], float],
+        self, cluster: Cluster, version: LWSVersion, volcano: bool, templates: TemplateCache
     ) -> None:
-        self.env, self.store, self.gc, self.nodes, self.timeline = env, store, gc, nodes, timeline
+        env = cluster.env
+        self.env, self.store, self.gc, self.nodes = env, cluster.store, cluster.gc, cluster.nodes
+        self.timeline = cluster.timeline
         self.version, self.volcano, self.templates = version, volcano, templates
-        self.api_latency = api_latency
+        self.api_latency = cluster.api_latency
         self.queue = WorkQueue(env, self.reconcile)
 
     def setup_with_manager(self, store: Store) -> PodEventFilter:

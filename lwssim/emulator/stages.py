@@ -302,10 +302,12 @@ phase: Running
 
 
 def node_stages() -> list[Stage]:
-    """Nodes become Ready at once and keep their conditions fresh (leases carry the heartbeat).
+    """Nodes become Ready at once; their Lease carries the heartbeat, as a kubelet's does.
 
-    KWOK plays no stage for a node whose Lease it does not hold: that is how a node fault stops them
-    (``lwssim.emulator.kubelet``).
+    No stage refreshes node conditions on a timer (KWOK's own defaults have none when leases are on,
+    ``pkg/kwok/cmd/root.go``): a status refresh queued before a node fault would fire after it and push
+    kube-controller-manager's NotReady past its grace period. KWOK plays no stage for a node whose Lease it
+    does not hold: that is how a node fault stops it (``lwssim.emulator.kubelet``).
     """
     return [
         _stage(
@@ -313,13 +315,6 @@ def node_stages() -> list[Stage]:
             "Node",
             [_e(_READY, "NotIn", "True")],
             {"statusTemplate": _NODE_INIT},
-        ),
-        _stage(
-            "node-heartbeat",
-            "Node",
-            [_e(".status.phase", "In", "Running"), _e(_READY, "In", "True")],
-            {"statusTemplate": _NODE_CONDITIONS},
-            delay={"durationMilliseconds": 20000, "jitterDurationMilliseconds": 25000},
         ),
     ]
 

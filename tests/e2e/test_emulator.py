@@ -248,9 +248,12 @@ def test_node_fault_stops_the_kubelet(api: Any, make_lws: Any) -> None:
         return ready, {t.key for t in n.spec.taints or []}
 
     v1.patch_node(node, {"metadata": {"labels": {kubelet.NODE_FAULT_LABEL: "true"}}})
+    faulted = time.monotonic()
     try:
-        # kube-controller-manager: grace period 40 s, checked every 5 s (--node-monitor-period).
-        wait_for(f"{node} NotReady", lambda: node_state()[0] == "Unknown", timeout=70)
+        # kube-controller-manager: grace period 40 s after the last renewal, checked every 5 s
+        # (--node-monitor-period); nothing of the node's may renew or refresh after the fault.
+        wait_for(f"{node} NotReady", lambda: node_state()[0] == "Unknown", timeout=70, interval=0.2)
+        assert 38.0 <= time.monotonic() - faulted <= 50.0, time.monotonic() - faulted
         assert "node.kubernetes.io/unreachable" in node_state()[1]
         wait_for(
             "worker evicted",

@@ -32,8 +32,8 @@ def recreations(api: Any, name: str) -> list[str]:
 
 
 def rolled_out(api: Any, name: str, revision: str, replicas: int, size: int) -> bool:
-    """Every worker runs the new template, is Ready and is not being deleted; LWS counts every group
-    updated and ready."""
+    """Every pod runs the new template (the leader's defaults to the worker's), is Ready and is not being
+    deleted; LWS counts every group updated and ready."""
     current = [
         p
         for p in pods_of(api, name)
@@ -43,7 +43,7 @@ def rolled_out(api: Any, name: str, revision: str, replicas: int, size: int) -> 
     ]
     status = get_lws(api, name).get("status", {})
     done = status.get("updatedReplicas") == status.get("readyReplicas") == replicas
-    return done and len(current) == replicas * (size - 1)
+    return done and len(current) == replicas * size
 
 
 def test_rollouts_recreate_no_group(api: Any, make_lws: Any) -> None:

@@ -37,6 +37,7 @@ def test_stack_is_up(emulator: Stack) -> None:
         "kube-controller-manager",
         "kube-scheduler",
         "kwok",
+        "lwssim-kubelet",
         "lws-controller",
     }
     out = subprocess.run(

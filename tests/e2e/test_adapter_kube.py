@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from e2e_helpers import lws_manifest
+from e2e_helpers import lws_manifest, pods_of, wait_for
 
 from lwssim.analysis.report import build_report
 from lwssim.emulator.stack import Stack
@@ -177,6 +177,8 @@ def test_apply_observe_records_a_timeline_where_every_group_serves(emulator: Sta
         "--cleanup",
     )
     assert r.returncode == 0, r.stderr
+    # --cleanup deleted the LWS; its pods go once the garbage collector cascades (later tests need the GPUs).
+    wait_for("pods of obs gone", lambda: not pods_of(emulator.api_client(), "obs"), timeout=120)
     timeline = Timeline.load(record)
     assert timeline.source == "observed" and timeline.cluster["gpus"] == 32
     report = build_report(timeline)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_helpers import NS
+from e2e_helpers import NS, wait_for
 
 from lwssim import runner
 from lwssim import timeline as tl
@@ -79,10 +79,16 @@ def run_observed(
     extra_stages: list[dict[str, Any]] | None = None,
 ) -> tuple[Scenario, Timeline]:
     """Create the scenario's workloads on the emulator and record the Timeline until ``stop_when``."""
+    from kubernetes import client
+
     from lwssim.kube.observe import TimelineBuilder, observe, workload_infos
 
     scenario = runner.load(str(path))
     start, ready = kwok_timing(scenario)
+    # The scenario's cluster is empty: wait out pods an earlier test deleted (the garbage collector of a
+    # fresh control plane starts cascading an LWS only once its discovery has found the kind, ~30 s).
+    v1 = client.CoreV1Api(api)
+    wait_for("no pods left from earlier tests", lambda: not v1.list_namespaced_pod(NS).items, timeout=120)
     stages.set_pod_timing(api, start_delay_s=start, ready_delay_s=ready)
     if extra_stages:
         stages.apply_stages(api, extra_stages)

@@ -204,17 +204,10 @@ class Replay:
             if name == w.name:
                 g.advance(t, self.counted(w, g))
 
-    def in_order(self, records: list[Record]) -> list[Record]:
-        """The records up to the horizon in time order. Records are written in time order; a stable sort
-        keeps write order within an instant and tolerates observed timelines merged from several watches."""
-        ordered = sorted(records, key=_time_of)
-        horizon = self.horizon
-        for i, r in enumerate(ordered):
-            if r.t > horizon:
-                return ordered[:i]
-        return ordered
-
     def run(self, records: list[Record]) -> Replay:
+        """Apply the records up to the horizon in time order. Records are written in time order; a stable
+        sort keeps write order within an instant and tolerates observed timelines merged from several
+        watches."""
         horizon, apply = self.horizon, self.apply
         for r in sorted(records, key=_time_of):
             if r.t > horizon:
@@ -223,9 +216,12 @@ class Replay:
         return self
 
     def replayed(self, records: list[Record]) -> Iterator[Record]:
-        """Apply the records one at a time, yielding each once applied (for readers of the states between)."""
-        for r in self.in_order(records):
-            self.apply(r)
+        """``run``, yielding each record once applied (for readers of the states between)."""
+        horizon, apply = self.horizon, self.apply
+        for r in sorted(records, key=_time_of):
+            if r.t > horizon:
+                break
+            apply(r)
             yield r
 
     def apply(self, r: Record) -> None:

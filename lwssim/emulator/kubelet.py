@@ -37,7 +37,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -241,15 +241,14 @@ class Kubelet:
                 listed = lister()
                 for obj in listed.items:
                     handle("ADDED", obj)
-                for ev in _stream(watch.Watch(), lister, listed.metadata.resource_version):
+                stream = watch.Watch().stream(
+                    lister, resource_version=listed.metadata.resource_version, timeout_seconds=300
+                )
+                for ev in stream:
                     handle(ev["type"], ev["object"])
             except Exception as exc:  # noqa: BLE001 - a watch ends for many reasons; relist
                 log.warning("%s watch restarts: %s", kind, exc)
                 time.sleep(0.5)
-
-
-def _stream(w: Any, lister: Any, resource_version: str) -> Iterator[dict[str, Any]]:
-    yield from w.stream(lister, resource_version=resource_version, timeout_seconds=300)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -75,7 +75,11 @@ class Plugin:
     """One plugin of the profile. ``filter`` is set for filters over node labels, taints and
     schedulability, which the cache evaluates once per pod shape; NodeResourcesFit and InterPodAffinity
     filter over what pods hold, so the scheduling cycle runs them (``rejections`` still name their
-    statuses). ``score`` is the vectorised scorer, scaled by ``weight`` in both scoring paths."""
+    statuses). ``weight`` scales the plugin's score in both scoring paths (``scoring.py``), which call the
+    scorer named in ``score`` directly, and its one-node form, rather than through this record (a call
+    through a record field costs on the hot path). ``events`` records the plugin's ``EventsToRegister``;
+    the queue's requeueing hints are written out in ``framework.py``, not derived from it, and do not
+    follow these registrations exactly (a taint change requeues every parked pod)."""
 
     name: str
     filter: NodeFilter | None = None

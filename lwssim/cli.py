@@ -331,9 +331,16 @@ def compare(
 
 
 @cli.command()
-@click.argument("observed", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("observed", nargs=-1, type=click.Path(dir_okay=False))
 @click.option(
-    "--out",
+    "--audit-log",
+    "audit_logs",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="A kube-apiserver audit log (JSON lines, Metadata level or more): fit timing.apiLatency from "
+    "it. Repeatable; may be given without OBSERVED.",
+)
+@click.option(
     "-o",
     "out",
     type=click.Path(dir_okay=False),
@@ -348,18 +355,36 @@ def compare(
     show_default=True,
     help="How to report the fit (on stdout when --out is given, else on stderr).",
 )
-def calibrate(observed: tuple[str, ...], out: str | None, force: bool, output: str) -> int:
-    """Fit the scenario `timing` block from OBSERVED Timelines (`apply --record`)."""
+def calibrate(
+    observed: tuple[str, ...], audit_logs: tuple[str, ...], out: str | None, force: bool, output: str
+) -> int:
+    """Fit the scenario `timing` block from OBSERVED Timelines (`apply --record`) and audit logs."""
     import yaml
 
+    from lwssim.analysis import audit
     from lwssim.analysis import calibrate as calibrating
     from lwssim.analysis.compare import load_observed
     from lwssim.analysis.report import to_json
 
+    if not observed and not audit_logs:
+        raise InputError("calibrate", "OBSERVED", "give at least one observed Timeline or --audit-log")
     if out and Path(out).exists() and not force:
         raise InputError(out, "", "exists; pass --force to overwrite it")
-    doc = calibrating.calibrate([load_observed(p) for p in observed])
-    lines = [f"# fitted by `lwssim calibrate` from {len(observed)} timeline(s); paste under spec:"]
+    doc = (
+        calibrating.calibrate([load_observed(p) for p in observed])
+        if observed
+        else {"timing": {}, "fits": [], "notes": []}
+    )
+    if audit_logs:
+        api = audit.api_latency(list(audit_logs))
+        doc["fits"] += api["fits"]
+        doc["notes"] += api["notes"]
+        if api["apiLatency"]:
+            doc["timing"]["apiLatency"] = api["apiLatency"]
+    sources = [f"{len(observed)} timeline(s)"] * bool(observed) + [f"{len(audit_logs)} audit log(s)"] * bool(
+        audit_logs
+    )
+    lines = [f"# fitted by `lwssim calibrate` from {' and '.join(sources)}; paste under spec:"]
     for f in doc["fits"]:
         lines.append(
             f"#   {f['phase']} ({f['role']}): n={f['n']} median={f['median']}s "

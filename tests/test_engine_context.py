@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from support import load, lws, pool, scenario_doc
 
-from lwssim.engine.context import Cluster
+from lwssim.engine.context import ApiCalls, Cluster
 from lwssim.engine.environment import Environment
 from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import BACKGROUND, Pod, StatefulSet
@@ -22,11 +22,12 @@ def test_defer_runs_the_action_after_the_delay() -> None:
     assert seen == [2.5]
 
 
-def test_with_an_api_latency_model_each_cascade_hop_takes_a_get_and_a_delete() -> None:
-    """Background deletion: the owner goes at once, its dependents two round trips later
-    (garbagecollector.go attemptToDeleteItem: a live GET, then the DELETE)."""
+def test_with_an_api_latency_model_each_cascade_level_takes_one_delete_latency() -> None:
+    """Background deletion: the owner goes at once, its dependents one ``delete`` latency later (the
+    GC's reaction, its live GET and its DELETE, measured together); creates take nothing from it."""
     env = Environment()
-    cluster = Cluster(env, NodeTable([]), Timeline(horizon=10), api_latency=lambda: 0.25)
+    api = ApiCalls(*(lambda: 9.0,) * 3, delete=lambda: 0.5)
+    cluster = Cluster(env, NodeTable([]), Timeline(horizon=10), api)
     store = cluster.store
     sts = StatefulSet(kind="StatefulSet", name="llm-0", namespace="default")
     store.create(sts)

@@ -39,6 +39,7 @@ class Fit:
     phase: str
     role: str  # "" for both roles
     samples: tuple[float, ...]
+    tiny_absolute: float = TINY_ABSOLUTE  # a spread this small (seconds) is written as fixed
 
     @property
     def n(self) -> int:
@@ -61,7 +62,7 @@ class Fit:
         """The timing value: a duration (fixed) or {lognormal: {...}} / {normal: {...}}."""
         med = self.median
         spread = self.quantile(0.9) - self.quantile(0.1)
-        if self.n < 2 or spread <= max(TINY_ABSOLUTE, TINY_RELATIVE * med):
+        if self.n < 2 or spread <= max(self.tiny_absolute, TINY_RELATIVE * med):
             return duration(med)
         if min(self.samples) > 0:
             logs = [math.log(x) for x in self.samples]

@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from lwssim.emulator import build, certs, nodes, stages
+from lwssim.emulator import audit, build, certs, nodes, stages
 
 ORDER = (
     "etcd",
@@ -406,6 +406,7 @@ class Stack:
                 "--allow-privileged=true",
                 "--profiling=false",
                 "--endpoint-reconciler-type=none",
+                *audit.apiserver_flags(self.dir),
                 "--v=1",
             ],
         )

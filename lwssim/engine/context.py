@@ -19,6 +19,25 @@ from lwssim.engine.tasks import Task
 from lwssim.timeline import POD_DELETED, POD_DELETING, Timeline
 
 
+class ApiCalls:
+    """Samplers of the API latency of each kind of call a controller makes (model/timing.ApiLatency)."""
+
+    def __init__(
+        self,
+        pod_create: Callable[[], float],
+        controller_revision_create: Callable[[], float],
+        statefulset_create: Callable[[], float],
+        delete: Callable[[], float],
+    ) -> None:
+        self.pod_create: Final = pod_create
+        self.controller_revision_create: Final = controller_revision_create
+        self.statefulset_create: Final = statefulset_create
+        self.delete: Final = delete
+
+
+NO_LATENCY: Final = ApiCalls(no_latency, no_latency, no_latency, no_latency)
+
+
 class Cluster:
     """The environment, the object store, the garbage collector, the node table, the timeline and the
     API-latency model of one run; fixed once built.
@@ -38,8 +57,8 @@ class Cluster:
     - every component writes its own records into ``timeline`` when it acts (a real cluster's
       Timeline is assembled by the observer from watch events and object status; the simulator knows
       when each fact happened, so it writes it there);
-    - ``defer`` runs an action later with nothing in between: the garbage collector's API round trips
-      (the real one GETs and DELETEs each dependent from its attemptToDelete workers).
+    - ``defer`` runs an action later with nothing in between: the garbage collector's cascade (the real
+      one GETs and DELETEs each dependent from its attemptToDelete workers).
     """
 
     def __init__(
@@ -47,15 +66,15 @@ class Cluster:
         env: simpy.Environment,
         nodes: NodeTable,
         timeline: Timeline,
-        api_latency: Callable[[], float] | None = None,
+        api: ApiCalls | None = None,
     ) -> None:
         self.env: Final = env
         self.nodes: Final = nodes
         self.timeline: Final = timeline
         # Without a latency model API calls take no time and the garbage collector cascades at once
-        # (unit tests); with one, every call and every cascade hop waits for a drawn round trip.
-        self.api_latency: Final[Callable[[], float]] = no_latency if api_latency is None else api_latency
-        self.api_latency_modelled: Final = api_latency is not None
+        # (unit tests); with one, every call and every cascade hop waits for a drawn latency.
+        self.api: Final[ApiCalls] = NO_LATENCY if api is None else api
+        self.api_latency_modelled: Final = api is not None
         self.store: Final = Store(lambda: env.now)
         self._deleting_recorded: set[int] = set()
         # Registered before any controller's watch, so its records precede what they cause.

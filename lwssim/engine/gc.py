@@ -21,19 +21,19 @@ if TYPE_CHECKING:  # the cluster builds its garbage collector
 
 class GarbageCollector:
     """The garbage collector sees an owner's removal through its graph builder's informers and deletes
-    each orphaned dependent from its attemptToDelete workers with a live GET then a DELETE: two API
-    round trips per level of the owner graph (garbagecollector.go attemptToDeleteItem). Small, but it
-    orders events: the StatefulSet controller recreates a deleted leader pod (one create) before the
-    GC has marked the old group's worker pods deleted (two levels down), which is what makes lws#804
-    happen. Without an API latency model (unit tests) the cascade runs at once."""
+    each orphaned dependent from its attemptToDelete workers with a live GET then a DELETE
+    (garbagecollector.go attemptToDeleteItem): one ``delete`` latency per level of the owner graph,
+    measured as such (owner gone → dependent deleted). Small, but it orders events: the StatefulSet
+    controller may recreate a deleted leader pod (one create) before the GC has marked the old group's
+    worker pods deleted (two levels down), which is what makes lws#804 happen. Without an API latency
+    model (unit tests) the cascade runs at once."""
 
     def __init__(self, cluster: Cluster) -> None:
         store = self.store = cluster.store
         env = cluster.env
         self.now = lambda: env.now
         self._defer = cluster.defer if cluster.api_latency_modelled else None
-        api_latency = cluster.api_latency
-        self._hop = lambda: api_latency() + api_latency()
+        self._hop = cluster.api.delete
         for kind in ("Pod", "StatefulSet", "LeaderWorkerSet"):
             store.watch(kind, self._on_event)
 

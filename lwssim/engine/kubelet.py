@@ -14,7 +14,8 @@
   (kubelet ``backOffPeriod``/``MaxContainerBackOff``, ``containerBackOffResetTime``). The back-off is
   per pod: a recreated pod starts afresh (docs/lws-v0.7-semantics.md §3.8 (c)).
 - Deletion: the kubelet stops the containers within ``termination`` (graceful shutdown) and then
-  lets the API remove the object; a pod whose containers never started stops at once.
+  deletes the object (one ``delete`` API latency; until then LWS still sees a Terminating leader as
+  ready, as getReplicaStates does); a pod whose containers never started stops at once.
 - A node that stops answering runs nothing and reports nothing; when it answers again its kubelet
   finishes the termination of pods deleted meanwhile (their containers died with the node) and
   restarts the containers of the others (``restartCount`` + 1: the containers did not survive).
@@ -67,6 +68,9 @@ class Kubelets:
     def __init__(self, cluster: Cluster, timing: Timing, rng: np.random.Generator) -> None:
         self.env, self.store, self.gc = cluster.env, cluster.store, cluster.gc
         self.nodes, self.timeline = cluster.nodes, cluster.timeline
+        # The kubelet's own DELETE once the containers stopped (status_manager.go, with the pod's UID as
+        # precondition): without an API latency model the object goes at once.
+        self.final_delete = cluster.api.delete if cluster.api_latency_modelled else None
         self.timing, self.rng = timing, rng
         self.node_up = [True] * len(self.nodes)
         self.live = LivePods()
@@ -201,6 +205,8 @@ class Kubelets:
             self.live.remove(pod)
             if pod.started:
                 yield self.env.timeout(self._sample(pod, "termination"))
+            if self.final_delete is not None:
+                yield self.env.timeout(self.final_delete())
         except simpy.Interrupt:
             return  # the node died meanwhile: the pod stays Terminating until it answers again
         self._terminating.pop(pod.uid, None)

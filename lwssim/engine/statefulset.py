@@ -58,7 +58,9 @@ class StatefulSetController:
     ) -> None:
         env = self.env = cluster.env
         self.store, self.gc, self.timeline = cluster.store, cluster.gc, cluster.timeline
-        self.api_latency = cluster.api_latency
+        self.pod_create, self.pod_delete = cluster.api.pod_create, cluster.api.delete
+        self.revision_create = cluster.api.controller_revision_create
+        self.revisions_take_time = cluster.api_latency_modelled
         self.gate = max_unavailable_gate
         self.gpu_of = gpu_of
         self.limiter = TokenBucket(lambda: env.now)
@@ -149,6 +151,14 @@ class StatefulSetController:
                 if self._counted.get(sts.uid) != sts.update_revision:
                     self._counted[sts.uid] = sts.update_revision
                     self._recount(sts)
+                    if self.revisions_take_time:
+                        # A revision not seen before is first stored as a ControllerRevision, one create
+                        # before any pod (stateful_set_control.go performUpdate → getStatefulSetRevisions
+                        # → CreateControllerRevision, kubernetes v1.34).
+                        yield from self._api_call()
+                        yield self.env.timeout(self.revision_create())
+                        if not self._live(sts):
+                            return
                 ok = yield from self._sync(sts, self.pods_by_ordinal(sts))
                 self._retry_on_conflict(sts, not ok)
                 if not ok:  # updateStatefulSet returned the error: status only, no rolling update
@@ -231,7 +241,12 @@ class StatefulSetController:
             todo = [what for _, what in calls[i:j] if isinstance(what, int) or not what.deleting]
             i = j
             start = self.env.now
-            done_at = [start + self.limiter.reserve() + self.api_latency() for _ in todo]
+            done_at = [
+                start
+                + self.limiter.reserve()
+                + (self.pod_create() if isinstance(w, int) else self.pod_delete())
+                for w in todo
+            ]
             for at, _, what in sorted(zip(done_at, range(len(todo)), todo, strict=True)):
                 if at > self.env.now:
                     yield self.env.timeout(at - self.env.now)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import numpy as np
 
-from lwssim.engine.context import Cluster
+from lwssim.engine.context import ApiCalls, Cluster
 from lwssim.engine.environment import Environment
 from lwssim.engine.faults import FaultInjector
 from lwssim.engine.kubelet import Kubelets
@@ -25,6 +25,7 @@ from lwssim.errors import UnsupportedError
 from lwssim.model.pod import PodTemplate
 from lwssim.model.quantity import GPU
 from lwssim.model.scenario import PatchEvent, ScaleEvent, Scenario
+from lwssim.model.timing import Distribution
 from lwssim.timeline import ROLLOUT_STARTED, SCALED, Timeline, WorkloadInfo
 
 MAX_UNAVAILABLE_GATE = "MaxUnavailableStatefulSet"
@@ -97,10 +98,8 @@ class World:
         self.seed = scenario.seed if seed is None else seed
         streams = Streams(self.seed)
         self.timeline = _timeline(scenario, self.seed)
-        # The API stream serves API latencies only, so they can be drawn in blocks.
-        api_latency = scenario.timing.api_latency.sampler(streams.api)
         nodes = NodeTable(list(scenario.cluster.nodes))
-        cluster = self.cluster = Cluster(Environment(), nodes, self.timeline, api_latency)
+        cluster = self.cluster = Cluster(Environment(), nodes, self.timeline, _api_calls(scenario, streams))
         self.env, self.store, self.gc, self.nodes = cluster.env, cluster.store, cluster.gc, cluster.nodes
         self._components(streams)
         self._scenario_objects()
@@ -258,3 +257,15 @@ def _gpus_of_template() -> Callable[[Pod], int]:
 def simulate(scenario: Scenario, seed: int | None = None) -> Timeline:
     """Run ``scenario`` once and return what happened."""
     return World(scenario, seed).run()
+
+
+def _api_calls(scenario: Scenario, streams: Streams) -> ApiCalls:
+    """The API stream serves API latencies only, so they can be drawn in blocks; kinds of call that share
+    one distribution share one sampler (one sequence of draws, as when a single one is given)."""
+    latency = scenario.timing.api_latency
+    kinds = [getattr(latency, f.name) for f in fields(latency)]  # in ApiCalls' order
+    samplers: dict[Distribution, Callable[[], float]] = {}
+    for d in kinds:
+        if d not in samplers:
+            samplers[d] = d.sampler(streams.api)
+    return ApiCalls(*(samplers[d] for d in kinds))

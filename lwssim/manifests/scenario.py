@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from lwssim.model.scenario import (
     Scenario,
     ScriptedFault,
 )
-from lwssim.model.timing import Distribution, RoleTiming, Timing
+from lwssim.model.timing import API_CALLS, ApiLatency, Distribution, RoleTiming, Timing
 
 DEFAULT_HORIZON = 6 * 3600.0
 # Llama 3 paper (Meta, 2024), Table 5: unexpected interruptions by cause, counts out of 419
@@ -511,11 +511,19 @@ def _timing(raw: dict, at: Where) -> Timing:
     if raw.get("schedulingThroughput") is not None:
         kw["scheduling_throughput"] = float(raw["schedulingThroughput"])
     if raw.get("apiLatency") is not None:
-        kw["api_latency"] = _distribution(raw["apiLatency"], at.key("apiLatency"))
+        kw["api_latency"] = _api_latency(raw["apiLatency"], at.key("apiLatency"))
     for role in ("leader", "worker"):
         if raw.get(role) is not None:
             kw[role] = _role(raw[role], at.key(role))
     return Timing(**kw)
+
+
+def _api_latency(raw: Any, at: Where) -> ApiLatency:
+    """One distribution for every call, or one per kind of call (the others keep their defaults)."""
+    if isinstance(raw, dict) and raw.keys() & API_CALLS.keys():
+        given = {API_CALLS[k]: _distribution(v, at.key(k)) for k, v in raw.items() if v is not None}
+        return replace(ApiLatency(), **given)
+    return ApiLatency.every_call(_distribution(raw, at))
 
 
 def _node_failures(raw: dict, at: Where) -> NodeFailures:

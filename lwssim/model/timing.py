@@ -87,10 +87,51 @@ class RoleTiming:
 #  - container start 2s: SIG Scalability pod startup SLO (p99 <= 5 s without pull).
 #  - model load 4m: node-to-serving of one vLLM replica ~240 s (inference-sim/BLIS).
 #  - termination 30s: default terminationGracePeriodSeconds.
-#  - API latency lognormal(median 75 ms, sigma 0.6): pod creates measured on `lwssim emulator`'s
-#    kube-apiserver (apiserver_request_duration_seconds, POST pods incl. the LWS mutating webhook: mean
-#    94 ms over 54 creates, 17 % <= 50 ms, 61 % <= 100 ms, all <= 200 ms). It decides how pod creations of
-#    concurrent StatefulSet syncs interleave, and so which groups win a capacity shortfall.
+#  - API latency per kind of call (ApiLatency below), measured on `lwssim emulator`.
+
+
+def _lognormal(median_s: float, sigma: float) -> Distribution:
+    return Distribution("lognormal", median_s, sigma)
+
+
+@dataclass(frozen=True)
+class ApiLatency:
+    """How long each kind of API call the simulated controllers make takes, from the event the caller
+    reacts to until the call's result is stored: the informer's delivery, the work queue, the request
+    (kube-apiserver and any webhook). Status updates are not here: the simulator applies them at once
+    (5-10 ms on the emulator; nothing modelled turns on them).
+
+    Defaults: lognormals fitted (median; sigma of log) to the call chains of ten surge rollouts and one
+    create of a 4×2 LWS on `lwssim emulator`'s kube-apiserver audit log (2026-12-01, idle machine; `lwssim
+    calibrate --audit-log` computes the same from any audit log):
+    - pod_create 60 ms, 0.55: a StatefulSet created → each of its pods created (StatefulSet controller;
+      the pod POST passes the LWS pod webhook), n 54;
+    - statefulset_create 23 ms, 0.7: a leader pod created → its worker StatefulSet created (LWS pod
+      controller), n 54;
+    - delete 33 ms, 0.6: an owner gone → its dependent deleted, one level of the garbage collector's
+      cascade (median 31 ms StatefulSet, 37 ms pod; n 112); also a StatefulSet controller's pod DELETE.
+    """
+
+    pod_create: Distribution = field(default_factory=lambda: _lognormal(0.044, 0.66))
+    controller_revision_create: Distribution = field(default_factory=lambda: _lognormal(0.025, 0.94))
+    statefulset_create: Distribution = field(default_factory=lambda: _lognormal(0.030, 0.62))
+    delete: Distribution = field(default_factory=lambda: _lognormal(0.041, 0.72))
+
+    @classmethod
+    def every_call(cls, d: Distribution) -> ApiLatency:
+        """One distribution for every kind of call (``timing.apiLatency: <distribution>``)."""
+        return cls(d, d, d, d)
+
+
+# The scenario's names for the kinds of call (``timing.apiLatency.<name>``) → ApiLatency's fields.
+API_CALLS = {
+    "podCreate": "pod_create",
+    "controllerRevisionCreate": "controller_revision_create",
+    "statefulSetCreate": "statefulset_create",
+    "delete": "delete",
+}
+
+
 @dataclass(frozen=True)
 class Timing:
     scheduling_throughput: float = 100.0
@@ -99,7 +140,7 @@ class Timing:
     container_start: Distribution = field(default_factory=lambda: Distribution.fixed(2.0))
     model_load: Distribution = field(default_factory=lambda: Distribution.fixed(240.0))
     termination: Distribution = field(default_factory=lambda: Distribution.fixed(30.0))
-    api_latency: Distribution = field(default_factory=lambda: Distribution("lognormal", 0.075, 0.6))
+    api_latency: ApiLatency = field(default_factory=ApiLatency)
     leader: RoleTiming = field(default_factory=RoleTiming)
     worker: RoleTiming = field(default_factory=RoleTiming)
 

@@ -27,7 +27,7 @@ class PodReconciler:
         self.env, self.store, self.gc, self.nodes = env, cluster.store, cluster.gc, cluster.nodes
         self.timeline = cluster.timeline
         self.version, self.volcano, self.templates = version, volcano, templates
-        self.api_latency = cluster.api_latency
+        self.statefulset_create = cluster.api.statefulset_create
         self.queue = WorkQueue(env, self.reconcile)
 
     def setup_with_manager(self, store: Store) -> PodEventFilter:
@@ -80,7 +80,7 @@ class PodReconciler:
     ):
         # The create is one API round trip; this reconciler (MaxConcurrentReconciles 1) waits for it, so
         # worker sets of many leaders are created one after another.
-        yield self.env.timeout(self.api_latency())
+        yield self.env.timeout(self.statefulset_create())
         if (
             self.store.get("Pod", key) is pod
             and not pod.deleting

@@ -94,7 +94,8 @@ def simulate(scenario: str, seed: int | None, output: str, plots_dir: str | None
 
         click.echo(render_markdown(report), nl=False)
         if plots_dir:
-            click.echo(_markdown_figures(figures, plots_dir, loaded.name), nl=False)
+            links = _markdown_figures(figures, plots_dir, loaded.name)
+            click.echo("".join(f"\n![{title}]({link})\n" for title, link in links), nl=False)
     else:
         from lwssim.render.table import render_table
 
@@ -181,15 +182,18 @@ def check(paths: tuple[str, ...], junit: str | None, seed: int | None, output: s
     return EXIT_OK if all(r.passed for r in results) else EXIT_FAILED
 
 
-def _markdown_figures(figures: list, plots_dir: str, prefix: str) -> str:
-    """Write the figures as PNG files in ``plots_dir`` and return Markdown image links to them."""
+def _markdown_figures(figures: list, plots_dir: str, prefix: str) -> list[tuple[str, str]]:
+    """Write the figures as PNG files in ``plots_dir``; (title, link) pairs, each link relative to where
+    the Markdown on stdout goes (lwssim.render.links)."""
+    from lwssim.render.links import relative_link, report_dir
     from lwssim.render.plots import write_figures
 
     try:
         written = write_figures(figures, Path(plots_dir), prefix)
     except OSError as exc:
         raise InputError(plots_dir, "--plots-dir", f"cannot write plots: {exc.strerror or exc}") from None
-    return "".join(f"\n![{f.title}]({path.as_posix()})\n" for f, path in written)
+    base = report_dir()
+    return [(f.title, relative_link(path, base)) for f, path in written]
 
 
 @cli.command()
@@ -305,10 +309,9 @@ def plan(
             click.echo(render_plan_html(doc, figures), nl=False)
         else:
             from lwssim.render.plan import render_plan_markdown
-            from lwssim.render.plots import write_figures
 
-            written = write_figures(figures, Path(plots_dir), f"{loaded.name}-plan") if plots_dir else []
-            click.echo(render_plan_markdown(doc, [(f.title, p.as_posix()) for f, p in written]), nl=False)
+            links = _markdown_figures(figures, plots_dir, f"{loaded.name}-plan") if plots_dir else []
+            click.echo(render_plan_markdown(doc, links), nl=False)
     else:
         from lwssim.render.plan import render_plan_table
 
@@ -358,17 +361,12 @@ def compare(
         click.echo(compare_render.render_html(doc, compare_render.plot(obs, sim)), nl=False)
     elif output == "markdown":
         link = None
-        if plots_dir:
-            png = compare_render.plot(obs, sim)
-            if png:
-                path = Path(plots_dir) / f"{loaded.name}-compare.png"
-                try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_bytes(png)
-                except OSError as exc:
-                    message = f"cannot write plot: {exc.strerror or exc}"
-                    raise InputError(plots_dir, "--plots-dir", message) from None
-                link = path.as_posix()
+        png = compare_render.plot(obs, sim) if plots_dir else None
+        if plots_dir and png:
+            from lwssim.render.plots import Figure
+
+            figure = Figure("compare", "Observed and simulated timelines", png)
+            link = _markdown_figures([figure], plots_dir, loaded.name)[0][1]
         click.echo(compare_render.render_markdown(doc, link), nl=False)
     else:
         click.echo(compare_render.render_table(doc), nl=False)

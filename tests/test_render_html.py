@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import base64
+import io
 import re
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from support import h100_doc, write_scenario
 
 from lwssim import timeline as tl
 from lwssim.analysis.report import build_report
 from lwssim.cli import cli
+from lwssim.render.links import relative_link, report_dir
 from lwssim.render.plots import group_phases
 from lwssim.timeline import Timeline, WorkloadInfo
 
@@ -41,8 +46,10 @@ def test_simulate_html_embeds_plots_and_explanations(tmp_path):
     assert "<h2>Why</h2>" in html and "hold 8 GPUs on 1 node" in html and "gangScheduling: volcano" in html
 
 
-def test_simulate_markdown_writes_plot_files(tmp_path):
+def test_simulate_markdown_writes_plot_files(tmp_path, monkeypatch):
+    """Piped Markdown (no file to be relative to) links the plots relative to the current directory."""
     plots = tmp_path / "plots"
+    monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(
         cli, ["simulate", str(write(tmp_path)), "-o", "markdown", "--plots-dir", str(plots)]
     )
@@ -51,7 +58,32 @@ def test_simulate_markdown_writes_plot_files(tmp_path):
     assert files == ["page-groups.png", "page-serving.png"]
     for name in files:
         assert (plots / name).read_bytes().startswith(PNG)
-        assert f"]({(plots / name).as_posix()})" in result.stdout
+        assert f"](plots/{name})" in result.stdout
+
+
+NAMES_STDOUT = Path("/proc/self/fd").is_dir() or sys.platform == "darwin"  # see lwssim.render.links
+
+
+@pytest.mark.skipif(not NAMES_STDOUT, reason="the system cannot name stdout's file")
+@pytest.mark.parametrize("command", ["simulate", "plan"])
+def test_markdown_in_a_file_links_plots_relative_to_that_file(tmp_path, command):
+    scenario = write(tmp_path)
+    (tmp_path / "out").mkdir()
+    report = tmp_path / "out" / "report.md"
+    args = [command, str(scenario), "-o", "markdown", "--plots-dir", str(tmp_path / "out" / "plots")]
+    args += ["--pool", "h100", "--runs", "2", "--jobs", "1"] if command == "plan" else []
+    with report.open("w") as stdout:  # as `lwssim ... > out/report.md` run from tmp_path
+        code = "from lwssim.cli import main; main()"
+        subprocess.run([sys.executable, "-c", code, *args], cwd=tmp_path, stdout=stdout, check=True)
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report.read_text())
+    assert len(links) == 2 and all(link.startswith("plots/") for link in links)
+    assert all((report.parent / link).read_bytes().startswith(PNG) for link in links)
+
+
+def test_relative_link(tmp_path):
+    assert relative_link(tmp_path / "out" / "plots" / "a.png", tmp_path / "out") == "plots/a.png"
+    assert relative_link(tmp_path / "plots" / "a.png", tmp_path / "out") == "../plots/a.png"
+    assert report_dir(io.StringIO()) == Path.cwd()  # no file behind it
 
 
 def test_plan_html_embeds_plan_plots(tmp_path):

@@ -129,3 +129,49 @@ def test_group_phases_serve_as_the_report_counts_serving():
     t.add(40.0, tl.POD_READY, "llm-0", "llm", 0, "leader")
     assert build_report(t)["workloads"][0]["groupsServing"] == 0
     assert [p for _, _, p in group_phases(t)[("llm", 0)]] == ["pending", "pulling", "loading"]
+
+
+def serving_group(t: Timeline, group: int, at: float) -> None:
+    """Group ``group`` of ``llm`` (leader and one worker) created at ``at``, serving from ``at + 10``."""
+    for pod, role in ((f"llm-{group}", "leader"), (f"llm-{group}-1", "worker")):
+        t.add(at, tl.POD_CREATED, pod, "llm", group, role)
+        t.add(at + 1, tl.POD_SCHEDULED, pod, "llm", group, role, node=pod)
+        t.add(at + 2, tl.POD_CONTAINERS_STARTED, pod, "llm", group, role)
+        t.add(at + 10, tl.POD_READY, pod, "llm", group, role)
+
+
+def delete_group(t: Timeline, group: int, at: float) -> None:
+    """As LWS removes a group: the leader first, then its worker (garbage-collected), each terminating."""
+    for i, (pod, role) in enumerate(((f"llm-{group}", "leader"), (f"llm-{group}-1", "worker"))):
+        t.add(at + i, tl.POD_DELETING, pod, "llm", group, role)
+        t.add(at + i + 30, tl.POD_DELETED, pod, "llm", group, role)
+
+
+def test_a_group_removed_beyond_the_replicas_is_drawn_removed_not_down():
+    """A surge group (index 1 of 1 replica) released at a rollout's end is removed; the same deletions of
+    a wanted group (index 0) are an outage. The report counts only the latter, and the plot says so."""
+    t = Timeline(1000.0, [WorkloadInfo("llm", "default", "LeaderWorkerSet", "llm", 1, 2)])
+    serving_group(t, 0, 0.0)
+    serving_group(t, 1, 100.0)  # the surge group
+    delete_group(t, 1, 300.0)
+    delete_group(t, 0, 600.0)
+    phases = group_phases(t)
+    assert phases[("llm", 1)][-2:] == [(110.0, 300.0, "serving"), (300.0, 1000.0, "removed")]
+    assert phases[("llm", 0)][-2:] == [(10.0, 600.0, "serving"), (600.0, 1000.0, "down")]
+    assert build_report(t)["workloads"][0]["availability"] == round((600 - 10) / (1000 - 10), 6)
+
+
+def test_a_group_scaled_away_is_removed_and_down_once_wanted_again():
+    t = Timeline(1000.0, [WorkloadInfo("llm", "default", "LeaderWorkerSet", "llm", 2, 2)])
+    serving_group(t, 0, 0.0)
+    serving_group(t, 1, 0.0)
+    t.add(200.0, tl.SCALED, "llm", "llm", replicas=1)
+    delete_group(t, 1, 200.0)
+    t.add(500.0, tl.SCALED, "llm", "llm", replicas=2)
+    serving_group(t, 1, 500.0)
+    assert [(a, p) for a, _, p in group_phases(t)[("llm", 1)]][-4:] == [
+        (10.0, "serving"),
+        (200.0, "removed"),
+        (500.0, "down"),  # wanted again and not serving: the report counts this as downtime
+        (510.0, "serving"),
+    ]

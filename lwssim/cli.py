@@ -6,6 +6,7 @@ import contextlib
 import json
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import click
 
@@ -128,7 +129,8 @@ def _option_value(args: list[str], option: str) -> str | None:
     return None
 
 
-def _check():
+def _check() -> ModuleType:
+    """lwssim.check, imported when used (it loads the engine), as every command imports its work."""
     from lwssim import check
 
     return check

@@ -14,7 +14,7 @@ import math
 import operator
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,48 +106,137 @@ class ScenarioResult:
 
 # Finding scenario files ---------------------------------------------------------------------------
 
+# A kind this close to "Scenario" (edits, any case) is a mistyped Scenario, not some other object.
+KIND_TYPO_DISTANCE = 2
+API_GROUP = API_VERSION.split("/")[0]
 
-def peek_scenario(path: Path) -> str | None:
-    """The scenario name if ``path`` is a Scenario file, else None; read cheaply, never raises.
 
-    A file that does not parse still counts when its text claims ``kind: Scenario`` of our apiVersion,
-    so that loading it reports the error instead of the file being silently skipped.
+@dataclass(frozen=True)
+class Peek:
+    """What a YAML file in a checked folder is: a scenario (to load) or something else (skipped, and why).
+
+    ``name`` is set for Scenario files and for files that look like one but are not valid, so that
+    loading them reports the error (exit 2) instead of the file being skipped: a false green.
     """
+
+    name: str | None = None
+    skipped: str | None = None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    file: str
+    reason: str
+
+
+@dataclass
+class Found:
+    """The scenario files to check, and the YAML files of the folders given that are not scenarios."""
+
+    scenarios: list[Path] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance: insertions, deletions and substitutions turning ``a`` into ``b``."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def _near_scenario_kind(kind: object) -> bool:
+    return isinstance(kind, str) and edit_distance(kind.lower(), "scenario") <= KIND_TYPO_DISTANCE
+
+
+def _near_api_group(api_version: object) -> bool:
+    group = str(api_version).split("/")[0].lower()
+    return edit_distance(group, API_GROUP) <= KIND_TYPO_DISTANCE
+
+
+def looks_like_scenario(doc: object) -> bool:
+    """A Scenario, or a document meant as one: a kind close to Scenario, a ``spec.cluster`` or
+    ``spec.workloads``, or an lwssim-like apiVersion without a kind."""
+    if not isinstance(doc, dict):
+        return False
+    spec = doc.get("spec")
+    if isinstance(spec, dict) and ("cluster" in spec or "workloads" in spec):
+        return True
+    kind = doc.get("kind")
+    return _near_scenario_kind(kind) or (kind is None and _near_api_group(doc.get("apiVersion", "")))
+
+
+def _what_it_is(doc: object) -> str:
+    """``leaderworkerset.x-k8s.io/v1 LeaderWorkerSet``, or why a document names no object."""
+    if not isinstance(doc, dict):
+        return f"a YAML {type(doc).__name__}"
+    if "kind" not in doc:
+        return "no apiVersion and kind" if "apiVersion" not in doc else "no kind"
+    return " ".join(str(doc[k]) for k in ("apiVersion", "kind") if k in doc)
+
+
+_SCENARIO_TEXT = re.compile(rf"""{re.escape(API_GROUP)}|\bkind["']?\s*:\s*["']?(\w+)""", re.IGNORECASE)
+
+
+def _text_claims_scenario(text: str) -> bool:
+    """For text that does not parse: does it mention lwssim's API group or a kind close to Scenario?"""
+    return any(m.group(1) is None or _near_scenario_kind(m.group(1)) for m in _SCENARIO_TEXT.finditer(text))
+
+
+def peek(path: Path) -> Peek:
+    """Read ``path`` cheaply and say whether it is (meant as) a Scenario; never raises."""
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    if API_VERSION not in text:
-        return None
+    except UnicodeDecodeError:
+        return Peek(skipped="not UTF-8 text")
+    except OSError:
+        return Peek(name=path.stem)  # unreadable: loading it says why
     try:
-        doc = next((d for d in yaml.safe_load_all(text) if d is not None), None)
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError:
-        return path.stem if re.search(r"""\bkind["']?\s*:\s*["']?Scenario\b""", text) else None
-    if not isinstance(doc, dict) or doc.get("apiVersion") != API_VERSION or doc.get("kind") != "Scenario":
-        return None
-    meta = doc.get("metadata")
+        return Peek(name=path.stem) if _text_claims_scenario(text) else Peek(skipped="not valid YAML")
+    if not docs:
+        return Peek(skipped="empty")
+    meant = [d for d in docs if looks_like_scenario(d)]
+    if not meant:
+        kinds = list(dict.fromkeys(_what_it_is(d) for d in docs))
+        return Peek(skipped=", ".join(kinds) + ", not a Scenario")
+    meta = meant[0].get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
-    return str(name) if name else path.stem
+    return Peek(name=str(name) if name else path.stem)
 
 
-def find_scenarios(paths: Iterable[str]) -> list[Path]:
-    """Files given are taken as scenarios; directories give their Scenario YAML files, recursively."""
-    found: list[Path] = []
+def find_scenarios(paths: Iterable[str]) -> Found:
+    """Files given are taken as scenarios; directories give their Scenario YAML files, recursively, and
+    the YAML files they skip with the reason (a folder never passes by skipping a broken scenario)."""
+    found = Found()
     seen: set[Path] = set()
     for given in paths:
         path = Path(given)
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.suffix in SCENARIO_SUFFIXES and p.is_file())
-            scenarios = [p for p in files if peek_scenario(p) is not None]
+            peeks = [(p, peek(p)) for p in files]
+            scenarios = [p for p, seen_as in peeks if seen_as.name is not None]
+            skipped = [Skipped(str(p), seen_as.skipped) for p, seen_as in peeks if seen_as.skipped]
             if not scenarios:
-                raise InputError(given, "", f"no {API_VERSION} Scenario files in this directory")
+                why = f" ({len(skipped)} YAML files, none a Scenario)" if skipped else ""
+                raise InputError(given, "", f"no {API_VERSION} Scenario files in this directory{why}")
+            found.skipped.extend(skipped)
         else:
             scenarios = [path]
         for p in scenarios:
             key = p.resolve()
             if key not in seen:
                 seen.add(key)
-                found.append(p)
+                found.scenarios.append(p)
+    skipped, found.skipped = found.skipped, []
+    for s in skipped:  # once each, and not when also given as a scenario
+        key = Path(s.file).resolve()
+        if key not in seen:
+            seen.add(key)
+            found.skipped.append(s)
     return found
 
 
@@ -224,9 +313,13 @@ def check_paths(
     seed: int | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
     runs: int = DEFAULT_RUNS,
-) -> list[ScenarioResult]:
-    """Load and validate every scenario first (bad input → InputError), then run and evaluate each."""
-    scenarios = [runner.seeded(runner.load(str(p)), seed) for p in find_scenarios(paths)]
+) -> tuple[list[ScenarioResult], list[Skipped]]:
+    """Load and validate every scenario first (bad input → InputError), then run and evaluate each.
+
+    Also returns the YAML files of the folders given that were skipped as not scenarios, for the output.
+    """
+    found = find_scenarios(paths)
+    scenarios = [runner.seeded(runner.load(str(p)), seed) for p in found.scenarios]
     for scenario in scenarios:
         validate_expectations(scenario)
     results = []
@@ -237,7 +330,7 @@ def check_paths(
             progress(f"  {runs} Monte Carlo runs for quantile expectations")
             run_reports = monte_carlo_reports(scenario, runs)
         results.append(evaluate(scenario, runner.run(scenario), run_reports))
-    return results
+    return results, found.skipped
 
 
 # Output ---------------------------------------------------------------------------------------------
@@ -265,14 +358,24 @@ def go_duration(seconds: float) -> str:
     return out
 
 
-def summary_line(results: list[ScenarioResult]) -> str:
+def summary_line(results: list[ScenarioResult], skipped: Sequence[Skipped] = ()) -> str:
     total = sum(len(r.assertions) for r in results)
     failed = sum(1 for r in results for a in r.assertions if not a.passed)
     noun = "scenario" if len(results) == 1 else "scenarios"
-    return f"{len(results)} {noun}, {total} assertions: {total - failed} passed, {failed} failed"
+    line = f"{len(results)} {noun}, {total} assertions: {total - failed} passed, {failed} failed"
+    return line + (f"; {skipped_count(skipped)}" if skipped else "")
 
 
-def to_json(results: list[ScenarioResult]) -> str:
+def skipped_count(skipped: Sequence[Skipped]) -> str:
+    return f"{len(skipped)} YAML {'file' if len(skipped) == 1 else 'files'} skipped, not scenarios"
+
+
+def skipped_lines(skipped: Sequence[Skipped]) -> list[str]:
+    """``SKIP file: reason`` for each YAML file of a folder that is not a scenario."""
+    return [f"SKIP {s.file}: {s.reason}" for s in skipped]
+
+
+def to_json(results: list[ScenarioResult], skipped: Sequence[Skipped] = ()) -> str:
     doc = {
         "apiVersion": API_VERSION,
         "kind": "CheckReport",
@@ -286,30 +389,50 @@ def to_json(results: list[ScenarioResult]) -> str:
             }
             for r in results
         ],
+        "skipped": [{"file": s.file, "reason": s.reason} for s in skipped],
     }
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
-def to_junit(results: list[ScenarioResult]) -> str:
-    """JUnit XML, as CI systems read it: one testsuite per scenario, one testcase per assertion."""
+def to_junit(results: list[ScenarioResult], skipped: Sequence[Skipped] = ()) -> str:
+    """JUnit XML, as CI systems read it: one testsuite per scenario, one testcase per assertion, and the
+    YAML files skipped as not scenarios as skipped testcases of one more suite."""
     total = sum(len(r.assertions) for r in results)
     failures = sum(1 for r in results for a in r.assertions if not a.passed)
-    root = ET.Element("testsuites", name="lwssim check", tests=str(total), failures=str(failures))
+    counts = _counts(total + len(skipped), failures=failures, skipped=len(skipped))
+    root = ET.Element("testsuites", name="lwssim check", **counts)
     for r in results:
-        suite = ET.SubElement(
-            root,
-            "testsuite",
-            name=r.scenario,
-            file=r.file,
-            tests=str(len(r.assertions)),
-            failures=str(sum(1 for a in r.assertions if not a.passed)),
-            errors="0",
-            skipped="0",
-        )
+        failed = sum(1 for a in r.assertions if not a.passed)
+        counts = _counts(len(r.assertions), failures=failed)
+        suite = ET.SubElement(root, "testsuite", name=r.scenario, file=r.file, **counts)
         for a in r.assertions:
             case = ET.SubElement(suite, "testcase", classname=r.scenario, name=a.title(), time="0")
             if not a.passed:
                 failure = ET.SubElement(case, "failure", message=a.describe(), type="ExpectationFailed")
                 failure.text = f"measured {format_value(a.metric, a.measured)}"
+    if skipped:
+        counts = _counts(len(skipped), skipped=len(skipped))
+        suite = ET.SubElement(root, "testsuite", name="not scenarios", **counts)
+        for s in skipped:
+            case = ET.SubElement(suite, "testcase", classname="not scenarios", name=s.file, time="0")
+            ET.SubElement(case, "skipped", message=s.reason)
+    return _xml(root)
+
+
+def junit_error(file: str, message: str) -> str:
+    """JUnit XML for a run that stopped on bad input (exit 2): one errored testcase with the message, so
+    CI reporters find a report on every exit code."""
+    root = ET.Element("testsuites", name="lwssim check", **_counts(1, errors=1))
+    suite = ET.SubElement(root, "testsuite", name="lwssim check", **_counts(1, errors=1))
+    case = ET.SubElement(suite, "testcase", classname="lwssim check", name=file or "lwssim check", time="0")
+    ET.SubElement(case, "error", message=message, type="InputError").text = f"error: {message}"
+    return _xml(root)
+
+
+def _counts(tests: int, failures: int = 0, errors: int = 0, skipped: int = 0) -> dict[str, str]:
+    return {"tests": str(tests), "failures": str(failures), "errors": str(errors), "skipped": str(skipped)}
+
+
+def _xml(root: ET.Element) -> str:
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import click
 
@@ -93,7 +95,8 @@ def simulate(scenario: str, seed: int | None, output: str, plots_dir: str | None
 
         click.echo(render_markdown(report), nl=False)
         if plots_dir:
-            click.echo(_markdown_figures(figures, plots_dir, loaded.name), nl=False)
+            links = _markdown_figures(figures, plots_dir, loaded.name)
+            click.echo("".join(f"\n![{title}]({link})\n" for title, link in links), nl=False)
     else:
         from lwssim.render.table import render_table
 
@@ -101,7 +104,46 @@ def simulate(scenario: str, seed: int | None, output: str, plots_dir: str | None
     return EXIT_OK
 
 
-@cli.command()
+class _CheckCommand(click.Command):
+    """``check``: a usage error (exit 2) still writes the ``--junit`` report, so CI always finds one."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        raw = list(args)  # click consumes the list it parses
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            junit = _option_value(raw, "--junit")
+            if junit:
+                with contextlib.suppress(OSError):  # the usage error may be about that very path
+                    Path(junit).write_text(_check().junit_error("", exc.format_message()), encoding="utf-8")
+            raise
+
+
+def _option_value(args: list[str], option: str) -> str | None:
+    """``option``'s value among raw arguments (``--opt V`` or ``--opt=V``), for when click could not parse."""
+    for i, arg in enumerate(args):
+        if arg == option and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(option + "="):
+            return arg.partition("=")[2]
+    return None
+
+
+def _check() -> ModuleType:
+    """lwssim.check, imported when used (it loads the engine), as every command imports its work."""
+    from lwssim import check
+
+    return check
+
+
+def _write_junit(path: str, xml: str) -> None:
+    try:
+        Path(path).write_text(xml, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(path, "", f"cannot write JUnit report: {exc.strerror or exc}") from None
+
+
+@cli.command(cls=_CheckCommand)
 @click.argument("paths", nargs=-1, required=True, metavar="SCENARIO|DIR...")
 @click.option("--junit", type=click.Path(dir_okay=False, writable=True), help="Also write JUnit XML here.")
 @click.option(
@@ -116,35 +158,44 @@ def simulate(scenario: str, seed: int | None, output: str, plots_dir: str | None
     help="Monte Carlo runs behind expectations that name a quantile.",
 )
 def check(paths: tuple[str, ...], junit: str | None, seed: int | None, output: str, runs: int) -> int:
-    """Run each scenario and assert its `expect` list: exit 0 when all hold, 1 when one fails."""
-    from lwssim import check as checking
+    """Run each scenario and assert its `expect` list: exit 0 when all hold, 1 when one fails.
 
-    results = checking.check_paths(paths, seed, progress=lambda msg: click.echo(msg, err=True), runs=runs)
+    YAML files of a DIR that are not scenarios are skipped and listed; one that looks like a scenario
+    but is not valid is bad input (exit 2). --junit is written on every exit code.
+    """
+    checking = _check()
+    try:
+        results, skipped = checking.check_paths(
+            paths, seed, progress=lambda msg: click.echo(msg, err=True), runs=runs
+        )
+    except InputError as exc:
+        if junit:
+            _write_junit(junit, checking.junit_error(exc.file, exc.render()))
+        raise
     if junit:
-        try:
-            Path(junit).write_text(checking.to_junit(results), encoding="utf-8")
-        except OSError as exc:
-            raise InputError(junit, "", f"cannot write JUnit report: {exc.strerror or exc}") from None
+        _write_junit(junit, checking.to_junit(results, skipped))
     if output == "json":
-        click.echo(checking.to_json(results), nl=False)
+        click.echo(checking.to_json(results, skipped), nl=False)
     else:
-        for result in results:
-            for line in result.lines():
-                color = "green" if line.startswith("PASS") else "red"
-                click.echo(click.style(line[:4], fg=color, bold=True) + line[4:])
-        click.echo(checking.summary_line(results))
+        colors = {"PASS": "green", "FAIL": "red", "SKIP": "yellow"}
+        for line in [line for r in results for line in r.lines()] + checking.skipped_lines(skipped):
+            click.echo(click.style(line[:4], fg=colors[line[:4]], bold=True) + line[4:])
+        click.echo(checking.summary_line(results, skipped))
     return EXIT_OK if all(r.passed for r in results) else EXIT_FAILED
 
 
-def _markdown_figures(figures: list, plots_dir: str, prefix: str) -> str:
-    """Write the figures as PNG files in ``plots_dir`` and return Markdown image links to them."""
+def _markdown_figures(figures: list, plots_dir: str, prefix: str) -> list[tuple[str, str]]:
+    """Write the figures as PNG files in ``plots_dir``; (title, link) pairs, each link relative to where
+    the Markdown on stdout goes (lwssim.render.links)."""
+    from lwssim.render.links import relative_link, report_dir
     from lwssim.render.plots import write_figures
 
     try:
         written = write_figures(figures, Path(plots_dir), prefix)
     except OSError as exc:
         raise InputError(plots_dir, "--plots-dir", f"cannot write plots: {exc.strerror or exc}") from None
-    return "".join(f"\n![{f.title}]({path.as_posix()})\n" for f, path in written)
+    base = report_dir()
+    return [(f.title, relative_link(path, base)) for f, path in written]
 
 
 @cli.command()
@@ -260,10 +311,9 @@ def plan(
             click.echo(render_plan_html(doc, figures), nl=False)
         else:
             from lwssim.render.plan import render_plan_markdown
-            from lwssim.render.plots import write_figures
 
-            written = write_figures(figures, Path(plots_dir), f"{loaded.name}-plan") if plots_dir else []
-            click.echo(render_plan_markdown(doc, [(f.title, p.as_posix()) for f, p in written]), nl=False)
+            links = _markdown_figures(figures, plots_dir, f"{loaded.name}-plan") if plots_dir else []
+            click.echo(render_plan_markdown(doc, links), nl=False)
     else:
         from lwssim.render.plan import render_plan_table
 
@@ -313,17 +363,12 @@ def compare(
         click.echo(compare_render.render_html(doc, compare_render.plot(obs, sim)), nl=False)
     elif output == "markdown":
         link = None
-        if plots_dir:
-            png = compare_render.plot(obs, sim)
-            if png:
-                path = Path(plots_dir) / f"{loaded.name}-compare.png"
-                try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_bytes(png)
-                except OSError as exc:
-                    message = f"cannot write plot: {exc.strerror or exc}"
-                    raise InputError(plots_dir, "--plots-dir", message) from None
-                link = path.as_posix()
+        png = compare_render.plot(obs, sim) if plots_dir else None
+        if plots_dir and png:
+            from lwssim.render.plots import Figure
+
+            figure = Figure("compare", "Observed and simulated timelines", png)
+            link = _markdown_figures([figure], plots_dir, loaded.name)[0][1]
         click.echo(compare_render.render_markdown(doc, link), nl=False)
     else:
         click.echo(compare_render.render_table(doc), nl=False)

@@ -1,19 +1,33 @@
 """pytest plugin: every lwssim Scenario YAML under the paths pytest collects is a test of its `expect` list.
 
-Registered through the ``pytest11`` entry point, so `pytest scenarios/` needs no conftest. Other YAML is
-ignored; a YAML file that does not parse is ignored too unless it claims to be a Scenario, so a broken
-scenario fails loudly instead of vanishing. Set ``lwssim_collect = false`` in the ini file to turn off.
+Registered through the ``pytest11`` entry point, so `pytest scenarios/` needs no conftest. It sorts YAML
+files as `lwssim check DIR` does (lwssim.check.peek): a file that looks like a scenario but is not valid
+(a mistyped kind or apiVersion, YAML that does not parse) is collected and fails saying why, instead of
+vanishing; other YAML is skipped and listed, with the reason, in the terminal summary. Set
+``lwssim_collect = false`` in the ini file to turn off.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from lwssim import runner
-from lwssim.check import SCENARIO_SUFFIXES, ScenarioResult, evaluate, peek_scenario, validate_expectations
+from lwssim.check import (
+    SCENARIO_SUFFIXES,
+    ScenarioResult,
+    Skipped,
+    evaluate,
+    peek,
+    skipped_count,
+    skipped_lines,
+    validate_expectations,
+)
 from lwssim.errors import InputError
+
+SKIPPED = pytest.StashKey[list[Skipped]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -23,10 +37,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.suffix not in SCENARIO_SUFFIXES or not parent.config.getini("lwssim_collect"):
         return None
-    name = peek_scenario(file_path)
-    if name is None:
+    seen_as = peek(file_path)
+    if seen_as.name is None:
+        shown = os.path.relpath(file_path, parent.config.invocation_params.dir)
+        parent.config.stash.setdefault(SKIPPED, []).append(Skipped(shown, seen_as.skipped or ""))
         return None
-    return ScenarioFile.from_parent(parent, path=file_path, scenario_name=name)
+    return ScenarioFile.from_parent(parent, path=file_path, scenario_name=seen_as.name)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Name the YAML files not collected as scenarios, as `lwssim check DIR` does: nothing skips unseen."""
+    skipped = config.stash.get(SKIPPED, [])
+    if skipped:
+        terminalreporter.section(f"lwssim: {skipped_count(skipped)}", sep="-")
+        for line in skipped_lines(skipped):
+            terminalreporter.line(line)
 
 
 class ScenarioFile(pytest.File):

@@ -11,12 +11,18 @@ import pytest
 from support import document, write_scenario
 
 from lwssim.check import (
+    Peek,
     ScenarioResult,
+    Skipped,
+    edit_distance,
     evaluate,
     find_scenarios,
     go_duration,
+    junit_error,
+    looks_like_scenario,
     measure,
-    peek_scenario,
+    peek,
+    skipped_lines,
     summary_line,
     to_json,
     to_junit,
@@ -237,16 +243,94 @@ def test_scenario_discovery(tmp_path: Path) -> None:
     (tmp_path / "lws.yaml").write_text("apiVersion: leaderworkerset.x-k8s.io/v1\nkind: LeaderWorkerSet\n")
     (tmp_path / "other.yaml").write_text("apiVersion: lwssim.io/v1alpha1\nkind: ScenarioSet\n")
     (tmp_path / "broken.yaml").write_text("apiVersion: lwssim.io/v1alpha1\nkind: Scenario\nspec: [\n")
-    (tmp_path / "junk.yaml").write_text("lwssim.io/v1alpha1: [\n")
+    (tmp_path / "junk.yaml").write_text("key: [unclosed\n")
+    (tmp_path / "empty.yaml").write_text("# nothing yet\n")
     write_scenario(tmp_path, document("txt"), "notes.txt")
-    assert peek_scenario(tmp_path / "a.yaml") == "alpha"
-    assert peek_scenario(tmp_path / "broken.yaml") == "broken"  # claims to be one: loading will say why not
-    assert peek_scenario(tmp_path / "junk.yaml") is None
+    assert peek(tmp_path / "a.yaml") == Peek(name="alpha")
+    assert peek(tmp_path / "broken.yaml") == Peek(name="broken")  # claims to be one: loading says why not
     found = find_scenarios([str(tmp_path), str(tmp_path / "a.yaml")])
-    assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a.yaml", "broken.yaml", "sub/b.yml"]
+    assert [p.relative_to(tmp_path).as_posix() for p in found.scenarios] == [
+        "a.yaml",
+        "broken.yaml",
+        "sub/b.yml",
+    ]
+    assert [(Path(s.file).name, s.reason) for s in found.skipped] == [
+        ("empty.yaml", "empty"),
+        ("junk.yaml", "not valid YAML"),
+        ("lws.yaml", "leaderworkerset.x-k8s.io/v1 LeaderWorkerSet, not a Scenario"),
+        ("other.yaml", "lwssim.io/v1alpha1 ScenarioSet, not a Scenario"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "apiVersion: lwssim.io/v1alpha1\nkind: Scenari\nmetadata: {name: m}\n",  # kind mistyped
+        "apiVersion: lwssim.io/v1alpha1\nkind: scenario\nmetadata: {name: m}\n",  # wrong case
+        "apiVersion: lwsim.io/v1alpha1\nkind: Scenario\nmetadata: {name: m}\n",  # apiVersion mistyped
+        "apiVersion: lwssim.io/v1\nmetadata: {name: m}\n",  # kind forgotten
+        "apiVersion: v1\nkind: Config\nmetadata: {name: m}\nspec: {workloads: []}\n",  # a scenario's body
+        "kind: Scenario\nmetadata: {name: m}\nspec: {cluster: {}}\n---\nkind: Scenario\n",  # two documents
+    ],
+)
+def test_a_file_meant_as_a_scenario_is_taken_as_one(tmp_path: Path, text: str) -> None:
+    """Taken as a scenario, so loading it is an error (exit 2) rather than the folder passing without it."""
+    (tmp_path / "s.yaml").write_text(text)
+    assert peek(tmp_path / "s.yaml") == Peek(name="m")
+    assert find_scenarios([str(tmp_path)]).scenarios == [tmp_path / "s.yaml"]
+
+
+def test_unparsable_text_is_a_scenario_when_it_names_lwssim_or_a_kind_like_scenario(tmp_path: Path) -> None:
+    for name, text, meant in [
+        ("a", "kind: Scenaro\nspec: [\n", True),
+        ("b", "apiVersion: lwssim.io/v1alpha1\nspec: [\n", True),
+        ("c", "kind: LeaderWorkerSet\nspec: [\n", False),
+    ]:
+        (tmp_path / f"{name}.yaml").write_text(text)
+        assert (peek(tmp_path / f"{name}.yaml").name == name) is meant, name
+
+
+def test_other_objects_are_not_scenarios() -> None:
+    assert not looks_like_scenario({"apiVersion": "v1", "kind": "Service", "spec": {"ports": []}})
+    assert not looks_like_scenario({"apiVersion": "lwssim.io/v1alpha1", "kind": "Timeline"})
+    assert not looks_like_scenario(["a", "list"])
+    assert looks_like_scenario({"kind": "Scenarios"})
+
+
+def test_edit_distance() -> None:
+    assert [edit_distance(a, b) for a, b in [("", "ab"), ("scenario", "scenari"), ("kitten", "sitting")]] == [
+        2,
+        1,
+        3,
+    ]
 
 
 def test_directory_without_scenarios_is_bad_input(tmp_path: Path) -> None:
     (tmp_path / "x.yaml").write_text("a: 1\n")
-    with pytest.raises(InputError, match="no lwssim.io/v1alpha1 Scenario files"):
+    with pytest.raises(InputError, match=r"no lwssim.io/v1alpha1 Scenario files in this directory \(1 YAML"):
         find_scenarios([str(tmp_path)])
+
+
+def test_skipped_files_in_every_output() -> None:
+    skipped = [Skipped("m/lws.yaml", "leaderworkerset.x-k8s.io/v1 LeaderWorkerSet, not a Scenario")]
+    assert skipped_lines(skipped) == [
+        "SKIP m/lws.yaml: leaderworkerset.x-k8s.io/v1 LeaderWorkerSet, not a Scenario"
+    ]
+    assert summary_line(results(), skipped).endswith("1 failed; 1 YAML file skipped, not scenarios")
+    assert json.loads(to_json(results(), skipped))["skipped"] == [
+        {"file": s.file, "reason": s.reason} for s in skipped
+    ]
+    root = ET.fromstring(to_junit(results(), skipped))
+    assert (root.get("tests"), root.get("skipped")) == ("4", "1")
+    case = root.findall("testsuite")[-1].find("testcase")
+    assert case is not None and case.get("name") == "m/lws.yaml"
+    assert case.find("skipped").get("message") == skipped[0].reason
+
+
+def test_junit_error_report() -> None:
+    root = ET.fromstring(junit_error("s.yaml", 's.yaml: kind: "Scenari" is not one of "Scenario"'))
+    assert (root.get("tests"), root.get("errors"), root.get("failures")) == ("1", "1", "0")
+    case = root.find("testsuite/testcase")
+    assert case is not None and case.get("name") == "s.yaml"
+    error = case.find("error")
+    assert error is not None and error.get("message") == 's.yaml: kind: "Scenari" is not one of "Scenario"'

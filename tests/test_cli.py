@@ -146,12 +146,50 @@ def test_check_json_and_junit(fake_engine: None, tmp_path: Path) -> None:
     assert len(list(root.iter("failure"))) == 1
 
 
-def test_check_directory_takes_only_scenarios(fake_engine: None, tmp_path: Path) -> None:
+def test_check_directory_takes_scenarios_and_names_what_it_skips(fake_engine: None, tmp_path: Path) -> None:
     write_scenario(tmp_path, h100_doc("a", 4, expect=EXPECT), "pass-a.yaml")
     (tmp_path / "lws.yaml").write_text("apiVersion: leaderworkerset.x-k8s.io/v1\nkind: LeaderWorkerSet\n")
-    result = invoke("check", str(tmp_path))
+    (tmp_path / "empty.yaml").write_text("")
+    junit = tmp_path / "junit.xml"
+    result = invoke("check", str(tmp_path), "--junit", str(junit))
     assert result.exit_code == 0
-    assert result.stdout.splitlines()[0] == "PASS pass-a: llm groupsServing 1 >= 1"
+    assert result.stdout.splitlines() == [
+        "PASS pass-a: llm groupsServing 1 >= 1",
+        f"SKIP {tmp_path / 'empty.yaml'}: empty",
+        f"SKIP {tmp_path / 'lws.yaml'}: leaderworkerset.x-k8s.io/v1 LeaderWorkerSet, not a Scenario",
+        "1 scenario, 1 assertions: 1 passed, 0 failed; 2 YAML files skipped, not scenarios",
+    ]
+    root = ET.parse(junit).getroot()
+    assert [c.get("name") for c in root.iter("testcase") if c.find("skipped") is not None] == [
+        str(tmp_path / "empty.yaml"),
+        str(tmp_path / "lws.yaml"),
+    ]
+
+
+@pytest.mark.parametrize("typo", [{"kind": "Scenari"}, {"apiVersion": "lwsim.io/v1alpha1"}])
+def test_check_directory_with_a_mistyped_scenario_is_bad_input(tmp_path: Path, typo: dict) -> None:
+    """Real loader: the mistyped file fails the run (with the loader's "did you mean"), never a green."""
+    write_scenario(tmp_path, h100_doc("fine", 4, expect=EXPECT), "a-fine.yaml")
+    typo_file = write_scenario(tmp_path, dict(h100_doc("typo", 4, expect=EXPECT), **typo), "b-typo.yaml")
+    junit = tmp_path / "junit.xml"
+    result = invoke("check", str(tmp_path), "--junit", str(junit))
+    assert result.exit_code == 2 and result.stdout == ""
+    field, value = next(iter(typo.items()))
+    assert result.stderr.startswith(f'error: {typo_file}: {field}: "{value}" is not one of')
+    assert "(did you mean" in result.stderr and len(result.stderr.splitlines()) == 1
+    error = ET.parse(junit).getroot().find("testsuite/testcase/error")
+    assert error is not None and error.get("message") == result.stderr.removeprefix("error: ").strip()
+
+
+def test_check_usage_error_still_writes_junit(tmp_path: Path) -> None:
+    junit = tmp_path / "junit.xml"
+    for args in (["--runs", "0", "x.yaml"], ["--no-such-option", "x.yaml"], []):
+        for junit_args in ([f"--junit={junit}"], ["--junit", str(junit)]):
+            junit.unlink(missing_ok=True)
+            result = invoke("check", *args, *junit_args)
+            assert result.exit_code == 2, args
+            error = ET.parse(junit).getroot().find("testsuite/testcase/error")
+            assert error is not None and error.get("message") == result.stderr.removeprefix("error: ").strip()
 
 
 def test_check_empty_directory_is_bad_input(tmp_path: Path) -> None:

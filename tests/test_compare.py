@@ -156,8 +156,9 @@ def test_cli_bad_input_exit_2(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "not a Timeline" in r.stderr
 
 
-def test_markdown_and_html_outputs(sim: tuple, tmp_path: Path) -> None:
+def test_markdown_and_html_outputs(sim: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _, t = sim
+    monkeypatch.chdir(tmp_path)  # piped Markdown links plots relative to the current directory
     path = _write(tmp_path, t)
     md = CliRunner().invoke(
         cli,
@@ -175,5 +176,6 @@ def test_markdown_and_html_outputs(sim: tuple, tmp_path: Path) -> None:
     assert md.exit_code == 0 and "## Comparison" in md.stdout
     png = tmp_path / "plots" / "e2e-plain-placement-compare.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "](plots/e2e-plain-placement-compare.png)" in md.stdout
     html = CliRunner().invoke(cli, ["compare", path, "--scenario", str(SCENARIO), "-o", "html"])
     assert html.exit_code == 0 and "data:image/png;base64," in html.stdout

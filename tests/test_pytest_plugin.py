@@ -47,8 +47,27 @@ def test_collects_scenarios_and_ignores_other_yaml(pytester: pytest.Pytester) ->
     pytester.makefile(".yml", lws="apiVersion: leaderworkerset.x-k8s.io/v1\nkind: LeaderWorkerSet\n")
     pytester.makefile(".yaml", junk="key: [unclosed\n", other="apiVersion: lwssim.io/v1alpha1\nkind: Plan\n")
     result = pytester.runpytest("--collect-only", "-q")
-    result.stdout.fnmatch_lines(["bad.yaml::beta", "good.yaml::alpha", "*2 tests collected*"])
-    assert "lws" not in result.stdout.str() and "junk" not in result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "bad.yaml::beta",
+            "good.yaml::alpha",
+            "*lwssim: 3 YAML files skipped, not scenarios*",
+            "SKIP junk.yaml: not valid YAML",
+            "SKIP lws.yml: leaderworkerset.x-k8s.io/v1 LeaderWorkerSet, not a Scenario",
+            "SKIP other.yaml: lwssim.io/v1alpha1 Plan, not a Scenario",
+            "*2 tests collected*",
+        ]
+    )
+    assert "::" not in result.stdout.str().replace("bad.yaml::beta", "").replace("good.yaml::alpha", "")
+
+
+def test_mistyped_scenario_is_collected_and_fails_saying_why(pytester: pytest.Pytester) -> None:
+    """Uses the real loader: as `lwssim check DIR`, a file meant as a Scenario is an error, not skipped."""
+    pytester.makefile(".yaml", typo=yaml.safe_dump(dict(h100_doc("t", 4), kind="Scenari")))
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(['error: *typo.yaml: kind: "Scenari" is not one of "Scenario" (did you*'])
+    assert "Traceback" not in result.stdout.str()
 
 
 def test_failing_scenario_shows_assertion_lines(pytester: pytest.Pytester) -> None:

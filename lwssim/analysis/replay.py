@@ -250,15 +250,26 @@ class Replay:
         return g
 
     def group_progress(self, workload: str, index: int) -> str:
-        """How far a group is, with the report's idea of serving: serving; down once it has served;
-        before that as far as its least advanced pod (pending while pods are missing)."""
+        """How far a group is, with the report's idea of serving: serving; removed when it is beyond the
+        desired replicas and its pods are going or gone (a surge group released as a rollout ends, a
+        group scaled away: the Timeline records only the pod deletions, and the report counts no
+        downtime there either); down once it has served; before that as far as its least advanced pod
+        (pending while pods are missing)."""
         g = self.group(workload, index)
         if g.serving:
             return "serving"
+        w = self.workload(workload)
+        staying = [p for p in g.members.values() if not p.deleting]
+        if index >= w.replicas and (
+            not staying
+            or len(staying) < len(g.members)
+            or (g.serving_at is not None and len(staying) < w.size)
+        ):
+            return "removed"
         if g.serving_at is not None:
             return "down"
-        live = [p for p in g.members.values() if not p.deleting and not p.failed]
-        if len(live) < self.workload(workload).size:
+        live = [p for p in staying if not p.failed]
+        if len(live) < w.size:
             return "pending"
         least = min(PROGRESS.index(p.progress) for p in live)
         return PROGRESS[min(least, PROGRESS.index("loading"))]  # not serving: at most loading

@@ -1,6 +1,6 @@
 """Plots for the Markdown and HTML reports (matplotlib, Agg backend, PNG bytes).
 
-Simulation: a Gantt-like timeline of each group (pending, pulling, loading, serving, down) and the
+Simulation: a Gantt-like timeline of each group (pending, pulling, loading, serving, down, removed) and the
 serving groups of each workload over time. Plan: availability and time to all serving against the node
 count, with the targets and the recommendation marked.
 """
@@ -24,13 +24,14 @@ from lwssim.analysis.replay import Replay  # noqa: E402
 from lwssim.analysis.report import name_key  # noqa: E402
 from lwssim.timeline import Timeline  # noqa: E402
 
-PHASES = ("pending", "pulling", "loading", "serving", "down")
+PHASES = ("pending", "pulling", "loading", "serving", "down", "removed")
 COLORS = {
     "pending": "#c7c7c7",
     "pulling": "#9ecae1",
     "loading": "#fdd0a2",
     "serving": "#31a354",
     "down": "#de2d26",
+    "removed": "#ece7f2",  # no longer wanted (surge released, scaled away): not an outage
 }
 MAX_GANTT_ROWS = 48
 MIN_VISIBLE_FRACTION = 1 / 300  # short outages are widened to this share of the axis so they show
@@ -64,8 +65,8 @@ class Figure:
 
 def group_phases(timeline: Timeline) -> dict[tuple[str, int], list[tuple[float, float, str]]]:
     """Intervals (start, end, phase) of every group, as the one replay of the Timeline has it after each
-    pod record (Replay.group_progress: serving as the report counts it, down after it has served,
-    before that as far as its least advanced pod)."""
+    pod record (Replay.group_progress: serving as the report counts it, removed when no longer wanted,
+    down after it has served, before that as far as its least advanced pod)."""
     state = Replay(timeline)
     current: dict[tuple[str, int], tuple[float, str]] = {}
     out: dict[tuple[str, int], list[tuple[float, float, str]]] = defaultdict(list)

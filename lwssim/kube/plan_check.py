@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from lwssim.errors import InputError
-from lwssim.kube.checks import FAIL, PASS, WARN, Check
+from lwssim.kube.checks import FAIL, PASS, WARN, Check, Shortfall
 from lwssim.model.cluster import Cluster, ExistingPod, Node
 from lwssim.model.lws import Workload
 from lwssim.model.scenario import ControllerConfig, Scenario
@@ -86,18 +86,20 @@ def simulate(
                 )
             )
         else:
-            msg = f"{w['groupsServing']}/{w['replicas']} group(s) would serve; {len(pending)} pod(s) pending"
+            serving, replicas = w["groupsServing"], w["replicas"]
+            msg = f"{serving}/{replicas} group(s) of {w['name']} would serve; {len(pending)} pod(s) pending"
             if reasons:
                 msg += f": {reasons[0]}"
-            status = FAIL if w["groupsServing"] == 0 else WARN
+            lower = f", or lower replicas from {replicas} to {serving}" if serving else ""
             checks.append(
                 Check(
                     "simulation",
-                    status,
+                    FAIL if serving == 0 else WARN,
                     msg,
-                    "free or add capacity, or lower replicas (see `lwssim plan`)",
+                    f"free or add capacity for the {len(pending)} pending pod(s){lower} (see `lwssim plan`)",
                     w["name"],
                     details,
+                    [Shortfall("groupsServing", replicas, serving)],
                 )
             )
     return checks

@@ -7,13 +7,13 @@ rules match `lwssim simulate`. Exit codes: 0 no fail, 1 a fail, 2 cannot run (Cl
 
 from __future__ import annotations
 
-import re
 import socket
 import ssl
 from typing import Any
 from urllib.parse import urlparse
 
 from lwssim.kube import checks as C
+from lwssim.kube import cluster_checks as K
 from lwssim.kube import plan_check, snapshot
 from lwssim.kube.checks import FAIL, PASS, WARN, Check
 from lwssim.kube.client import (
@@ -29,25 +29,9 @@ from lwssim.kube.client import (
 from lwssim.kube.manifests import Manifest
 from lwssim.manifests.nodelist import existing_pod, node
 from lwssim.manifests.where import Where
+from lwssim.model.cluster import ExistingPod, Node
+from lwssim.model.lws import Workload
 from lwssim.model.scenario import ControllerConfig
-
-MIN_K8S = (1, 27)  # StatefulSet start ordinals: older versions nest worker sts forever (lws#391)
-MIN_VOLCANO = (1, 12)  # Volcano <= v1.11 rejects pods before their PodGroup exists
-# (docs/lws-v0.7-semantics.md §4)
-VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
-
-
-def _version(text: str) -> tuple[int, int, int] | None:
-    m = VERSION.search(text or "")
-    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)) if m else None
-
-
-def _image_version(deploy: dict) -> str:
-    for c in ((deploy.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []:
-        tag = str(c.get("image", "")).rsplit(":", 1)
-        if len(tag) == 2 and _version(tag[1]):
-            return tag[1]
-    return ""
 
 
 def _created(obj: dict) -> str:
@@ -88,139 +72,49 @@ class Preflight:
     # -- cluster ------------------------------------------------------------------------------------------
 
     def api_version(self) -> None:
-        git, (major, minor) = server_version(self.conn)  # ClusterError (exit 2) when unreachable
-        ok = (major, minor) >= MIN_K8S
-        self.add(
-            Check(
-                "kubernetes-version",
-                PASS if ok else FAIL,
-                f"API server {self.conn.server} answers, Kubernetes {git}",
-                "" if ok else "LWS needs Kubernetes 1.27+ (StatefulSet start ordinals); upgrade the cluster",
-            )
-        )
+        git, major_minor = server_version(self.conn)  # ClusterError (exit 2) when unreachable
+        self.add(K.kubernetes_version(self.conn.server, git, major_minor))
 
     def lws_installed(self) -> None:
         from kubernetes.client import ApiException
 
         try:
             self.lws_crd = self.d(self.ext.read_custom_resource_definition(LWS_CRD))
-            self.add(Check("lws-crd", PASS, f"CRD {LWS_CRD} is installed"))
+            self.add(K.lws_crd(True, [], self.lws_version))
         except ApiException as exc:
             if exc.status != 404:
                 self.add(Check("lws-crd", WARN, f"cannot read CRDs: {api_message(exc)}"))
             else:
-                self.add(
-                    Check(
-                        "lws-crd",
-                        FAIL,
-                        "LeaderWorkerSet CRD not found",
-                        "install LWS: kubectl apply --server-side -f https://github.com/kubernetes-sigs/"
-                        "lws/releases/download/v0.7.0/manifests.yaml",
-                    )
-                )
+                subjects = [f"{m.kind}/{m.name}" for m in self.manifests]
+                self.add(K.lws_crd(False, subjects, self.lws_version))
         hooks = self.webhooks()
         self.controller(hooks)
 
     def webhooks(self) -> list[dict]:
-        """LWS webhook configurations: any whose rules name the LWS API group or whose name starts lws-."""
+        """LWS webhook configurations, each with ``kind`` mutating or validating."""
         found: list[dict] = []
         try:
             for kind, lst in (
                 ("mutating", self.adm.list_mutating_webhook_configuration()),
                 ("validating", self.adm.list_validating_webhook_configuration()),
             ):
-                for cfg in self.d(lst).get("items") or []:
-                    hooks = cfg.get("webhooks") or []
-                    groups = {
-                        g for h in hooks for r in h.get("rules") or [] for g in r.get("apiGroups") or []
-                    }
-                    if LWS_GROUP in groups or cfg["metadata"]["name"].startswith("lws-"):
-                        found.append({"kind": kind, **cfg})
+                found += [
+                    {"kind": kind, **cfg} for cfg in self.d(lst).get("items") or [] if K.is_lws_webhook(cfg)
+                ]
         except Exception as exc:  # noqa: BLE001
             self.add(Check("lws-webhooks", WARN, f"cannot list webhook configurations: {api_message(exc)}"))
             return []
-        kinds = {f["kind"] for f in found}
-        if kinds == {"mutating", "validating"}:
-            names = ", ".join(sorted(f["metadata"]["name"] for f in found))
-            self.add(Check("lws-webhooks", PASS, f"LWS webhooks registered ({names})"))
-        else:
-            missing = sorted({"mutating", "validating"} - kinds)
-            self.add(
-                Check(
-                    "lws-webhooks",
-                    FAIL,
-                    f"LWS {' and '.join(missing)} webhook configuration not found: "
-                    "LWS defaults and pod labels would be missing",
-                    "reinstall LWS (its manifests create lws-{mutating,validating}-webhook-configuration)",
-                )
-            )
+        self.add(K.lws_webhooks(found))
         return found
 
     def controller(self, hooks: list[dict]) -> None:
         """Deployment in lws-system if present; else a reachable webhook endpoint counts as running."""
         try:
-            deps = self.d(self.apps.list_namespaced_deployment("lws-system")).get("items") or []
+            deps = self.d(self.apps.list_namespaced_deployment(K.LWS_NAMESPACE)).get("items") or []
         except Exception:  # noqa: BLE001 - no namespace or no rights: fall back to the webhook
             deps = []
-        dep = next(
-            (x for x in deps if "lws" in x["metadata"]["name"] or "controller" in x["metadata"]["name"]), None
-        )
-        if dep is not None:
-            ready = (dep.get("status") or {}).get("readyReplicas") or 0
-            version = _image_version(dep)
-            if version:
-                self.lws_version = version
-            ok = ready > 0
-            self.add(
-                Check(
-                    "lws-controller",
-                    PASS if ok else FAIL,
-                    f"deployment lws-system/{dep['metadata']['name']} {version or '(version unknown)'}: "
-                    f"{ready} ready replica(s)",
-                    "" if ok else "check the LWS controller pods' logs",
-                    details={"version": version, "decidedBy": "deployment"},
-                )
-            )
-            return
-        url = next(
-            (
-                h.get("clientConfig", {}).get("url")
-                for cfg in hooks
-                for h in cfg.get("webhooks") or []
-                if h.get("clientConfig", {}).get("url")
-            ),
-            None,
-        )
-        if url and _reachable(url):
-            self.add(
-                Check(
-                    "lws-controller",
-                    PASS,
-                    f"no deployment in lws-system; the LWS webhook endpoint {url} "
-                    "answers, so the controller runs (outside the cluster); version unknown, "
-                    f"simulating {self.lws_version}",
-                    details={"decidedBy": "webhook endpoint"},
-                )
-            )
-        elif url:
-            self.add(
-                Check(
-                    "lws-controller",
-                    FAIL,
-                    f"the LWS webhook endpoint {url} does not answer: every LWS "
-                    "and LWS pod creation would be rejected",
-                    "start the LWS controller",
-                )
-            )
-        else:
-            self.add(
-                Check(
-                    "lws-controller",
-                    FAIL if not hooks else WARN,
-                    "no LWS controller deployment found in lws-system",
-                    "install LWS",
-                )
-            )
+        check, self.lws_version = K.lws_controller(deps, hooks, _reachable, self.lws_version)
+        self.add(check)
 
     def kserve(self) -> None:
         """KServe's controller watches LWS only if the LWS CRD existed when it started (kserve#6043)."""
@@ -290,53 +184,19 @@ class Preflight:
                 except Exception as exc:  # noqa: BLE001
                     self.add(Check("permissions", WARN, f"cannot ask the API: {api_message(exc)}"))
                     return
-        if denied:
-            self.add(
-                Check(
-                    "permissions",
-                    FAIL,
-                    f"you may not {', '.join(denied)} in namespace {self.namespace}",
-                    "bind deploy/rbac/lwssim-apply.yaml's ClusterRole to you in this namespace",
-                )
-            )
-        else:
-            self.add(Check("permissions", PASS, f"you may create and patch the objects in {self.namespace}"))
+        wanted_verbs = [f"{v} {plural}.{group}" for group, plural in wanted for v in ("create", "patch")]
+        self.add(K.permissions(self.namespace, denied, wanted_verbs))
 
     # -- manifests against the snapshot --------------------------------------------------------------------
 
     def manifest_checks(self) -> None:
-        snap = snapshot.take(self.conn)
-        nodes, existing = [], []
-        items_at = Where("snapshot").key("items")
-        for i, item in enumerate(snap["items"]):
-            if item["kind"] == "Node":
-                nodes.append(node(item, items_at.index(i)))
-            else:
-                pod = existing_pod(item, items_at.index(i))
-                if pod is not None:
-                    existing.append(pod)
-        version = _version(self.lws_version) or (0, 7, 0)
-        workloads = []
-        for m in self.manifests:
-            subject = f"{m.kind}/{m.name}"
-            raw = [C.name_length(m.doc, subject), C.max_unavailable_trap(m.doc, subject, version)]
-            self.checks += raw
-            if m.error is not None:
-                if not any(c.status == FAIL for c in raw):
-                    raise m.error  # a manifest the LWS webhook would reject: bad input, exit 2
-                continue
-            for w in m.workloads:
-                self.add(C.resources_exist(w, nodes))
-                self.add(C.node_match(w, nodes))
-                self.add(C.exclusive_topology(w, nodes, existing))
-                self.scheduler(w)
-                workloads.append(w)
+        nodes, existing = read_snapshot(snapshot.take(self.conn))
+        found, workloads = manifest_checks(self.manifests, nodes, existing, self.lws_version)
+        self.checks += found
+        for w in workloads:
+            self.scheduler(w)
         self.quota(workloads)
-        controller = ControllerConfig(lws_version=self.lws_version)
-        if any(c.status == FAIL for c in self.checks if c.name in ("resources-exist", "node-match")):
-            self.add(Check("simulation", WARN, "skipped: a placement check failed"))
-        else:
-            self.checks += plan_check.simulate(nodes, existing, workloads, controller)
+        self.checks += simulation(nodes, existing, workloads, self.lws_version, self.checks)
 
     def scheduler(self, w: Any) -> None:
         names = {t.scheduler_name for _, t, _ in C.roles(w)} - {"default-scheduler"}
@@ -350,41 +210,7 @@ class Preflight:
                     )
                 )
                 return
-            dep = next((x for x in deps if x["metadata"]["name"] in (name, f"{name}-scheduler")), None)
-            if dep is None:
-                self.add(
-                    Check(
-                        "gang-scheduler",
-                        FAIL,
-                        f'pods name schedulerName "{name}" but no deployment of '
-                        "that scheduler was found: they would stay Pending",
-                        f"install {name}, or remove schedulerName",
-                        w.name,
-                    )
-                )
-                continue
-            version = _version(_image_version(dep))
-            if name == "volcano" and version is not None and version[:2] < MIN_VOLCANO:
-                self.add(
-                    Check(
-                        "gang-scheduler",
-                        FAIL,
-                        f"Volcano {_image_version(dep)} rejects pods before "
-                        "their PodGroup exists, so LWS groups are never created",
-                        "upgrade Volcano to v1.12+",
-                        w.name,
-                    )
-                )
-            else:
-                self.add(
-                    Check(
-                        "gang-scheduler",
-                        PASS,
-                        f"scheduler {dep['metadata']['namespace']}/"
-                        f"{dep['metadata']['name']} {_image_version(dep)} is installed",
-                        subject=w.name,
-                    )
-                )
+            self.add(K.gang_scheduler(w.name, name, deps))
 
     def quota(self, workloads: list[Any]) -> None:
         if not workloads:
@@ -395,8 +221,60 @@ class Preflight:
             self.add(Check("resource-quota", WARN, f"cannot list ResourceQuotas: {api_message(exc)}"))
             return
         requests, pods = C.total_requests(workloads)
-        found = C.quota(requests, pods, quotas)
+        found = C.quota(requests, pods, quotas, ", ".join(w.name for w in workloads))
         self.checks += found or [Check("resource-quota", PASS, f"no ResourceQuota in {self.namespace}")]
+
+
+def read_snapshot(snap: dict) -> tuple[list[Node], list[ExistingPod]]:
+    """Nodes and bound pods of a snapshot ``List`` (snapshot.py), through the scenario loader's readers."""
+    nodes, existing = [], []
+    items_at = Where("snapshot").key("items")
+    for i, item in enumerate(snap["items"]):
+        if item["kind"] == "Node":
+            nodes.append(node(item, items_at.index(i)))
+        else:
+            pod = existing_pod(item, items_at.index(i))
+            if pod is not None:
+                existing.append(pod)
+    return nodes, existing
+
+
+def manifest_checks(
+    manifests: list[Manifest], nodes: list[Node], existing: list[ExistingPod], lws_version: str
+) -> tuple[list[Check], list[Workload]]:
+    """The checks of the manifests against a snapshot, no API call: raw-manifest traps, then placement
+    per workload. Raises a manifest's InputError (exit 2) when the LWS webhook would reject it for a
+    reason no check reports."""
+    version = K.version_of(lws_version) or (0, 7, 0)
+    checks: list[Check] = []
+    workloads: list[Workload] = []
+    for m in manifests:
+        subject = f"{m.kind}/{m.name}"
+        raw = [C.name_length(m.doc, subject), C.max_unavailable_trap(m.doc, subject, version)]
+        checks += raw
+        if m.error is not None:
+            if not any(c.status == FAIL for c in raw):
+                raise m.error
+            continue
+        for w in m.workloads:
+            checks += [C.resources_exist(w, nodes), C.node_match(w, nodes)]
+            topology = C.exclusive_topology(w, nodes, existing)
+            checks += [topology] if topology is not None else []
+            workloads.append(w)
+    return checks, workloads
+
+
+def simulation(
+    nodes: list[Node],
+    existing: list[ExistingPod],
+    workloads: list[Workload],
+    lws_version: str,
+    so_far: list[Check],
+) -> list[Check]:
+    """The plan simulated on the snapshot, unless a placement check already failed."""
+    if any(c.status == FAIL for c in so_far if c.name in ("resources-exist", "node-match")):
+        return [Check("simulation", WARN, "skipped: a placement check failed")]
+    return plan_check.simulate(nodes, existing, workloads, ControllerConfig(lws_version=lws_version))
 
 
 def _reachable(url: str) -> bool:

@@ -109,6 +109,25 @@ def test_preflight_fails_with_the_right_check(emulator: Stack, tmp_path: Path, c
     assert check in _failed(r.stdout)
 
 
+def test_preflight_says_how_much_is_asked_and_allocated(emulator: Stack, tmp_path: Path) -> None:
+    """The 16-GPU pods of issue 20 on the emulator's 8-GPU nodes: numbers in the message and the JSON."""
+    f = _write(tmp_path, "toobig", lws_manifest("toobig", replicas=1, size=2, gpus=16))
+    r = _lwssim(emulator, "preflight", "-f", f, "--output", "json")
+    assert r.returncode == 1, r.stdout + r.stderr
+    [check] = [c for c in json.loads(r.stdout)["checks"] if c["name"] == "node-match"]
+    assert check["status"] == "fail" and check["subject"] == "toobig"
+    assert (
+        "request 16 nvidia.com/gpu; the largest matching node (gpu-0 … gpu-3) allocates 8" in check["message"]
+    )
+    assert check["message"].endswith("0/4 nodes are available: 4 Insufficient nvidia.com/gpu.")
+    assert {
+        (s["role"], s["resource"], s["asked"], s["offered"], s["nodeCount"]) for s in check["shortfalls"]
+    } == {
+        ("leader", "nvidia.com/gpu", 16, 8, 4),
+        ("worker", "nvidia.com/gpu", 16, 8, 4),
+    }
+
+
 def test_preflight_fails_without_lws_webhooks(emulator: Stack, api: Any, tmp_path: Path) -> None:
     """Removes the validating webhook configuration and restores it, whatever happens."""
     from kubernetes import client

@@ -74,10 +74,16 @@ class Diagnosis:
         return frozenset(plugins)
 
 
+def filter_message(n: int, diagnosis: Diagnosis, resources: list[str]) -> str:
+    """FitError's first sentence, what the filters said: the whole message where no PostFilter runs
+    (a preflight on empty nodes, where preemption has nothing to say)."""
+    filter_msg = diagnosis.pre_filter_msg or diagnosis.histogram(resources)
+    return f"0/{n} nodes are available: {filter_msg}."
+
+
 def fit_error(n: int, diagnosis: Diagnosis, resources: list[str], post_filter_msg: str) -> str:
     """``FitError.Error()`` for ``n`` nodes."""
-    filter_msg = diagnosis.pre_filter_msg or diagnosis.histogram(resources)
-    return f"0/{n} nodes are available: {filter_msg}. {post_filter_msg}."
+    return f"{filter_message(n, diagnosis, resources)} {post_filter_msg}."
 
 
 def preemption_message(n: int, unresolvable: int) -> str:

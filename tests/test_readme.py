@@ -100,3 +100,23 @@ def test_relative_links_resolve_to_files_in_the_repository(md: Path) -> None:
         path = (md.parent / target).resolve()
         assert path.is_relative_to(ROOT), f"{md.name}: {target} leads outside the repository"
         assert path.exists(), f"{md.name}: {target} does not exist"
+
+
+def write_samples() -> None:
+    """Rewrite every marked sample with the program's output (``python tests/test_readme.py --write``), e.g.
+    after a change of defaults moved the numbers; review the diff before committing it."""
+    text = README.read_text(encoding="utf-8")
+
+    def fresh(m: re.Match[str]) -> str:
+        shown = "\n".join(visible(run(m["command"]).output))
+        fence = m.group(0).split("\n", 2)[1]
+        return f"<!-- sample: {m['command']} -->\n{fence}\n$ {m['command']}\n{shown}\n```"
+
+    README.write_text(SAMPLE.sub(fresh, text), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] == ["--write"]:
+        write_samples()

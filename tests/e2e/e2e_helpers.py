@@ -69,6 +69,23 @@ def get_lws(api: Any, name: str) -> dict[str, Any]:
     return co.get_namespaced_custom_object(LWS_GROUP, "v1", NS, "leaderworkersets", name)
 
 
+def distributions_agree(what: str, observed: list[int], simulated: list[int], outcome: int) -> float:
+    """Fisher's exact test (two-sided) of ``outcome`` against the rest, emulator trials against simulated
+    seeds: the p-value, printed with both distributions. Agreement is not rejected at p >= 0.01."""
+    from collections import Counter
+
+    from scipy.stats import fisher_exact
+
+    table = [[sum(x == outcome for x in xs), sum(x != outcome for x in xs)] for xs in (observed, simulated)]
+    p = float(fisher_exact(table).pvalue)
+    print(
+        f"\n{what}: emulator {dict(sorted(Counter(observed).items()))} (n {len(observed)}), simulator "
+        f"{dict(sorted(Counter(simulated).items()))} (n {len(simulated)}); Fisher's exact test on "
+        f"{outcome} vs the rest: p = {p:.3f}"
+    )
+    return p
+
+
 def lws_ready(api: Any, name: str, replicas: int) -> bool:
     """The real controller reports every group ready and the LWS Available."""
     st = get_lws(api, name).get("status", {})

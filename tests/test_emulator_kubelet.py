@@ -80,3 +80,22 @@ def test_unbound_pods_and_annotation_override() -> None:
     clock.t = 1.5
     assert k.pop_due()[0] == "f"
     assert not k.terminating
+
+
+def test_a_delete_the_api_server_does_not_answer_is_tried_again_on_the_next_sync() -> None:
+    """Port 1 of 127.0.0.1 refuses connections: the stand-in keeps the pod and retries RETRY_S later,
+    where it used to end its process."""
+    from kubernetes import client
+
+    from lwssim.emulator.kubelet import RETRY_S
+
+    config = client.Configuration(host="http://127.0.0.1:1")
+    config.retries = 0
+    clock = Clock()
+    k = Kubelet(client.ApiClient(config), clock=clock)
+    k.pod_event("MODIFIED", pod("old", "llm-0-1", "gpu-1"))
+    k.delete(*k.pop_due())
+    assert k.pop_due() is None
+    clock.t = RETRY_S
+    uid, t = k.pop_due()
+    assert (uid, t.name) == ("old", "llm-0-1")

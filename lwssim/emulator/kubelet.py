@@ -47,6 +47,9 @@ FAULT_HOLDER = "lwssim-emulator-node-fault"
 LEASE_NAMESPACE = "kube-node-lease"
 # Held for this long, KWOK never finds the Lease expired and so never takes it back by itself.
 FAULT_LEASE_SECONDS = 10 * 365 * 86400
+# A delete that failed (API server error or no answer) is tried again on the status manager's next sync
+# (kubernetes v1.34 pkg/kubelet/status/status_manager.go: syncPeriod 10 s).
+RETRY_S = 10.0
 
 log = logging.getLogger("lwssim.emulator.kubelet")
 
@@ -202,6 +205,7 @@ class Kubelet:
 
     def delete(self, uid: str, t: _Terminating) -> None:
         """Confirm the deletion as the kubelet's status manager does: grace 0, UID precondition."""
+        import urllib3
         from kubernetes import client
         from kubernetes.client.rest import ApiException
 
@@ -210,9 +214,21 @@ class Kubelet:
             client.CoreV1Api(self.api).delete_namespaced_pod(t.name, t.namespace, body=body)
             log.info("deleted pod %s/%s (uid %s)", t.namespace, t.name, uid)
         except ApiException as exc:
-            if exc.status not in (404, 409):  # gone already, or a newer pod of that name: not ours
-                raise
-            log.info("pod %s/%s uid %s not deleted: %s", t.namespace, t.name, uid, exc.reason)
+            if exc.status in (404, 409):  # gone already, or a newer pod of that name: not ours
+                log.info("pod %s/%s uid %s not deleted: %s", t.namespace, t.name, uid, exc.reason)
+            else:
+                self.retry(uid, t, f"{exc.status} {exc.reason}")
+        except (OSError, urllib3.exceptions.HTTPError) as exc:  # the API server did not answer
+            self.retry(uid, t, str(exc))
+
+    def retry(self, uid: str, t: _Terminating, why: str) -> None:
+        """Keep the pod for another try RETRY_S later (it used to end the process)."""
+        log.warning("delete of pod %s/%s failed (%s); retrying in %.0f s", t.namespace, t.name, why, RETRY_S)
+        with self.cond:
+            self.deleted.discard(uid)
+            self.terminating[uid] = t
+            heapq.heappush(self.due, _Due(self.clock() + RETRY_S, uid))
+            self.cond.notify_all()
 
     def run(self) -> None:
         threads = [

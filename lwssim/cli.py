@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sys
 from pathlib import Path
@@ -241,6 +242,15 @@ def _markdown_figures(figures: list, plots_dir: str, prefix: str) -> list[tuple[
     default=None,
     help="Worker processes; default: all cores. Results do not depend on it.",
 )
+@click.option(
+    "--dask-scheduler",
+    envvar="LWSSIM_DASK_SCHEDULER",
+    show_envvar=True,
+    metavar="ADDRESS",
+    default=None,
+    help="Run the Monte Carlo runs on this Dask scheduler, e.g. tcp://host:8786 (pip install "
+    "'lwssim[dask]'; workers need the same lwssim); same results as a local run. --jobs is then unused.",
+)
 @click.option("--seed", type=int, default=None, help="Base seed of the runs; default: spec.seed.")
 @click.option(
     "--beyond",
@@ -261,6 +271,7 @@ def plan(
     target_time_to_serving: str | None,
     quantile: float,
     jobs: int | None,
+    dask_scheduler: str | None,
     seed: int | None,
     beyond: int,
     output: str,
@@ -287,17 +298,27 @@ def plan(
         raise InputError(scenario, "--min", f"{min_count} is above --max {max_count}")
     loaded = runner.seeded(loaded, seed)
     targets = Targets(target_availability, ttas, quantile)
-    result = search(
-        loaded,
-        pool,
-        lo=min_count,
-        hi=max_count,
-        runs=runs,
-        targets=targets,
-        jobs=jobs,
-        beyond=beyond,
-        progress=RichProgress(),
-    )
+    with contextlib.ExitStack() as stack:
+        open_runs = None
+        if dask_scheduler:
+            from lwssim.plan.dask_runs import DaskRunner, connect
+
+            client = stack.enter_context(connect(dask_scheduler))
+            threads = sum(client.nthreads().values())
+            click.echo(f"Dask scheduler {dask_scheduler}: {threads} worker threads now", err=True)
+            open_runs = functools.partial(DaskRunner, client)
+        result = search(
+            loaded,
+            pool,
+            lo=min_count,
+            hi=max_count,
+            runs=runs,
+            targets=targets,
+            jobs=jobs,
+            beyond=beyond,
+            progress=RichProgress(),
+            open_runs=open_runs,
+        )
     doc = to_dict(result)
     if output == "json":
         click.echo(to_json(doc), nl=False)

@@ -8,7 +8,10 @@ results do not depend on the number of workers or the order in which they finish
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from lwssim import timeline as tl
 from lwssim.analysis.replay import replay
@@ -123,3 +126,30 @@ def variant(count: int) -> Scenario:
 def run_task(count: int, run: int) -> RunResult:
     """Entry point of a worker task (module level, so spawned processes can import it)."""
     return simulate_run(variant(count), run)[0]
+
+
+def run_chunk(
+    scenario: Scenario, pool: str, count: int, start: int, stop: int
+) -> tuple[list[RunResult], float]:
+    """Runs ``start`` … ``stop - 1`` with ``count`` nodes in ``pool``, and the seconds they took here.
+
+    The task a Dask worker runs (lwssim.plan.dask_runs): it carries the scenario itself (a few KB pickled),
+    so any worker can run any chunk, also one that joined after the plan started; the time lets the client
+    size the next chunks.
+    """
+    t0 = time.perf_counter()
+    v = with_pool_count(scenario, pool, count)
+    return [simulate_run(v, run)[0] for run in range(start, stop)], time.perf_counter() - t0
+
+
+class Runs(Protocol):
+    """Where the search gets a candidate's runs: the local Runner (search.py) or Dask (dask_runs.py).
+
+    ``results`` yields runs 0 … total-1 in run order whatever order they finish in, so the search sees the
+    same sequence (and stops early at the same run) everywhere; closing it early or ``close`` drops the
+    runs still in flight.
+    """
+
+    def results(self, count: int, total: int) -> Iterator[RunResult]: ...
+
+    def close(self) -> None: ...

@@ -128,8 +128,13 @@ def search(
     jobs: int | None = None,
     beyond: int = 1,
     progress: Progress | None = None,
+    open_runs: Callable[[Scenario, str], R.Runs] | None = None,
 ) -> Search:
-    """Find the fewest nodes of ``pool_name`` meeting ``targets`` over ``runs`` seeded runs each."""
+    """Find the fewest nodes of ``pool_name`` meeting ``targets`` over ``runs`` seeded runs each.
+
+    ``open_runs(scenario, pool)`` gives where the runs are computed (e.g. on Dask); default: local
+    processes (``jobs``).
+    """
     pool = find_pool(scenario, pool_name)
     targets = targets or Targets()
     progress = progress or Progress()
@@ -140,7 +145,9 @@ def search(
     s = Search(scenario, pool.name, start, stop, runs, targets, bound, why, lo)
     if start > stop:
         return s
-    runner = Runner(scenario, pool.name, jobs or default_jobs())
+    runner: R.Runs = (
+        open_runs(scenario, pool.name) if open_runs else Runner(scenario, pool.name, jobs or default_jobs())
+    )
     try:
         count = start
         extra = 0
@@ -160,7 +167,7 @@ def search(
     return s
 
 
-def _evaluate(runner: Runner, count: int, total: int, targets: Targets, progress: Progress) -> Candidate:
+def _evaluate(runner: R.Runs, count: int, total: int, targets: Targets, progress: Progress) -> Candidate:
     c = Candidate(count, total)
     verdict = Verdict(total, targets)
     progress.candidate(count, total)

@@ -220,7 +220,7 @@ def _markdown_figures(figures: list, plots_dir: str, prefix: str) -> list[tuple[
     type=click.IntRange(min=1),
     default=100,
     show_default=True,
-    help="Monte Carlo runs per candidate count.",
+    help="Most Monte Carlo runs per candidate count (fewer once the sequential test decides).",
 )
 @click.option(
     "--target-availability",
@@ -243,6 +243,13 @@ def _markdown_figures(figures: list, plots_dir: str, prefix: str) -> list[tuple[
 )
 @click.option("--seed", type=int, default=None, help="Base seed of the runs; default: spec.seed.")
 @click.option(
+    "--confidence",
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    default=0.95,
+    show_default=True,
+    help="Confidence at which a candidate's runs stop early (sequential test on each target).",
+)
+@click.option(
     "--beyond",
     type=click.IntRange(min=0),
     default=1,
@@ -262,6 +269,7 @@ def plan(
     quantile: float,
     jobs: int | None,
     seed: int | None,
+    confidence: float,
     beyond: int,
     output: str,
     plots_dir: str | None,
@@ -297,6 +305,7 @@ def plan(
         jobs=jobs,
         beyond=beyond,
         progress=RichProgress(),
+        confidence=confidence,
     )
     doc = to_dict(result)
     if output == "json":

@@ -221,7 +221,7 @@ def _markdown_figures(figures: list, plots_dir: str, prefix: str) -> list[tuple[
     type=click.IntRange(min=1),
     default=100,
     show_default=True,
-    help="Monte Carlo runs per candidate count.",
+    help="Most Monte Carlo runs per candidate count (fewer once the sequential test decides).",
 )
 @click.option(
     "--target-availability",
@@ -253,6 +253,13 @@ def _markdown_figures(figures: list, plots_dir: str, prefix: str) -> list[tuple[
 )
 @click.option("--seed", type=int, default=None, help="Base seed of the runs; default: spec.seed.")
 @click.option(
+    "--confidence",
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    default=0.95,
+    show_default=True,
+    help="Confidence at which a candidate's runs stop early (sequential test on each target).",
+)
+@click.option(
     "--beyond",
     type=click.IntRange(min=0),
     default=1,
@@ -273,6 +280,7 @@ def plan(
     jobs: int | None,
     dask_scheduler: str | None,
     seed: int | None,
+    confidence: float,
     beyond: int,
     output: str,
     plots_dir: str | None,
@@ -318,6 +326,7 @@ def plan(
             beyond=beyond,
             progress=RichProgress(),
             open_runs=open_runs,
+            confidence=confidence,
         )
     doc = to_dict(result)
     if output == "json":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from support import EXCLUSIVE, H100, RACK, document, lws, pool, write_scenario
@@ -14,7 +15,8 @@ from lwssim.cli import cli
 from lwssim.manifests.scenario import load_scenario
 from lwssim.model.cluster import Node
 from lwssim.plan import Targets, plan, search
-from lwssim.plan.stats import Verdict, bootstrap_ci, quantile
+from lwssim.plan.search import Candidate, _gallop_and_bisect
+from lwssim.plan.stats import BettingTest, Verdict, bootstrap_ci, quantile
 from lwssim.plan.variants import resource_lower_bound, with_pool_count
 from lwssim.runner import run_seed
 
@@ -164,7 +166,7 @@ def test_bootstrap_is_seeded_and_brackets_the_mean():
     assert lo <= sum(data) / len(data) <= hi <= 1.0
 
 
-def test_verdict_rejects_only_when_certain():
+def test_verdict_exact_bounds():
     v = Verdict(10, Targets(availability=0.95))
     for _ in range(4):
         v.add(True, 0.9, 10.0)
@@ -250,3 +252,90 @@ def test_cli_table_and_markdown(tmp_path, monkeypatch):
     pngs = sorted(p.name for p in plots.iterdir())
     assert pngs == ["s-plan-availability.png", "s-plan-time-to-serving.png"]
     assert f"](plots/{pngs[0]})" in result.stdout  # piped: relative to the current directory
+
+
+# -- adaptive runs, galloping search, levers ------------------------------------------------------------
+
+
+def test_betting_test_decides_clear_means_and_rarely_errs():
+    low = BettingTest(0.999, 0.95)
+    for x in [0.9975, 0.9978, 0.9971, 0.9976, 0.9974, 0.9977, 0.9973, 0.9975]:
+        low.add(x)
+    assert low.below and not low.above  # a mean 0.0015 short is refused within a few runs
+    near = BettingTest(0.999, 0.95)
+    for _ in range(100):
+        near.add(0.9997)
+    assert not near.above and not near.below  # near 1 a run could still come in at 0: undecided
+    # anytime valid: with the mean at m, a decision either way within 300 runs in under 5 % of sequences
+    rng = np.random.default_rng(11)
+    wrong = 0
+    for _ in range(200):
+        t = BettingTest(0.3, 0.95)
+        for x in rng.random(300) < 0.3:
+            t.add(float(x))
+            if t.above or t.below:
+                wrong += 1
+                break
+    assert wrong <= 10
+
+
+def test_verdict_sequential_decisions():
+    v = Verdict(100, Targets(availability=0.999))
+    while not v.decided:
+        v.add(True, 0.997, 1.0)
+    assert (v.rejected, v.by) == ("availability", "test") and v.done < 20  # exact would need ~34 runs
+    fast = Verdict(100, Targets(time_to_serving=100.0, quantile=0.5))
+    while not fast.decided:
+        fast.add(True, 1.0, 10.0)
+    assert fast.accepted and fast.by == "test" and fast.done < 100
+    full = Verdict(5, Targets(availability=0.999))
+    for _ in range(5):
+        full.add(True, 0.9995, 1.0)
+    assert full.by == "allRuns" and full.rejected is None
+
+
+def _fake(meets: set[int]):
+    seen: list[int] = []
+
+    def evaluate(count: int) -> Candidate:  # like search's: each count simulated once
+        if count not in seen:
+            seen.append(count)
+        return Candidate(count, 0, rejected=None if count in meets else "placement")
+
+    return evaluate, seen
+
+
+def test_gallop_then_bisect_checks_the_neighbour_below():
+    evaluate, seen = _fake(set(range(23, 41)))
+    assert _gallop_and_bisect(evaluate, 10, 40, Targets()) == 23
+    assert seen == [10, 11, 12, 14, 18, 26, 22, 24, 23]  # gallop +1 +2 +4 +8 +16, then bisection
+    evaluate, seen = _fake({12, 30})  # not monotone: 12 passes, 13 and 14 fail
+    assert _gallop_and_bisect(evaluate, 10, 40, Targets()) == 12 and seen == [10, 11, 12]
+    evaluate, seen = _fake(set())
+    assert _gallop_and_bisect(evaluate, 10, 20, Targets()) is None and seen[-1] == 20
+
+
+def test_flat_availability_stops_and_tries_levers(tmp_path):
+    """Stuck pods block a group until its node returns: spare nodes do not help, force deletion does."""
+    s = load_scenario(write(tmp_path, count=8, rack=4, replicas=2, size=4, horizon="6h", faults=FAULTS))
+    options = dict(runs=30, hi=16, targets=Targets(availability=0.995))
+    doc = plan(s, "h100", jobs=1, **options)
+    assert doc["recommendedCount"] is None and doc["moreNodesHelp"] is False
+    assert doc["evaluated"] == [8, 9, 16]  # flat from 8 to 9: the top of the range next, then stop
+    assert doc["notes"][-1].startswith("More nodes will not help: availability is ")
+    levers = {lever["lever"]: lever for lever in doc["levers"]}
+    assert {"forceDeleteStuckPods", "sparePerDomain", "gangScheduling", "restartPolicyNone"} <= set(levers)
+    assert levers["sparePerDomain"]["count"] == 10 and levers["gangScheduling"]["count"] == 8
+    for lever in levers.values():
+        assert lever["effect"].startswith(lever["change"] + ": availability ")
+        assert lever["difference"] == pytest.approx(lever["after"] - lever["before"], abs=2e-6)
+    assert to_json(plan(s, "h100", jobs=2, **options)) == to_json(doc)
+
+
+def test_cli_confidence(tmp_path):
+    path = write(tmp_path, count=8, rack=4, replicas=2, size=4, horizon="6h", faults=FAULTS)
+    args = ["plan", str(path), "--pool", "h100", "--jobs", "1", "--max", "8", "--target-availability", "0.99"]
+    loose = json.loads(invoke(*args, "--confidence", "0.5", "-o", "json").stdout)
+    strict = json.loads(invoke(*args, "--confidence", "0.999", "-o", "json").stdout)
+    assert (loose["confidence"], strict["confidence"]) == (0.5, 0.999)
+    assert loose["candidates"][0]["runs"] <= strict["candidates"][0]["runs"]

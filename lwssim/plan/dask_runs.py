@@ -58,7 +58,7 @@ class DaskRunner:
         self.seconds_per_run: float | None = None  # measured by the latest chunk, kept across candidates
         self.token = uuid.uuid4().hex[:8]
 
-    def results(self, count: int, total: int) -> Iterator[R.RunResult]:
+    def results(self, count: int, total: int, lever: str | None = None) -> Iterator[R.RunResult]:
         from distributed import as_completed
 
         threads = max(1, sum(self.client.nthreads().values()))
@@ -80,7 +80,8 @@ class DaskRunner:
                     count,
                     queued,
                     stop,
-                    key=f"lwssim-runs-{count}-{queued}-{stop}-{self.token}",
+                    lever,
+                    key=f"lwssim-runs-{count}-{queued}-{stop}-{self.token}" + (f"-{lever}" if lever else ""),
                     retries=RETRIES,
                 )
                 starts[future] = queued

@@ -6,8 +6,8 @@ import numpy as np
 
 import lwssim
 from lwssim.model.quantity import format_duration
-from lwssim.plan.search import Candidate, Search
-from lwssim.plan.stats import bootstrap_ci, quantile
+from lwssim.plan.search import Candidate, Flatness, LeverTrial, Search, response
+from lwssim.plan.stats import SEQUENTIAL_RULE, bootstrap_ci, quantile
 
 
 def _sec(v: float | None) -> float | None:
@@ -19,9 +19,10 @@ def _frac(v: float | None) -> float | None:
 
 
 SEARCH_METHOD = (
-    "ascending scan from the resource lower bound; every count below the recommendation was simulated "
-    "and failed (feasibility is not assumed monotone); a candidate's runs stop early only once its "
-    "failure is certain"
+    "galloping from the resource lower bound (+1, +2, +4, … up to --max) until a count meets the targets, "
+    "then bisection; the count just below the recommendation was simulated and failed, counts the gallop "
+    "skipped were not simulated (feasibility is not monotone: see `evaluated`); every count runs the same "
+    "seeds; a candidate's runs stop once the sequential test or an exact bound decides"
 )
 
 
@@ -47,7 +48,8 @@ def candidate_dict(c: Candidate, s: Search) -> dict:
         "timeToAllServingSeconds": {"p50": _sec(quantile(ttas, 0.5)), "p95": _sec(quantile(ttas, 0.95))},
         "meetsTargets": c.meets,
         "rejectedBy": c.rejected,
-        "stoppedEarly": c.rejected is not None and len(res) < c.total,
+        "decidedBy": c.decided_by,
+        "stoppedEarly": len(res) < c.total,
         "costPerHour": None if cost is None else round(cost * c.count, 2),
         "allServingRuns": sum(1 for r in res if r.all_serving),
         "nodeFailuresPerRun": _frac(sum(r.node_failures for r in res) / len(res)) if res else None,
@@ -160,6 +162,84 @@ def non_monotone_note(s: Search) -> str | None:
     )
 
 
+def _response_words(f: Flatness | None, value: float) -> str:
+    if f is None or f.target == "availability":
+        return f"{value:.4f}"
+    return f"{value:.0%} of runs in time"
+
+
+def flatness_note(s: Search) -> str | None:
+    """Whether more nodes would help, from the fewest and the most nodes that place every group."""
+    f = s.flatness
+    if f is None:
+        return None
+    what = "availability" if f.target == "availability" else "serving within the time target"
+    shared = min(len(f.fewest.results), len(f.most.results))
+    trend = (
+        f"{what} is {_response_words(f, f.fewest_response)} with {f.fewest.count} nodes and "
+        f"{_response_words(f, f.most_response)} with {f.most.count} "
+        f"({f.gain:+.4f} on the same {shared} runs; the target needs {f.shortfall:+.4f})"
+    )
+    if not f.flat:
+        return f"No count in range meets the targets, but more nodes help: {trend}; raise --max."
+    text = f"More nodes will not help: {trend}. The target is bound by something other than the node count"
+    if f.target == "availability":
+        text += (
+            ": how long a group takes to come back after a fault (repair, image pull, model load, restarts)"
+        )
+    if s.levers:
+        helping = [t.lever.name for t in s.levers if t.trial.meets]
+        text += (
+            "; levers tried at "
+            + f"{s.levers[0].baseline.count} nodes: "
+            + (f"{', '.join(helping)} meet the targets" if helping else "none meets the targets alone")
+        )
+    return text + "."
+
+
+def lever_dict(t: LeverTrial, s: Search) -> dict:
+    """One lever tried: the target's response with and without it on the runs both have, and in words."""
+    target = s.flatness.target if s.flatness else "availability"
+    shared = min(len(t.trial.results), len(t.baseline.results))
+    before = response(t.baseline, target, s.targets, shared)
+    after = response(t.trial, target, s.targets, shared)
+    entry = candidate_dict(t.trial, s)
+    cost = s.scenario.cluster.pool(s.pool).cost_per_node_hour  # type: ignore[union-attr]
+    how = {
+        "test": f"at {s.confidence:.0%} confidence",
+        "exact": f"for certain over {t.trial.total} runs",
+    }.get(
+        t.trial.decided_by or "",
+        f"on the mean of {len(t.trial.results)} runs, undecided at {s.confidence:.0%}",
+    )
+    verdict = "meets the targets" if t.trial.meets else f"does not meet the targets ({t.trial.rejected}"
+    verdict += f" ({how})" if t.trial.meets else f", {how})"
+    name = "availability" if target == "availability" else "serving within the time target"
+    effect = (
+        f"{t.lever.description}: {name} {_response_words(s.flatness, before)} → "
+        f"{_response_words(s.flatness, after)} ({after - before:+.4f} on the same {shared} runs) with "
+        f"{t.nodes} nodes; {verdict}"
+    )
+    return {
+        "lever": t.lever.name,
+        "effect": effect,
+        "change": t.lever.description,
+        "count": t.nodes,
+        "target": target,
+        "before": _frac(before),
+        "after": _frac(after),
+        "difference": _frac(after - before),
+        "sharedRuns": shared,
+        "meetsTargets": t.trial.meets,
+        "rejectedBy": t.trial.rejected,
+        "decidedBy": t.trial.decided_by,
+        "runs": len(t.trial.results),
+        "availability": entry["availability"],
+        "timeToAllServingSeconds": entry["timeToAllServingSeconds"],
+        "costPerHour": None if cost is None else round(cost * t.nodes, 2),
+    }
+
+
 def to_dict(s: Search) -> dict:
     text, rep = binding_constraint(s)
     pool = s.scenario.cluster.pool(s.pool)
@@ -188,7 +268,12 @@ def to_dict(s: Search) -> dict:
             else round(pool.cost_per_node_hour * s.recommended, 2)
         ),
         "search": SEARCH_METHOD,
-        "notes": [n for n in (non_monotone_note(s),) if n],
+        "evaluated": s.order,
+        "confidence": s.confidence,
+        "sequentialTest": SEQUENTIAL_RULE,
+        "moreNodesHelp": None if s.flatness is None else not s.flatness.flat,
+        "levers": [lever_dict(t, s) for t in s.levers],
+        "notes": [n for n in (non_monotone_note(s), flatness_note(s)) if n],
         "explanations": rep["explanations"] if rep else [],
         "explainedRun": {k: rep[k] for k in ("count", "run", "seed")} if rep else None,
     }

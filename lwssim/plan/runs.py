@@ -104,7 +104,7 @@ def simulate_run(scenario: Scenario, run: int) -> tuple[RunResult, Timeline]:
 # -- worker processes: the base scenario is sent once per process, tasks carry two integers -------------
 
 _BASE: tuple[Scenario, str] | None = None
-_VARIANTS: dict[int, Scenario] = {}
+_VARIANTS: dict[tuple[int, str | None], Scenario] = {}
 
 
 def init_worker(scenario: Scenario, pool: str) -> None:
@@ -113,25 +113,32 @@ def init_worker(scenario: Scenario, pool: str) -> None:
     _VARIANTS.clear()
 
 
-def variant(count: int) -> Scenario:
+def variant(count: int, lever: str | None = None) -> Scenario:
+    """The base scenario with ``count`` nodes in the pool and, if named, a lever applied (plan/levers.py)."""
     assert _BASE is not None, "init_worker was not called"
-    v = _VARIANTS.get(count)
+    v = _VARIANTS.get((count, lever))
     if v is None:
         if len(_VARIANTS) > 8:
             _VARIANTS.clear()
-        v = _VARIANTS[count] = with_pool_count(_BASE[0], _BASE[1], count)
+        v = with_pool_count(_BASE[0], _BASE[1], count)
+        if lever is not None:
+            from lwssim.plan.levers import apply_lever
+
+            v = apply_lever(v, _BASE[1], lever)
+        _VARIANTS[(count, lever)] = v
     return v
 
 
-def run_task(count: int, run: int) -> RunResult:
+def run_task(count: int, run: int, lever: str | None = None) -> RunResult:
     """Entry point of a worker task (module level, so spawned processes can import it)."""
-    return simulate_run(variant(count), run)[0]
+    return simulate_run(variant(count, lever), run)[0]
 
 
 def run_chunk(
-    scenario: Scenario, pool: str, count: int, start: int, stop: int
+    scenario: Scenario, pool: str, count: int, start: int, stop: int, lever: str | None = None
 ) -> tuple[list[RunResult], float]:
-    """Runs ``start`` … ``stop - 1`` with ``count`` nodes in ``pool``, and the seconds they took here.
+    """Runs ``start`` … ``stop - 1`` with ``count`` nodes in ``pool`` (and ``lever`` applied, plan/levers.py),
+    and the seconds they took here.
 
     The task a Dask worker runs (lwssim.plan.dask_runs): it carries the scenario itself (a few KB pickled),
     so any worker can run any chunk, also one that joined after the plan started; the time lets the client
@@ -139,6 +146,10 @@ def run_chunk(
     """
     t0 = time.perf_counter()
     v = with_pool_count(scenario, pool, count)
+    if lever is not None:
+        from lwssim.plan.levers import apply_lever
+
+        v = apply_lever(v, pool, lever)
     return [simulate_run(v, run)[0] for run in range(start, stop)], time.perf_counter() - t0
 
 
@@ -150,6 +161,6 @@ class Runs(Protocol):
     runs still in flight.
     """
 
-    def results(self, count: int, total: int) -> Iterator[RunResult]: ...
+    def results(self, count: int, total: int, lever: str | None = None) -> Iterator[RunResult]: ...
 
     def close(self) -> None: ...

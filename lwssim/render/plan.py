@@ -74,7 +74,30 @@ def targets_line(plan: dict) -> str:
         parts.append(
             f"time to all serving p{t['quantile'] * 100:g} ≤ {format_duration(t['timeToAllServingSeconds'])}"
         )
-    return f"Targets: {', '.join(parts)}; {plan['runsPerCandidate']} runs per candidate, seed {plan['seed']}."
+    confidence = plan.get("confidence")
+    runs = f"at most {plan['runsPerCandidate']} runs per candidate"
+    if confidence is not None:
+        runs += f", fewer once decided at {confidence:.0%} confidence"
+    return f"Targets: {', '.join(parts)}; {runs}, seed {plan['seed']}."
+
+
+LEVER_COLUMNS = ("Lever", "Nodes", "Runs", "Before", "After", "Change", "Meets targets")
+
+
+def lever_rows(plan: dict) -> list[tuple[str, ...]]:
+    """One row per lever tried: the failing target's response without and with it, on the same runs."""
+    return [
+        (
+            lever["lever"],
+            str(lever["count"]),
+            str(lever["runs"]),
+            _avail(lever["before"]),
+            _avail(lever["after"]),
+            f"{lever['difference']:+.4f}",
+            "yes" if lever["meetsTargets"] else f"no ({lever.get('rejectedBy') or 'incomplete'})",
+        )
+        for lever in plan.get("levers", [])
+    ]
 
 
 # Short, multi-line headers keep the terminal table within 80 columns; Markdown and HTML use COLUMNS.
@@ -104,22 +127,39 @@ def render_plan_table(plan: dict, file: IO[str] | None = None, width: int | None
     for row in rows(plan):
         table.add_row(*(escape(c) for i, c in enumerate(row) if i != TERMINAL_DROPPED))
     console.print(table)
+    if plan.get("levers"):
+        levers = Table(title="Levers (same seeds, one count)", title_justify="left", box=box.SIMPLE_HEAD)
+        for i, col in enumerate(LEVER_COLUMNS):
+            levers.add_column(col, justify="right" if 0 < i < len(LEVER_COLUMNS) - 1 else "left")
+        for row in lever_rows(plan):
+            levers.add_row(*(escape(c) for c in row))
+        console.print(levers)
     for note in plan.get("notes", []) + [e["message"] for e in plan.get("explanations", [])]:
         console.print(f"[yellow]![/yellow] {escape(note)}")
+    for lever in plan.get("levers", []):
+        console.print(f"- {escape(lever['effect'])}")
 
 
 def render_plan_markdown(plan: dict, figures: list[tuple[str, str]] = ()) -> str:
     """Markdown; ``figures`` are (title, relative path) pairs of PNGs written next to it."""
     out = [f"## Capacity plan · {plan['scenario']} · pool {plan['pool']}", "", f"**{headline(plan)}**", ""]
     out += [f"Binding constraint: {_cell(plan['bindingConstraint'])}", "", targets_line(plan), ""]
-    out += ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
-    out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows(plan)]
+    out += _markdown_table(COLUMNS, rows(plan))
+    if plan.get("levers"):
+        out += ["", "Levers (same seeds, one count):", ""]
+        out += _markdown_table(LEVER_COLUMNS, lever_rows(plan))
+        out += [""] + [f"- {_cell(lever['effect'])}" for lever in plan["levers"]]
     for note in plan.get("notes", []) + [e["message"] for e in plan.get("explanations", [])]:
         out += ["", f"> **Note:** {_cell(note)}"]
     for title, path in figures:
         out += ["", f"![{title}]({path})"]
     out += ["", f"_Search: {plan['search']}._"]
     return "\n".join(out) + "\n"
+
+
+def _markdown_table(columns: tuple[str, ...], body: list[tuple[str, ...]]) -> list[str]:
+    head = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    return head + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in body]
 
 
 def _cell(text: str) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 from lwssim.errors import InputError, clip
 from lwssim.manifests import llmisvc, lws
 from lwssim.manifests import schema as scenario_schema
-from lwssim.manifests.limits import MAX_NODES, MAX_PODS, MAX_RANDOM_FAULTS, check_at_most
+from lwssim.manifests.limits import MAX_GROUPS, MAX_NODES, MAX_PODS, MAX_RANDOM_FAULTS, check_at_most
 from lwssim.manifests.nodelist import load_nodes
 from lwssim.manifests.where import Where, show, type_name
 from lwssim.manifests.workloads import merge_patch, read_document, replicas_path, with_value
@@ -446,7 +446,9 @@ def _lws_bounds(
 
 def _check_pods(bounds: dict[str, tuple[int, int]], cluster: Cluster, at: Where) -> int:
     """The most pods the run can hold (every LWS at its most replicas × size, snapshot pods), within
-    MAX_PODS. Refused before any pod exists."""
+    MAX_PODS, and each LWS within MAX_GROUPS. Refused before any pod exists."""
+    for name, (replicas, _) in bounds.items():
+        check_at_most(at, f"LeaderWorkerSet {name} at its most", replicas, MAX_GROUPS, "groups")
     total = len(cluster.existing_pods) + sum(r * s for r, s in bounds.values())
     if total > MAX_PODS:
         largest = max(bounds, key=lambda n: bounds[n][0] * bounds[n][1])

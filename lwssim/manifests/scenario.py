@@ -19,7 +19,14 @@ from typing import Any
 from lwssim.errors import InputError, clip
 from lwssim.manifests import llmisvc, lws
 from lwssim.manifests import schema as scenario_schema
-from lwssim.manifests.limits import MAX_GROUPS, MAX_NODES, MAX_PODS, MAX_RANDOM_FAULTS, check_at_most
+from lwssim.manifests.limits import (
+    MAX_GROUPS,
+    MAX_HORIZON_HOURS,
+    MAX_NODES,
+    MAX_PODS,
+    MAX_RANDOM_FAULTS,
+    check_at_most,
+)
 from lwssim.manifests.nodelist import load_nodes
 from lwssim.manifests.where import Where, show, type_name
 from lwssim.manifests.workloads import merge_patch, read_document, replicas_path, with_value
@@ -138,6 +145,8 @@ class _Loader:
             horizon = spec_at.key("horizon").duration(spec["horizon"])
             if horizon <= 0:
                 raise spec_at.key("horizon").error(f"must be longer than 0s, got {show(spec['horizon'])}")
+            hours = math.ceil(horizon / 3600)
+            check_at_most(spec_at.key("horizon"), "the horizon", hours, MAX_HORIZON_HOURS, "hours")
         patches, scales = self.events(
             spec.get("events") or [], spec_at.key("events"), workloads, manifests, controller
         )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lwssim.errors import InputError, UnsupportedError, clip, warn
+from lwssim.manifests.limits import MAX_QUANTITY
 from lwssim.model.quantity import QuantityError, parse_duration, resource_amount
 
 MAX_INT32 = 2**31 - 1
@@ -160,6 +161,9 @@ class Where:
             except QuantityError as exc:
                 why = "must not be negative" if "negative" in str(exc) else "is not a quantity"
                 raise at.error(f"{show(amount)} {why}") from None
+            if out[str(name)] > MAX_QUANTITY:
+                limit = "10^18 (bytes, millicores or units)"
+                raise at.error(f"{show(amount)} is beyond lwssim's limit of {limit} for one amount")
         return out
 
 

@@ -5,16 +5,25 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import click
 
 from lwssim import __version__
-from lwssim.errors import InputError
+from lwssim.errors import InputError, InputWarning, one_line
+from lwssim.manifests.limits import MAX_NODES
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
+MAX_RUNS = 10_000  # Monte Carlo runs: p05/p95 settle within a few hundred; more only costs time
+MAX_JOBS = 256  # worker processes: each is a Python interpreter of its own
+MAX_BEYOND = 100
 
 
 class LwssimGroup(click.Group):
@@ -22,7 +31,8 @@ class LwssimGroup(click.Group):
 
     def main(self, *args, standalone_mode: bool = True, **kwargs):  # type: ignore[override]
         try:
-            rv = super().main(*args, standalone_mode=False, **kwargs)
+            with _warnings_to_stderr():
+                rv = super().main(*args, standalone_mode=False, **kwargs)
         except InputError as exc:
             _fail(exc.render())
         except click.exceptions.NoArgsIsHelpError as exc:
@@ -40,8 +50,60 @@ class LwssimGroup(click.Group):
 
 
 def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {one_line(message)}", err=True)
     sys.exit(EXIT_INPUT)
+
+
+@contextmanager
+def _warnings_to_stderr() -> Iterator[None]:
+    """Input warnings (errors.InputWarning) as ``warning: <file>: <field>: ...`` lines, each once."""
+    seen: set[str] = set()
+
+    def show(message: Warning | str, *_args: Any, **_kwargs: Any) -> None:
+        text = str(message)
+        if text not in seen:
+            seen.add(text)
+            click.echo(f"warning: {text}", err=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", InputWarning)
+        warnings.showwarning = show
+        yield
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click.FloatRange that also refuses nan and inf (``nan`` passes every comparison with a bound)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return rv
+
+
+class Duration(click.ParamType):
+    """A Go/Kubernetes duration (90s, 5m, 1h30m) → seconds."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from lwssim.model.quantity import QuantityError, parse_duration
+
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_duration(value)
+        except QuantityError:
+            self.fail(f"{value!r} is not a duration (write it like 90s, 5m or 1h30m).", param, ctx)
+
+
+def _plots_need_markdown(output: str, plots_dir: str | None) -> None:
+    """--plots-dir writes files only for Markdown, which links them; elsewhere it would be ignored."""
+    if plots_dir is not None and output != "markdown":
+        embedded = " (html embeds its plots)" if output == "html" else ""
+        raise click.BadOptionUsage(
+            "plots_dir", f"--plots-dir writes plots only with --output markdown, not {output}{embedded}."
+        )
 
 
 # Options shared by the commands that write reports.
@@ -58,6 +120,8 @@ PLOTS_DIR = click.option(
     default=None,
     help="With --output markdown: write the plots here as PNG files and link them.",
 )
+# Seeds as the scenario's spec.seed takes them: a non-negative integer, 64 bits at most.
+SEED_TYPE = click.IntRange(0, 2**63 - 1)
 
 
 @click.group(cls=LwssimGroup)
@@ -68,7 +132,7 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
-@click.option("--seed", type=int, default=None, help="Random seed; default: the scenario's spec.seed.")
+@click.option("--seed", type=SEED_TYPE, default=None, help="Random seed; default: the scenario's spec.seed.")
 @REPORT_OUTPUT
 @PLOTS_DIR
 def simulate(scenario: str, seed: int | None, output: str, plots_dir: str | None) -> int:
@@ -76,6 +140,7 @@ def simulate(scenario: str, seed: int | None, output: str, plots_dir: str | None
     from lwssim import runner
     from lwssim.analysis.report import to_json
 
+    _plots_need_markdown(output, plots_dir)
     loaded = runner.seeded(runner.load(scenario), seed)
     click.echo(f"simulating {loaded.name} ...", err=True)
     if output == "html" or (output == "markdown" and plots_dir):
@@ -148,12 +213,12 @@ def _write_junit(path: str, xml: str) -> None:
 @click.argument("paths", nargs=-1, required=True, metavar="SCENARIO|DIR...")
 @click.option("--junit", type=click.Path(dir_okay=False, writable=True), help="Also write JUnit XML here.")
 @click.option(
-    "--seed", type=int, default=None, help="Random seed for every scenario; default: each spec.seed."
+    "--seed", type=SEED_TYPE, default=None, help="Random seed for every scenario; default: each spec.seed."
 )
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option(
     "--runs",
-    type=click.IntRange(1),
+    type=click.IntRange(1, MAX_RUNS),
     default=50,
     show_default=True,
     help="Monte Carlo runs behind expectations that name a quantile.",
@@ -205,40 +270,41 @@ def _markdown_figures(figures: list, plots_dir: str, prefix: str) -> list[tuple[
 @click.option(
     "--min",
     "min_count",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, MAX_NODES),
     default=None,
     help="Smallest count to try; default: the resource lower bound.",
 )
 @click.option(
     "--max",
     "max_count",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, MAX_NODES),
     default=None,
     help="Largest count to try; default: twice the pool's count.",
 )
 @click.option(
     "--runs",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_RUNS),
     default=100,
     show_default=True,
     help="Most Monte Carlo runs per candidate count (fewer once the sequential test decides).",
 )
 @click.option(
     "--target-availability",
-    type=click.FloatRange(0.0, 1.0),
+    type=FiniteFloatRange(0.0, 1.0),
     default=None,
     help="Mean availability over the runs must reach this, e.g. 0.999.",
 )
 @click.option(
     "--target-time-to-serving",
+    type=Duration(),
     default=None,
     help="The --quantile of time to all serving must be within this duration, e.g. 15m.",
 )
-@click.option("--quantile", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.95, show_default=True)
+@click.option("--quantile", type=FiniteFloatRange(0.0, 1.0, min_open=True), default=0.95, show_default=True)
 @click.option(
     "--jobs",
     "-j",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_JOBS),
     default=None,
     help="Worker processes; default: all cores. Results do not depend on it.",
 )
@@ -251,7 +317,7 @@ def _markdown_figures(figures: list, plots_dir: str, prefix: str) -> list[tuple[
     help="Run the Monte Carlo runs on this Dask scheduler, e.g. tcp://host:8786 (pip install "
     "'lwssim[dask]'; workers need the same lwssim); same results as a local run. --jobs is then unused.",
 )
-@click.option("--seed", type=int, default=None, help="Base seed of the runs; default: spec.seed.")
+@click.option("--seed", type=SEED_TYPE, default=None, help="Base seed of the runs; default: spec.seed.")
 @click.option(
     "--confidence",
     type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
@@ -261,7 +327,7 @@ def _markdown_figures(figures: list, plots_dir: str, prefix: str) -> list[tuple[
 )
 @click.option(
     "--beyond",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, MAX_BEYOND),
     default=1,
     show_default=True,
     help="Also simulate this many counts above the recommendation (trend, non-monotone checks).",
@@ -275,7 +341,7 @@ def plan(
     max_count: int | None,
     runs: int,
     target_availability: float | None,
-    target_time_to_serving: str | None,
+    target_time_to_serving: float | None,
     quantile: float,
     jobs: int | None,
     dask_scheduler: str | None,
@@ -292,20 +358,16 @@ def plan(
 
     from lwssim import runner
     from lwssim.analysis.report import to_json
-    from lwssim.model.quantity import QuantityError, parse_duration
     from lwssim.plan import Targets, search
     from lwssim.plan.progress import RichProgress
     from lwssim.plan.report import to_dict
 
+    _plots_need_markdown(output, plots_dir)
     loaded = runner.load(scenario)
-    try:
-        ttas = None if target_time_to_serving is None else parse_duration(target_time_to_serving)
-    except QuantityError as exc:
-        raise InputError(scenario, "--target-time-to-serving", str(exc)) from None
     if min_count is not None and max_count is not None and min_count > max_count:
         raise InputError(scenario, "--min", f"{min_count} is above --max {max_count}")
     loaded = runner.seeded(loaded, seed)
-    targets = Targets(target_availability, ttas, quantile)
+    targets = Targets(target_availability, target_time_to_serving, quantile)
     with contextlib.ExitStack() as stack:
         open_runs = None
         if dask_scheduler:
@@ -362,12 +424,12 @@ def plan(
 )
 @click.option(
     "--tolerance",
-    type=click.FloatRange(min=0.0),
+    type=FiniteFloatRange(min=0.0),
     default=0.05,
     show_default=True,
     help="Largest relative error of time to serving that still agrees.",
 )
-@click.option("--seed", type=int, default=None, help="Random seed; default: the scenario's spec.seed.")
+@click.option("--seed", type=SEED_TYPE, default=None, help="Random seed; default: the scenario's spec.seed.")
 @REPORT_OUTPUT
 @PLOTS_DIR
 def compare(
@@ -382,6 +444,7 @@ def compare(
     from lwssim.analysis.report import to_json
     from lwssim.render import compare as compare_render
 
+    _plots_need_markdown(output, plots_dir)
     obs = comparing.load_observed(observed)
     loaded = runner.seeded(runner.load(scenario_path), seed)
     click.echo(f"simulating {loaded.name} ...", err=True)

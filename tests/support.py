@@ -3,18 +3,30 @@
 Two ways to a scenario document: ``scenario_doc(pools, workloads, ...)`` from ``pool``/``lws`` parts, or
 ``base_doc(spec=..., lws=...)``: BASE (six racked H100 nodes, two groups of two) with overrides merged
 in. ``load``/``build`` load a document as the CLI loads a file; ``run``/``simulate`` run it.
+``run_cli`` runs the command in-process within a time and memory bound, and ``assert_input_contract``
+checks what bad input may do (exit 2, one error line, no traceback).
 Not a test module (it collects no tests); conftest.py puts ``write_scenario`` on top of it as a fixture.
 """
 
 from __future__ import annotations
 
 import copy
+import os
+import resource
+import signal
+import subprocess
+import sys
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import simpy
 import yaml
+from click.testing import CliRunner
 
 from lwssim.analysis.report import build_report
 from lwssim.engine.context import Cluster
@@ -280,3 +292,93 @@ class Bench:
         result = self.fit(tmpl)
         assert isinstance(result, int), result
         return self.nodes.names[result]
+
+
+# -- the CLI's input contract (docs/contract.md "Conventions"), for tests/test_input_edge.py and the fuzzer --
+
+
+class CaseTimeout(Exception):
+    """A CLI run took longer than its bound: the input made lwssim hang or crawl."""
+
+
+@dataclass
+class Outcome:
+    """One in-process run of the `lwssim` command."""
+
+    code: int
+    stdout: str
+    stderr: str
+    exception: BaseException | None
+    seconds: float
+
+
+@contextmanager
+def bounded(seconds: float, memory: int) -> Iterator[None]:
+    """Raise CaseTimeout after ``seconds`` and MemoryError beyond ``memory`` more bytes of address space.
+
+    An alarm and RLIMIT_AS in this process: cheaper than a subprocess per case, and what a hang or a
+    runaway allocation does inside is what it would do in the user's shell.
+    """
+
+    def alarm(*_args: object) -> None:
+        raise CaseTimeout(f"no answer within {seconds} s")
+
+    page = os.sysconf("SC_PAGE_SIZE")
+    in_use = int(Path("/proc/self/statm").read_text().split()[0]) * page
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = in_use + memory if hard == resource.RLIM_INFINITY else min(in_use + memory, hard)
+    previous = signal.signal(signal.SIGALRM, alarm)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        signal.signal(signal.SIGALRM, previous)
+
+
+def run_cli(args: list[str], seconds: float = 20.0, memory: int = 1536 * 2**20) -> Outcome:
+    """``lwssim ARGS`` in this process (click's CliRunner), within ``bounded(seconds, memory)``."""
+    from lwssim.cli import cli
+
+    start = time.perf_counter()
+    with bounded(seconds, memory):
+        result = CliRunner().invoke(cli, args)
+    return Outcome(
+        result.exit_code, result.stdout, result.stderr, result.exception, time.perf_counter() - start
+    )
+
+
+def run_cli_process(args: list[str], cwd: Path, seconds: float = 20.0, memory: int = 2**30) -> Outcome:
+    """``lwssim ARGS`` in a child process limited to ``memory`` bytes of address space and killed after
+    ``seconds``: a bound that holds even where the in-process alarm cannot interrupt (a hang in C code,
+    such as str() of an expanded alias bomb)."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+    start = time.perf_counter()
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from lwssim.cli import main; sys.argv[0] = 'lwssim'; main()",
+    ]
+    try:
+        done = subprocess.run(
+            command + args, cwd=cwd, capture_output=True, text=True, timeout=seconds, preexec_fn=limit
+        )
+    except subprocess.TimeoutExpired:
+        return Outcome(-1, "", "", CaseTimeout(f"no answer within {seconds} s"), seconds)
+    return Outcome(done.returncode, done.stdout, done.stderr, None, time.perf_counter() - start)
+
+
+def assert_input_contract(out: Outcome) -> None:
+    """Exit 0, 1 or 2; no traceback; at most one ``error:`` line, and on exit 2 exactly that, stdout empty."""
+    assert out.exception is None or isinstance(out.exception, SystemExit), repr(out.exception)
+    assert out.code in (0, 1, 2), out.code
+    assert "Traceback" not in out.stderr, out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) <= 1, out.stderr
+    if out.code == 2:
+        assert len(errors) == 1 and out.stdout == "", (out.stdout[:200], out.stderr)

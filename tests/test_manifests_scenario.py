@@ -122,8 +122,13 @@ def test_llmisvc_patch_rederives_and_size_is_immutable(tmp_path):
 
 
 def test_malformed_yaml_has_line_and_column(tmp_path):
+    e = fails(tmp_path, "apiVersion: lwssim.io/v1alpha1\nkind: Scenario\nspec: {a: [}\n")
+    assert e.file.endswith("s.yaml") and "line 3, column 12" in e.message
+
+
+def test_yaml_cut_short_names_the_end_and_where_the_open_node_starts(tmp_path):
     e = fails(tmp_path, "apiVersion: lwssim.io/v1alpha1\nkind: [Scenario\n")
-    assert e.file.endswith("s.yaml") and "line 3" in e.message
+    assert "at the end of the file" in e.message and "at line 2, column 7" in e.message
 
 
 @pytest.mark.parametrize(

@@ -220,6 +220,12 @@ def test_cli_bad_input_exits_2(tmp_path, args, field):
     result = invoke("plan", str(path), *args, "-o", "json")
     assert result.exit_code == 2
     assert result.stdout == ""
+    if field == "--target-time-to-serving":  # checked by the option's type, before the file is read
+        assert result.stderr == (
+            "error: Invalid value for '--target-time-to-serving': 'soon' is not a duration "
+            "(write it like 90s, 5m or 1h30m).\n"
+        )
+        return
     assert result.stderr.startswith(f"error: {path}: {field}: ")
     if field == "--pool":
         assert 'no node pool named "a100"' in result.stderr and "(pools: h100)" in result.stderr

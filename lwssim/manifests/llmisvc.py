@@ -25,6 +25,7 @@ import copy
 from typing import Any
 
 from lwssim.errors import InputError
+from lwssim.manifests.limits import MAX_GROUP_SIZE, check_at_most
 from lwssim.manifests.lws import check_dns1035, check_name_fits_pod_labels, int_or_percent
 from lwssim.manifests.podspec import pod_spec
 from lwssim.manifests.where import MAX_INT32, Where
@@ -126,10 +127,32 @@ def group_size(parallelism: Any, where: Where) -> tuple[int, bool]:
         missing = "dataLocal" if local is None else "data"
         raise where.key(missing).error("Required value: data and dataLocal must be set together")
     if is_dp:
-        return max((data or 1) // (local or 1), 1), True
+        size = max((data or 1) // (local or 1), 1)
+        if data and local and data % local:
+            _warn_lost_ranks(where, data, local, size)
+        check_at_most(where.key("data"), "the group size, data // dataLocal,", size, MAX_GROUP_SIZE, "pods")
+        return size, True
     if pipeline is not None:
+        check_at_most(where.key("pipeline"), "the group size", pipeline, MAX_GROUP_SIZE, "pods")
         return pipeline, False
     raise where.error("Required value: a multi-node service (spec.worker) needs data or pipeline parallelism")
+
+
+def _warn_lost_ranks(where: Where, data: int, local: int, size: int) -> None:
+    """KServe divides integers (ParallelismSpec.GetSize), and each pod starts ``dataLocal`` ranks from
+    ``LWS_WORKER_INDEX * dataLocal`` (config-llm-worker-data-parallel), so the remainder gets no pod."""
+    if data < local:
+        where.warn(
+            f"data {data} is less than dataLocal {local}: KServe makes a group of 1 pod that starts "
+            f"{local} data-parallel ranks of a {data}-rank job"
+        )
+        return
+    first, last = size * local, data - 1
+    ranks = f"rank {first}" if first == last else f"ranks {first}-{last}"
+    where.warn(
+        f"data {data} is not a multiple of dataLocal {local}: KServe makes groups of {data} // {local} = "
+        f"{size} pods of {local} ranks each, so data-parallel {ranks} run nowhere"
+    )
 
 
 def _rollout(where: Where, value: Any) -> dict | None:

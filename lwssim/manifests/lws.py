@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from lwssim.manifests.limits import MAX_GROUP_SIZE, check_at_most
 from lwssim.manifests.podspec import pod_template
 from lwssim.manifests.where import MAX_INT32, Where, show
 from lwssim.model.lws import (
@@ -184,6 +185,7 @@ def lws_spec(doc: Any, where: Where, controller: ControllerConfig | None = None)
             f"Invalid value: {replicas}: "
             f"the product of replicas and worker replicas must not exceed {MAX_INT32}"
         )
+    check_at_most(lwt_at.key("size"), "the group size", size, MAX_GROUP_SIZE, "pods")
 
     restart_policy = _restart_policy(
         lwt_at.key("restartPolicy"), lwt.get("restartPolicy"), controller, annotations

@@ -30,6 +30,12 @@ def load_nodes(
     for d, doc in enumerate(docs):
         where = Where(shown if len(docs) == 1 else f"{shown} (document {d + 1})")
         read_objects(doc, where, nodes, pods)
+    if not nodes:  # a PodList, or pods alone: nothing to place them on
+        kinds = sorted({str(d.get("kind")) for d in docs if isinstance(d, dict)}) or ["nothing"]
+        raise (referenced_by or Where(shown)).error(
+            f"{shown} lists no Node (it holds {', '.join(kinds)}); expected a NodeList "
+            "(kubectl get nodes -o yaml), a List of Nodes and bound Pods (lwssim snapshot) or Node documents"
+        )
     return nodes, pods
 
 

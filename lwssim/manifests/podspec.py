@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lwssim.errors import clip
+from lwssim.manifests.limits import MAX_QUANTITY
 from lwssim.manifests.where import Where
 from lwssim.model.pod import (
     Container,
@@ -61,7 +63,7 @@ def pod_spec(
     affinity_at = where.key("affinity")
     affinity = affinity_at.mapping(spec.get("affinity"))
     required, preferred = _node_affinity(affinity.get("nodeAffinity"), affinity_at.key("nodeAffinity"))
-    return PodTemplate(
+    template = PodTemplate(
         labels=labels,
         annotations=annotations,
         containers=_containers(raw_containers, containers_at),
@@ -84,6 +86,11 @@ def pod_spec(
         ),
         overhead=tuple(sorted(where.key("overhead").resources(spec.get("overhead")).items())),
     )
+    for name, total in template.requests().items():  # each amount is within the limit; their sum too
+        if total > MAX_QUANTITY:
+            limit = "lwssim's limit of 10^18 for one amount"
+            raise containers_at.error(f"the pod requests {total:,} of {clip(name)} in all, beyond {limit}")
+    return template
 
 
 def _containers(items: list, where: Where) -> tuple[Container, ...]:

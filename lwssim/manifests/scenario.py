@@ -9,16 +9,26 @@ and field path; the engine never sees unchecked input.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from lwssim.errors import InputError
+from lwssim.errors import InputError, clip
+from lwssim.manifests import llmisvc, lws
 from lwssim.manifests import schema as scenario_schema
+from lwssim.manifests.limits import (
+    MAX_GROUPS,
+    MAX_HORIZON_HOURS,
+    MAX_NODES,
+    MAX_PODS,
+    MAX_RANDOM_FAULTS,
+    check_at_most,
+)
 from lwssim.manifests.nodelist import load_nodes
-from lwssim.manifests.where import Where
+from lwssim.manifests.where import Where, show, type_name
 from lwssim.manifests.workloads import merge_patch, read_document, replicas_path, with_value
 from lwssim.manifests.yamlio import load_documents
 from lwssim.model.cluster import Cluster, ExistingPod, Node, NodePool, TopologyLevel, expand_pool
@@ -58,11 +68,49 @@ def load_scenario(path: str | Path) -> Scenario:
     shown = str(path)
     docs = load_documents(Path(path), shown)
     top = Where(shown)
-    if len(docs) != 1:
-        raise top.error(f"expected one YAML document, found {len(docs)}")
+    if len(docs) != 1 or not _claims_scenario(docs[0]):
+        raise top.error(_not_a_scenario(docs))
     doc = docs[0]
     scenario_schema.check_structure(doc, top)
     return _Loader(Path(path), shown).load(doc)
+
+
+EXPECTED = f"lwssim {scenario_schema.KIND} ({scenario_schema.API_VERSION})"
+MANIFEST_HINTS = {
+    lws.KIND: "to simulate it, name it in a scenario's spec.workloads[].file",
+    llmisvc.KIND: "to simulate it, name it in a scenario's spec.workloads[].file",
+    "NodeList": "nodes go in a scenario's spec.cluster.nodes",
+    "List": "nodes go in a scenario's spec.cluster.nodes, workloads in spec.workloads[].file",
+}
+
+
+def _claims_scenario(doc: Any) -> bool:
+    """A mapping that is, or means to be, a Scenario: the schema check then names what is wrong in it."""
+    if not isinstance(doc, dict):
+        return False
+    kind, api = doc.get("kind"), doc.get("apiVersion")
+    return kind == scenario_schema.KIND or api == scenario_schema.API_VERSION or not (kind or api)
+
+
+def _not_a_scenario(docs: list[Any]) -> str:
+    """What the file holds instead of a scenario (say an LWS or Deployment manifest), and what goes here."""
+    if not docs:
+        return f"holds no YAML document; expected a {EXPECTED}"
+    kinds = [_object_kind(d) for d in docs]
+    if len(docs) == 1:
+        what = f"this is {kinds[0]}"
+    else:
+        what = f"this file holds {len(docs)} documents ({', '.join(kinds[:3])}{', …' * (len(docs) > 3)})"
+    first = docs[0].get("kind") if isinstance(docs[0], dict) else None
+    hint = MANIFEST_HINTS.get(first) if isinstance(first, str) else None
+    return f"{what}, not a {EXPECTED}" + (f"; {hint}" if hint else "")
+
+
+def _object_kind(doc: Any) -> str:
+    if not isinstance(doc, dict):
+        return type_name(doc)
+    kind, api = (v if isinstance(v, str) else show(v) for v in (doc.get("kind"), doc.get("apiVersion")))
+    return f"{clip(kind)} ({clip(api)})"
 
 
 @dataclass
@@ -92,17 +140,20 @@ class _Loader:
         controller = _controller(spec.get("controller") or {})
         cluster = self.cluster(spec["cluster"], spec_at.key("cluster"))
         workloads, manifests = self.workloads(spec["workloads"], spec_at.key("workloads"), controller)
-        horizon = (
-            DEFAULT_HORIZON
-            if spec.get("horizon") is None
-            else spec_at.key("horizon").duration(spec["horizon"])
-        )
+        horizon = DEFAULT_HORIZON
+        if spec.get("horizon") is not None:
+            horizon = spec_at.key("horizon").duration(spec["horizon"])
+            if horizon <= 0:
+                raise spec_at.key("horizon").error(f"must be longer than 0s, got {show(spec['horizon'])}")
+            hours = math.ceil(horizon / 3600)
+            check_at_most(spec_at.key("horizon"), "the horizon", hours, MAX_HORIZON_HOURS, "hours")
         patches, scales = self.events(
             spec.get("events") or [], spec_at.key("events"), workloads, manifests, controller
         )
-        faults = self.faults(
-            spec.get("faults") or {}, spec_at.key("faults"), cluster, _lws_bounds(workloads, patches, scales)
-        )
+        bounds = _lws_bounds(workloads, patches, scales)
+        pods = _check_pods(bounds, cluster, spec_at.key("workloads"))
+        faults = self.faults(spec.get("faults") or {}, spec_at.key("faults"), cluster, bounds)
+        _check_random_faults(faults, cluster, pods, horizon, spec_at.key("faults"))
         return Scenario(
             name=doc["metadata"]["name"],
             path=self.shown,
@@ -125,8 +176,11 @@ class _Loader:
         nodes: list[Node] = []
         seen: dict[str, str] = {}
         pools_at = where.key("nodePools")
+        counted = 0
         for i, p in enumerate(raw.get("nodePools") or []):
             at = pools_at.index(i)
+            counted += int(p["count"])
+            check_at_most(at.key("count"), "the cluster", counted, MAX_NODES, "nodes")
             pool = _pool(p, at)
             if pool.name in {q.name for q in pools}:
                 raise at.key("name").error(f'duplicate pool name "{pool.name}"')
@@ -139,6 +193,7 @@ class _Loader:
             ref_at = where.key("nodes")
             file, shown = self.relative(raw["nodes"])
             listed, existing = load_nodes(file, shown, ref_at)
+            check_at_most(ref_at, "the cluster", len(nodes) + len(listed), MAX_NODES, "nodes")
             for n in listed:
                 _claim(seen, n.name, shown, ref_at)
                 nodes.append(n)
@@ -396,6 +451,38 @@ def _lws_bounds(
         r0, s0 = bounds[by_workload[s.workload]]
         bounds[by_workload[s.workload]] = (max(r0, s.replicas), s0)
     return bounds
+
+
+def _check_pods(bounds: dict[str, tuple[int, int]], cluster: Cluster, at: Where) -> int:
+    """The most pods the run can hold (every LWS at its most replicas × size, snapshot pods), within
+    MAX_PODS, and each LWS within MAX_GROUPS. Refused before any pod exists."""
+    for name, (replicas, _) in bounds.items():
+        check_at_most(at, f"LeaderWorkerSet {name} at its most", replicas, MAX_GROUPS, "groups")
+    total = len(cluster.existing_pods) + sum(r * s for r, s in bounds.values())
+    if total > MAX_PODS:
+        largest = max(bounds, key=lambda n: bounds[n][0] * bounds[n][1])
+        r, s = bounds[largest]
+        check_at_most(
+            at, f"the number of pods at its most ({largest}: {r:,} groups of {s:,})", total, MAX_PODS, "pods"
+        )
+    return total
+
+
+def _check_random_faults(faults: Faults, cluster: Cluster, pods: int, horizon: float, at: Where) -> None:
+    """Refuse failure rates that would draw more than MAX_RANDOM_FAULTS faults over the horizon: each
+    is simulated, so a mistyped rate (1e9 per node-day) would run for days instead of failing."""
+    days = horizon / 86400
+    expected = [("containerCrashes", faults.container_crashes_per_pod_day * pods * days)]
+    if faults.node_failures is not None:
+        expected.append(("nodeFailures", faults.node_failures.rate_per_node_day * len(cluster.nodes) * days))
+    for i, d in enumerate(faults.domain_failures):
+        domains = {dict(n.labels).get(d.key) for n in cluster.nodes} - {None}
+        expected.append((f"domainFailures[{i}]", d.rate_per_domain_day * len(domains) * days))
+    total = sum(n for _, n in expected)
+    if total > MAX_RANDOM_FAULTS:
+        field = max(expected, key=lambda e: e[1])[0]  # the rate that draws the most
+        what = "the expected number of random faults over the horizon"
+        check_at_most(at.key(field), what, math.ceil(total), MAX_RANDOM_FAULTS, "faults")
 
 
 def _check_pod(name: str, at: Where, bounds: dict[str, tuple[int, int]]) -> None:

@@ -6,10 +6,13 @@ Every reader in this package takes a :class:`Where` (file + field path) so a bad
 
 from __future__ import annotations
 
+import json
+import reprlib
 from dataclasses import dataclass
 from typing import Any
 
-from lwssim.errors import InputError, UnsupportedError
+from lwssim.errors import InputError, UnsupportedError, clip, warn
+from lwssim.manifests.limits import MAX_QUANTITY
 from lwssim.model.quantity import QuantityError, parse_duration, resource_amount
 
 MAX_INT32 = 2**31 - 1
@@ -34,15 +37,28 @@ def type_name(value: object) -> str:
     return type(value).__name__
 
 
+def _short_repr() -> reprlib.Repr:
+    r = reprlib.Repr()
+    r.maxlevel, r.maxdict, r.maxlist, r.maxstring, r.maxother, r.maxlong = 2, 4, 4, 30, 30, 30
+    return r
+
+
+_SHORT = _short_repr()
+
+
 def show(value: object) -> str:
-    """A value as the user wrote it: strings quoted, the rest as YAML would print them."""
+    """A value as the user wrote it, cut short: strings quoted, the rest as YAML would print them.
+
+    Mappings and lists go through reprlib, which stops after a few items and levels, so a value that an
+    alias expands to millions of nodes costs no more to show than a small one.
+    """
     if isinstance(value, str):
-        return f'"{value}"'
+        return json.dumps(clip(value), ensure_ascii=False)
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "null"
-    return str(value)
+    return clip(_SHORT.repr(value))
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,7 @@ class Where:
     path: str = ""
 
     def key(self, name: str) -> Where:
+        name = clip(name)
         return Where(self.file, f"{self.path}.{name}" if self.path else name)
 
     def index(self, i: int) -> Where:
@@ -63,6 +80,10 @@ class Where:
 
     def unsupported(self, message: str) -> UnsupportedError:
         return UnsupportedError(self.file, self.path, message)
+
+    def warn(self, message: str) -> None:
+        """Input that loads but is likely a mistake (errors.InputWarning)."""
+        warn(self.file, self.path, message)
 
     # -- typed reads of a mapping's field; ``None`` / absent gives the default ------------------------
 
@@ -140,6 +161,9 @@ class Where:
             except QuantityError as exc:
                 why = "must not be negative" if "negative" in str(exc) else "is not a quantity"
                 raise at.error(f"{show(amount)} {why}") from None
+            if out[str(name)] > MAX_QUANTITY:
+                limit = "10^18 (bytes, millicores or units)"
+                raise at.error(f"{show(amount)} is beyond lwssim's limit of {limit} for one amount")
         return out
 
 

@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
+from lwssim.errors import InputError
+from lwssim.manifests.limits import MAX_NODES
 from lwssim.model.scenario import Scenario
 from lwssim.plan import runs as R
 from lwssim.plan.levers import Lever, apply_lever, levers_for
@@ -195,9 +197,16 @@ def search(
     targets = targets or Targets()
     progress = progress or Progress()
     bound, why = resource_lower_bound(scenario, pool)
-    others = any(n.pool != pool.name for n in scenario.cluster.nodes)
+    others = sum(n.pool != pool.name for n in scenario.cluster.nodes)
     start = max(bound, 0 if others else 1, lo if lo is not None else 0)
-    stop = hi if hi is not None else max(2 * pool.count, start)
+    room = MAX_NODES - others  # the most nodes the pool may have within lwssim's node limit
+    if start > room:
+        raise _beyond_node_limit(
+            scenario, "--min" if start == lo else "--pool", start, pool.name, others, why
+        )
+    if hi is not None and hi > room:
+        raise _beyond_node_limit(scenario, "--max", hi, pool.name, others, "")
+    stop = hi if hi is not None else min(max(2 * pool.count, start), room)
     s = Search(scenario, pool.name, start, stop, runs, targets, bound, why, lo, confidence)
     if start > stop:
         return s
@@ -233,6 +242,19 @@ def search(
         progress.close()
     s.candidates = sorted(tried.values(), key=lambda c: c.count)
     return s
+
+
+def _beyond_node_limit(
+    scenario: Scenario, option: str, count: int, pool: str, others: int, why: str
+) -> InputError:
+    """A candidate count the engine is not asked to run (lwssim/manifests/limits.py)."""
+    because = f" ({why})" if why else ""
+    return InputError(
+        scenario.path,
+        option,
+        f"{count:,} nodes of pool {pool}{because} and {others:,} other nodes are beyond lwssim's limit of "
+        f"{MAX_NODES:,} nodes",
+    )
 
 
 def _gallop_and_bisect(

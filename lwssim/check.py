@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from lwssim import runner
 from lwssim.errors import InputError
+from lwssim.manifests.limits import MAX_FILE_BYTES
+from lwssim.manifests.yamlio import parse_documents
 from lwssim.model.scenario import Expectation, Scenario
 
 API_VERSION = "lwssim.io/v1alpha1"
@@ -188,14 +189,17 @@ def _text_claims_scenario(text: str) -> bool:
 def peek(path: Path) -> Peek:
     """Read ``path`` cheaply and say whether it is (meant as) a Scenario; never raises."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            text = f.read(MAX_FILE_BYTES + 1).decode("utf-8")
     except UnicodeDecodeError:
         return Peek(skipped="not UTF-8 text")
     except OSError:
         return Peek(name=path.stem)  # unreadable: loading it says why
-    try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError:
+    if len(text) > MAX_FILE_BYTES:
+        return Peek(name=path.stem)  # loading it names the limit
+    try:  # within the input edge's limits (depth, aliases, duplicate keys), as loading reads it
+        docs = parse_documents(text, str(path))
+    except InputError:
         return Peek(name=path.stem) if _text_claims_scenario(text) else Peek(skipped="not valid YAML")
     if not docs:
         return Peek(skipped="empty")

@@ -334,3 +334,14 @@ def test_junit_error_report() -> None:
     assert case is not None and case.get("name") == "s.yaml"
     error = case.find("error")
     assert error is not None and error.get("message") == 's.yaml: kind: "Scenari" is not one of "Scenario"'
+
+
+def test_peek_reads_yaml_within_the_input_edge_limits(tmp_path: Path) -> None:
+    """A folder's file nested beyond the YAML depth limit, or with duplicate keys, is read as loading reads
+    it: no RecursionError while sorting the folder; a Scenario-looking one is kept so loading says why."""
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("a: " + "[" * 600 + "]" * 600 + "\n")
+    assert peek(deep) == Peek(skipped="not valid YAML")
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("apiVersion: lwssim.io/v1alpha1\nkind: Scenario\nkind: Scenario\n")
+    assert peek(twice) == Peek(name="twice")

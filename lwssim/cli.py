@@ -519,9 +519,9 @@ def calibrate(
         doc["notes"] += api["notes"]
         if api["apiLatency"]:
             doc["timing"]["apiLatency"] = api["apiLatency"]
-    sources = [f"{len(observed)} timeline(s)"] * bool(observed) + [f"{len(audit_logs)} audit log(s)"] * bool(
-        audit_logs
-    )
+    sources = [
+        f"{len(xs)} {what}" for xs, what in ((observed, "timeline(s)"), (audit_logs, "audit log(s)")) if xs
+    ]
     lines = [f"# fitted by `lwssim calibrate` from {' and '.join(sources)}; paste under spec:"]
     for f in doc["fits"]:
         lines.append(

@@ -87,7 +87,7 @@ def _call(event: dict) -> Call | None:
 def chains(calls: Iterable[Call]) -> Iterator[tuple[str, float]]:
     """(kind, seconds) for every write that answers an earlier one, in the chains named above."""
     last: dict[tuple[str, str, str, str], float] = {}  # (verb, resource, namespace, name) → done
-    revision_used: set[tuple[str, float]] = set()  # a revision is followed by one first pod
+    revision_used: set[tuple[tuple[str, str, str, str], float]] = set()  # a revision: one first pod
 
     def gap(key: tuple[str, str, str, str], now: float) -> float | None:
         at = last.get(key)
@@ -96,21 +96,19 @@ def chains(calls: Iterable[Call]) -> Iterator[tuple[str, float]]:
     for c in calls:
         ns = c.namespace
         if c.verb == "create" and c.resource == "controllerrevisions" and (m := REVISION.match(c.name)):
-            owner = max(
-                (last.get((v, "statefulsets", ns, m["set"]), -1.0) for v in ("create", "update", "patch")),
-            )
-            if owner >= 0 and c.done - owner < MAX_GAP_S:
-                yield "controllerRevisionCreate", c.done - owner
+            # the set's latest write (create, update or patch) is the one the controller answers
+            writes = [gap((v, "statefulsets", ns, m["set"]), c.done) for v in ("create", "update", "patch")]
+            if answered := [g for g in writes if g is not None]:
+                yield "controllerRevisionCreate", min(answered)
             last[("create", "revision-of", ns, m["set"])] = c.done
         elif c.verb == "create" and c.resource == "pods":
-            again = gap(("delete", "pods", ns, c.name), c.done)
             m = ORDINAL.match(c.name)
             key = ("create", "revision-of", ns, m["set"]) if m else None
             first = gap(key, c.done) if key else None
-            if first is not None and key and (m["set"], last[key]) not in revision_used:
-                revision_used.add((m["set"], last[key]))
+            if key and first is not None and (key, last[key]) not in revision_used:
+                revision_used.add((key, last[key]))
                 yield "podCreate", first
-            elif again is not None:
+            elif (again := gap(("delete", "pods", ns, c.name), c.done)) is not None:
                 yield "podCreate", again
         elif c.verb == "create" and c.resource == "statefulsets":
             if (g := gap(("create", "pods", ns, c.name), c.done)) is not None:

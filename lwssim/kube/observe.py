@@ -239,12 +239,17 @@ class TimelineBuilder:
                 updatedReplicas=status[2],
             )
 
-    def serving(self) -> dict[str, int]:
-        """Groups per workload whose every pod (of ``size``) is scheduled, running, Ready, not deleting."""
+    def healthy(self) -> dict[tuple[str, int], int]:
+        """Pods per (workload, group index) that are scheduled, running, Ready and not deleting."""
         healthy: dict[tuple[str, int], int] = {}
         for p in self.pods.values():
             if p.node and p.started and p.ready and not (p.deleting or p.failed or p.gone):
                 healthy[(p.workload, p.group)] = healthy.get((p.workload, p.group), 0) + 1
+        return healthy
+
+    def serving(self) -> dict[str, int]:
+        """Groups per workload whose every pod (of ``size``) is scheduled, running, Ready, not deleting."""
+        healthy = self.healthy()
         return {
             w.name: sum(1 for g in range(w.replicas) if healthy.get((w.name, g), 0) >= w.size)
             for w in self.timeline.workloads

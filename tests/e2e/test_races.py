@@ -42,12 +42,8 @@ class ServingWatch(TimelineBuilder):
 
     def pod(self, obj: dict, now: float, deleted: bool = False) -> None:
         super().pod(obj, now, deleted)
-        healthy: dict[int, int] = {}
-        for p in self.pods.values():
-            if p.node and p.started and p.ready and not (p.deleting or p.failed or p.gone):
-                healthy[p.group] = healthy.get(p.group, 0) + 1
         size = self.timeline.workloads[0].size
-        self.serving_after.append(sum(1 for n in healthy.values() if n >= size))
+        self.serving_after.append(sum(1 for n in self.healthy().values() if n >= size))
 
 
 def simulated(scenario: Any) -> tuple[list[int], list[int]]:

@@ -25,6 +25,10 @@ POD_RESTARTED = "ContainerRestarted"  # restartCount incremented; data: restart_
 POD_DELETING = "PodDeleting"  # deletionTimestamp set; data: reason
 POD_DELETED = "PodDeleted"  # object gone
 POD_FAILED = "PodFailed"  # phase Failed (e.g. evicted by kubelet)
+POD_SUCCEEDED = "PodSucceeded"  # phase Succeeded (a Job's pod ran to completion)
+POD_NOMINATED = "PodNominated"  # kube-scheduler preempts for this pod; data: node (nominatedNodeName)
+POD_PREEMPTED = "PodPreempted"  # a victim of preemption (DisruptionTarget, then DELETE); data: by, node,
+#                                 priority, by_priority
 
 GROUP_RECREATED = "GroupRecreated"  # LWS deleted the leader to recreate the group; data: reason
 LWS_STATUS = "LWSStatus"  # status as the LWS controller reports it; data: replicas, ready, updated

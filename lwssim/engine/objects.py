@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lwssim.model.lws import LeaderWorkerSetSpec
-from lwssim.model.pod import PodAffinityTerm, PodTemplate
+from lwssim.model.pod import LabelSelector, PodAffinityTerm, PodTemplate
 from lwssim.timeline import Timeline, new_record
 
 FOREGROUND = "Foreground"
@@ -69,6 +69,8 @@ class Pod(Obj):
     pending_reason: str | None = None
     scheduled_at: float | None = None
     ready_at: float | None = None
+    nominated_node: str | None = None  # status.nominatedNodeName, set by preemption
+    preempted_by: str = ""  # DisruptionTarget condition (reason PreemptionByScheduler): the preemptor's name
 
     def record(self, timeline: Timeline, t: float, kind: str, **data: object) -> None:
         """Write an event of this pod to the Timeline, located by its workload, group and role."""
@@ -119,3 +121,18 @@ class LeaderWorkerSet(Obj):
     status_replicas: int = 0
     ready_replicas: int = 0
     updated_replicas: int = 0
+
+
+@dataclass(eq=False, slots=True)
+class PodDisruptionBudget(Obj):
+    """policy/v1 PodDisruptionBudget: the spec and the status the disruption controller writes, which
+    kube-scheduler's preemption reads (``disruptionsAllowed``)."""
+
+    selector: LabelSelector = field(default_factory=LabelSelector)
+    min_available: int | str | None = None
+    max_unavailable: int | str | None = None
+    # status
+    expected_pods: int = 0
+    current_healthy: int = 0
+    desired_healthy: int = 0
+    disruptions_allowed: int = 0

@@ -145,7 +145,8 @@ class PodTemplate:
     pod_anti_affinity: tuple[PodAffinityTerm, ...] = ()
     tolerations: tuple[Toleration, ...] = ()
     scheduler_name: str = "default-scheduler"
-    priority: int = 0
+    priority: int = 0  # resolved as the Priority admission plugin does (manifests/priority.py)
+    preemption_policy: str = "PreemptLowerPriority"  # PreemptLowerPriority | Never (from the PriorityClass)
     termination_grace_period: float = 30.0
     overhead: tuple[tuple[str, int], ...] = ()
 

@@ -1,5 +1,14 @@
 """``apply --observe``: watch pods, events and LeaderWorkerSets and record a Timeline like the simulator's.
 
+Pods of the scenario's other workloads (a shared cluster: Deployments, StatefulSets, Jobs, bare Pods) are
+found by their controller's ownerReferences (Pod → ReplicaSet → Deployment, Pod → StatefulSet, Pod → Job; a
+pod without a controller is its own workload) and recorded with group -1 and role "". kube-scheduler's
+preemption shows as ``PodNominated`` on the preemptor (``status.nominatedNodeName``) and ``PodPreempted`` on
+the victim (its ``DisruptionTarget`` condition with reason ``PreemptionByScheduler``; the preemptor's name
+comes from the ``Preempted`` event the scheduler writes on the victim, whose ``related`` object is the
+preemptor and whose message reads "Preempted by pod <uid> on node <node>": kubernetes v1.34
+``pkg/scheduler/framework/preemption/preemption.go``).
+
 Times come from the objects' own fields where they exist (creationTimestamp, condition
 lastTransitionTime, container startedAt, deletionTimestamp − grace): the API server stores them with
 1-second resolution, so observed phases are exact to about a second. What has no timestamp (a pod gone,
@@ -33,6 +42,12 @@ WORKER_LABEL = "leaderworkerset.sigs.k8s.io/worker-index"
 RECREATE_REASON = "RecreateGroupOnPodRestart"
 LWS_GRACE = 5.0  # seconds to wait, after all groups serve, for the LWS status to catch up
 RECREATE_MESSAGE = re.compile(r"Worker pod (\S+) failed, deleted leader pod (\S+) to recreate group (\d+)")
+PREEMPTED_REASON = "Preempted"  # the event kube-scheduler writes on a victim (preemption.go, PreemptPod)
+PREEMPTED_MESSAGE = re.compile(r"Preempted by pod (\S+) on node (\S+)")
+PREEMPTION_BY_SCHEDULER = "PreemptionByScheduler"  # the victim's DisruptionTarget reason
+# A pod's controller kinds whose pods are recorded, and the workload kind each leads to.
+OWNER_WORKLOAD = {"ReplicaSet": "Deployment", "StatefulSet": "StatefulSet", "Job": "Job"}
+POD_TEMPLATE_HASH = "pod-template-hash"  # the Deployment controller names its ReplicaSet <deployment>-<hash>
 
 
 def parse_time(value: Any) -> float | None:
@@ -68,18 +83,30 @@ class _PodState:
     failed: bool = False
     gone: bool = False
     uid: str = ""  # a recreated pod keeps its name but not its uid (lwssim.analysis.compare.order_lives)
+    nominated: str = ""  # status.nominatedNodeName last recorded
+    preempted: bool = False  # DisruptionTarget PreemptionByScheduler seen
+    succeeded: bool = False
 
 
 class TimelineBuilder:
-    """Pod, Event and LWS objects (as dicts) → Timeline records, each recorded once per change."""
+    """Pod, Event, ReplicaSet and LWS objects (as dicts) → Timeline records, each recorded once per change.
+
+    ``workloads`` with an ``lws`` are LeaderWorkerSets (their pods found by LWS labels); the others are
+    Deployments, StatefulSets, Jobs and bare Pods, whose pods are found by ownerReferences.
+    """
 
     def __init__(self, t0: float, workloads: list[WorkloadInfo], cluster: dict[str, object]) -> None:
         self.t0 = t0
         self.timeline = Timeline(horizon=0.0, workloads=list(workloads), source="observed", cluster=cluster)
-        self.by_lws = {w.lws: w for w in workloads}
+        self.by_lws = {w.lws: w for w in workloads if w.lws}
+        self.by_object = {(w.kind, w.name): w for w in workloads if not w.lws}
         self.pods: dict[str, _PodState] = {}  # by uid: a recreated pod (same name) is a new life
         self.lws_status: dict[str, tuple[int, int, int]] = {}
         self.seen_events: set[str] = set()
+        self.rs_owner: dict[str, str] = {}  # ReplicaSet name → its Deployment's name (ownerReferences)
+        self.seen_pods: dict[str, tuple[str, int | None]] = {}  # uid → (name, priority) of every pod seen
+        self.preemptors: dict[str, tuple[str, str]] = {}  # victim uid → (preemptor, node) from Preempted
+        self.victims: dict[str, tuple[float, _PodState, int | None]] = {}  # awaiting the preemptor's name
 
     def rel(self, epoch: float | None, now: float) -> float:
         return round(max(0.0, (now if epoch is None else epoch) - self.t0), 3)
@@ -89,26 +116,59 @@ class TimelineBuilder:
             data = {"uid": st.uid, **data}
         self.timeline.add(t, kind, st.name, st.workload, st.group, st.role, **data)
 
-    def pod(self, obj: dict, now: float, deleted: bool = False) -> None:
-        meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    def replicaset(self, obj: dict) -> None:
+        """Learn which Deployment a ReplicaSet belongs to (its controller ownerReference)."""
+        meta = obj.get("metadata") or {}
+        owner = _controller(meta)
+        if owner is not None and owner.get("kind") == "Deployment":
+            self.rs_owner[meta.get("name", "")] = owner.get("name", "")
+
+    def _locate(self, meta: dict) -> tuple[WorkloadInfo, int, str] | None:
+        """(workload, group, role) of a pod of the scenario's workloads; None for other pods."""
         labels = meta.get("labels") or {}
         info = self.by_lws.get(labels.get(NAME_LABEL, ""))
+        if info is not None:
+            if GROUP_LABEL not in labels:
+                return None
+            role = "leader" if labels.get(WORKER_LABEL, "0") == "0" else "worker"
+            return info, int(labels[GROUP_LABEL]), role
+        owner = _controller(meta)
+        if owner is None:
+            key = ("Pod", meta.get("name", ""))
+        elif owner.get("kind") == "ReplicaSet":
+            rs = owner.get("name", "")
+            deployment = self.rs_owner.get(rs)
+            suffix = "-" + str(labels.get(POD_TEMPLATE_HASH, ""))
+            if deployment is None and len(suffix) > 1 and rs.endswith(suffix):
+                deployment = rs[: -len(suffix)]  # the ReplicaSet not seen yet: the controller's naming
+            key = ("Deployment", deployment or "")
+        elif owner.get("kind") in OWNER_WORKLOAD:
+            key = (OWNER_WORKLOAD[owner["kind"]], owner.get("name", ""))
+        else:
+            return None
+        info = self.by_object.get(key)
+        return None if info is None else (info, -1, "")
+
+    def pod(self, obj: dict, now: float, deleted: bool = False) -> None:
+        meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
         uid = meta.get("uid") or meta.get("name", "")
-        if info is None or GROUP_LABEL not in labels:
-            return
+        priority = spec.get("priority")
+        self.seen_pods[uid] = (meta.get("name", ""), None if priority is None else int(priority))
         st = self.pods.get(uid)
         if st is None:
             if deleted:
                 return
-            role = "leader" if labels.get(WORKER_LABEL, "0") == "0" else "worker"
-            st = self.pods[uid] = _PodState(
-                meta.get("name", ""), info.name, int(labels[GROUP_LABEL]), role, uid=uid
-            )
+            where = self._locate(meta)
+            if where is None:
+                return
+            info, group, role = where
+            st = self.pods[uid] = _PodState(meta.get("name", ""), info.name, group, role, uid=uid)
             self._add(
                 self.rel(parse_time(meta.get("creationTimestamp")), now), tl.POD_CREATED, st, gpus=_gpus(spec)
             )
         if st.gone:
             return
+        self._preemption(st, spec, status, now)
         self._conditions(st, spec, status, now)
         self._containers(st, status, now)
         self._ready(st, status, now)
@@ -120,6 +180,9 @@ class TimelineBuilder:
         if status.get("phase") == "Failed" and not st.failed:
             st.failed = True
             self._add(self.rel(None, now), tl.POD_FAILED, st, reason=status.get("reason", ""))
+        if status.get("phase") == "Succeeded" and not st.succeeded:
+            st.succeeded = True
+            self._add(self.rel(None, now), tl.POD_SUCCEEDED, st)
         if deleted:
             st.gone = True
             self._add(self.rel(None, now), tl.POD_DELETED, st)
@@ -138,6 +201,55 @@ class TimelineBuilder:
         if init.get("status") == "True" and not st.initialized:
             st.initialized = True
             self._add(self.rel(parse_time(init.get("lastTransitionTime")), now), tl.POD_INITIALIZED, st)
+
+    def _preemption(self, st: _PodState, spec: dict, status: dict, now: float) -> None:
+        """PodNominated when the scheduler nominates the pod to a node (once per node); for a victim,
+        PodPreempted at its DisruptionTarget condition, as soon as the preemptor's name is known."""
+        nominated = status.get("nominatedNodeName") or ""
+        if nominated and nominated != st.nominated:
+            st.nominated = nominated
+            self._add(self.rel(None, now), tl.POD_NOMINATED, st, node=nominated)
+        target = _conditions(status).get("DisruptionTarget", {})
+        if (
+            target.get("status") == "True"
+            and target.get("reason") == PREEMPTION_BY_SCHEDULER
+            and not st.preempted
+        ):
+            st.preempted = True
+            priority = spec.get("priority")
+            at = self.rel(parse_time(target.get("lastTransitionTime")), now)
+            self.victims[st.uid] = (at, st, None if priority is None else int(priority))
+            self._preempted(st.uid)
+
+    def _preempted(self, victim_uid: str, fallback: bool = False) -> None:
+        """Write the victim's PodPreempted once both its condition and its preemptor are known.
+
+        ``fallback`` (at the end of the watch, when no Preempted event named the preemptor): the pod
+        nominated to the victim's node most recently before the victim's condition, else no name.
+        """
+        pending = self.victims.get(victim_uid)
+        if pending is None:
+            return
+        at, st, priority = pending
+        by, node = self.preemptors.get(victim_uid, ("", ""))
+        if not by and not fallback:
+            return
+        node = node or st.node
+        if not by:
+            nominations = [
+                r
+                for r in self.timeline.records
+                if r.kind == tl.POD_NOMINATED and r.get("node") == node and r.t <= at + 1.0
+            ]
+            by = nominations[-1].subject if nominations else ""
+        del self.victims[victim_uid]
+        by_priority = next((p for n, p in self.seen_pods.values() if n == by), None)
+        data: dict[str, object] = {"by": by, "node": node}
+        if priority is not None:
+            data["priority"] = priority
+        if by_priority is not None:
+            data["by_priority"] = by_priority
+        self._add(at, tl.POD_PREEMPTED, st, **data)
 
     def _ready(self, st: _PodState, status: dict, now: float) -> None:
         ready = _conditions(status).get("Ready", {})
@@ -188,7 +300,8 @@ class TimelineBuilder:
             self._add(self.rel(at, now), tl.POD_UNSCHEDULABLE, st, reason=message)
 
     def event(self, ev: dict, now: float) -> None:
-        """FailedScheduling (the scheduler's words) and LWS RecreateGroupOnPodRestart events."""
+        """FailedScheduling (the scheduler's words), Preempted (a victim's preemptor) and LWS
+        RecreateGroupOnPodRestart events."""
         meta = ev.get("metadata") or {}
         key = f"{meta.get('uid', '')}/{ev.get('count') or (ev.get('series') or {}).get('count') or 1}"
         if key in self.seen_events:
@@ -201,6 +314,18 @@ class TimelineBuilder:
             st = next((p for p in self.pods.values() if p.name == obj.get("name") and not p.gone), None)
             if st is not None:
                 self.unschedulable(st, message, now, at)
+        elif reason == PREEMPTED_REASON and obj.get("kind") == "Pod":
+            # The scheduler may preempt the same victim again in a later cycle before it is gone: the first
+            # event names the preemptor.
+            victim = obj.get("uid") or ""
+            related = ev.get("related") or {}
+            m = PREEMPTED_MESSAGE.search(message)
+            by = related.get("name") or ""
+            if not by and m:
+                by = self.seen_pods.get(m.group(1), ("", None))[0]
+            if victim and victim not in self.preemptors:
+                self.preemptors[victim] = (by, m.group(2) if m else "")
+                self._preempted(victim)
         elif reason == RECREATE_REASON and obj.get("kind") == "LeaderWorkerSet":
             info = self.by_lws.get(obj.get("name", ""))
             m = RECREATE_MESSAGE.search(message)
@@ -248,26 +373,37 @@ class TimelineBuilder:
         return healthy
 
     def serving(self) -> dict[str, int]:
-        """Groups per workload whose every pod (of ``size``) is scheduled, running, Ready, not deleting."""
+        """Groups per LWS whose every pod (of ``size``) is scheduled, running, Ready, not deleting."""
         healthy = self.healthy()
         return {
             w.name: sum(1 for g in range(w.replicas) if healthy.get((w.name, g), 0) >= w.size)
             for w in self.timeline.workloads
+            if w.lws
         }
 
     def all_serving(self) -> bool:
         counts = self.serving()
-        return all(counts[w.name] >= w.replicas for w in self.timeline.workloads)
+        return all(counts[w.name] >= w.replicas for w in self.timeline.workloads if w.lws)
 
     def lws_reports_all(self) -> bool:
         """Every LWS's status.readyReplicas has reached its replicas."""
-        return all(self.lws_status.get(w.lws, (0, 0, 0))[1] >= w.replicas for w in self.timeline.workloads)
+        return all(
+            self.lws_status.get(w.lws, (0, 0, 0))[1] >= w.replicas for w in self.timeline.workloads if w.lws
+        )
 
     def finish(self, now: float) -> Timeline:
-        """Close the observation: horizon = now, records in time order (stable for equal times)."""
+        """Close the observation: horizon = now, records in time order (stable for equal times). Victims
+        whose Preempted event never came are recorded with the preemptor their node's nomination names."""
+        for victim in list(self.victims):
+            self._preempted(victim, fallback=True)
         self.timeline.horizon = self.rel(None, now)
         self.timeline.records.sort(key=lambda r: r.t)
         return self.timeline
+
+
+def _controller(meta: dict) -> dict | None:
+    """The ownerReference that is the object's controller, if any."""
+    return next((o for o in meta.get("ownerReferences") or [] if o.get("controller")), None)
 
 
 def _gpus(spec: dict) -> int:
@@ -300,11 +436,15 @@ class Observer:
         v1 = client.CoreV1Api(self.api)
         co = client.CustomObjectsApi(self.api)
         names = ",".join(sorted(self.builder.by_lws))
-        pod_sel = {"label_selector": f"{NAME_LABEL} in ({names})"}
+        # Other workloads' pods carry no common label: watch the namespace's pods (a preemptor outside the
+        # scenario is named from them too) and let the builder pick.
+        pod_sel = {} if self.builder.by_object else {"label_selector": f"{NAME_LABEL} in ({names})"}
         sources: list[tuple[str, Callable[..., Any], dict]] = [
             ("pod", v1.list_namespaced_pod, pod_sel),
             ("event", v1.list_namespaced_event, {}),
         ]
+        if any(kind == "Deployment" for kind, _ in self.builder.by_object):
+            sources.append(("replicaset", client.AppsV1Api(self.api).list_namespaced_replica_set, {}))
         lws_list = lambda namespace, **kw: co.list_namespaced_custom_object(  # noqa: E731
             LWS_GROUP, LWS_VERSION, namespace, LWS_PLURAL, **kw
         )
@@ -376,6 +516,8 @@ class Observer:
                 self.builder.event(obj, at)
             elif kind == "lws" and typ != "DELETED":
                 self.builder.lws(obj, at)
+            elif kind == "replicaset" and typ != "DELETED":
+                self.builder.replicaset(obj)
             n += 1
             try:
                 item = self.items.get_nowait()
@@ -431,3 +573,19 @@ def workload_infos(workloads: Iterable[Any]) -> list[WorkloadInfo]:
     return [
         WorkloadInfo(w.name, w.namespace, w.kind, w.lws.name, w.lws.replicas, w.lws.size) for w in workloads
     ]
+
+
+def manifest_workload_info(doc: dict) -> WorkloadInfo | None:
+    """WorkloadInfo of a Deployment, StatefulSet, Job or bare Pod manifest (as ``kubectl apply`` takes it):
+    ``lws`` empty, ``size`` 1, ``replicas`` the pods it wants at once (a Job's parallelism); None for kinds
+    that own no pods (PriorityClass, PodDisruptionBudget) and for LeaderWorkerSets."""
+    kind, meta, spec = doc.get("kind", ""), doc.get("metadata") or {}, doc.get("spec") or {}
+    if kind not in ("Deployment", "StatefulSet", "Job", "Pod"):
+        return None
+    if kind == "Pod":
+        replicas = 1
+    elif kind == "Job":
+        replicas = int(spec.get("parallelism", 1))
+    else:
+        replicas = int(spec.get("replicas", 1))
+    return WorkloadInfo(meta.get("name", ""), meta.get("namespace") or "default", kind, "", replicas, 1)

@@ -406,12 +406,13 @@ class _Loader:
     # -- expectations -----------------------------------------------------------------------------------
 
     def expect(self, raw: list, where: Where, workloads: list[Workload]) -> list[Expectation]:
+        """``expect[]``; a workload names a LeaderWorkerSet, LLMInferenceService or pod workload."""
         out = []
         for i, item in enumerate(raw):
             at = where.index(i)
             name = item.get("workload")
             if name is not None:
-                name = _workload_name(name, at.key("workload"), workloads)
+                name = _workload_name(name, at.key("workload"), [*workloads, *self.pod_workloads])
             quantile = item.get("quantile")
             metrics = [m for m in scenario_schema.METRICS if m in item]
             if not metrics:
@@ -479,7 +480,7 @@ def _pod_name(p: PodWorkload) -> str:
     return f"{p.name}-..."
 
 
-def _workload_name(name: str, at: Where, workloads: list[Workload]) -> str:
+def _workload_name(name: str, at: Where, workloads: list[Workload] | list[Workload | PodWorkload]) -> str:
     names = [w.name for w in workloads]
     if name not in names:
         raise at.error(f'unknown workload "{name}"{_close(name, names)}; workloads are: {", ".join(names)}')

@@ -249,7 +249,7 @@ def find_scenarios(paths: Iterable[str]) -> Found:
 
 def validate_expectations(scenario: Scenario) -> None:
     """Refuse expectations that cannot be measured, before spending time on a simulation."""
-    names = {w.name for w in scenario.workloads}
+    names = set(scenario.workload_names())
     for exp in scenario.expect:
         where = exp.field_path or f"spec.expect[{exp.index}]"
         if exp.metric not in METRIC_FIELDS:

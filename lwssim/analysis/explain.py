@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lwssim.analysis.replay import Replay, replay
+from lwssim import timeline as tl
+from lwssim.analysis.replay import GROUP_KINDS, Replay, replay
 from lwssim.analysis.report import name_key
 from lwssim.engine.lws.labels import GROUP_KEY, revision_key
 from lwssim.engine.nodetable import NodeTable
@@ -112,6 +113,14 @@ def final_state(scenario: Scenario, timeline: Timeline, replayed: Replay | None 
                 life.deleting,
             )
         )
+    others = {p.name: p for p in scenario.pod_workloads}
+    for life in state.pods.values():
+        o = others.get(life.workload)
+        if o is not None and life.holds_resources:  # a Deployment's, StatefulSet's, Job's or bare pod
+            t = o.template
+            final.append(
+                FinalPod(life.name, life.workload, o.namespace, -1, "", t, dict(t.labels), life.node)
+            )
     for p in scenario.cluster.existing_pods:
         final.append(FinalPod(p.name, "", p.namespace, -1, "", p.template, dict(p.template.labels), p.node))
     used = np.zeros_like(table.alloc)
@@ -445,10 +454,53 @@ def fragmentation(state: FinalState, scenario: Scenario, rooms: list[Headroom]) 
     return out
 
 
+def preemptions(timeline: Timeline) -> list[dict]:
+    """What kube-scheduler's preemption took, in words: for a group of a LeaderWorkerSet, the pod whose
+    loss took the group down (LWS then recreates it, docs/lws-v0.7-semantics.md §3.8); for the others,
+    how many pods went to whom."""
+    groups = {w.name for w in timeline.workloads if w.kind in GROUP_KINDS}
+    hits: dict[str, list[tl.Record]] = defaultdict(list)
+    for r in timeline.records:
+        if r.kind == tl.POD_PREEMPTED:
+            hits[r.workload].append(r)
+    out = []
+    for workload in sorted(hits):
+        records = hits[workload]
+        first = records[0]
+        why = f"(priority {first.get('by_priority')} > {first.get('priority')})"
+        if workload in groups:
+            seen: dict[int, tl.Record] = {}
+            for r in records:
+                seen.setdefault(r.group, r)
+            lines = [
+                f"group {g} of {workload} went down: its {r.role} {r.subject} was preempted by "
+                f"{r.get('by')} (priority {r.get('by_priority')} > {r.get('priority')})"
+                for g, r in sorted(seen.items())
+            ]
+            msg = "; ".join(lines[:MAX_NAMED]) + (
+                f"; and {len(lines) - MAX_NAMED} more groups" if len(lines) > MAX_NAMED else ""
+            )
+        else:
+            by = sorted({str(r.get("by")) for r in records}, key=name_key)
+            victims = _names([r.subject for r in records])
+            msg = f"{workload}: {_plural(len(records), 'pod')} preempted ({victims}) by {_names(by)} {why}"
+        out.append(
+            {
+                "kind": "Preempted",
+                "severity": "warning",
+                "workload": workload,
+                "podsPreempted": len(records),
+                "groups": sorted({r.group for r in records if r.group >= 0}),
+                "message": msg + ".",
+            }
+        )
+    return out
+
+
 def explain(scenario: Scenario, timeline: Timeline, replayed: Replay | None = None) -> dict:
     """``{"explanations": [...], "headroom": [...]}`` for the report of ``timeline``."""
     state = final_state(scenario, timeline, replayed)
     rooms = [r for w in scenario.workloads if (r := headroom(state, w)) is not None]
-    found = domain_too_small(state, scenario) + partial_placement(state, scenario)
+    found = preemptions(timeline) + domain_too_small(state, scenario) + partial_placement(state, scenario)
     found += fragmentation(state, scenario, rooms)
     return {"explanations": found, "headroom": [r.to_dict() for r in rooms]}

@@ -20,6 +20,8 @@ SECONDS_DECIMALS = 3
 # A group recreated this many times in a row without serving in between is in a recreation loop
 # (e.g. a startup-probe budget shorter than the model load; lws#1048: no back-off between recreations).
 RECREATION_LOOP_THRESHOLD = 3
+# Workload kinds whose pods come in groups (the others' pods serve one by one).
+GROUP_KINDS = ("LeaderWorkerSet", "LLMInferenceService", "")
 # A pod's progress towards serving, as the plots colour it (least advanced first).
 PROGRESS = ("pending", "pulling", "loading", "serving")
 
@@ -42,7 +44,10 @@ class PodLife:
     ready_at: float | None = None  # Ready since (None while not Ready)
     deleting: bool = False
     failed: bool = False
+    succeeded: bool = False  # a Job's pod ran to completion
     deleted: bool = False
+    preempted_by: str | None = None  # kube-scheduler preempted it for this pod
+    nominated_node: str | None = None  # preemption made room for it on this node
     pending_reason: str | None = None
     scheduled_at: float | None = None  # first time of each phase in this life
     initialized_at: float | None = None
@@ -54,7 +59,19 @@ class PodLife:
     @property
     def healthy(self) -> bool:
         """Counts toward its group serving: scheduled, running, Ready, not on its way out."""
-        return self.node is not None and self.started and self.ready and not self.deleting and not self.failed
+        return (
+            self.node is not None
+            and self.started
+            and self.ready
+            and not self.deleting
+            and not self.failed
+            and not self.succeeded
+        )
+
+    @property
+    def holds_resources(self) -> bool:
+        """Bound and not finished: what kube-scheduler counts on its node."""
+        return self.node is not None and not self.succeeded and not self.failed
 
     @property
     def phase(self) -> str:
@@ -62,6 +79,8 @@ class PodLife:
             return "Terminating"
         if self.failed:
             return "Failed"
+        if self.succeeded:
+            return "Succeeded"
         return "Running" if self.started else "Pending"
 
     @property
@@ -116,11 +135,15 @@ class WorkloadState:
     name: str
     size: int
     replicas: int
+    # Pods of a Deployment, StatefulSet, Job or bare Pod are not in groups: each Ready pod serves alone.
+    by_pod: bool = False
     serving: int = 0
     ready_reported: int = 0
     updated_reported: int = 0
     recreations: int = 0
     rollouts: list[dict] = field(default_factory=list)
+    preempted: int = 0  # pods deleted by kube-scheduler's preemption
+    succeeded: int = 0
     all_serving_at: float | None = None
     area: float = 0.0
     last_t: float = 0.0
@@ -166,7 +189,7 @@ class Replay:
         self.fault_hits: dict[int, dict[tuple[str, str], int]] = {}
         for w in timeline.workloads:
             self.workloads[w.name] = WorkloadState(
-                w.name, w.size, w.replicas, over_time=[[0.0, 0, w.replicas]]
+                w.name, w.size, w.replicas, by_pod=w.kind not in GROUP_KINDS, over_time=[[0.0, 0, w.replicas]]
             )
             self.lws_to_workload[w.lws] = w.name
         self._handlers: dict[str, Callable[[Record], None]] = {
@@ -191,6 +214,9 @@ class Replay:
             tl.POD_DELETING: self._deleting,
             tl.POD_FAILED: self._failed,
             tl.POD_DELETED: self._deleted,
+            tl.POD_SUCCEEDED: self._succeeded,
+            tl.POD_PREEMPTED: self._preempted,
+            tl.POD_NOMINATED: self._nominated,
         }
 
     def counted(self, w: WorkloadState, g: GroupState) -> bool:
@@ -198,6 +224,8 @@ class Replay:
         return w.all_serving_at is not None and g.index < w.replicas
 
     def advance_groups(self, w: WorkloadState, t: float) -> None:
+        if w.by_pod:
+            return
         for i in range(max(w.replicas, 0)):
             self.group(w.name, i)
         for (name, _), g in self.groups.items():
@@ -286,8 +314,8 @@ class Replay:
         )
         self.pods[key] = pod
         self.lives.append(pod)
-        self.workload(r.workload)
-        self.group(r.workload, r.group).members[r.subject] = pod
+        if not self.workload(r.workload).by_pod:
+            self.group(r.workload, r.group).members[r.subject] = pod
 
     def _scaled(self, r: Record) -> None:
         w = self.workload(r.workload or r.subject)
@@ -409,6 +437,18 @@ class Replay:
         was, pod.failed = pod.healthy, True
         self._health(pod, r.t, was)
 
+    def _succeeded(self, pod: PodLife, r: Record) -> None:
+        was, pod.succeeded = pod.healthy, True
+        self.workload(pod.workload).succeeded += 1
+        self._health(pod, r.t, was)
+
+    def _preempted(self, pod: PodLife, r: Record) -> None:
+        pod.preempted_by = str(r.get("by", "")) or None
+        self.workload(pod.workload).preempted += 1
+
+    def _nominated(self, pod: PodLife, r: Record) -> None:
+        pod.nominated_node = str(r.get("node", "")) or None
+
     def _deleted(self, pod: PodLife, r: Record) -> None:
         self._health(pod, r.t, pod.healthy, gone=True)
         self._unbind(pod)
@@ -416,9 +456,10 @@ class Replay:
         del self.pods[(pod.workload, pod.name)]
 
     def _unbind(self, pod: PodLife) -> None:
-        members = self.group(pod.workload, pod.group).members
-        if members.get(pod.name) is pod:
-            del members[pod.name]
+        if not self.workload(pod.workload).by_pod:
+            members = self.group(pod.workload, pod.group).members
+            if members.get(pod.name) is pod:
+                del members[pod.name]
         if pod.node is not None:
             on = self.on_node.get(pod.node)
             if on is not None and on.get((pod.workload, pod.name)) is pod:
@@ -440,9 +481,14 @@ class Replay:
         now = pod.healthy and not gone
         if was == now:
             return
+        w = self.workload(pod.workload)
+        if w.by_pod:
+            w.advance(t)
+            w.serving += 1 if now else -1
+            self._changed(w, t)
+            return
         g = self.group(pod.workload, pod.group)
         g.healthy += 1 if now else -1
-        w = self.workload(pod.workload)
         serving = g.healthy >= w.size
         if serving == g.serving:
             return

@@ -34,7 +34,7 @@ def build_report(
     infos = {w.name: w for w in timeline.workloads}
     gpus: Counter[str] = Counter()
     for pod in state.pods.values():
-        if pod.node is not None:
+        if pod.holds_resources:
             gpus[pod.workload] += pod.gpus
     workloads = []
     for name in sorted(state.workloads):
@@ -53,6 +53,8 @@ def build_report(
             availability = w.area / window if window > 0 else w.fraction()
         # Desired groups, plus any that still has pods (surge groups of a rollout, a scale-down draining).
         indices = {i for (wn, i) in pods_by_group if wn == name} | set(range(max(w.replicas, 0)))
+        if w.by_pod:
+            indices = set()
         groups = [
             _group_entry(
                 i,
@@ -80,8 +82,17 @@ def build_report(
                 "gpusAllocated": gpus[name],
                 "groups": groups,
                 "servingOverTime": w.over_time,
+                "podsPreempted": w.preempted,
             }
         )
+        if w.by_pod:  # a Deployment, StatefulSet, Job or Pod: its pods, each serving alone when Ready
+            pods = sorted(
+                (p for (wn, _), ps in pods_by_group.items() if wn == name for p in ps),
+                key=lambda p: name_key(p.name),
+            )
+            workloads[-1]["pods"] = [_pod_entry(p) for p in pods]
+            if info is not None and info.kind == "Job":
+                workloads[-1]["podsSucceeded"] = w.succeeded
 
     pending = [p for p in state.pods.values() if p.node is None and not p.deleting]
     report = {
@@ -124,18 +135,24 @@ def _group_entry(index: int, g: GroupState, pods: list[PodLife], window_started:
         "recreations": g.recreations,
         "downtimeSeconds": sec(g.downtime) if window_started else None,
         "nodes": sorted({p.node for p in pods if p.node is not None}, key=name_key),
-        "pods": [
-            {
-                "name": p.name,
-                "role": p.role,
-                "node": p.node,
-                "phase": p.phase,
-                "readyAtSeconds": sec(p.ready_at) if p.ready else None,
-                "pendingReason": p.pending_reason if p.node is None else None,
-            }
-            for p in pods
-        ],
+        "pods": [_pod_entry(p) for p in pods],
     }
+
+
+def _pod_entry(p: PodLife) -> dict:
+    entry = {
+        "name": p.name,
+        "role": p.role,
+        "node": p.node,
+        "phase": p.phase,
+        "readyAtSeconds": sec(p.ready_at) if p.ready else None,
+        "pendingReason": p.pending_reason if p.node is None else None,
+    }
+    if p.preempted_by is not None:
+        entry["preemptedBy"] = p.preempted_by
+    if p.nominated_node is not None and p.node is None:
+        entry["nominatedNode"] = p.nominated_node
+    return entry
 
 
 def to_json(report: dict) -> str:

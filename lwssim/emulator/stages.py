@@ -300,7 +300,6 @@ phase: Running
 )
 
 
-
 def node_stages() -> list[Stage]:
     """Nodes become Ready at once; their Lease carries the heartbeat, as a kubelet's does.
 

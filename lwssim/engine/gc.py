@@ -34,7 +34,7 @@ class GarbageCollector:
         self.now = lambda: env.now
         self._defer = cluster.defer if cluster.api_latency_modelled else None
         self._hop = cluster.api.delete
-        for kind in ("Pod", "StatefulSet", "LeaderWorkerSet"):
+        for kind in ("Pod", "StatefulSet", "LeaderWorkerSet", "Deployment", "ReplicaSet", "Job"):
             store.watch(kind, self._on_event)
 
     def _delete_all(self, objs: list[Obj]) -> None:

@@ -27,11 +27,17 @@ import numpy as np
 import simpy
 
 from lwssim.engine.context import Cluster
-from lwssim.engine.objects import RUNNING, Pod
+from lwssim.engine.objects import FAILED, RUNNING, SUCCEEDED, Pod
 from lwssim.engine.store import ADDED, DELETED, MODIFIED
 from lwssim.engine.tasks import Task
 from lwssim.model.timing import Distribution, Timing
-from lwssim.timeline import POD_CONTAINERS_STARTED, POD_INITIALIZED, POD_READY, POD_RESTARTED
+from lwssim.timeline import (
+    POD_CONTAINERS_STARTED,
+    POD_INITIALIZED,
+    POD_READY,
+    POD_RESTARTED,
+    POD_SUCCEEDED,
+)
 
 BACKOFF_INITIAL = 10.0  # kubelet initial container back-off
 BACKOFF_MAX = 300.0  # kubelet MaxContainerBackOff
@@ -109,7 +115,7 @@ class Kubelets:
         if pod.deleting:
             if pod.uid not in self._terminating:
                 self._terminating[pod.uid] = Task(self.env, self._terminate(pod))
-        elif pod.uid not in self._running and not pod.started and pod.phase != "Failed":
+        elif pod.uid not in self._running and not pod.started and pod.phase not in (FAILED, SUCCEEDED):
             self._running[pod.uid] = Task(self.env, self._lifecycle(pod, i))
 
     def _forget(self, pod: Pod, i: int) -> None:
@@ -150,6 +156,8 @@ class Kubelets:
                 self.live.add(pod)
                 pod.record(self.timeline, self.env.now, POD_CONTAINERS_STARTED)
                 self.store.update(pod)
+                if pod.run_duration is not None:
+                    Task(self.env, self._exit(pod, i, self.env.now, pod.run_duration.sample(self.rng)))
                 load = self._sample(pod, "model_load")
                 budget = pod.template.startup_budget()
                 if budget is not None and load > budget:
@@ -167,6 +175,20 @@ class Kubelets:
         finally:
             if self._running.get(pod.uid) is self.env.active_process:
                 del self._running[pod.uid]
+
+    def _exit(self, pod: Pod, i: int, started: float, runs: float):
+        """A Job's containers exit 0 after ``runs`` seconds: phase Succeeded, the pod holds nothing more
+        (kube-scheduler's informer drops terminal pods; its field selector excludes them)."""
+        yield self.env.timeout(runs)
+        if not pod.stored or pod.deleting or not self.node_up[i] or self._started_at.get(pod.uid) != started:
+            return
+        proc = self._running.pop(pod.uid, None)
+        if proc is not None and proc.is_alive:
+            proc.interrupt("succeeded")
+        pod.phase, pod.ready, pod.ready_at = SUCCEEDED, False, None
+        self.live.remove(pod)
+        pod.record(self.timeline, self.env.now, POD_SUCCEEDED)
+        self.store.update(pod)
 
     def _restart(self, pod: Pod, reason: str) -> float:
         """The container exited: count the restart, drop readiness, return the back-off before it runs.

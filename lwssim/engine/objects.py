@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from lwssim.model.lws import LeaderWorkerSetSpec
 from lwssim.model.pod import LabelSelector, PodAffinityTerm, PodTemplate
+from lwssim.model.timing import Distribution
 from lwssim.timeline import Timeline, new_record
 
 FOREGROUND = "Foreground"
@@ -71,6 +72,8 @@ class Pod(Obj):
     ready_at: float | None = None
     nominated_node: str | None = None  # status.nominatedNodeName, set by preemption
     preempted_by: str = ""  # DisruptionTarget condition (reason PreemptionByScheduler): the preemptor's name
+    run_duration: Distribution | None = None  # a Job's pod: containers exit 0 this long after starting
+    completion_index: int = -1  # an Indexed Job's pod
 
     def record(self, timeline: Timeline, t: float, kind: str, **data: object) -> None:
         """Write an event of this pod to the Timeline, located by its workload, group and role."""
@@ -107,6 +110,7 @@ class StatefulSet(Obj):
     ready_replicas: int = 0
     available_replicas: int = 0
     updated_replicas: int = 0
+    ordered: bool = False  # podManagementPolicy OrderedReady (user StatefulSets; LWS uses Parallel)
 
 
 @dataclass(eq=False, slots=True)
@@ -136,3 +140,39 @@ class PodDisruptionBudget(Obj):
     current_healthy: int = 0
     desired_healthy: int = 0
     disruptions_allowed: int = 0
+
+
+@dataclass(eq=False, slots=True)
+class Deployment(Obj):
+    """apps/v1 Deployment: one ReplicaSet of its template (rollouts of Deployments are not simulated)."""
+
+    template: PodTemplate = field(default_factory=PodTemplate)
+    replicas: int = 0
+    workload: str = ""
+
+
+@dataclass(eq=False, slots=True)
+class ReplicaSet(Obj):
+    template: PodTemplate = field(default_factory=PodTemplate)
+    replicas: int = 0
+    workload: str = ""
+    ready_replicas: int = 0
+
+
+@dataclass(eq=False, slots=True)
+class Job(Obj):
+    """batch/v1 Job with the counters its controller keeps in status."""
+
+    template: PodTemplate = field(default_factory=PodTemplate)
+    parallelism: int = 1
+    completions: int | None = None
+    indexed: bool = False
+    backoff_limit: int = 6
+    run_duration: Distribution | None = None
+    workload: str = ""
+    # status
+    active: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    complete: bool = False
+    failed_condition: bool = False  # BackoffLimitExceeded

@@ -114,6 +114,8 @@ class StatefulSetController:
             if not deleting and pod.phase in (FAILED, SUCCEEDED):
                 self._failed.setdefault(sts.uid, {})[pod.uid] = pod
                 self._dirty.add(sts.uid)
+        if sts.ordered and new[0] != old[0]:
+            self._dirty.add(sts.uid)  # OrderedReady: a pod's readiness lets the next ordinal start
         if new != old:
             totals[0] += new[0] - old[0]
             totals[1] += new[1] - old[1]
@@ -211,6 +213,8 @@ class StatefulSetController:
         else:
             missing = sorted(set(range(first, last)).difference(pods))
         failed = [p for p in self._failed.get(sts.uid, {}).values() if first <= p.ordinal < last]
+        if sts.ordered:
+            missing, failed = self._next_in_order(sts, pods, missing, failed)
         # (slot, what): the slot is the ordinal's place in the range, which decides its batch
         calls: list[tuple[int, int | Pod]] = [(o - first, o) for o in missing]
         if failed:
@@ -225,6 +229,22 @@ class StatefulSetController:
         if ok and condemned and self._live(sts):
             yield from self._batches(sts, list(enumerate(condemned)))
         return ok
+
+    @staticmethod
+    def _next_in_order(
+        sts: StatefulSet, pods: dict[int, Pod], missing: list[int], failed: list[Pod]
+    ) -> tuple[list[int], list[Pod]]:
+        """OrderedReady (``processReplica`` with ``monotonic``): ordinals in order, and the sync stops at
+        the first that is missing (created), failed (deleted) or not yet Running and Ready."""
+        for ordinal in range(sts.ordinal_start, sts.ordinal_start + sts.replicas):
+            pod = pods.get(ordinal)
+            if pod is None:
+                return [ordinal] if ordinal in missing else [], []
+            if pod in failed:
+                return [], [pod]
+            if not pod.running_and_ready:
+                return [], []
+        return [], []
 
     def _batches(self, sts: StatefulSet, calls: list[tuple[int, int | Pod]]):
         """``slowStartBatch(1, n, fn)`` over the n slots of a list, of which ``calls`` are those that
@@ -292,11 +312,13 @@ class StatefulSetController:
             workload=sts.workload,
             lws=sts.lws,
             role=sts.role,
-            group=sts.group if sts.role == "worker" else ordinal,
+            group=ordinal if sts.role == "leader" else sts.group,  # -1 for a StatefulSet of its own
             ordinal=ordinal,
             revision=revision,
             node_selector=sts.node_selector,
         )
+        if not sts.lws:  # a StatefulSet of its own: no LWS webhook adds the template's terms
+            pod.affinity, pod.anti_affinity = template.pod_affinity, template.pod_anti_affinity
         if self.store.create(pod):
             pod.record(self.timeline, self.env.now, POD_CREATED, revision=revision, gpus=self.gpu_of(pod))
             return True

@@ -10,14 +10,27 @@ from dataclasses import fields, replace
 import numpy as np
 
 from lwssim.engine.context import ApiCalls, Cluster
+from lwssim.engine.deployment import DeploymentController
+from lwssim.engine.disruption import DisruptionController
 from lwssim.engine.environment import Environment
 from lwssim.engine.faults import FaultInjector
+from lwssim.engine.job import JobController
 from lwssim.engine.kubelet import Kubelets
 from lwssim.engine.lws import LWSControllers
 from lwssim.engine.lws.labels import revision_key
 from lwssim.engine.nodes import NodeLifecycle
 from lwssim.engine.nodetable import NodeTable
-from lwssim.engine.objects import RUNNING, LeaderWorkerSet, Pod
+from lwssim.engine.objects import (
+    RUNNING,
+    Deployment,
+    Job,
+    LeaderWorkerSet,
+    Obj,
+    Pod,
+    PodDisruptionBudget,
+    StatefulSet,
+)
+from lwssim.engine.replicaset import PodCreator, ReplicaSetController, random_suffix
 from lwssim.engine.scheduling.framework import Scheduler
 from lwssim.engine.scheduling.gang import VOLCANO, VolcanoScheduler
 from lwssim.engine.statefulset import StatefulSetController
@@ -26,7 +39,17 @@ from lwssim.model.pod import PodTemplate
 from lwssim.model.quantity import GPU
 from lwssim.model.scenario import PatchEvent, ScaleEvent, Scenario
 from lwssim.model.timing import Distribution
-from lwssim.timeline import ROLLOUT_STARTED, SCALED, Timeline, WorkloadInfo
+from lwssim.model.workloads import (
+    DEPLOYMENT,
+    INDEXED,
+    JOB,
+    ORDERED_READY,
+    POD,
+    STATEFULSET,
+    DisruptionBudget,
+    PodWorkload,
+)
+from lwssim.timeline import POD_CREATED, ROLLOUT_STARTED, SCALED, Timeline, WorkloadInfo
 
 MAX_UNAVAILABLE_GATE = "MaxUnavailableStatefulSet"
 
@@ -78,7 +101,8 @@ def _timeline(scenario: Scenario, seed: int) -> Timeline:
         workloads=[
             WorkloadInfo(w.name, w.namespace, w.kind, w.lws.name, w.lws.replicas, w.lws.size)
             for w in scenario.workloads
-        ],
+        ]
+        + [WorkloadInfo(p.name, p.namespace, p.kind, "", p.replicas, 1) for p in scenario.pod_workloads],
         cluster={
             "nodes": len(nodes),
             "gpus": sum(dict(n.allocatable).get(GPU, 0) for n in nodes),
@@ -134,6 +158,15 @@ class World:
             force_delete_after=faults.force_delete_after,
             keep_images=faults.repaired_nodes_keep_images,
         )
+        if scenario.pod_workloads or scenario.budgets:
+            # Built only when there is something for them to do: a scenario of LeaderWorkerSets alone
+            # runs exactly as before they existed (same events, same seeded results).
+            gpus = _gpus_of_template()
+            self.disruption = DisruptionController(cluster)
+            self.deployments = DeploymentController(cluster)
+            self.replicasets = ReplicaSetController(cluster, PodCreator(cluster, gpus))
+            self.jobs = JobController(cluster, PodCreator(cluster, gpus))
+            self._gpus = gpus
         self.fault_rng = streams.faults
         self.faults = FaultInjector(
             cluster,
@@ -148,7 +181,11 @@ class World:
         """What the scenario puts on the cluster: running pods, its LeaderWorkerSets, scripted changes."""
         self._place_existing_pods()
         for w in self.scenario.workloads:
-            self._create_lws(w.name, w.lws)
+            self._at(w.at, lambda w=w: self._create_lws(w.name, w.lws))
+        for b in self.scenario.budgets:
+            self._at(b.at, lambda b=b: self._create_budget(b))
+        for p in self.scenario.pod_workloads:
+            self._at(p.at, lambda p=p: self._create_pod_workload(p))
         for scale in self.scenario.scales:
             self.env.process(self._scale(scale))
         for patch in self.scenario.patches:
@@ -171,6 +208,84 @@ class World:
                 anti_affinity=p.template.pod_anti_affinity,
             )
             self.store.create(pod)
+
+    def _at(self, t: float, create: Callable[[], None]) -> None:
+        """``spec.workloads[].at``: a later ``kubectl apply``."""
+        if t <= 0:
+            create()
+        else:
+            self.cluster.defer(t, create)
+
+    def _create_budget(self, b: DisruptionBudget) -> None:
+        self.store.create(
+            PodDisruptionBudget(
+                kind="PodDisruptionBudget",
+                name=b.name,
+                namespace=b.namespace,
+                selector=b.selector,
+                min_available=b.min_available,
+                max_unavailable=b.max_unavailable,
+            )
+        )
+
+    def _create_pod_workload(self, p: PodWorkload) -> None:
+        """The object as ``kubectl apply`` creates it; its controller makes the pods."""
+        t, labels = p.template, dict(p.labels)
+        if p.kind == DEPLOYMENT:
+            obj: Obj = Deployment(
+                kind=DEPLOYMENT,
+                name=p.name,
+                namespace=p.namespace,
+                labels=labels,
+                template=t,
+                replicas=p.replicas,
+                workload=p.name,
+            )
+        elif p.kind == STATEFULSET:
+            rev = f"{p.name}-{template_hash_of(t)}"
+            obj = StatefulSet(
+                kind=STATEFULSET,
+                name=p.name,
+                namespace=p.namespace,
+                labels=labels,
+                template=t,
+                replicas=p.replicas,
+                update_revision=rev,
+                current_revision=rev,
+                revision_templates={rev: t},
+                workload=p.name,
+                ordered=p.pod_management == ORDERED_READY,
+            )
+        elif p.kind == JOB:
+            obj = Job(
+                kind=JOB,
+                name=p.name,
+                namespace=p.namespace,
+                labels=labels,
+                template=t,
+                parallelism=p.replicas,
+                completions=p.completions,
+                indexed=p.completion_mode == INDEXED,
+                backoff_limit=p.backoff_limit,
+                run_duration=p.run_duration,
+                workload=p.name,
+            )
+        else:
+            pod = Pod(
+                kind=POD,
+                name=p.name,
+                namespace=p.namespace,
+                labels=labels,
+                annotations=dict(t.annotations),
+                template=t,
+                workload=p.name,
+                affinity=t.pod_affinity,
+                anti_affinity=t.pod_anti_affinity,
+            )
+            if self.store.create(pod):
+                pod.record(self.timeline, self.env.now, POD_CREATED, gpus=self._gpus(pod))
+            return
+        self.store.create(obj)
 
     def _create_lws(self, workload: str, spec) -> None:
         rev = revision_key(spec)
@@ -269,3 +384,8 @@ def _api_calls(scenario: Scenario, streams: Streams) -> ApiCalls:
         if d not in samplers:
             samplers[d] = d.sampler(streams.api)
     return ApiCalls(*(samplers[d] for d in kinds))
+
+
+def template_hash_of(t: PodTemplate) -> str:
+    """A StatefulSet revision's name suffix (``controller.ComputeHash`` stand-in, stable per template)."""
+    return random_suffix(repr(t), 10)

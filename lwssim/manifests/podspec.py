@@ -28,6 +28,17 @@ from lwssim.model.pod import (
 NODE_SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt")  # v1.NodeSelectorOperator
 LABEL_SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")  # metav1.LabelSelectorOperator
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+PREEMPTION_POLICIES = ("PreemptLowerPriority", "Never")  # v1.PreemptionPolicy
+
+
+def _enum(where: Where, value: Any, allowed: tuple[str, ...]) -> str:
+    """One of ``allowed``, or "" when not given (admission fills it in)."""
+    if value is None:
+        return ""
+    text = where.string(value)
+    if text not in allowed:
+        raise where.error(f'Unsupported value: "{clip(text)}": supported values: {", ".join(allowed)}')
+    return text
 
 
 def pod_template(value: Any, where: Where) -> PodTemplate:
@@ -77,8 +88,13 @@ def pod_spec(
         pod_anti_affinity=_pod_affinity(affinity.get("podAntiAffinity"), affinity_at.key("podAntiAffinity")),
         tolerations=_tolerations(spec.get("tolerations"), where.key("tolerations")),
         scheduler_name=where.key("schedulerName").string(spec.get("schedulerName"), "default-scheduler"),
-        # priority is resolved from priorityClassName by admission; lwssim reads the resolved integer.
+        # A scenario's pods are admitted with their PriorityClass (manifests/priority.py); a snapshot's
+        # pods carry the integer the cluster resolved.
         priority=where.key("priority").integer(spec.get("priority"), 0),
+        priority_class_name=where.key("priorityClassName").string(spec.get("priorityClassName"), ""),
+        preemption_policy=_enum(
+            where.key("preemptionPolicy"), spec.get("preemptionPolicy"), PREEMPTION_POLICIES
+        ),
         termination_grace_period=float(
             where.key("terminationGracePeriodSeconds").integer(
                 spec.get("terminationGracePeriodSeconds"), 30, minimum=0

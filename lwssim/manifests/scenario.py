@@ -28,7 +28,8 @@ from lwssim.manifests.limits import (
     check_at_most,
 )
 from lwssim.manifests.nodelist import load_nodes
-from lwssim.manifests.where import Where, show, type_name
+from lwssim.manifests.priority import PriorityAdmission
+from lwssim.manifests.where import Where, distribution, show, type_name
 from lwssim.manifests.workloads import merge_patch, read_document, replicas_path, with_value
 from lwssim.manifests.yamlio import load_documents
 from lwssim.model.cluster import Cluster, ExistingPod, Node, NodePool, TopologyLevel, expand_pool
@@ -47,6 +48,7 @@ from lwssim.model.scenario import (
     ScriptedFault,
 )
 from lwssim.model.timing import API_CALLS, ApiLatency, Distribution, RoleTiming, Timing
+from lwssim.model.workloads import POD, STATEFULSET, DisruptionBudget, PodWorkload, PriorityClass
 
 DEFAULT_HORIZON = 6 * 3600.0
 # Llama 3 paper (Meta, 2024), Table 5: unexpected interruptions by cause, counts out of 419
@@ -127,6 +129,9 @@ class _Loader:
     def __init__(self, path: Path, shown: str) -> None:
         self.path, self.shown = path, shown
         self.top = Where(shown)
+        self.admission = PriorityAdmission()
+        self.budgets: list[DisruptionBudget] = []
+        self.pod_workloads: list[PodWorkload] = []
 
     def relative(self, ref: str) -> tuple[Path, str]:
         """A path named in the scenario, resolved against the scenario's directory; also its shown form."""
@@ -167,6 +172,9 @@ class _Loader:
             patches=tuple(patches),
             scales=tuple(scales),
             expect=tuple(self.expect(spec.get("expect") or [], spec_at.key("expect"), workloads)),
+            priority_classes=tuple(self.admission.classes.values()),
+            budgets=tuple(self.budgets),
+            pod_workloads=tuple(self.pod_workloads),
         )
 
     # -- cluster ----------------------------------------------------------------------------------------
@@ -213,31 +221,49 @@ class _Loader:
     def workloads(
         self, raw: list, where: Where, controller: ControllerConfig
     ) -> tuple[list[Workload], dict[str, _Manifest]]:
+        """The LeaderWorkerSets (and LLMInferenceServices) with the manifests events patch; the other
+        objects go to ``self.classes``, ``self.budgets`` and ``self.pod_workloads``. Pods are admitted
+        with their PriorityClass once every class is read (the classes may come in any order)."""
         workloads: list[Workload] = []
         manifests: dict[str, _Manifest] = {}
+        places: dict[str, Where] = {}
         for i, entry in enumerate(raw):
             at = where.index(i)
+            _exactly_one(entry, ("file", "manifest"), at)
+            applied = at.key("at").duration(entry["at"]) if entry.get("at") is not None else 0.0
             if "file" in entry:
                 file, shown = self.relative(entry["file"])
                 docs = load_documents(file, shown, at.key("file"))
                 if not docs:
                     raise at.key("file").error(f"{shown} holds no documents")
-                places = [
+                places_ = [
                     Where(shown if len(docs) == 1 else f"{shown} (document {d + 1})")
                     for d in range(len(docs))
                 ]
-                sources = [p.file for p in places]
+                sources = [p.file for p in places_]
             else:
-                docs, places = [entry["manifest"]], [at.key("manifest")]
+                docs, places_ = [entry["manifest"]], [at.key("manifest")]
                 sources = [f"{self.shown} spec.workloads[{i}]"]
-            for doc, place, source in zip(docs, places, sources, strict=True):
-                derived = read_document(doc, place, controller, source)
-                m = _Manifest(doc, place, source, [w.name for w in derived])
-                for w in derived:
-                    if w.name in manifests:
+            for doc, place, source in zip(docs, places_, sources, strict=True):
+                derived = read_document(doc, place, controller, source, applied)
+                lws_derived = [w for w in derived if isinstance(w, Workload)]
+                m = _Manifest(doc, place, source, [w.name for w in lws_derived])
+                for obj in derived:
+                    if isinstance(obj, PriorityClass):
+                        self.admission.add(obj, place)
+                        continue
+                    if isinstance(obj, DisruptionBudget):
+                        self.budgets.append(obj)
+                        continue
+                    if obj.name in places:
                         raise place.error(
-                            f'workload "{w.name}" is defined twice (also in {manifests[w.name].source})'
+                            f'workload "{obj.name}" is defined twice (also in {places[obj.name].file})'
                         )
+                    places[obj.name] = place
+                    if isinstance(obj, PodWorkload):
+                        self.pod_workloads.append(obj)
+                        continue
+                    w = obj
                     clash = next(
                         (o for o in workloads if o.lws.name == w.lws.name and o.namespace == w.namespace),
                         None,
@@ -249,7 +275,18 @@ class _Loader:
                         )
                     manifests[w.name] = m
                     workloads.append(w)
-        return workloads, manifests
+        admitted = [replace(w, lws=self.admit_lws(w, places[w.name])) for w in workloads]
+        self.pod_workloads = [
+            replace(
+                p, template=self.admission.admit(p.template, _template_at(p, places[p.name]), _pod_name(p))
+            )
+            for p in self.pod_workloads
+        ]
+        return admitted, manifests
+
+    def admit_lws(self, w: Workload, place: Where) -> LeaderWorkerSetSpec:
+        at = place.key("spec").key("leaderWorkerTemplate") if w.kind == lws.KIND else place.key("spec")
+        return self.admission.admit_lws(w.lws, at)
 
     # -- events -----------------------------------------------------------------------------------------
 
@@ -287,7 +324,10 @@ class _Loader:
                     raise at.key("scale").key("replicas").error("must be at least 0")
                 service = m.names[0]
                 doc = with_value(m.doc, replicas_path(w.kind, name, service), body["replicas"])
-            derived = _rederive(doc, m, controller, at.key(action), current)
+            derived = [
+                replace(w, lws=self.admit_lws(w, m.where))
+                for w in _rederive(doc, m, controller, at.key(action), current)
+            ]
             m.doc = doc
             for new in derived:
                 old = current[new.name]
@@ -314,7 +354,7 @@ class _Loader:
                 )
             domains.append(
                 DomainFailures(
-                    d["key"], float(d["ratePerDomainDay"]), _distribution(d["repair"], at.key("repair"))
+                    d["key"], float(d["ratePerDomainDay"]), distribution(d["repair"], at.key("repair"))
                 )
             )
         scripted = [
@@ -366,12 +406,13 @@ class _Loader:
     # -- expectations -----------------------------------------------------------------------------------
 
     def expect(self, raw: list, where: Where, workloads: list[Workload]) -> list[Expectation]:
+        """``expect[]``; a workload names a LeaderWorkerSet, LLMInferenceService or pod workload."""
         out = []
         for i, item in enumerate(raw):
             at = where.index(i)
             name = item.get("workload")
             if name is not None:
-                name = _workload_name(name, at.key("workload"), workloads)
+                name = _workload_name(name, at.key("workload"), [*workloads, *self.pod_workloads])
             quantile = item.get("quantile")
             metrics = [m for m in scenario_schema.METRICS if m in item]
             if not metrics:
@@ -425,7 +466,21 @@ def _close(word: str, options: Any) -> str:
     return f' (did you mean "{m[0]}"?)' if m else ""
 
 
-def _workload_name(name: str, at: Where, workloads: list[Workload]) -> str:
+def _template_at(p: PodWorkload, place: Where) -> Where:
+    """Where a pod workload's pod spec is, for admission's messages."""
+    return place.key("spec") if p.kind == POD else place.key("spec").key("template").key("spec")
+
+
+def _pod_name(p: PodWorkload) -> str:
+    """A name the workload's first pod may get, for admission's messages ("pods "x" is forbidden")."""
+    if p.kind == POD:
+        return p.name
+    if p.kind == STATEFULSET:
+        return f"{p.name}-0"
+    return f"{p.name}-..."
+
+
+def _workload_name(name: str, at: Where, workloads: list[Workload] | list[Workload | PodWorkload]) -> str:
     names = [w.name for w in workloads]
     if name not in names:
         raise at.error(f'unknown workload "{name}"{_close(name, names)}; workloads are: {", ".join(names)}')
@@ -504,7 +559,7 @@ def _rederive(
 ) -> list[Workload]:
     """Workloads of the patched document; an error says which event made the manifest invalid."""
     try:
-        derived = read_document(doc, m.where, controller, m.source)
+        derived = [w for w in read_document(doc, m.where, controller, m.source) if isinstance(w, Workload)]
     except InputError as exc:
         raise at.error(f"the manifest is invalid after this event: {exc.render()}") from None
     if [w.name for w in derived] != m.names:
@@ -558,26 +613,6 @@ def _controller(raw: dict) -> ControllerConfig:
     )
 
 
-def _distribution(raw: Any, at: Where) -> Distribution:
-    """A duration (fixed) or one of {fixed} {uniform: {min, max}} {normal: {mean, stddev}} {lognormal}."""
-    if isinstance(raw, str):
-        return Distribution.fixed(at.duration(raw))
-    kind, body = next(iter(raw.items()))
-    b_at = at.key(kind)
-    if kind == "fixed":
-        return Distribution.fixed(b_at.duration(body))
-    if kind == "uniform":
-        lo, hi = b_at.key("min").duration(body["min"]), b_at.key("max").duration(body["max"])
-        if lo > hi:
-            raise b_at.error(f"min ({body['min']}) must not exceed max ({body['max']})")
-        return Distribution("uniform", lo, hi)
-    if kind == "normal":
-        return Distribution(
-            "normal", b_at.key("mean").duration(body["mean"]), b_at.key("stddev").duration(body["stddev"])
-        )
-    return Distribution("lognormal", b_at.key("median").duration(body["median"]), float(body["sigma"]))
-
-
 def _role(raw: dict, at: Where) -> RoleTiming:
     pull = raw.get("imagePull") or {}
     return RoleTiming(**_phases(raw, at), **_pulls(pull, at.key("imagePull")))
@@ -585,12 +620,12 @@ def _role(raw: dict, at: Where) -> RoleTiming:
 
 def _phases(raw: dict, at: Where) -> dict[str, Distribution]:
     names = {"containerStart": "container_start", "modelLoad": "model_load", "termination": "termination"}
-    return {attr: _distribution(raw[k], at.key(k)) for k, attr in names.items() if raw.get(k) is not None}
+    return {attr: distribution(raw[k], at.key(k)) for k, attr in names.items() if raw.get(k) is not None}
 
 
 def _pulls(raw: dict, at: Where) -> dict[str, Distribution]:
     names = {"cold": "image_pull_cold", "cached": "image_pull_cached"}
-    return {attr: _distribution(raw[k], at.key(k)) for k, attr in names.items() if raw.get(k) is not None}
+    return {attr: distribution(raw[k], at.key(k)) for k, attr in names.items() if raw.get(k) is not None}
 
 
 def _timing(raw: dict, at: Where) -> Timing:
@@ -608,13 +643,13 @@ def _timing(raw: dict, at: Where) -> Timing:
 def _api_latency(raw: Any, at: Where) -> ApiLatency:
     """One distribution for every call, or one per kind of call (the others keep their defaults)."""
     if isinstance(raw, dict) and raw.keys() & API_CALLS.keys():
-        given = {API_CALLS[k]: _distribution(v, at.key(k)) for k, v in raw.items() if v is not None}
+        given = {API_CALLS[k]: distribution(v, at.key(k)) for k, v in raw.items() if v is not None}
         return replace(ApiLatency(), **given)
-    return ApiLatency.every_call(_distribution(raw, at))
+    return ApiLatency.every_call(distribution(raw, at))
 
 
 def _node_failures(raw: dict, at: Where) -> NodeFailures:
-    repair = _distribution(raw["repair"], at.key("repair"))
+    repair = distribution(raw["repair"], at.key("repair"))
     rate = float(raw.get("ratePerNodeDay", 419 / (2048 * 54)))  # Llama 3: ≈0.0038 per node-day
     if raw.get("causes") is None:
         total = sum(c for _, c, _ in LLAMA3_CAUSES)
@@ -627,7 +662,7 @@ def _node_failures(raw: dict, at: Where) -> NodeFailures:
                 float(c["weight"]),
                 repair
                 if c.get("repair") is None
-                else _distribution(c["repair"], causes_at.index(i).key("repair")),
+                else distribution(c["repair"], causes_at.index(i).key("repair")),
                 c.get("effect", "nodeDown"),
             )
             for i, c in enumerate(raw["causes"])

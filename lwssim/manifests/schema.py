@@ -384,11 +384,17 @@ def _schema() -> dict[str, Any]:
                         },
                         "manifest": {
                             "type": "object",
-                            "description": "an inline LeaderWorkerSet or LLMInferenceService",
+                            "description": "an inline object as kubectl apply takes it: LeaderWorkerSet, "
+                            "LLMInferenceService, Deployment, StatefulSet, Job, Pod, PodDisruptionBudget, "
+                            "PriorityClass",
+                        },
+                        "at": {
+                            "$ref": "#/$defs/duration",
+                            "description": "apply the object at this simulated time instead of at the start",
                         },
                     },
                     minProperties=1,
-                    maxProperties=1,
+                    maxProperties=2,
                 ),
             },
             "timing": _timing(),

@@ -14,6 +14,7 @@ from typing import Any
 from lwssim.errors import InputError, UnsupportedError, clip, warn
 from lwssim.manifests.limits import MAX_QUANTITY
 from lwssim.model.quantity import QuantityError, parse_duration, resource_amount
+from lwssim.model.timing import Distribution
 
 MAX_INT32 = 2**31 - 1
 
@@ -171,3 +172,23 @@ def check_int32(where: Where, value: int) -> int:
     if value > MAX_INT32:
         raise where.error(f"must be at most {MAX_INT32} (int32), got {value}")
     return value
+
+
+def distribution(raw: Any, at: Where) -> Distribution:
+    """A duration (fixed) or one of {fixed} {uniform: {min, max}} {normal: {mean, stddev}} {lognormal}."""
+    if isinstance(raw, str):
+        return Distribution.fixed(at.duration(raw))
+    kind, body = next(iter(raw.items()))
+    b_at = at.key(kind)
+    if kind == "fixed":
+        return Distribution.fixed(b_at.duration(body))
+    if kind == "uniform":
+        lo, hi = b_at.key("min").duration(body["min"]), b_at.key("max").duration(body["max"])
+        if lo > hi:
+            raise b_at.error(f"min ({body['min']}) must not exceed max ({body['max']})")
+        return Distribution("uniform", lo, hi)
+    if kind == "normal":
+        return Distribution(
+            "normal", b_at.key("mean").duration(body["mean"]), b_at.key("stddev").duration(body["stddev"])
+        )
+    return Distribution("lognormal", b_at.key("median").duration(body["median"]), float(body["sigma"]))

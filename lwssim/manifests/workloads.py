@@ -3,34 +3,57 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import Any
 
-from lwssim.manifests import llmisvc, lws
+from lwssim.manifests import kinds, llmisvc, lws, priority
 from lwssim.manifests.where import Where
 from lwssim.model.lws import Workload
 from lwssim.model.scenario import ControllerConfig
+from lwssim.model.workloads import DisruptionBudget, PodWorkload, PriorityClass
 
-SUPPORTED = f"{lws.KIND} ({lws.API_VERSION}) or {llmisvc.KIND} ({' | '.join(llmisvc.API_VERSIONS)})"
+SUPPORTED = (
+    f"{lws.KIND} ({lws.API_VERSION}), {llmisvc.KIND} ({' | '.join(llmisvc.API_VERSIONS)}), "
+    + ", ".join(
+        f"{k} ({a})" for a, k in sorted(kinds.KINDS | {kinds.PDB, (priority.API_VERSION, priority.KIND)})
+    )
+)
+Object = Workload | PodWorkload | DisruptionBudget | PriorityClass
 
 
-def read_document(doc: Any, where: Where, controller: ControllerConfig, source: str) -> list[Workload]:
-    """The workloads one manifest document defines. ``kind: List`` documents are read item by item."""
+def read_document(
+    doc: Any, where: Where, controller: ControllerConfig, source: str, at: float = 0.0
+) -> list[Object]:
+    """The objects one manifest document defines: LeaderWorkerSets (one per LLMInferenceService role),
+    pod workloads, budgets, PriorityClasses. ``kind: List`` documents are read item by item."""
     obj = where.mapping(doc)
     kind, api = obj.get("kind"), obj.get("apiVersion")
     if kind == "List":
         items_at = where.key("items")
-        out: list[Workload] = []
+        out: list[Object] = []
         for i, item in enumerate(items_at.seq(obj.get("items"))):
-            out += read_document(item, items_at.index(i), controller, source)
+            out += read_document(item, items_at.index(i), controller, source, at)
         return out
     if kind == lws.KIND and api == lws.API_VERSION:
         spec = lws.lws_spec(obj, where, controller)
-        return [Workload(spec.name, spec.namespace, lws.KIND, spec, source)]
+        return [Workload(spec.name, spec.namespace, lws.KIND, spec, source, at)]
     if kind == llmisvc.KIND and api in llmisvc.API_VERSIONS:
-        return llmisvc.llmisvc_workloads(obj, where, controller, source)
+        return [replace(w, at=at) for w in llmisvc.llmisvc_workloads(obj, where, controller, source)]
+    typed = (api, kind) if isinstance(api, str) and isinstance(kind, str) else None
+    if typed in kinds.KINDS:
+        return [kinds.pod_workload(obj, where, source, at)]
+    if typed == kinds.PDB:
+        return [kinds.disruption_budget(obj, where, at)]
+    if typed == (priority.API_VERSION, priority.KIND):
+        if at > 0:
+            raise where.unsupported(
+                "a PriorityClass applied later is not simulated: pods are admitted with the classes "
+                "the scenario starts with; drop its `at`"
+            )
+        return [priority.priority_class(obj, where)]
     name = (obj.get("metadata") or {}).get("name") if isinstance(obj.get("metadata"), dict) else None
     what = f"{kind or '(no kind)'} {api or '(no apiVersion)'}" + (f' "{name}"' if name else "")
-    raise where.key("kind").error(f"{what} is not a workload lwssim simulates; expected {SUPPORTED}")
+    raise where.key("kind").error(f"{what} is not an object lwssim simulates; expected {SUPPORTED}")
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

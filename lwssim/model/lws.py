@@ -71,3 +71,4 @@ class Workload:
     kind: str  # LeaderWorkerSet | LLMInferenceService
     lws: LeaderWorkerSetSpec
     source: str = ""  # file (and document index) it came from, for messages
+    at: float = 0.0  # applied at this simulated time (``spec.workloads[].at``)

@@ -147,6 +147,7 @@ class PodTemplate:
     scheduler_name: str = "default-scheduler"
     priority: int = 0  # resolved as the Priority admission plugin does (manifests/priority.py)
     preemption_policy: str = "PreemptLowerPriority"  # PreemptLowerPriority | Never (from the PriorityClass)
+    priority_class_name: str = ""
     termination_grace_period: float = 30.0
     overhead: tuple[tuple[str, int], ...] = ()
 

@@ -9,6 +9,7 @@ from functools import cached_property
 from lwssim.model.cluster import Cluster
 from lwssim.model.lws import LeaderWorkerSetSpec, Workload
 from lwssim.model.timing import Distribution, Timing
+from lwssim.model.workloads import DisruptionBudget, PodWorkload, PriorityClass
 
 SUPPORTED_LWS_VERSIONS = ("v0.7", "v0.8", "v0.9", "v0.10")
 
@@ -132,6 +133,14 @@ class Scenario:
     patches: tuple[PatchEvent, ...] = ()
     scales: tuple[ScaleEvent, ...] = ()
     expect: tuple[Expectation, ...] = ()
+    # A shared cluster's other objects (docs/contract.md, "Shared and elastic clusters").
+    priority_classes: tuple[PriorityClass, ...] = ()
+    budgets: tuple[DisruptionBudget, ...] = ()
+    pod_workloads: tuple[PodWorkload, ...] = ()
 
     def workload(self, name: str) -> Workload | None:
         return next((w for w in self.workloads if w.name == name), None)
+
+    def workload_names(self) -> list[str]:
+        """Every workload a scenario names: LeaderWorkerSets (LLMInferenceServices) and pod workloads."""
+        return [w.name for w in self.workloads] + [p.name for p in self.pod_workloads]

@@ -49,7 +49,7 @@ def summarize(report: dict) -> Summary:
             (
                 w["name"],
                 KIND_SHORT.get(w["kind"], w["kind"]),
-                f"{w['groupsServing']} / {w['groupsReadyReported']} / {w['replicas']}",
+                f"{w['groupsServing']} / {_reported(w)} / {w['replicas']}",
                 format_duration(w["timeToAllServingSeconds"])
                 if w["timeToAllServingSeconds"] is not None
                 else "never",
@@ -66,6 +66,11 @@ def summarize(report: dict) -> Summary:
     notes += failure_notes(report)
     notes += [e["message"] for e in report.get("explanations", [])]  # lwssim.analysis.explain, when attached
     return Summary(title, cluster_line, workloads, groups, notes, pending_rows(report["pendingPods"]))
+
+
+def _reported(w: dict) -> str:
+    """What LWS reports ready; nothing for a workload of single pods (it has no LWS)."""
+    return "—" if "pods" in w else str(w["groupsReadyReported"])
 
 
 def format_availability(value: float | None) -> str:

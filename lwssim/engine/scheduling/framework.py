@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from lwssim.engine.context import Cluster
-from lwssim.engine.objects import Pod
+from lwssim.engine.objects import FAILED, SUCCEEDED, Pod
 from lwssim.engine.scheduling.cache import SchedulerCache
 from lwssim.engine.scheduling.cycle import Result, SchedulingCycle
 from lwssim.engine.scheduling.profile import AFFINITY_REJECTION, INTER_POD_AFFINITY, NODE_RESOURCES_FIT
@@ -27,6 +27,7 @@ from lwssim.timeline import POD_SCHEDULED, POD_UNSCHEDULABLE
 DEFAULT_SCHEDULER = "default-scheduler"
 FIT = NODE_RESOURCES_FIT.name
 INTER_POD = INTER_POD_AFFINITY.name
+FINISHED = (SUCCEEDED, FAILED)
 
 
 class Scheduler:
@@ -66,6 +67,10 @@ class Scheduler:
                 )
         elif event == MODIFIED and pod.deleting and pod.node is None:
             self.queue.forget(pod)
+        elif event == MODIFIED and pod.phase in FINISHED and self.cache.holds(pod):
+            # The pod informer's field selector leaves out Succeeded and Failed pods (scheduler.go
+            # ``status.phase!=Succeeded,status.phase!=Failed``): a finished pod is a delete to it.
+            self.release(pod)
         elif event == DELETED:
             if self.cache.holds(pod):
                 self.release(pod)

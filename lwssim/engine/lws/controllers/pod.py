@@ -179,6 +179,8 @@ class PodReconciler:
         if policy == L.RECREATE_GROUP_AFTER_START and self._group_has_pending(leader):
             return False  # skip while any pod of the group is still Pending (lws#726)
         reason = "container restarted" if restarted else "pod deleted"
+        if pod.preempted_by:
+            reason = f"preempted by {pod.preempted_by}"
         leader.record(
             self.timeline, self.env.now, GROUP_RECREATED, reason=f"{pod.name}: {reason}", trigger=pod.name
         )

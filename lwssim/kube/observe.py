@@ -568,11 +568,12 @@ def observe(
     return builder.timeline, done
 
 
-def workload_infos(workloads: Iterable[Any]) -> list[WorkloadInfo]:
-    """WorkloadInfo from loaded :class:`lwssim.model.lws.Workload` objects."""
+def workload_infos(workloads: Iterable[Any], pod_workloads: Iterable[Any] = ()) -> list[WorkloadInfo]:
+    """WorkloadInfo from loaded :class:`lwssim.model.lws.Workload` objects and a scenario's
+    :class:`lwssim.model.workloads.PodWorkload` objects, as the simulator writes them."""
     return [
         WorkloadInfo(w.name, w.namespace, w.kind, w.lws.name, w.lws.replicas, w.lws.size) for w in workloads
-    ]
+    ] + [WorkloadInfo(p.name, p.namespace, p.kind, "", p.replicas, 1) for p in pod_workloads]
 
 
 def manifest_workload_info(doc: dict) -> WorkloadInfo | None:

@@ -80,7 +80,6 @@ from lwssim import timeline as tl
 from lwssim.analysis.compare import compare
 from lwssim.analysis.outcome import Outcome, agreement, outcome, summary
 from lwssim.emulator import stages
-from lwssim.errors import InputError
 from lwssim.model.quantity import parse_duration
 from lwssim.timeline import Timeline, WorkloadInfo
 
@@ -118,20 +117,11 @@ class Raw:
 
     @property
     def infos(self) -> list[WorkloadInfo]:
-        from lwssim.kube.observe import manifest_workload_info
+        """The workloads as the simulator's Timeline lists them (from the loaded scenario)."""
+        from lwssim.kube.observe import workload_infos
 
-        out = []
-        for e in self.entries:
-            d = e.doc
-            if d["kind"] == "LeaderWorkerSet":
-                tpl = d["spec"]["leaderWorkerTemplate"]
-                name = d["metadata"]["name"]
-                out.append(
-                    WorkloadInfo(name, NS, "LeaderWorkerSet", name, d["spec"].get("replicas", 1), tpl["size"])
-                )
-            elif (info := manifest_workload_info(d)) is not None:
-                out.append(info)
-        return out
+        scenario = runner.load(str(self.path))
+        return workload_infos(scenario.workloads, scenario.pod_workloads)
 
 
 def read_raw(path: Path) -> Raw:
@@ -218,10 +208,7 @@ def run_observed(api: Any, create: Callable[[dict], None], raw: Raw) -> Timeline
 
 
 def simulate(raw: Raw) -> tuple[Any, Timeline]:
-    try:
-        scenario = runner.load(str(raw.path))
-    except InputError as exc:  # the simulator side of issue 14 is not on this branch yet
-        pytest.skip(f"the simulator does not load {raw.path.name} yet: {exc}")
+    scenario = runner.load(str(raw.path))
     _, simulated = runner.run_with_timeline(scenario)
     return scenario, simulated
 

@@ -233,3 +233,9 @@ def test_at_applies_an_object_later():
     doc["spec"]["workloads"][0]["at"] = "5m"
     timeline = World(load(doc)).run()
     assert min(times(timeline, tl.POD_CREATED, "web")) >= 300
+
+
+def test_a_deployment_larger_than_one_sync_gets_every_pod():
+    """burstReplicas caps one sync at 500 creates; observing them syncs the set again (addPod)."""
+    timeline = World(load(scenario(deployment(replicas=620, gpus=1), nodes=80))).run()
+    assert len(created(timeline, "web")) == 620

@@ -73,7 +73,10 @@ class JobController:
         if track is None:
             return
         if event != DELETED and active(pod):
-            track.active[pod.uid] = pod
+            if pod.uid not in track.active:
+                track.active[pod.uid] = pod
+                job.active = len(track.active)
+                self.queue.add(job.key)  # addPod: observed, synced again (500 creates per sync at most)
             return
         track.active.pop(pod.uid, None)
         if pod.uid not in track.finished:

@@ -114,6 +114,9 @@ class ReplicaSetController:
                 self.queue.add(rs.key)
         elif pod.uid not in pods:
             pods[pod.uid] = pod
+            # addPod: the creation is observed (expectations) and the set synced again, so a set of
+            # more than burstReplicas pods is made over several syncs.
+            self.queue.add(rs.key)
 
     def reconcile(self, key: str):
         rs = self.store.get("ReplicaSet", key)

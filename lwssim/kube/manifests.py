@@ -74,7 +74,11 @@ def load(
                         )
                     meta["namespace"] = namespace
                 try:
-                    workloads = read_document(obj, where, controller, where.file)
+                    workloads = [
+                        w
+                        for w in read_document(obj, where, controller, where.file)
+                        if isinstance(w, Workload)
+                    ]
                     out.append(Manifest(obj, where, workloads))
                 except InputError as exc:
                     if not tolerate:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlparse
 
@@ -28,10 +29,12 @@ from lwssim.kube.client import (
 )
 from lwssim.kube.manifests import Manifest
 from lwssim.manifests.nodelist import existing_pod, node
+from lwssim.manifests.priority import PriorityAdmission
 from lwssim.manifests.where import Where
 from lwssim.model.cluster import ExistingPod, Node
 from lwssim.model.lws import Workload
 from lwssim.model.scenario import ControllerConfig
+from lwssim.model.workloads import PREEMPT_LOWER_PRIORITY, PriorityClass
 
 
 def _created(obj: dict) -> str:
@@ -193,10 +196,30 @@ class Preflight:
         nodes, existing = read_snapshot(snapshot.take(self.conn))
         found, workloads = manifest_checks(self.manifests, nodes, existing, self.lws_version)
         self.checks += found
+        workloads = self.admitted(workloads)
         for w in workloads:
             self.scheduler(w)
         self.quota(workloads)
         self.checks += simulation(nodes, existing, workloads, self.lws_version, self.checks)
+
+    def admitted(self, workloads: list[Workload]) -> list[Workload]:
+        """The workloads' pods with the priority the cluster's Priority admission plugin would give them
+        (its PriorityClasses); an unknown class refuses the manifest (exit 2), as the cluster would."""
+        from kubernetes import client
+
+        if not workloads:
+            return workloads
+        try:
+            items = self.d(client.SchedulingV1Api(self.api).list_priority_class()).get("items") or []
+        except Exception as exc:  # noqa: BLE001
+            self.add(Check("priority", WARN, f"cannot list PriorityClasses: {api_message(exc)}"))
+            return workloads
+        admission = cluster_admission(items)
+        where = {w.name: m.where for m in self.manifests for w in m.workloads}
+        return [
+            replace(w, lws=admission.admit_lws(w.lws, where.get(w.name, Where(w.source)).key("spec")))
+            for w in workloads
+        ]
 
     def scheduler(self, w: Any) -> None:
         names = {t.scheduler_name for _, t, _ in C.roles(w)} - {"default-scheduler"}
@@ -223,6 +246,24 @@ class Preflight:
         requests, pods = C.total_requests(workloads)
         found = C.quota(requests, pods, quotas, ", ".join(w.name for w in workloads))
         self.checks += found or [Check("resource-quota", PASS, f"no ResourceQuota in {self.namespace}")]
+
+
+def cluster_admission(items: list[dict]) -> PriorityAdmission:
+    """The Priority admission plugin with a cluster's PriorityClasses (``list_priority_class`` items)."""
+    admission = PriorityAdmission()
+    at = Where("cluster").key("priorityclasses")
+    for i, item in enumerate(items):
+        name = str((item.get("metadata") or {}).get("name", ""))
+        if name in admission.classes:
+            continue  # system-cluster-critical, system-node-critical: built in
+        pc = PriorityClass(
+            name,
+            int(item.get("value") or 0),
+            bool(item.get("globalDefault")),
+            str(item.get("preemptionPolicy") or PREEMPT_LOWER_PRIORITY),
+        )
+        admission.add(pc, at.index(i))
+    return admission
 
 
 def read_snapshot(snap: dict) -> tuple[list[Node], list[ExistingPod]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import simpy
-from support import GPU, Bench, node, recs, template
+from support import GPU, Bench, lws, node, pool, recs, run, scenario_doc, template
 
 from lwssim.engine.context import ApiCalls, Cluster
 from lwssim.engine.nodetable import NodeTable
@@ -32,11 +32,16 @@ from lwssim.engine.scheduling.preemption import (
 )
 from lwssim.engine.scheduling.profile import F_FIT, F_NODE_AFFINITY, F_PREFILTERED
 from lwssim.engine.store import no_latency
+from lwssim.kube.plan_check import scenario_on
+from lwssim.model.cluster import ExistingPod
 from lwssim.model.pod import LabelSelector, PodAffinityTerm, Requirement
+from lwssim.model.scenario import ControllerConfig
 from lwssim.timeline import (
+    GROUP_RECREATED,
     POD_DELETING,
     POD_NOMINATED,
     POD_PREEMPTED,
+    POD_SCHEDULED,
     POD_UNSCHEDULABLE,
     Timeline,
 )
@@ -817,3 +822,78 @@ def test_offset_comes_from_the_schedulers_seed() -> None:
 
     assert chosen(1) == chosen(1)
     assert len({chosen(seed) for seed in range(12)}) > 1
+
+
+# -- the engine end to end -------------------------------------------------------------------------
+
+
+def _two_priorities() -> dict:
+    """Two 8-GPU nodes held by two one-pod groups of priority 0; at 10 min a two-pod group of priority
+    1000 is asked for."""
+    low = lws(
+        "low",
+        replicas=2,
+        size=1,
+        leader={
+            "priority": 0,
+            "containers": [{"name": "main", "image": "img:1", "resources": {"limits": {GPU: "8"}}}],
+        },
+    )
+    high = lws(
+        "high",
+        replicas=0,
+        size=2,
+        worker_spec={"priority": 1000},
+        leader={
+            "priority": 1000,
+            "containers": [{"name": "main", "image": "img:1", "resources": {"limits": {GPU: "8"}}}],
+        },
+    )
+    return scenario_doc(
+        [pool("gpu", 2)],
+        [low, high],
+        events=[{"at": "10m", "scale": {"workload": "high", "replicas": 1}}],
+    )
+
+
+def test_engine_high_priority_group_preempts_the_low_one() -> None:
+    """A World with two LWSs of different priorities (no longer refused): scaling the high one up preempts
+    the low groups' leaders (DisruptionTarget, then a graceful DELETE one API latency later), whose groups
+    are recreated with the reason in words; each high pod lands on the node it was nominated to; the
+    recreated low pods stay Pending, unable to preempt anyone."""
+    world, tl = run(_two_priorities())
+    nominated = {r.subject: r.get("node") for r in recs(tl, POD_NOMINATED)}
+    assert "high-0" in nominated and set(nominated) <= {"high-0", "high-0-1"}
+    scheduled = {r.subject: r.get("node") for r in recs(tl, POD_SCHEDULED) if r.subject in nominated}
+    assert scheduled == nominated
+    preempted = recs(tl, POD_PREEMPTED)
+    assert preempted and all(r.get("by") in nominated for r in preempted)
+    assert {(r.get("priority"), r.get("by_priority")) for r in preempted} == {(0, 1000)}
+    for r in preempted:  # each victim runs until its DELETE lands, one API latency later
+        assert recs(tl, POD_DELETING, r.subject)[0].t > r.t
+    reasons = sorted(str(r.get("reason")) for r in recs(tl, GROUP_RECREATED))
+    assert reasons == sorted(
+        f"{r.subject}: preempted by {r.get('by')} (priority 1000 > 0)" for r in preempted
+    )
+    for name in ("high-0", "high-0-1"):
+        assert world.store.get("Pod", f"default/{name}").ready  # type: ignore[union-attr]
+    pending = [p for p in world.store.list("Pod") if isinstance(p, Pod) and p.node is None]
+    assert pending and all(p.workload == "low" for p in pending)
+    assert all(p.pending_reason.endswith(f"{NO_VICTIMS}.") for p in pending)  # type: ignore[union-attr]
+    assert recs(tl, POD_UNSCHEDULABLE, "high-0")[0].get("reason") == (
+        f"0/2 nodes are available: 2 Insufficient {GPU}."
+    )
+
+
+def test_engine_runs_are_reproducible() -> None:
+    _, first = run(_two_priorities(), seed=3)
+    _, second = run(_two_priorities(), seed=3)
+    assert first.records == second.records
+
+
+def test_preflight_keeps_existing_pods_priorities() -> None:
+    """The preflight simulation no longer aligns a snapshot's pods to the workloads' priority."""
+    existing = [ExistingPod("old", "default", "n0", template(gpus=8, priority=7))]
+    scenario, notes = scenario_on([node("n0")], existing, [], ControllerConfig())
+    assert [p.template.priority for p in scenario.cluster.existing_pods] == [7]
+    assert notes == []

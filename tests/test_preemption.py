@@ -723,6 +723,47 @@ def test_lower_priority_nominations_on_the_node_are_cleared() -> None:
     assert other.nominated_node == "n0" and b.scheduler.nominator.node_of(other) == 0
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_counting_requests_equals_filtering_node_by_node(seed: int) -> None:
+    """Without inter-pod terms the dry run counts requests for every node at once; it finds the same
+    victims, PDB violations and statuses as SelectVictimsOnNode filtering node by node, and the cycle's
+    fast path keeps the same nodes as the full filter pass, with pods nominated at several priorities."""
+    rng = np.random.default_rng(seed)
+    b = Bench([node(f"n{i}", gpus=8, pods=6) for i in range(10)])
+    for i in range(10):
+        used = 0
+        for j in range(int(rng.integers(0, 5))):
+            gpus = int(rng.integers(1, 4))
+            if used + gpus <= 8:
+                used += gpus
+                labels = {"app": "guarded"} if rng.random() < 0.3 else {}
+                put(
+                    b, f"v{i}-{j}", int(rng.integers(0, 4)), f"n{i}", {GPU: gpus}, float(rng.random()), labels
+                )
+    pdb(b, "guarded", {"app": "guarded"}, int(rng.integers(0, 3)))
+    for k in range(3):
+        waiting = put(b, f"w{k}", int(rng.integers(0, 5)), req={GPU: int(rng.integers(1, 5))})
+        b.scheduler.nominate(waiting, f"n{int(rng.integers(0, 10))}")
+    pre, cycle = b.scheduler.preemption, b.scheduler.cycle
+    pdbs = list(b.store.list("PodDisruptionBudget"))
+    for priority in (1, 2, 4):
+        pod = put(b, f"p{priority}", priority, req={GPU: int(rng.integers(1, 9))})
+        shape = b.scheduler.cache.shape(pod)
+        view = pre._requests_view(pod, shape)
+        for i in range(10):
+            counted = pre._select_by_requests(pod, shape, i, pdbs, view)  # type: ignore[arg-type]
+            filtered = pre.select_victims_on_node(pod, shape, i, pdbs)  # type: ignore[arg-type]
+            assert ([v.name for v in counted[0]], counted[1:]) == (
+                [v.name for v in filtered[0]],
+                filtered[1:],
+            )
+        held = b.scheduler.nominator.requests_at_least(pod)
+        full = cycle.find_nodes_that_fit(pod, shape, False, held)
+        members = cycle.cache.feasible_set(shape).members
+        fast = cycle._fit_with_held(shape, members, held) if held is not None else members
+        assert fast == ([] if isinstance(full, Diagnosis) else full)
+
+
 # -- the preemption's API calls: async (SchedulerAsyncPreemption on in v1.34) -------------------
 
 

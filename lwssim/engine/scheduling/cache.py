@@ -84,6 +84,9 @@ class SchedulerCache:
         # many bound pods there are of each priority (no lower-priority pod anywhere: no victims)
         self._on_node: list[dict[int, Pod]] = [{} for _ in range(len(nodes))]
         self._priorities: dict[int, int] = {}
+        # per priority: the requests of its bound pods on each node (a row per resource) and their number
+        # per node; built on a preemption's first dry run, then kept current
+        self._by_priority: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
 
     # -- bound pods (AddPod, RemovePod)
     def add_pod(self, pod: Pod) -> None:
@@ -97,6 +100,8 @@ class SchedulerCache:
         self._on_node[i][pod.uid] = pod
         priority = pod.template.priority
         self._priorities[priority] = self._priorities.get(priority, 0) + 1
+        if self._by_priority is not None:
+            self._count_priority(priority, i, shape.needs, 1)
 
     def remove_pod(self, pod: Pod) -> None:
         slot, i, needs, nonzero = self._slot.pop(pod.uid)
@@ -109,6 +114,40 @@ class SchedulerCache:
             self._priorities[priority] = left
         else:
             del self._priorities[priority]
+        if self._by_priority is not None:
+            self._count_priority(priority, i, needs, -1)
+
+    def _count_priority(self, priority: int, i: int, needs: Needs, sign: int) -> None:
+        assert self._by_priority is not None
+        entry = self._by_priority.get(priority)
+        if entry is None:
+            n = len(self.nodes)
+            entry = self._by_priority[priority] = (
+                np.zeros((len(self.nodes.resources), n), dtype=np.int64),
+                np.zeros(n, dtype=np.int64),
+            )
+        requests, count = entry
+        for col, amount in needs:
+            requests[col, i] += sign * amount
+        count[i] += sign
+
+    def below(self, priority: int) -> tuple[np.ndarray, np.ndarray]:
+        """What the pods of lower priority than ``priority`` request on each node (a row per resource),
+        and how many there are on each node: all a dry run of preemption needs when only requests
+        matter."""
+        if self._by_priority is None:
+            self._by_priority = {}
+            for i, pods in enumerate(self._on_node):
+                for pod in pods.values():
+                    self._count_priority(pod.template.priority, i, self._slot[pod.uid][2], 1)
+        n = len(self.nodes)
+        requests = np.zeros((len(self.nodes.resources), n), dtype=np.int64)
+        count = np.zeros(n, dtype=np.int64)
+        for p, (r, c) in self._by_priority.items():
+            if p < priority:
+                requests += r
+                count += c
+        return requests, count
 
     def holds(self, pod: Pod) -> bool:
         return pod.uid in self._slot
@@ -116,6 +155,10 @@ class SchedulerCache:
     def pods_on(self, i: int) -> list[Pod]:
         """The pods node ``i`` holds, terminating ones included until their object is gone (NodeInfo.Pods)."""
         return list(self._on_node[i].values())
+
+    def pods_below(self, i: int, priority: int) -> list[Pod]:
+        """The pods node ``i`` holds whose priority is lower than ``priority`` (the possible victims)."""
+        return [p for p in self._on_node[i].values() if p.template.priority < priority]
 
     def any_below(self, priority: int) -> bool:
         """Whether some node holds a pod of lower priority than ``priority``."""

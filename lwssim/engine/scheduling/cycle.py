@@ -71,7 +71,7 @@ class SchedulingCycle:
         self, nodes: NodeTable, cache: SchedulerCache, ties: TieBreak, nominator: Nominator | None = None
     ) -> None:
         self.nodes, self.cache, self.ties = nodes, cache, ties
-        self.nominator = Nominator() if nominator is None else nominator
+        self.nominator = Nominator(len(nodes.resources), len(nodes)) if nominator is None else nominator
         self.next_start = 0  # nextStartNodeIndex
         self.preemption: DefaultPreemption | None = None  # the PostFilter plugin, when the framework has one
 
@@ -92,39 +92,48 @@ class SchedulingCycle:
                 P.REASON_TERMS_CONFLICT,
             )
             return self.fit_error(pod, diagnosis)
-        nominated = self.nominator.at_least(pod)  # addGENominatedPods, per node
+        nominator = self.nominator
+        # addGENominatedPods: what pods nominated with at least this pod's priority request on each node
+        held = None if nominator.empty() else nominator.requests_at_least(pod)
         if pod.nominated_node is not None:  # evaluateNominatedNode: the node preemption made room on
             i = nodes.index.get(pod.nominated_node)
-            if (
-                i is not None
-                and self.filter_with_nominated_at(pod, shape, i, [], nominated.get(i, []))[0] == OK
-            ):
-                return i
+            if i is not None:
+                status = self.filter_with_nominated_at(pod, shape, i, [], nominator.at_least_on(pod, i))
+                if status[0] == OK:
+                    return i
         inter_pod = bool(pod.affinity or pod.anti_affinity or self.cache.index.term_tables)
+        if held is not None and nominator.any_anti_affinity():
+            inter_pod = True  # nominated pods' anti-affinity terms count for InterPodAffinity too
         if not inter_pod and not shape.unknown:
             members = self.cache.feasible_set(shape).members
-            if nominated:
-                members = [
-                    i
-                    for i in members
-                    if i not in nominated or self.filter_at(pod, shape, i, [], nominated[i])[0] == OK
-                ]
+            if held is not None and members:
+                members = self._fit_with_held(shape, members, held)
             if members:
                 return self.select(pod, shape, members)
-        feasible = self.find_nodes_that_fit(pod, shape, inter_pod, nominated)
+        feasible = self.find_nodes_that_fit(pod, shape, inter_pod, held)
         if isinstance(feasible, Diagnosis):
             return self.fit_error(pod, feasible)
         return self.select(pod, shape, feasible)
 
+    def _fit_with_held(self, shape: PodShape, members: list[int], held: np.ndarray) -> list[int]:
+        """The feasible set's nodes where the pod still fits with the nominated pods' requests counted."""
+        idx = np.array(members)
+        ok = np.ones(len(idx), dtype=bool)
+        free = self.nodes.free_by_res
+        for col, need in shape.needs:
+            ok &= free[col][idx] - held[col][idx] >= need
+        return idx[ok].tolist()
+
     def find_nodes_that_fit(
-        self, pod: Pod, shape: PodShape, inter_pod: bool, nominated: dict[int, list[Pod]] | None = None
+        self, pod: Pod, shape: PodShape, inter_pod: bool, held: np.ndarray | None = None
     ) -> list[int] | Diagnosis:
         """Every filter over every node, vectorised: the static ones (kept per shape), then
-        NodeResourcesFit and InterPodAffinity, in profile order; the first failure decides a node. Nodes
-        with ``nominated`` pods are filtered again with those pods on them; a failure there decides."""
+        NodeResourcesFit and InterPodAffinity, in profile order; the first failure decides a node. With
+        pods nominated (``held``: their requests per node), a node is filtered with them first, and a
+        failure there decides; NodeResourcesFit fails with them whenever it fails without."""
         nodes = self.nodes
         stage = shape.stage.copy()
-        lacking, over = P.fit_failures(nodes, shape.req)
+        lacking, over = P.fit_failures(nodes, shape.req, held)
         fit_fail = np.zeros(len(nodes), dtype=bool)
         for _, short in lacking:
             fit_fail |= short
@@ -136,30 +145,49 @@ class SchedulingCycle:
             aff, anti, existing = P.pod_affinity_masks(
                 nodes, self.cache.index, pod.namespace, pod.labels, pod.affinity, pod.anti_affinity
             )
+            passed = stage == 0
             stage[(stage == 0) & ~aff] = F_POD_AFFINITY
             stage[(stage == 0) & ~anti] = F_ANTI
             stage[(stage == 0) & ~existing] = F_EXISTING_ANTI
-        if nominated:
-            for i, pods in nominated.items():
-                if shape.stage[i] != OK:
-                    continue
-                code, short = self.filter_at(pod, shape, i, [], pods)
-                if code == OK:  # the second pass, without them, is the one above
-                    continue
-                stage[i] = code
-                for col in short:
-                    for c, mask in lacking:
-                        if c == col:
-                            mask[i] = True
-                            break
-                    else:
-                        mask = np.zeros(len(nodes), dtype=bool)
-                        mask[i] = True
-                        lacking.append((col, mask))
+            if held is not None:
+                for i in self.nominator.nodes():
+                    if passed[i]:
+                        code = self._nominated_inter_pod_at(pod, i, anti, existing)
+                        if code != OK:
+                            stage[i] = code
         feasible = stage == 0
         if not feasible.any():
             return Diagnosis(stage, lacking, over, shape.unknown)
         return np.flatnonzero(feasible).tolist()
+
+    def _nominated_inter_pod_at(self, pod: Pod, i: int, anti: np.ndarray, existing: np.ndarray) -> int:
+        """InterPodAffinity on node ``i`` with the pods nominated there (at least this pod's priority)
+        added: they sit in node ``i``'s own domains, so without affinity terms a match among them fails
+        the node; with affinity terms the counts are taken again."""
+        added = self.nominator.at_least_on(pod, i)
+        if not added:
+            return OK
+        if pod.affinity:
+            return self._inter_pod_at(pod, i, [], added)
+        nodes = self.nodes
+        if not anti[i] or any(
+            nodes.label_codes(t.topology_key)[i] >= 0
+            and any(
+                q.namespace in (t.namespaces or (pod.namespace,)) and t.selector.matches(q.labels)
+                for q in added
+            )
+            for t in pod.anti_affinity
+        ):
+            return F_ANTI
+        if not existing[i] or any(
+            nodes.label_codes(t.topology_key)[i] >= 0
+            and pod.namespace in (t.namespaces or (q.namespace,))
+            and t.selector.matches(pod.labels)
+            for q in added
+            for t in q.anti_affinity
+        ):
+            return F_EXISTING_ANTI
+        return OK
 
     # -- one node's filters, with pods taken off or put on its NodeInfo
     def filter_with_nominated_at(
@@ -185,16 +213,15 @@ class SchedulingCycle:
         if shape.unknown:
             return F_FIT, ()
         cache = self.cache
+        change: dict[int, int] = {}  # resource column -> what the removed free less what the added take
+        for q in removed:
+            for col, amount in cache.needs_of(q):
+                change[col] = change.get(col, 0) + amount
+        for q in added:
+            for col, amount in cache.needs_of(q):
+                change[col] = change.get(col, 0) - amount
         rows = self.nodes.free_rows
-        short = []
-        for col, need in shape.needs:
-            free = rows[col].item(i)
-            for q in removed:
-                free += _amount(cache.needs_of(q), col)
-            for q in added:
-                free -= _amount(cache.needs_of(q), col)
-            if free < need:
-                short.append(col)
+        short = [col for col, need in shape.needs if rows[col].item(i) + change.get(col, 0) < need]
         if short:
             return F_FIT, tuple(short)
         return self._inter_pod_at(pod, i, removed, added), ()
@@ -287,10 +314,3 @@ class SchedulingCycle:
         )
         tops = idx[score == score.max()]
         return int(tops[self.ties.below(len(tops))]) if len(tops) > 1 else int(tops[0])
-
-
-def _amount(needs: tuple[tuple[int, int], ...], col: int) -> int:
-    for c, amount in needs:
-        if c == col:
-            return amount
-    return 0

@@ -51,7 +51,7 @@ class Scheduler:
         self.version = 0
         self.queue = SchedulingQueue(env, lambda: self.version)
         self.cache = SchedulerCache(nodes, strategy)
-        self.nominator = Nominator()
+        self.nominator = Nominator(len(nodes.resources), len(nodes))
         self.cycle = SchedulingCycle(nodes, self.cache, self.ties, self.nominator)
         self.preemption = DefaultPreemption(
             cluster, self.cycle, self.queue, self.nominator, self.ties, self.nominate
@@ -151,7 +151,7 @@ class Scheduler:
         longer, frees its old node for pods of lower or equal priority (``updatePodInSchedulingQueue``)."""
         old = pod.nominated_node
         if node:
-            self.nominator.add(pod, self.nodes.index[node])
+            self.nominator.add(pod, self.nodes.index[node], self.cache.needs_of(pod))
             pod.nominated_node = node
             if preempting:
                 pod.record(self.timeline, self.env.now, POD_NOMINATED, node=node)

@@ -84,6 +84,16 @@ class Candidate:
     pdb_violations: int
 
 
+@dataclass
+class RequestsView:
+    """One dry run's view of every node when only requests matter: the lower-priority pods on each node,
+    whether the pod fits once they are all gone, and what is then free in each resource it requests."""
+
+    count: list[int]
+    fits: list[bool]
+    avail: list[list[int]]  # per (resource, amount) the pod needs: per node
+
+
 def start_time(pod: Pod) -> float:
     """``GetPodStartTime``: the kubelet sets ``status.startTime`` when it takes the pod, just after the
     binding; a pod already running when the run starts (a snapshot's) started at its creation."""
@@ -131,38 +141,33 @@ def filter_pods_with_pdb_violation(
 
 
 def pick_one_node_for_preemption(candidates: list[Candidate]) -> Candidate:
-    """``pickOneNodeForPreemption``: each score in turn keeps the best-scored candidates; the first left
-    wins. Victims are sorted most important first."""
+    """``pickOneNodeForPreemption``: each score in turn keeps the best-scored candidates, the first left
+    wins; that is the first candidate with the greatest score tuple. Victims are sorted most important
+    first."""
+    best = candidates[0]
+    best_score = _preemption_score(best)
+    for c in candidates[1:]:
+        score = _preemption_score(c)
+        if score > best_score:
+            best, best_score = c, score
+    return best
 
-    def fewest_pdb_violations(c: Candidate) -> float:
-        return -c.pdb_violations
 
-    def lowest_highest_priority(c: Candidate) -> float:
-        return -c.victims[0].template.priority
-
-    def smallest_priority_sum(c: Candidate) -> float:
-        return -sum(v.template.priority + PRIORITY_OFFSET for v in c.victims)
-
-    def fewest_victims(c: Candidate) -> float:
-        return -len(c.victims)
-
-    def latest_start(c: Candidate) -> float:
-        return earliest_start_of_highest_priority(c.victims)
-
-    left = candidates
-    for score in (
-        fewest_pdb_violations,
-        lowest_highest_priority,
-        smallest_priority_sum,
-        fewest_victims,
-        latest_start,
-    ):
-        scores = [score(c) for c in left]
-        best = max(scores)
-        left = [c for c, s in zip(left, scores, strict=True) if s == best]
-        if len(left) == 1:
-            break
-    return left[0]
+def _preemption_score(c: Candidate) -> tuple[int, int, int, int, float]:
+    """The scores in precedence order: fewest PDB violations, lowest highest victim priority, smallest
+    sum of priorities (each + MaxInt32 + 1), fewest victims, latest start of the highest-priority
+    victims."""
+    victims = c.victims
+    top = victims[0].template.priority
+    if len(victims) == 1:
+        return -c.pdb_violations, -top, -(top + PRIORITY_OFFSET), -1, start_time(victims[0])
+    return (
+        -c.pdb_violations,
+        -top,
+        -sum(v.template.priority + PRIORITY_OFFSET for v in victims),
+        -len(victims),
+        earliest_start_of_highest_priority(victims),
+    )
 
 
 def earliest_start_of_highest_priority(victims: list[Pod]) -> float:
@@ -272,16 +277,29 @@ class DefaultPreemption:
         errors."""
         pdbs = [o for o in self.store.list("PodDisruptionBudget") if isinstance(o, PodDisruptionBudget)]
         shape = self.cache.shape(pod)
-        nominated = self.nominator.at_least(pod)
+        # Without inter-pod terms anywhere, only NodeResourcesFit can change as pods are removed and
+        # added: the dry run counts requests, for every node at once, instead of filtering node by node.
+        view: RequestsView | None = None
+        if not (
+            pod.affinity
+            or pod.anti_affinity
+            or self.cache.index.term_tables
+            or self.nominator.any_anti_affinity()
+        ):
+            view = self._requests_view(pod, shape)
         non_violating: list[Candidate] = []
         violating: list[Candidate] = []
         statuses: dict[int, NodeStatus] = {}
         errors: list[str] = []
         for k in range(len(potential)):
             i = potential[(offset + k) % len(potential)]
-            victims, violations, status = self.select_victims_on_node(
-                pod, shape, i, pdbs, nominated.get(i, [])
-            )
+            if view is not None:
+                if view.count[i] == 0:  # the common refusals, without a call
+                    statuses[i] = NO_VICTIMS_STATUS
+                    continue
+                victims, violations, status = self._select_by_requests(pod, shape, i, pdbs, view)
+            else:
+                victims, violations, status = self.select_victims_on_node(pod, shape, i, pdbs)
             if status[0] == OK and victims:
                 found = non_violating if violations == 0 else violating
                 if len(found) < wanted:
@@ -296,15 +314,16 @@ class DefaultPreemption:
         return non_violating + violating, statuses, errors
 
     def select_victims_on_node(
-        self, pod: Pod, shape: PodShape, i: int, pdbs: list[PodDisruptionBudget], nominated: list[Pod]
+        self, pod: Pod, shape: PodShape, i: int, pdbs: list[PodDisruptionBudget]
     ) -> tuple[list[Pod], int, NodeStatus]:
         """``SelectVictimsOnNode``: the fewest lower-priority pods to remove from node ``i`` for ``pod``
         to fit, the number of them whose PDB forbids it, and the status (OK, or why even removing every
-        lower-priority pod is not enough)."""
-        priority = pod.template.priority
-        potential = [p for p in self.cache.pods_on(i) if p.template.priority < priority]
+        lower-priority pod is not enough). The node is filtered with the pods of at least ``pod``'s
+        priority nominated to it (``RunFilterPluginsWithNominatedPods``)."""
+        potential = self.cache.pods_below(i, pod.template.priority)
         if not potential:
             return [], 0, NO_VICTIMS_STATUS
+        nominated = self.nominator.at_least_on(pod, i)
         cycle = self.cycle
         status = cycle.filter_with_nominated_at(pod, shape, i, potential, nominated)
         if status[0] != OK:
@@ -319,6 +338,69 @@ class DefaultPreemption:
                 removed.remove(p)  # reprieve it: does the pod still fit?
                 if cycle.filter_with_nominated_at(pod, shape, i, removed, nominated)[0] != OK:
                     removed.append(p)
+                    victims.append(p)
+                    if counts:
+                        violations += 1
+        if violating and non_violating:
+            victims.sort(key=importance)
+        return victims, violations, (OK, ())
+
+    def _requests_view(self, pod: Pod, shape: PodShape) -> RequestsView:
+        """Per node, what would be free for ``pod`` with every lower-priority pod removed and the pods
+        nominated there put on (the stricter of RunFilterPluginsWithNominatedPods' passes), in each
+        resource it requests, and how many lower-priority pods there are."""
+        priority = pod.template.priority
+        lower, count = self.cache.below(priority)
+        held = self.nominator.requests_at_least(pod)
+        free = self.nodes.free_by_res
+        avail = []
+        fits = np.ones(len(self.nodes), dtype=bool)
+        for col, need in shape.needs:
+            row = free[col] + lower[col]
+            if held is not None:
+                row = row - held[col]
+            fits &= row >= need
+            avail.append(row.tolist())
+        return RequestsView(count.tolist(), fits.tolist(), avail)
+
+    def _select_by_requests(
+        self, pod: Pod, shape: PodShape, i: int, pdbs: list[PodDisruptionBudget], view: RequestsView
+    ) -> tuple[list[Pod], int, NodeStatus]:
+        """``select_victims_on_node`` where only NodeResourcesFit can fail (no inter-pod terms): each
+        reprieve spends what removing every lower-priority pod frees."""
+        if view.count[i] == 0:
+            return [], 0, NO_VICTIMS_STATUS
+        needs = shape.needs
+        if not view.fits[i]:
+            return (
+                [],
+                0,
+                (F_FIT, tuple(col for k, (col, need) in enumerate(needs) if view.avail[k][i] < need)),
+            )
+        potential = self.cache.pods_below(i, pod.template.priority)
+        if len(potential) > 1:
+            potential.sort(key=importance)
+        if pdbs:
+            violating, non_violating = filter_pods_with_pdb_violation(potential, pdbs)
+        else:
+            violating, non_violating = [], potential
+        free = [view.avail[k][i] for k in range(len(needs))]
+        cache = self.cache
+        victims: list[Pod] = []
+        violations = 0
+        for group, counts in ((violating, True), (non_violating, False)):
+            for p in group:
+                held = dict(cache.needs_of(p))
+                take = [held.get(col, 0) for col, _ in needs]
+                fits = True
+                for k in range(len(needs)):
+                    if free[k] - take[k] < needs[k][1]:
+                        fits = False
+                        break
+                if fits:
+                    for k in range(len(needs)):
+                        free[k] -= take[k]
+                else:
                     victims.append(p)
                     if counts:
                         violations += 1

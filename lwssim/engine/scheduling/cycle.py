@@ -242,7 +242,7 @@ class SchedulingCycle:
         )
         for slot in temporary:
             index.remove(slot)
-        for slot, rows in reversed(suspended):
+        for slot, rows in suspended:  # each slot's term rows are its own: any order restores them
             index.resume(slot, rows)
         if not aff[i]:
             return F_POD_AFFINITY

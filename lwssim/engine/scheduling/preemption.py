@@ -19,16 +19,18 @@ v1.33 (``pkg/features/kube_features.go``), so preemption's API calls run after t
    PDB-violating ones before the rest, as long as the pod still fits.
 3. One candidate is chosen: fewest PDB violations, lowest highest-victim priority, smallest sum of
    priorities (each + 2^31), fewest victims, latest start of the highest-priority victims, then the first.
-4. The pod is nominated to that node and its preemption runs asynchronously: lower-priority pods nominated
-   to the node lose their nomination; each victim gets the DisruptionTarget condition and a DELETE, all
-   but the last in parallel; the pod is held back by PreEnqueue until the last victim's DELETE is sent.
+4. The pod is nominated to that node (PodNominated) and its preemption runs asynchronously: lower-priority
+   pods nominated to the node lose their nomination; each victim gets the DisruptionTarget condition
+   (PodPreempted) and a graceful DELETE one API delete latency later, all but the last in parallel; the
+   pod is held back by PreEnqueue until those are done, just before the last victim's DELETE.
 
 How this differs from the real scheduler, and why: the dry run checks nodes one at a time
-(``parallelism = 1``, as the upstream tests pin it) over the nodes in the scheduler's node order, where
-the real one runs 16 goroutines over a Go map's order; equal-importance victims keep the node's pod order
-(Go's ``sort.Slice`` is not stable); the random offset is drawn only when some node holds a pod of lower
-priority (otherwise no candidate can exist and the draw changes nothing); victims waiting at Permit,
-extenders and PDB ``status.disruptedPods`` are not modelled.
+(``parallelism = 1``, as the upstream tests pin it) over the nodes in the scheduler's node order from the
+offset, where the real one runs 16 goroutines over a Go map's order, so "the first" of tied candidates is
+the first from the offset; equal-importance victims keep the node's pod order (Go's ``sort.Slice`` is not
+stable); the random offset is drawn only when some node holds a pod of lower priority (otherwise no
+candidate can exist and the draw changes nothing); victims waiting at Permit, extenders and PDB
+``status.disruptedPods`` are not modelled.
 """
 
 from __future__ import annotations

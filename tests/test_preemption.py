@@ -551,7 +551,8 @@ def test_pick_one_node_order_of_rules() -> None:
     assert pick([v("a", 5)], 1, [v("b", 9)], 0) == 1  # fewest PDB violations first
     assert pick([v("c", 9)], 0, [v("d", 5)], 0) == 1  # then the lowest highest priority
     assert pick([v("e", 5), v("f", 4)], 0, [v("g", 5), v("h", 3)], 0) == 1  # then the smallest sum
-    assert pick([v("i", 5), v("j", -5), v("k", 0)], 0, [v("l", 5), v("m", 0)], 0) == 1  # then fewest
+    # then the fewest victims: equal sums once each priority counts + 2^31 (5 - 2^31 + 2*2^31 = 5 + 2^31)
+    assert pick([v("i", 5), v("j", -(2**31))], 0, [v("l", 5)], 0) == 1
     assert pick([v("n", 5, 1.0)], 0, [v("o", 5, 2.0)], 0) == 1  # then the latest start
     assert pick([v("p", 5, 2.0)], 0, [v("q", 5, 2.0)], 0) == 0  # then the first
 

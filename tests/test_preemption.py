@@ -584,14 +584,21 @@ def _terminating(pod: Pod, by_preemption: bool) -> None:
             False,
         ),
         ("non-victim Pods terminating", True, "terminating", None, True),
+        # podTerminatingByPreemption needs the deletionTimestamp too: DisruptionTarget alone (its DELETE
+        # not sent yet) does not hold the preemptor back
+        ("DisruptionTarget set, DELETE not yet sent", True, "patched", None, True),
+        ("a higher-priority pod preempted on the nominated node", True, "preempted-high", None, True),
     ],
 )
 def test_eligible_to_preempt_others(case: str, nominated: bool, victim: str | None, status, expected) -> None:
-    """TestPodEligibleToPreemptOthers: a pod whose nominated node still holds a lower-priority pod the
-    scheduler preempted waits, unless that node became UnschedulableAndUnresolvable."""
+    """TestPodEligibleToPreemptOthers (the first four cases): a pod whose nominated node still holds a
+    lower-priority pod the scheduler preempted waits, unless that node became UnschedulableAndUnresolvable."""
     b = Bench(cpu_nodes(["node1"], VERY_LARGE))
-    if victim is not None:
-        _terminating(put(b, "p1", LOW, "node1"), victim == "preempted")
+    if victim == "patched":
+        put(b, "p1", LOW, "node1").preempted_by = "someone"
+    elif victim is not None:
+        other = put(b, "p1", VERY_HIGH if victim == "preempted-high" else LOW, "node1")
+        _terminating(other, victim.startswith("preempted"))
     p = put(b, "p", HIGH)
     if nominated:
         p.nominated_node = "node1"

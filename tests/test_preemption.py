@@ -712,6 +712,54 @@ def test_nominated_node_is_evaluated_first() -> None:
     assert b.scheduler.find_node(p) == 1
 
 
+def _hosts(n: int = 2) -> Bench:
+    return Bench([node(f"n{i}", labels=(("kubernetes.io/hostname", f"n{i}"),)) for i in range(n)])
+
+
+def _term(app: str) -> PodAffinityTerm:
+    return PodAffinityTerm(LabelSelector((("app", app),)), "kubernetes.io/hostname")
+
+
+@pytest.mark.parametrize(("waiting", "avoids"), [(10, True), (5, True), (1, False)])
+def test_nominated_pods_count_for_anti_affinity(waiting: int, avoids: bool) -> None:
+    """addGENominatedPods also updates InterPodAffinity's state: a pod nominated to n0 with at least the
+    incoming pod's priority keeps off it a pod with anti-affinity to it, and a pod its own anti-affinity
+    rejects; a lower-priority nomination does not count."""
+    for own_term in (True, False):
+        b = _hosts()
+        put(b, "full", 99, "n1", {GPU: 8})  # only n0 has room
+        w = put(b, "w", waiting, req={GPU: 1}, labels={"app": "w"}, anti=() if own_term else (_term("p"),))
+        b.scheduler.nominate(w, "n0")
+        p = put(b, "p", 5, req={GPU: 1}, labels={"app": "p"}, anti=(_term("w"),) if own_term else ())
+        result = b.scheduler.find_node(p)
+        if avoids:
+            rule = (
+                "match pod anti-affinity rules" if own_term else "satisfy existing pods anti-affinity rules"
+            )
+            assert not isinstance(result, int) and f"1 node(s) didn't {rule}" in result[0], result
+        else:
+            assert result == 0
+
+
+def test_affinity_to_a_nominated_pod_must_hold_without_it_too() -> None:
+    """RunFilterPluginsWithNominatedPods requires both passes: required affinity to a pod that is only
+    nominated (not running) fails, with it (pass one) passing and without it (pass two) failing."""
+    b = _hosts()
+    w = put(b, "w", 10, req={GPU: 1}, labels={"app": "w"})
+    b.scheduler.nominate(w, "n0")
+    p = Pod(
+        kind="Pod",
+        name="p",
+        namespace="default",
+        labels={"app": "p"},
+        template=template(gpus=1, priority=5),
+        affinity=(_term("w"),),
+    )
+    assert b.store.create(p)
+    message = b.scheduler.find_node(p)[0]  # type: ignore[index]
+    assert message.startswith("0/2 nodes are available: 2 node(s) didn't match pod affinity rules."), message
+
+
 def test_lower_priority_nominations_on_the_node_are_cleared() -> None:
     """prepareCandidateAsync clears the nominatedNodeName of lower-priority pods nominated to the chosen
     node (getLowerPriorityNominatedPods); a higher-priority nomination elsewhere stays."""

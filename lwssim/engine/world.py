@@ -34,7 +34,6 @@ from lwssim.engine.replicaset import PodCreator, ReplicaSetController, random_su
 from lwssim.engine.scheduling.framework import Scheduler
 from lwssim.engine.scheduling.gang import VOLCANO, VolcanoScheduler
 from lwssim.engine.statefulset import StatefulSetController
-from lwssim.errors import UnsupportedError
 from lwssim.model.pod import PodTemplate
 from lwssim.model.quantity import GPU
 from lwssim.model.scenario import PatchEvent, ScaleEvent, Scenario
@@ -55,17 +54,8 @@ MAX_UNAVAILABLE_GATE = "MaxUnavailableStatefulSet"
 
 
 def check_supported(scenario: Scenario) -> None:
-    """Refuse what the engine cannot represent instead of approximating it silently."""
-    priorities = {p.template.priority for p in scenario.cluster.existing_pods}
-    for w in scenario.workloads:
-        priorities |= {w.lws.worker_template.priority, w.lws.effective_leader_template.priority}
-    if len(priorities) > 1:
-        raise UnsupportedError(
-            scenario.path,
-            "spec.workloads",
-            f"pods have different priorities {sorted(priorities)}: preemption is not modelled, "
-            "so lwssim cannot say which pods would be evicted",
-        )
+    """Refuse what the engine cannot represent instead of approximating it silently. Pods of different
+    priorities are represented: kube-scheduler's preemption is modelled (scheduling/preemption.py)."""
 
 
 def gang_warnings(scenario: Scenario) -> list[str]:

@@ -74,11 +74,8 @@ def load(
                         )
                     meta["namespace"] = namespace
                 try:
-                    workloads = [
-                        w
-                        for w in read_document(obj, where, controller, where.file)
-                        if isinstance(w, Workload)
-                    ]
+                    read = read_document(obj, where, controller, where.file)
+                    workloads = [w for w in read if isinstance(w, Workload)]
                     out.append(Manifest(obj, where, workloads))
                 except InputError as exc:
                     if not tolerate:

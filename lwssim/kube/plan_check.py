@@ -7,8 +7,6 @@ uses the documented defaults (lwssim/model/timing.py); the prediction is for pla
 
 from __future__ import annotations
 
-import dataclasses
-
 from lwssim.errors import InputError
 from lwssim.kube.checks import FAIL, PASS, WARN, Check, Shortfall
 from lwssim.model.cluster import Cluster, ExistingPod, Node
@@ -28,18 +26,9 @@ def without_own_pods(existing: list[ExistingPod], workloads: list[Workload]) -> 
 def scenario_on(
     nodes: list[Node], existing: list[ExistingPod], workloads: list[Workload], controller: ControllerConfig
 ) -> tuple[Scenario, list[str]]:
-    """A Scenario on the snapshot; existing pods take the workloads' priority (preemption not modelled)."""
-    notes = []
-    prios = {w.lws.worker_template.priority for w in workloads} | {
-        w.lws.effective_leader_template.priority for w in workloads
-    }
-    target = min(prios) if prios else 0
-    if any(p.template.priority != target for p in existing):
-        notes.append("existing pods with other priorities are kept in place (preemption is not simulated)")
-        existing = [
-            dataclasses.replace(p, template=dataclasses.replace(p.template, priority=target))
-            for p in existing
-        ]
+    """A Scenario on the snapshot; existing pods keep their own priorities (kube-scheduler's preemption is
+    simulated)."""
+    notes: list[str] = []
     cluster = Cluster(nodes=tuple(nodes), existing_pods=tuple(existing))
     return Scenario(
         "preflight", "preflight", 0, HORIZON, cluster, tuple(workloads), controller=controller

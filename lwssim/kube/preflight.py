@@ -215,11 +215,13 @@ class Preflight:
             self.add(Check("priority", WARN, f"cannot list PriorityClasses: {api_message(exc)}"))
             return workloads
         admission = cluster_admission(items)
-        where = {w.name: m.where for m in self.manifests for w in m.workloads}
-        return [
-            replace(w, lws=admission.admit_lws(w.lws, where.get(w.name, Where(w.source)).key("spec")))
-            for w in workloads
-        ]
+        where = {w.name: m.where.key("spec") for m in self.manifests for w in m.workloads}
+        out = []
+        for w in workloads:
+            at = where.get(w.name, Where(w.source).key("spec"))
+            at = at.key("leaderWorkerTemplate") if w.kind == "LeaderWorkerSet" else at
+            out.append(replace(w, lws=admission.admit_lws(w.lws, at)))
+        return out
 
     def scheduler(self, w: Any) -> None:
         names = {t.scheduler_name for _, t, _ in C.roles(w)} - {"default-scheduler"}

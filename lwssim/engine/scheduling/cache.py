@@ -80,6 +80,13 @@ class SchedulerCache:
         self.image_terms: dict[tuple, tuple] = {}  # ImageLocality terms per image set and spread
         # pod uid -> (PodIndex slot, node, requests held there)
         self._slot: dict[int, tuple[int, int, Needs, tuple[int, int]]] = {}
+        # what preemption reads (NodeInfo.Pods): the pods on each node, in the order they came, and how
+        # many bound pods there are of each priority (no lower-priority pod anywhere: no victims)
+        self._on_node: list[dict[int, Pod]] = [{} for _ in range(len(nodes))]
+        self._priorities: dict[int, int] = {}
+        # per priority: the requests of its bound pods on each node (a row per resource) and their number
+        # per node; built on a preemption's first dry run, then kept current
+        self._by_priority: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
 
     # -- bound pods (AddPod, RemovePod)
     def add_pod(self, pod: Pod) -> None:
@@ -90,14 +97,81 @@ class SchedulerCache:
         self._reserve(i, shape.needs, shape.nonzero, 1)
         slot = self.index.add(i, pod.namespace, pod.labels, pod.anti_affinity)
         self._slot[pod.uid] = (slot, i, shape.needs, shape.nonzero)
+        self._on_node[i][pod.uid] = pod
+        priority = pod.template.priority
+        self._priorities[priority] = self._priorities.get(priority, 0) + 1
+        if self._by_priority is not None:
+            self._count_priority(priority, i, shape.needs, 1)
 
     def remove_pod(self, pod: Pod) -> None:
         slot, i, needs, nonzero = self._slot.pop(pod.uid)
         self._reserve(i, needs, nonzero, -1)
         self.index.remove(slot)
+        del self._on_node[i][pod.uid]
+        priority = pod.template.priority
+        left = self._priorities[priority] - 1
+        if left:
+            self._priorities[priority] = left
+        else:
+            del self._priorities[priority]
+        if self._by_priority is not None:
+            self._count_priority(priority, i, needs, -1)
+
+    def _count_priority(self, priority: int, i: int, needs: Needs, sign: int) -> None:
+        assert self._by_priority is not None
+        entry = self._by_priority.get(priority)
+        if entry is None:
+            n = len(self.nodes)
+            entry = self._by_priority[priority] = (
+                np.zeros((len(self.nodes.resources), n), dtype=np.int64),
+                np.zeros(n, dtype=np.int64),
+            )
+        requests, count = entry
+        for col, amount in needs:
+            requests[col, i] += sign * amount
+        count[i] += sign
+
+    def below(self, priority: int) -> tuple[np.ndarray, np.ndarray]:
+        """What the pods of lower priority than ``priority`` request on each node (a row per resource),
+        and how many there are on each node: all a dry run of preemption needs when only requests
+        matter."""
+        if self._by_priority is None:
+            self._by_priority = {}
+            for i, pods in enumerate(self._on_node):
+                for pod in pods.values():
+                    self._count_priority(pod.template.priority, i, self._slot[pod.uid][2], 1)
+        n = len(self.nodes)
+        requests = np.zeros((len(self.nodes.resources), n), dtype=np.int64)
+        count = np.zeros(n, dtype=np.int64)
+        for p, (r, c) in self._by_priority.items():
+            if p < priority:
+                requests += r
+                count += c
+        return requests, count
 
     def holds(self, pod: Pod) -> bool:
         return pod.uid in self._slot
+
+    def pods_on(self, i: int) -> list[Pod]:
+        """The pods node ``i`` holds, terminating ones included until their object is gone (NodeInfo.Pods)."""
+        return list(self._on_node[i].values())
+
+    def pods_below(self, i: int, priority: int) -> list[Pod]:
+        """The pods node ``i`` holds whose priority is lower than ``priority`` (the possible victims)."""
+        return [p for p in self._on_node[i].values() if p.template.priority < priority]
+
+    def any_below(self, priority: int) -> bool:
+        """Whether some node holds a pod of lower priority than ``priority``."""
+        return any(p < priority for p in self._priorities)
+
+    def slot_of(self, pod: Pod) -> int:
+        """The ``PodIndex`` slot of a pod the cache holds."""
+        return self._slot[pod.uid][0]
+
+    def needs_of(self, pod: Pod) -> Needs:
+        """(resource column, amount) of ``pod``'s requests: what it holds on its node, or would."""
+        held = self._slot.get(pod.uid)
+        return held[2] if held is not None else self.shape(pod).needs
 
     def _reserve(self, i: int, needs: Needs, nonzero: tuple[int, int], sign: int) -> None:
         self.nodes.reserve(i, needs, nonzero, sign)

@@ -6,8 +6,10 @@ counts each node under the reason of the first filter it failed, as "count reaso
 whole strings and joined by ", ". The PostFilter message joins what each PostFilter plugin said, in
 profile order: DynamicResources ("no new claims to deallocate") and DefaultPreemption, whose dry run
 words its own verdict as a FitError over the nodes (``pkg/scheduler/framework/preemption/preemption.go``):
-nodes where preemption is not helpful (UnschedulableAndUnresolvable) and nodes without lower-priority
-victims.
+nodes where preemption is not helpful (UnschedulableAndUnresolvable), nodes without lower-priority
+victims, and the filters' reasons on nodes where removing every lower-priority pod is not enough. When
+preemption nominates a node, ``RunPostFilterPlugins`` returns its Success at once and the message has no
+PostFilter part (``framework/runtime/framework.go``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lwssim.engine.objects import Pod
 from lwssim.engine.scheduling import plugins as P
 from lwssim.engine.scheduling.profile import (
     AFFINITY_REJECTION,
@@ -31,6 +34,22 @@ NO_NODES_AVAILABLE = "no nodes available to schedule pods"  # ErrNoNodesAvailabl
 NO_CLAIMS_TO_DEALLOCATE = "no new claims to deallocate"  # dynamicresources PostFilter
 NO_VICTIMS = "No preemption victims found for incoming pod"  # default_preemption.go
 NOT_HELPFUL = "Preemption is not helpful for scheduling"  # preemption.go
+# PodEligibleToPreemptOthers (default_preemption.go)
+NOT_ELIGIBLE_NEVER = "not eligible due to preemptionPolicy=Never."
+NOT_ELIGIBLE_TERMINATING = "not eligible due to a terminating pod on the nominated node."
+
+# The code of the status the PostFilter plugins return together (``RunPostFilterPlugins``).
+POST_FILTER_SUCCESS, POST_FILTER_UNSCHEDULABLE, POST_FILTER_ERROR = range(3)
+
+
+@dataclass(frozen=True)
+class PostFilterResult:
+    """``framework.PostFilterResult`` (``ModeOverride``): the pod's nominatedNodeName from now on, "" to
+    clear it, and the victims preemption evicts on that node. No result (None) leaves the nomination as
+    it is (``ModeNoop``)."""
+
+    nominated_node: str
+    victims: tuple[Pod, ...] = ()
 
 
 @dataclass
@@ -82,15 +101,18 @@ def filter_message(n: int, diagnosis: Diagnosis, resources: list[str]) -> str:
 
 
 def fit_error(n: int, diagnosis: Diagnosis, resources: list[str], post_filter_msg: str) -> str:
-    """``FitError.Error()`` for ``n`` nodes."""
-    return f"{filter_message(n, diagnosis, resources)} {post_filter_msg}."
+    """``FitError.Error()`` for ``n`` nodes: the filters' sentence, then what the PostFilter plugins said."""
+    head = filter_message(n, diagnosis, resources)
+    return f"{head} {post_filter_msg}" if post_filter_msg else head
+
+
+def histogram_message(n: int, reasons: Counter[str]) -> str:
+    """A FitError's words for ``n`` nodes from a count of reasons: "0/n nodes are available: c r, …."."""
+    return f"0/{n} nodes are available: {', '.join(sorted(f'{c} {r}' for r, c in reasons.items() if c > 0))}."
 
 
 def preemption_message(n: int, unresolvable: int) -> str:
     """DefaultPreemption's PostFilter message when its dry run finds no victims on any node."""
-    parts = []
-    if n - unresolvable:
-        parts.append(f"{n - unresolvable} {NO_VICTIMS}")
-    if unresolvable:
-        parts.append(f"{unresolvable} {NOT_HELPFUL}")
-    return f"preemption: 0/{n} nodes are available: {', '.join(sorted(parts))}"
+    return "preemption: " + histogram_message(
+        n, Counter({NO_VICTIMS: n - unresolvable, NOT_HELPFUL: unresolvable})
+    )

@@ -4,9 +4,11 @@ The parts are cut as kube-scheduler cuts them (kubernetes v1.34 ``pkg/scheduler`
 (``queue.py``, ``backend/queue``), the cache of nodes and bound pods (``cache.py``, ``backend/cache``), the
 default profile's plugins as one table (``profile.py``, ``apis/config/v1/default_plugins.go``; the plugins
 themselves in ``plugins.py``), one scheduling cycle (``cycle.py``, ``schedule_one.go``) and its FitError
-(``fiterror.py``, ``framework/types.go``). This module is the scheduler around them: the informer's
-event handlers, the loop that pops a pod and runs a cycle, the binding, and the QueueingHints that move
-parked pods when a cluster event may help them.
+(``fiterror.py``, ``framework/types.go``), the PostFilter plugin DefaultPreemption (``preemption.py``) and the
+queue's nominator (``nominator.py``). This module is the scheduler around them: the informer's event
+handlers, the loop that pops a pod and runs a cycle, the handling of a failure (``handleSchedulingFailure``:
+park the pod, apply the PostFilter's nomination), the binding, and the QueueingHints that move parked pods
+when a cluster event may help them.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from lwssim.engine.context import Cluster
 from lwssim.engine.objects import FAILED, SUCCEEDED, Pod
 from lwssim.engine.scheduling.cache import SchedulerCache
 from lwssim.engine.scheduling.cycle import Result, SchedulingCycle
+from lwssim.engine.scheduling.nominator import Nominator
+from lwssim.engine.scheduling.preemption import DefaultPreemption
 from lwssim.engine.scheduling.profile import AFFINITY_REJECTION, INTER_POD_AFFINITY, NODE_RESOURCES_FIT
 from lwssim.engine.scheduling.queue import SchedulingQueue
 from lwssim.engine.scheduling.ties import TieBreak
 from lwssim.engine.store import ADDED, DELETED, MODIFIED
 from lwssim.engine.tasks import Task
-from lwssim.timeline import POD_SCHEDULED, POD_UNSCHEDULABLE
+from lwssim.timeline import POD_NOMINATED, POD_SCHEDULED, POD_UNSCHEDULABLE
 
 DEFAULT_SCHEDULER = "default-scheduler"
 FIT = NODE_RESOURCES_FIT.name
@@ -48,7 +52,12 @@ class Scheduler:
         self.version = 0
         self.queue = SchedulingQueue(env, lambda: self.version)
         self.cache = SchedulerCache(nodes, strategy)
-        self.cycle = SchedulingCycle(nodes, self.cache, self.ties)
+        self.nominator = Nominator(len(nodes.resources), len(nodes))
+        self.cycle = SchedulingCycle(nodes, self.cache, self.ties, self.nominator)
+        self.preemption = DefaultPreemption(
+            cluster, self.cycle, self.queue, self.nominator, self.ties, self.nominate
+        )
+        self.cycle.preemption = self.preemption
         store.watch("Pod", self._on_pod)
         Task(env, self._run())  # a SimPy process nobody waits on
 
@@ -75,6 +84,7 @@ class Scheduler:
             if self.cache.holds(pod):
                 self.release(pod)
             self.queue.forget(pod)
+            self._drop_nomination(pod)
 
     def account(self, pod: Pod) -> None:
         """A pod bound to a node holds its requests there and counts for inter-pod affinity."""
@@ -93,7 +103,8 @@ class Scheduler:
         self.queue.move(
             lambda p, plugins: (
                 FIT in plugins or (INTER_POD in plugins and _matches_all(p.anti_affinity, p, pod))
-            )
+            ),
+            pod_delete=True,
         )
 
     def node_changed(self, i: int) -> None:
@@ -124,13 +135,56 @@ class Scheduler:
         if isinstance(node, int):
             self.bind(pod, node)
             return
-        message, plugins = node
+        message, plugins, result = node
+        if result is not None and result.victims:  # Preempt → prepareCandidateAsync, within the cycle
+            self.preemption.prepare_candidate_async(pod, result.nominated_node, result.victims)
+        # handleSchedulingFailure: the FailedScheduling event, back to the queue, the nomination
         self.pend(pod, message)
         self.queue.add_unschedulable(pod, plugins, started)
+        if result is not None:
+            self.nominate(pod, result.nominated_node, preempting=bool(result.victims))
 
     def find_node(self, pod: Pod) -> Result:
-        """A node index, or kube-scheduler's FitError message and the plugins that rejected the pod."""
+        """A node index, or kube-scheduler's FitError message, the plugins that rejected the pod and the
+        PostFilter result (the node preemption would nominate, and its victims)."""
         return self.cycle.find_node(pod)
+
+    # -- nominations (the nominator follows the pods' status.nominatedNodeName)
+    def nominate(self, pod: Pod, node: str, preempting: bool = False) -> None:
+        """Patch ``pod``'s nominatedNodeName to ``node`` ("" clears it) as ``AddNominatedPod`` + ``updatePod``
+        do, and react to the update as the scheduler's informer does: a pod nominated elsewhere, or no
+        longer, frees its old node for pods of lower or equal priority (``updatePodInSchedulingQueue``)."""
+        old = pod.nominated_node
+        if node:
+            self.nominator.add(pod, self.nodes.index[node], self.cache.needs_of(pod))
+            pod.nominated_node = node
+            if preempting:
+                pod.record(self.timeline, self.env.now, POD_NOMINATED, node=node)
+        else:
+            self.nominator.delete(pod)
+            pod.nominated_node = None
+        if old is not None and old != node:
+            self._nominated_pod_left(pod)
+
+    def _drop_nomination(self, pod: Pod) -> None:
+        """A pod object is gone: it leaves the nominator; an unscheduled one that was nominated lets pods of
+        lower or equal priority take its place (``deletePodFromSchedulingQueue``)."""
+        self.nominator.delete(pod)
+        if pod.node is None and pod.nominated_node is not None:
+            self._nominated_pod_left(pod)
+
+    def _nominated_pod_left(self, pod: Pod) -> None:
+        """``MoveAllToActiveOrBackoffQueue(AssignedPodDelete, getLEPriorityPreCheck)`` for a pod that no
+        longer holds its nominated node: NodeResourcesFit queues (the pod had a nominatedNodeName),
+        InterPodAffinity when it matched all the pending pod's anti-affinity terms."""
+        priority = pod.template.priority
+        self.queue.move(
+            lambda p, plugins: (
+                p.template.priority <= priority
+                and (FIT in plugins or (INTER_POD in plugins and _matches_all(p.anti_affinity, p, pod)))
+            ),
+            pod_delete=True,
+        )
 
     def pend(self, pod: Pod, reason: str) -> None:
         """Record why a pod stays Pending, once per distinct reason (the FailedScheduling event)."""
@@ -141,6 +195,7 @@ class Scheduler:
     def bind(self, pod: Pod, i: int) -> None:
         pod.node = self.nodes.names[i]
         self.account(pod)
+        self.nominator.delete(pod)  # assume: DeleteNominatedPodIfExists (nominatedNodeName stays, as in 1.34)
         self.bind_placed(pod)
 
     def bind_placed(self, pod: Pod) -> None:

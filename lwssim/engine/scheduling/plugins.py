@@ -167,9 +167,12 @@ def prefer_no_schedule_score(nodes: NodeTable, template: PodTemplate) -> np.ndar
 # -- dynamic filters ------------------------------------------------------------------------------
 
 
-def fit_failures(nodes: NodeTable, req: np.ndarray) -> tuple[list[tuple[int, np.ndarray]], np.ndarray]:
+def fit_failures(
+    nodes: NodeTable, req: np.ndarray, held: np.ndarray | None = None
+) -> tuple[list[tuple[int, np.ndarray]], np.ndarray]:
     """NodeResourcesFit: per requested resource, (column, nodes lacking it), and the nodes where a
-    lacking resource exceeds the node's whole allocatable.
+    lacking resource exceeds the node's whole allocatable. ``held``: requests that count as used on top
+    of the nodes' own (pods nominated there), one row per resource.
 
     Only resources the pod requests are checked; the ``pods`` column checks the pod count, which is
     never unresolvable (noderesources.fitsRequest). Unresolvable nodes are ones preemption cannot help.
@@ -178,7 +181,8 @@ def fit_failures(nodes: NodeTable, req: np.ndarray) -> tuple[list[tuple[int, np.
     over = np.zeros(len(nodes), dtype=bool)
     pods_col = nodes.res_index.get("pods", -1)
     for col in np.flatnonzero(req > 0):
-        short = nodes.free_by_res[col] < req[col]
+        free = nodes.free_by_res[col] if held is None else nodes.free_by_res[col] - held[col]
+        short = free < req[col]
         if short.any():
             lacking.append((int(col), short))
             if col != pods_col:

@@ -66,6 +66,23 @@ class PodIndex:
             table.remove(slot)
         self.free.append(slot)
 
+    def suspend(self, slot: int) -> list[tuple[TermTable, np.ndarray]]:
+        """Take a live pod out of every match for a while (preemption's dry run removes a victim from its
+        node's copy); returns what ``resume`` needs to put it back exactly."""
+        self.alive[slot] = False
+        rows = []
+        for table in self.term_tables.values():
+            hit = np.flatnonzero((table.slots[: table.count] == slot) & table.live[: table.count])
+            if len(hit):
+                table.live[hit] = False
+                rows.append((table, hit))
+        return rows
+
+    def resume(self, slot: int, rows: list[tuple[TermTable, np.ndarray]]) -> None:
+        self.alive[slot] = True
+        for table, hit in rows:
+            table.live[hit] = True
+
     def column(self, key: str) -> LabelColumn:
         """The codes of label ``key`` over all slots, built on first use."""
         col = self.columns.get(key)

@@ -10,8 +10,13 @@ Source: kubernetes ``pkg/scheduler/backend/queue/`` (summarised here):
 - SchedulerPopFromBackoffQ (beta, on in 1.34): when activeQ is empty the scheduler takes the head of
   backoffQ even before its backoff ends.
 - Pods in unschedulablePods for over 5 min are flushed back every 30 s (``UnschedulableTimeout``).
-- Every pod passes the PreEnqueue plugins (``runPreEnqueuePlugins``) before it enters activeQ; the default
-  profile's only one, SchedulingGates, holds pods that still have ``spec.schedulingGates``.
+- Every pod passes the PreEnqueue plugins (``runPreEnqueuePlugins``) before it enters activeQ or, with
+  SchedulerPopFromBackoffQ, backoffQ (``moveToActiveQ``, ``moveToBackoffQ``): SchedulingGates holds pods that
+  still have ``spec.schedulingGates`` (the simulator's have none); DefaultPreemption, with
+  SchedulerAsyncPreemption (on in 1.34), holds a pod while its preemption's API calls run ("waiting for the
+  preemption for this pod to be finished"). A held (gated) pod waits in unschedulablePods, and only the
+  events its gating plugin registers (Pod/Delete) may move it (``movePodsToActiveOrBackoffQueue``); the
+  5-minute flush, a wildcard event, does not.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ INITIAL_BACKOFF = 1.0
 MAX_BACKOFF = 10.0
 MAX_IN_UNSCHEDULABLE = 300.0
 FLUSH_UNSCHEDULABLE_PERIOD = 30.0
+DEFAULT_PREEMPTION = "DefaultPreemption"
 
 Hint = Callable[[Pod, frozenset[str]], bool]
 
@@ -51,6 +57,8 @@ class SchedulingQueue:
         self._wake: simpy.Event | None = None
         self._flusher_running = False
         self._backoff_timer: simpy.Process | None = None
+        self.preempting: set[int] = set()  # DefaultPreemption's Evaluator.preempting: uids it holds back
+        self.gated: set[int] = set()  # parked pods a PreEnqueue plugin rejected
 
     def __len__(self) -> int:
         return len(self._active) + len(self._in_backoff)
@@ -61,12 +69,15 @@ class SchedulingQueue:
 
     # -- activeQ
     def pre_enqueue(self, pod: Pod) -> bool:
-        """PreEnqueue: may ``pod`` enter activeQ? SchedulingGates admits a pod without scheduling gates;
-        the simulator's pods have none (the extension point where gates go next)."""
-        return True
+        """PreEnqueue: may ``pod`` enter activeQ? SchedulingGates admits a pod without scheduling gates (the
+        simulator's pods have none); DefaultPreemption admits a pod whose preemption is not running."""
+        return pod.uid not in self.preempting
 
     def add(self, pod: Pod) -> None:
-        if pod.uid in self._in_active or not self.pre_enqueue(pod):
+        if pod.uid in self._in_active:
+            return
+        if not self.pre_enqueue(pod):
+            self._gate(pod, self.env.now, frozenset())
             return
         self._unpark(pod.uid)
         self._in_backoff.pop(pod.uid, None)
@@ -105,7 +116,10 @@ class SchedulingQueue:
     def add_unschedulable(self, pod: Pod, plugins: frozenset[str], attempt_started: float) -> None:
         self.failures[pod.uid] = self.failures.get(pod.uid, 0) + 1
         if self.last_move >= attempt_started:
-            self._requeue(pod, self.env.now)
+            if self.pre_enqueue(pod):
+                self._requeue(pod, self.env.now)
+            else:
+                self._gate(pod, self.env.now, plugins)
             return
         self.unschedulable[pod.uid] = (pod, self.env.now, plugins, self._version())
         self._plugin_counts.update(plugins)
@@ -115,10 +129,28 @@ class SchedulingQueue:
         entry = self.unschedulable.pop(uid, None)
         if entry is not None:
             self._plugin_counts.subtract(entry[2])
+            self.gated.discard(uid)
+
+    def _gate(self, pod: Pod, since: float, plugins: frozenset[str]) -> None:
+        """A PreEnqueue plugin rejected the pod: it waits in unschedulablePods, with the gating plugin
+        among its rejectors (``runPreEnqueuePlugin``)."""
+        entry = self.unschedulable.pop(pod.uid, None)
+        if entry is not None:
+            self._plugin_counts.subtract(entry[2])
+            since, plugins = entry[1], entry[2]
+        plugins = plugins | {DEFAULT_PREEMPTION}
+        self.unschedulable[pod.uid] = (pod, since, plugins, self._version())
+        self._plugin_counts.update(plugins)
+        self.gated.add(pod.uid)
+        self._start_flusher()
 
     def _requeue(self, pod: Pod, since: float) -> None:
-        """To backoffQ while backing off, else activeQ (requeuePodWithQueueingStrategy)."""
+        """To backoffQ while backing off, else activeQ (requeuePodWithQueueingStrategy); a pod PreEnqueue
+        rejects stays parked."""
         if pod.uid in self._in_active or pod.uid in self._in_backoff:
+            return
+        if self.preempting and not self.pre_enqueue(pod):
+            self._gate(pod, since, frozenset())
             return
         self._unpark(pod.uid)
         expiry = float(math.floor(since + self.backoff_duration(pod)))
@@ -148,19 +180,34 @@ class SchedulingQueue:
             del self._in_backoff[pod.uid]
             self.add(pod)
 
-    def move(self, hint: Hint, only: str | None = None) -> None:
+    def move(self, hint: Hint, only: str | None = None, pod_delete: bool = False) -> None:
         """A cluster event: requeue unschedulable pods for which the hint says Queue.
 
         ``only``: the event concerns just this plugin; skip the scan when no parked pod was rejected by it.
+        ``pod_delete``: the event is a Pod/Delete, the one gated pods wait for.
         """
         if only is not None and self._plugin_counts[only] <= 0:
             return
         self.last_move = self.env.now
         if not self.unschedulable:
             return
-        moved = [(pod, since) for pod, since, plugins, _ in self.unschedulable.values() if hint(pod, plugins)]
+        entries = self.unschedulable.values()
+        if self.gated and not pod_delete:  # gated pods wait for a Pod/Delete
+            gated = self.gated
+            moved = [
+                (p, since) for p, since, plugins, _ in entries if p.uid not in gated and hint(p, plugins)
+            ]
+        else:
+            moved = [(pod, since) for pod, since, plugins, _ in entries if hint(pod, plugins)]
         for pod, since in moved:
             self._requeue(pod, since)
+
+    def activate(self, pod: Pod) -> None:
+        """``Activate``: a parked or backing-off pod goes to activeQ (through PreEnqueue)."""
+        if pod.uid in self.unschedulable or pod.uid in self._in_backoff:
+            self._unpark(pod.uid)
+            self._in_backoff.pop(pod.uid, None)
+            self.add(pod)
 
     # -- the 5-minute leftover flush
     def _start_flusher(self) -> None:
@@ -177,7 +224,7 @@ class SchedulingQueue:
             due = [
                 (pod, since)
                 for pod, since, _, v in self.unschedulable.values()
-                if now - since > MAX_IN_UNSCHEDULABLE and v != version
+                if now - since > MAX_IN_UNSCHEDULABLE and v != version and pod.uid not in self.gated
             ]
             for pod, since in due:
                 self._requeue(pod, since)

@@ -229,3 +229,24 @@ def test_manifest_workload_info(doc: dict, expected: tuple | None) -> None:
             "",
             1,
         )
+
+
+def test_events_from_before_the_apply_are_not_this_runs() -> None:
+    """An LWS applied again under the same name: its earlier RecreateGroupOnPodRestart event is still
+    listed (events live an hour) and must not count; one stamped within the apply's second does."""
+    lws = WorkloadInfo("low", "default", "LeaderWorkerSet", "low", 1, 2)
+    b = TimelineBuilder(T0 + 30.4, [lws], {})
+    message = "Worker pod low-0-1 failed, deleted leader pod low-0 to recreate group 0"
+    for uid, stamp in (("old", TS.format(5)), ("new", TS.format(30))):
+        b.event(
+            {
+                "metadata": {"uid": uid},
+                "reason": "RecreateGroupOnPodRestart",
+                "involvedObject": {"kind": "LeaderWorkerSet", "name": "low"},
+                "message": message,
+                "lastTimestamp": stamp,
+                "count": 1,
+            },
+            T0 + 31,
+        )
+    assert [r.t for r in b.timeline.of(tl.GROUP_RECREATED)] == [0.0]

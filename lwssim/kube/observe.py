@@ -307,6 +307,20 @@ class TimelineBuilder:
         if key in self.seen_events:
             return
         self.seen_events.add(key)
+        # Events outlive their objects (an hour by default): one about an earlier object of the same name
+        # (the same LWS applied again) is listed when the watch starts. Its timestamps are second-truncated.
+        stamps = [
+            parse_time(v)
+            for v in (
+                ev.get("lastTimestamp"),
+                (ev.get("series") or {}).get("lastObservedTime"),
+                ev.get("eventTime"),
+                ev.get("firstTimestamp"),
+            )
+        ]
+        known = [t for t in stamps if t is not None]
+        if known and max(known) < self.t0 - 1.0:
+            return
         obj = ev.get("involvedObject") or ev.get("regarding") or {}
         at = parse_time(ev.get("lastTimestamp") or ev.get("eventTime") or ev.get("firstTimestamp"))
         reason, message = ev.get("reason", ""), str(ev.get("message") or ev.get("note") or "")

@@ -175,8 +175,9 @@ def cluster(api: Any) -> Any:
     wait_for("pods of the preemption test gone", lambda: not v1.list_namespaced_pod(NS).items, timeout=120)
 
 
-def run_observed(api: Any, create: Callable[[dict], None], raw: Raw) -> Timeline:
-    """Apply the scenario's objects at their times on the emulator and record the Timeline to the horizon."""
+def run_observed(api: Any, create: Callable[[dict], None], raw: Raw, tmp_path: Path) -> Timeline:
+    """Apply the scenario's objects at their times on the emulator and record the Timeline to the horizon
+    (saved in ``tmp_path`` at once, so a failing check can be read against it)."""
     from kubernetes import client
 
     from lwssim.kube.observe import TimelineBuilder, observe
@@ -207,6 +208,9 @@ def run_observed(api: Any, create: Callable[[dict], None], raw: Raw) -> Timeline
     finally:
         stages.set_pod_timing(api, 0.0, 0.0)
     observed.scenario = raw.path.stem
+    path = tmp_path / f"{raw.path.stem}.timeline.json"
+    observed.save(path)
+    print(f"\nobserved Timeline: {path}\n{json.dumps(summary(outcome(observed, raw.horizon)))}")
     return observed
 
 
@@ -216,11 +220,9 @@ def simulate(raw: Raw) -> tuple[Any, Timeline]:
     return scenario, simulated
 
 
-def agree(raw: Raw, observed: Timeline, tmp_path: Path) -> tuple[Outcome, Outcome]:
+def agree(raw: Raw, observed: Timeline) -> tuple[Outcome, Outcome]:
     """The simulation ends as the emulator did (pod for pod, victims, reasons normalised and word for
     word); every workload's and LWS group's time to serving within TIME_SLACK_S. Prints both."""
-    path = tmp_path / f"{raw.path.stem}.timeline.json"
-    observed.save(path)
     obs = outcome(observed, raw.horizon)
     print(f"\n{raw.path.stem} observed: {json.dumps(summary(obs), indent=1)}")
     scenario, simulated = simulate(raw)
@@ -271,7 +273,7 @@ def records(t: Timeline, kind: str, workload: str | None = None) -> list[tl.Reco
 
 def test_lws_preempts_a_deployment(api: Any, cluster: Any, tmp_path: Path) -> None:
     raw = read_raw(SCENARIOS / "preempt-deployment.yaml")
-    observed = run_observed(api, cluster, raw)
+    observed = run_observed(api, cluster, raw, tmp_path)
     o = outcome(observed, raw.horizon)
     assert pods(o, "e2e-serve") == {("placed", None): 4}
     assert pods(o, "e2e-batch") == {("pending", NO_VICTIMS): 4}
@@ -282,14 +284,14 @@ def test_lws_preempts_a_deployment(api: Any, cluster: Any, tmp_path: Path) -> No
     assert o.nominated == {"e2e-serve": 4}
     nominated = records(observed, tl.POD_NOMINATED)
     assert all(15.0 <= r.t <= 17.0 for r in nominated), nominated  # within a second or two of the apply
-    agree(raw, observed, tmp_path)
+    agree(raw, observed)
 
 
 def test_pod_preempts_an_lws_worker_and_the_group_comes_back_pending(
     api: Any, cluster: Any, tmp_path: Path
 ) -> None:
     raw = read_raw(SCENARIOS / "preempt-lws-worker.yaml")
-    observed = run_observed(api, cluster, raw)
+    observed = run_observed(api, cluster, raw, tmp_path)
     o = outcome(observed, raw.horizon)
     (victim,) = o.victims
     assert (victim.workload, victim.name, victim.by, victim.by_workload) == (
@@ -311,7 +313,7 @@ def test_pod_preempts_an_lws_worker_and_the_group_comes_back_pending(
     # LWS v0.7 reports the group ready although its worker is Pending (StatefulsetReady counts pods created).
     status = records(observed, tl.LWS_STATUS, "e2e-low")
     assert status and status[-1].get("readyReplicas") == 1, status
-    agree(raw, observed, tmp_path)
+    agree(raw, observed)
 
 
 def test_pdb_protected_victims_are_spared_while_others_remain(api: Any, cluster: Any, tmp_path: Path) -> None:
@@ -327,7 +329,7 @@ def test_pdb_protected_victims_are_spared_while_others_remain(api: Any, cluster:
             seen.append({"healthy": pdb.current_healthy, "allowed": pdb.disruptions_allowed})
         cluster(doc)
 
-    observed = run_observed(api, create, raw)
+    observed = run_observed(api, create, raw, tmp_path)
     assert seen == [{"healthy": 2, "allowed": 0}]
     o = outcome(observed, raw.horizon)
     assert victims(o) == {("e2e-spare", "e2e-urgent"): 2, ("e2e-guarded", "e2e-urgent"): 1}
@@ -338,16 +340,16 @@ def test_pdb_protected_victims_are_spared_while_others_remain(api: Any, cluster:
     assert pods(o, "e2e-urgent") == {("placed", None): 3}
     assert pods(o, "e2e-spare") == {("pending", NO_VICTIMS): 2}
     assert pods(o, "e2e-guarded") == {("placed", None): 1, ("pending", NO_VICTIMS): 1}
-    agree(raw, observed, tmp_path)
+    agree(raw, observed)
 
 
 def test_preemption_policy_never_waits(api: Any, cluster: Any, tmp_path: Path) -> None:
     raw = read_raw(SCENARIOS / "preempt-never.yaml")
-    observed = run_observed(api, cluster, raw)
+    observed = run_observed(api, cluster, raw, tmp_path)
     o = outcome(observed, raw.horizon)
     assert pods(o, "e2e-polite") == {("pending", NEVER): 1}
     assert pods(o, "e2e-pushy") == {("placed", None): 1}
     assert pods(o, "e2e-batch") == {("placed", None): 3, ("pending", NO_VICTIMS): 1}
     assert victims(o) == {("e2e-batch", "e2e-pushy"): 1}
     assert o.nominated == {"e2e-pushy": 1}
-    agree(raw, observed, tmp_path)
+    agree(raw, observed)

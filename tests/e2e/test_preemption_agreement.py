@@ -278,10 +278,12 @@ def test_lws_preempts_a_deployment(api: Any, cluster: Any, tmp_path: Path) -> No
     assert pods(o, "e2e-serve") == {("placed", None): 4}
     assert pods(o, "e2e-batch") == {("pending", NO_VICTIMS): 4}
     assert victims(o) == {("e2e-batch", "e2e-serve"): 4}
-    assert len({v.node for v in o.victims}) == 4  # one victim per node, each LWS pod on its victim's node
-    placed = {p.name: p.node for p in o.pods if p.workload == "e2e-serve"}
-    assert {v.by: v.node for v in o.victims} == placed
-    assert o.nominated == {"e2e-serve": 4}
+    # One victim per node, and the LWS pods on those nodes. Which LWS pod preempted which is not asserted:
+    # a preemptor retried before the scheduler's informer sees its victim go may preempt once more, on
+    # another node (async preemption), and a later LWS pod then binds to the first node without preempting.
+    assert len({v.node for v in o.victims}) == 4
+    assert {p.node for p in o.pods if p.workload == "e2e-serve"} == {v.node for v in o.victims}
+    assert {v.by for v in o.victims} <= {r.subject for r in records(observed, tl.POD_NOMINATED)}
     nominated = records(observed, tl.POD_NOMINATED)
     assert all(15.0 <= r.t <= 17.0 for r in nominated), nominated  # within a second or two of the apply
     agree(raw, observed)
@@ -333,10 +335,11 @@ def test_pdb_protected_victims_are_spared_while_others_remain(api: Any, cluster:
     assert seen == [{"healthy": 2, "allowed": 0}]
     o = outcome(observed, raw.horizon)
     assert victims(o) == {("e2e-spare", "e2e-urgent"): 2, ("e2e-guarded", "e2e-urgent"): 1}
-    # The preemptors nominated first took the nodes whose victims violate no PDB; the last one had to.
-    victim_of = {v.by: v.workload for v in o.victims}
-    nominated = [r.subject for r in records(observed, tl.POD_NOMINATED, "e2e-urgent")]
-    assert [victim_of[n] for n in nominated] == ["e2e-spare", "e2e-spare", "e2e-guarded"], nominated
+    # The preemptors nominated first took the nodes whose victims violate no PDB; a guarded node only after
+    # both of those.
+    victim_on = {v.node: v.workload for v in o.victims}
+    nominated = [victim_on.get(str(r.get("node"))) for r in records(observed, tl.POD_NOMINATED, "e2e-urgent")]
+    assert nominated[:2] == ["e2e-spare", "e2e-spare"] and "e2e-guarded" in nominated, nominated
     assert pods(o, "e2e-urgent") == {("placed", None): 3}
     assert pods(o, "e2e-spare") == {("pending", NO_VICTIMS): 2}
     assert pods(o, "e2e-guarded") == {("placed", None): 1, ("pending", NO_VICTIMS): 1}

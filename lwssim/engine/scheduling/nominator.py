@@ -109,6 +109,24 @@ class Nominator:
                 total[col, own] -= amount
         return total
 
+    def held_rows(self, pod: Pod, cols: list[int]) -> list[np.ndarray] | None:
+        """``requests_at_least`` for the resource columns ``cols`` only (fresh arrays)."""
+        priority = pod.template.priority
+        own = self._node_of.get(pod.uid)
+        count = sum(c for p, c in self._count.items() if p >= priority) - (0 if own is None else 1)
+        if count <= 0:
+            return None
+        tables = [r for p, r in self._requests.items() if p >= priority]
+        rows = [tables[0][col].copy() for col in cols]
+        for table in tables[1:]:
+            for k, col in enumerate(cols):
+                rows[k] += table[col]
+        if own is not None:
+            for col, amount in self._needs[pod.uid]:
+                if col in cols:
+                    rows[cols.index(col)][own] -= amount
+        return rows
+
     def any_anti_affinity(self) -> bool:
         """Some nominated pod has required anti-affinity terms (they count for InterPodAffinity too)."""
         return self._anti_affinity > 0

@@ -1,7 +1,8 @@
 """The pods bound to each node as arrays, for preemption's dry run over many nodes at once.
 
 Every bound pod has a slot: its priority, start time (``GetPodStartTime``) and requests per resource
-column. Each node has a row of its pods' slots sorted most important first (``MoreImportantPod``: higher
+column. Each node has a row of its pods' slots (a column of ``rows``, so that the k-th pods of many nodes
+are read at once) sorted most important first (``MoreImportantPod``: higher
 priority, then the earlier start), equals in the order they came to the cache (the order of
 ``NodeInfo.Pods`` here, which a stable sort keeps): a node's lower-priority pods are the end of its row,
 in the order preemption reprieves them. Slot 0 is never used and pads the rows, with a priority above any
@@ -32,7 +33,7 @@ class NodePods:
         self.pods: list[Pod | None] = [None] * cap
         self._key: list[tuple[int, float, int]] = [(0, 0.0, 0)] * cap  # importance order, per slot
         self._free: list[int] = list(range(cap - 1, 0, -1))
-        self.rows = np.zeros((nodes, 4), dtype=np.int64)
+        self.rows = np.zeros((4, nodes), dtype=np.int64)  # column-major: row i of node i is rows[:, i]
         self.length = np.zeros(nodes, dtype=np.int64)
         self._where: dict[int, tuple[int, int]] = {}  # pod uid -> (slot, node)
         self._next_seq = 0
@@ -77,11 +78,11 @@ class NodePods:
     def _link(self, i: int, s: int) -> None:
         """Insert slot ``s`` into node ``i``'s row at its place in importance order."""
         n = int(self.length[i])
-        if n == self.rows.shape[1]:
-            wider = np.zeros((self.rows.shape[0], 2 * n), dtype=np.int64)
-            wider[:, :n] = self.rows
+        if n == self.rows.shape[0]:
+            wider = np.zeros((2 * n, self.rows.shape[1]), dtype=np.int64)
+            wider[:n] = self.rows
             self.rows = wider
-        row = self.rows[i]
+        row = self.rows[:, i]
         key = self._key[s]
         k = n
         while k > 0 and self._key[int(row[k - 1])] > key:
@@ -93,7 +94,7 @@ class NodePods:
 
     def _unlink(self, i: int, s: int) -> None:
         n = int(self.length[i])
-        row = self.rows[i]
+        row = self.rows[:, i]
         k = 0
         while int(row[k]) != s:
             k += 1

@@ -62,7 +62,13 @@ from lwssim.engine.scheduling.fiterror import (
 )
 from lwssim.engine.scheduling.nodepods import start_time
 from lwssim.engine.scheduling.nominator import Nominator
-from lwssim.engine.scheduling.profile import F_FIT, OK, REASON_OF_STAGE, UNRESOLVABLE_STAGES
+from lwssim.engine.scheduling.profile import (
+    F_FIT,
+    OK,
+    REASON_OF_STAGE,
+    UNRESOLVABLE_OF_STAGE,
+    UNRESOLVABLE_STAGES,
+)
 from lwssim.engine.scheduling.queue import SchedulingQueue
 from lwssim.engine.scheduling.ties import TieBreak
 from lwssim.engine.tasks import Task
@@ -72,6 +78,7 @@ PREEMPT_NEVER = "Never"
 MIN_CANDIDATE_NODES_PERCENTAGE = 10  # DefaultPreemptionArgs defaults (apis/config/v1/defaults.go)
 MIN_CANDIDATE_NODES_ABSOLUTE = 100
 PRIORITY_OFFSET = 2**31  # math.MaxInt32 + 1: every priority counts as >= 0 in the sum
+INT64_MIN = -(2**63)
 
 # The dry run's status of a node without lower-priority pods (UnschedulableAndUnresolvable, NO_VICTIMS).
 NO_VICTIMS_STATUS: NodeStatus = (-1, ())
@@ -267,7 +274,7 @@ class DefaultPreemption:
     def helpful_nodes(self, diagnosis: Diagnosis) -> np.ndarray:
         """``nodes_where_preemption_might_help`` as an array."""
         stage = diagnosis.stage
-        unresolvable = np.isin(stage, UNRESOLVABLE_STAGES) | ((stage == F_FIT) & diagnosis.over)
+        unresolvable = UNRESOLVABLE_OF_STAGE[stage] | ((stage == F_FIT) & diagnosis.over)
         return np.flatnonzero((stage != OK) & ~unresolvable)
 
     def get_offset_and_num_candidates(self, num_nodes: int) -> tuple[int, int]:
@@ -383,15 +390,19 @@ class DefaultPreemption:
         c = len(cand)
         table = self.cache.node_pods
         width = int(table.length[cand].max())
-        slots = table.rows[cand, :width]  # most important first
         # Column by column: each lower-priority pod is reprieved if the pod still fits without it.
         slot_cols: list[np.ndarray] = []
         pri_cols: list[np.ndarray] = []
         victim_cols: list[np.ndarray] = []
-        for j in range(width):
-            column = slots[:, j].copy()
+        for j in range(width):  # the j-th most important pod of each candidate
+            column = table.rows[j][cand]
             pri = table.priority[column]
             below = pri < priority
+            if not below.any():
+                slot_cols.append(column)
+                pri_cols.append(pri)
+                victim_cols.append(below)
+                continue
             keep = below.copy()
             takes: list[np.ndarray] = []
             for k in range(len(needs)):
@@ -405,7 +416,7 @@ class DefaultPreemption:
             victim_cols.append(below & ~keep)
         best = 0
         if c > 1:  # pickOneNodeForPreemption: each score keeps the best-scored candidates, in order
-            top = np.full(c, np.iinfo(np.int64).min, dtype=np.int64)
+            top = np.full(c, INT64_MIN, dtype=np.int64)
             for j in range(width):
                 top = np.maximum(top, np.where(victim_cols[j], pri_cols[j], top))
             left = np.flatnonzero(top == top.min())

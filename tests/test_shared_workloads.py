@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from support import load
 
 from lwssim import timeline as tl
 from lwssim.analysis.report import build_report
@@ -15,7 +16,6 @@ from lwssim.engine.nodes import delete_pod
 from lwssim.engine.objects import Job, Pod, PodDisruptionBudget
 from lwssim.engine.world import World
 from lwssim.errors import InputError, UnsupportedError
-from tests.support import load
 
 CAPACITY = {"nvidia.com/gpu": 8, "cpu": "96", "memory": "1024Gi", "pods": 110}
 

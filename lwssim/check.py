@@ -37,6 +37,7 @@ METRIC_FIELDS = {
     "availability": "availability",
     "groupRecreations": "groupRecreations",
     "pendingPods": "",
+    "podsPreempted": "podsPreempted",
 }
 COMPARATORS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
     "atLeast": (">=", operator.ge),

@@ -380,3 +380,45 @@ def test_simulation_says_how_many_groups_would_serve(tmp_path: Path) -> None:
     )
     assert "0/1 nodes are available: 1 Insufficient nvidia.com/gpu." in sim.message
     assert (_one(sim).asked, _one(sim).offered) == (2, 1) and "lower replicas from 2 to 1" in sim.fix
+
+
+def _api_pod(name: str, node_name: str, gpus: int, priority: int) -> dict:
+    limits = {GPU: str(gpus)}
+    return {
+        "metadata": {"name": name, "namespace": "batch"},
+        "spec": {
+            "nodeName": node_name,
+            "priority": priority,
+            "containers": [
+                {"name": "c", "image": "b:1", "resources": {"limits": limits, "requests": limits}}
+            ],
+        },
+        "status": {"phase": "Running"},
+    }
+
+
+def test_preflight_names_the_running_pods_applying_would_preempt(tmp_path: Path) -> None:
+    """Two nodes, each held by a batch pod of priority 10; a one-group LWS of priority 1000 (its
+    PriorityClass from the cluster) preempts both; at priority 0 it preempts nobody and stays Pending."""
+    from lwssim.kube.preflight import cluster_admission
+
+    pods = [_api_pod(f"batch-{i}", f"gpu-{i}", 8, 10) for i in range(2)]
+    nodes, existing = read_snapshot(build_list([_api_node(f"gpu-{i}", 8) for i in range(2)], pods))
+    path = tmp_path / "llm.yaml"
+    path.write_text(
+        yaml.safe_dump(lws("llm", replicas=1, size=2, gpus=8, worker_spec={"priorityClassName": "serve"}))
+    )
+    _, workloads = manifest_checks(load_manifests([str(path)], "default"), nodes, existing, "v0.7.0")
+    serve = {"metadata": {"name": "serve"}, "value": 1000}
+    admission = cluster_admission([serve])
+    high = [
+        Workload(w.name, w.namespace, w.kind, admission.admit_lws(w.lws, Where("x")), w.source)
+        for w in workloads
+    ]
+    checks = simulation(nodes, existing, high, "v0.7.0", [])
+    [pre] = [c for c in checks if c.name == "preemption"]
+    assert pre.status == C.WARN and "applying would preempt 2 running pod(s)" in pre.message
+    assert {v["pod"] for v in pre.details["victims"]} == {"batch/batch-0", "batch/batch-1"}
+    assert {v["byPriority"] for v in pre.details["victims"]} == {1000}
+    low = simulation(nodes, existing, workloads, "v0.7.0", [])
+    assert not [c for c in low if c.name == "preemption"], "priority 0 pods cannot preempt priority 10"

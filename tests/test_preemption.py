@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import simpy
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from support import GPU, Bench, lws, node, pool, recs, run, scenario_doc, template
 
 from lwssim.engine.context import ApiCalls, Cluster
@@ -87,10 +89,9 @@ def put(
         template=tmpl,
         node=on,
         anti_affinity=anti,
+        scheduled_at=start if on is not None else None,
     )
     assert b.store.create(pod)
-    if on is not None:
-        pod.scheduled_at = start
     return pod
 
 
@@ -999,3 +1000,134 @@ def test_preflight_keeps_existing_pods_priorities() -> None:
     scenario, notes = scenario_on([node("n0")], existing, [], ControllerConfig())
     assert [p.template.priority for p in scenario.cluster.existing_pods] == [7]
     assert notes == []
+
+
+# -- the dry run for every node at once against the node-by-node reference ---------------------------
+
+_PRIORITIES = (-5, 0, 3, 3, 7, 10)
+
+
+@st.composite
+def _node_states(draw):
+    """A few nodes of cpu/memory/GPUs, pods of several priorities, requests and start times (ties
+    included) bound to them, some deleted again, pods nominated, and a preemptor."""
+    n = draw(st.integers(1, 7))
+    caps = [draw(st.sampled_from([(4, 400, 8), (6, 800, 8), (2, 300, 4)])) for _ in range(n)]
+    pods = draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, n - 1),
+                st.sampled_from(_PRIORITIES),
+                st.integers(0, 3),  # cpu
+                st.sampled_from([0, 100, 200]),  # memory
+                st.sampled_from([0, 2, 2, 4]),  # GPUs
+                st.sampled_from([0.0, 1.0, 1.0, 2.5]),  # start
+                st.booleans(),  # deleted again
+            ),
+            min_size=4,
+            max_size=30,
+        )
+    )
+    nominated = draw(
+        st.lists(
+            st.tuples(st.integers(0, n - 1), st.sampled_from(_PRIORITIES), st.integers(0, 2)), max_size=3
+        )
+    )
+    preemptor = (
+        draw(st.sampled_from([3, 5, 8, 11, 11])),
+        draw(st.integers(0, 3)),
+        draw(st.sampled_from([0, 100, 300])),
+        draw(st.sampled_from([0, 4, 4, 8])),
+    )
+    unschedulable = draw(st.lists(st.sampled_from([True, True, True, False]), min_size=n, max_size=n))
+    offset = draw(st.integers(0, 10))
+    wanted = draw(st.integers(1, 6))
+    return caps, pods, nominated, preemptor, unschedulable, offset, wanted
+
+
+def _reqs(cpu: int, mem: int, gpus: int) -> dict[str, int]:
+    req = {"cpu": cpu * 1000, "memory": mem}
+    if gpus:
+        req[GPU] = gpus
+    return req
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_node_states())
+def test_dry_run_for_every_node_at_once_equals_node_by_node(state) -> None:
+    """``dry_run_and_pick_by_requests`` (no inter-pod terms, no PDBs) chooses the node and the victims,
+    in order, that ``dry_run`` + ``pick_one_node_for_preemption`` choose, or no node when they find no
+    candidate."""
+    caps, pods, nominated, (prio, cpu, mem, gpus), unschedulable, offset, wanted = state
+    b = Bench([node(f"n{i}", gpus=g, cpu=c * 1000, memory=m) for i, (c, m, g) in enumerate(caps)])
+    made = []
+    for k, (i, p, c, m, g, start, _) in enumerate(pods):
+        made.append(put(b, f"v{k}", p, f"n{i}", _reqs(c, m, g), start=start))
+    for pod, (*_, deleted) in zip(made, pods, strict=True):
+        if deleted:
+            b.store.remove(pod)
+    for k, (i, p, g) in enumerate(nominated):
+        waiting = put(b, f"w{k}", p, req=_reqs(1, 0, g))
+        popped(b, waiting)
+        b.scheduler.nominator.add(waiting, i, b.scheduler.cache.shape(waiting).needs)
+    pod = put(b, "p", prio, req=_reqs(cpu, mem, gpus))
+    popped(b, pod)
+    pre = b.scheduler.preemption
+    potential = [i for i, u in enumerate(unschedulable) if u]
+    if not potential:
+        return
+    offset %= len(potential)
+    found, _, _ = pre.dry_run(pod, potential, offset, wanted)
+    fast = pre.dry_run_and_pick_by_requests(pod, np.array(potential, dtype=np.int64), offset, wanted)
+    if not found:
+        assert fast is None
+        return
+    best = found[0] if len(found) == 1 else pick_one_node_for_preemption(found)
+    assert fast is not None
+    assert (fast.node, [v.name for v in fast.victims]) == (best.node, [v.name for v in best.victims])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["add", "add", "remove", "start"]),
+            st.integers(0, 2),  # node
+            st.sampled_from(_PRIORITIES),
+            st.sampled_from([0.0, 1.0, 2.0]),
+            st.integers(0, 30),  # which pod
+        ),
+        max_size=60,
+    )
+)
+def test_node_pods_rows_stay_in_importance_order(ops) -> None:
+    """NodePods keeps each node's row most important first, equals in the order they came, through
+    adds, removals and start times set after the binding (slots and rows grow past their first size)."""
+    from lwssim.engine.scheduling.nodepods import NodePods
+    from lwssim.engine.scheduling.preemption import importance
+
+    table = NodePods(3, 2)
+    on: list[dict[int, Pod]] = [{} for _ in range(3)]
+    made = 0
+    for op, i, prio, start, which in ops:
+        held = [(p, k) for k in range(3) for p in on[k].values()]
+        if op == "add" or not held:
+            made += 1
+            pod = Pod(kind="Pod", name=f"p{made}", namespace="d", template=template(priority=prio))
+            pod.created_at = start
+            pod.uid = made
+            on[i][pod.uid] = pod
+            table.add(pod, i, ((0, made),), start)
+        elif op == "remove":
+            pod, k = held[which % len(held)]
+            del on[k][pod.uid]
+            table.remove(pod)
+        else:
+            pod, _ = held[which % len(held)]
+            pod.scheduled_at = start
+            table.started(pod, start)
+    for k in range(3):
+        expected = sorted(on[k].values(), key=importance)  # stable: the order they came in
+        row = table.rows[: int(table.length[k]), k].tolist()
+        assert [table.pods[s] for s in row] == expected
+        assert [int(table.requests[0, s]) for s in row] == [p.uid for p in expected]

@@ -11,6 +11,7 @@ from lwssim.engine.context import Cluster
 from lwssim.engine.objects import Deployment, ReplicaSet
 from lwssim.engine.replicaset import NAME_ALPHABET
 from lwssim.engine.store import ADDED
+from lwssim.engine.tasks import Task
 
 TEMPLATE_HASH = "pod-template-hash"
 
@@ -30,7 +31,7 @@ class DeploymentController:
 
     def _on_deployment(self, event: str, d: Deployment) -> None:  # type: ignore[override]
         if event == ADDED:
-            self.env.process(self._new_replicaset(d))
+            Task(self.env, self._new_replicaset(d))
 
     def _new_replicaset(self, d: Deployment):
         yield self.env.timeout(self.create_latency())

@@ -34,7 +34,12 @@ def failure_backoff(failures: int) -> float:
     """The wait after ``failures`` consecutive pod failures before a replacement is created."""
     if failures <= 0:
         return 0.0
-    return min(BACKOFF_BASE * 2 ** (failures - 1), BACKOFF_MAX)
+    delay = BACKOFF_BASE
+    for _ in range(1, failures):  # doubling until the cap, as getRemainingTimeForFailuresCount loops
+        delay *= 2
+        if delay >= BACKOFF_MAX:
+            return BACKOFF_MAX
+    return delay
 
 
 class _Tracking:

@@ -6,6 +6,7 @@ import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields, replace
+from functools import partial
 
 import numpy as np
 
@@ -171,11 +172,11 @@ class World:
         """What the scenario puts on the cluster: running pods, its LeaderWorkerSets, scripted changes."""
         self._place_existing_pods()
         for w in self.scenario.workloads:
-            self._at(w.at, lambda w=w: self._create_lws(w.name, w.lws))
+            self._at(w.at, partial(self._create_lws, w.name, w.lws))
         for b in self.scenario.budgets:
-            self._at(b.at, lambda b=b: self._create_budget(b))
+            self._at(b.at, partial(self._create_budget, b))
         for p in self.scenario.pod_workloads:
-            self._at(p.at, lambda p=p: self._create_pod_workload(p))
+            self._at(p.at, partial(self._create_pod_workload, p))
         for scale in self.scenario.scales:
             self.env.process(self._scale(scale))
         for patch in self.scenario.patches:

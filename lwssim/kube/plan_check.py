@@ -7,11 +7,13 @@ uses the documented defaults (lwssim/model/timing.py); the prediction is for pla
 
 from __future__ import annotations
 
+from lwssim import timeline as tl
 from lwssim.errors import InputError
 from lwssim.kube.checks import FAIL, PASS, WARN, Check, Shortfall
 from lwssim.model.cluster import Cluster, ExistingPod, Node
 from lwssim.model.lws import Workload
 from lwssim.model.scenario import ControllerConfig, Scenario
+from lwssim.timeline import Timeline
 
 HORIZON = 2 * 3600.0
 NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
@@ -51,6 +53,11 @@ def simulate(
         return [Check("simulation", WARN, f"cannot simulate: {exc.message}", "")]
     report = build_report(timeline, lws_version=controller.lws_version)
     checks = []
+    top = max(
+        max(w.lws.worker_template.priority, w.lws.effective_leader_template.priority) for w in workloads
+    )
+    if any(p.template.priority < top for p in scenario.cluster.existing_pods):  # preemption is possible
+        checks.append(preemption_check(timeline, scenario.cluster.existing_pods))
     for w in report["workloads"]:
         pending = [p for p in report["pendingPods"] if p["workload"] == w["name"]]
         reasons = sorted({p["reason"] or "not scheduled yet" for p in pending})
@@ -92,3 +99,41 @@ def simulate(
                 )
             )
     return checks
+
+
+MAX_LISTED = 10
+
+
+def preemption_check(timeline: Timeline, existing: tuple[ExistingPod, ...]) -> Check:
+    """Which running pods applying the manifests would preempt (kube-scheduler's DefaultPreemption, as the
+    simulation runs it): a warn naming each, its priority and node, and the pod it would make room for."""
+    running = {p.name: p for p in existing}
+    victims = [
+        r for r in timeline.records if r.kind == tl.POD_PREEMPTED and not r.workload and r.subject in running
+    ]
+    if not victims:
+        return Check("preemption", PASS, "no running pod would be preempted")
+    rows = [
+        {
+            "pod": f"{running[r.subject].namespace}/{r.subject}",
+            "priority": r.get("priority"),
+            "node": r.get("node"),
+            "preemptedBy": r.get("by"),
+            "byPriority": r.get("by_priority"),
+            "atSeconds": round(r.t, 3),
+        }
+        for r in victims
+    ]
+    named = ", ".join(
+        f"{v['pod']} (priority {v['priority']}, on {v['node']}, for {v['preemptedBy']})"
+        for v in rows[:MAX_LISTED]
+    )
+    more = f" and {len(rows) - MAX_LISTED} more" if len(rows) > MAX_LISTED else ""
+    return Check(
+        "preemption",
+        WARN,
+        f"applying would preempt {len(rows)} running pod(s): {named}{more}",
+        "if those pods must keep running: free capacity first, or give the manifests' pods a lower "
+        "PriorityClass",
+        details={"victims": rows},
+    )

@@ -34,6 +34,7 @@ METRICS = (
     "availability",
     "groupRecreations",
     "pendingPods",
+    "podsPreempted",
 )
 COMPARATORS = ("atLeast", "atMost", "equals")
 SCRIPTED_ACTIONS = ("podCrash", "podDelete", "nodeDown", "nodeUp", "domainDown", "domainUp")

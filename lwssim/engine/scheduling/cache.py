@@ -24,6 +24,7 @@ from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import Pod
 from lwssim.engine.scheduling import plugins as P
 from lwssim.engine.scheduling.feasible import FeasibleSet
+from lwssim.engine.scheduling.nodepods import NodePods, start_time
 from lwssim.engine.scheduling.podindex import PodIndex
 from lwssim.engine.scheduling.profile import F_PREFILTERED, OK, STATIC_FILTERS
 from lwssim.engine.scheduling.scoring import fit_score_at, fit_scores
@@ -87,6 +88,8 @@ class SchedulerCache:
         # per priority: the requests of its bound pods on each node (a row per resource) and their number
         # per node; built on a preemption's first dry run, then kept current
         self._by_priority: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
+        # the same pods as arrays (priority, start, requests), for a dry run over many nodes at once
+        self.node_pods = NodePods(len(nodes), len(nodes.resources))
 
     # -- bound pods (AddPod, RemovePod)
     def add_pod(self, pod: Pod) -> None:
@@ -98,6 +101,7 @@ class SchedulerCache:
         slot = self.index.add(i, pod.namespace, pod.labels, pod.anti_affinity)
         self._slot[pod.uid] = (slot, i, shape.needs, shape.nonzero)
         self._on_node[i][pod.uid] = pod
+        self.node_pods.add(pod, i, shape.needs, start_time(pod))
         priority = pod.template.priority
         self._priorities[priority] = self._priorities.get(priority, 0) + 1
         if self._by_priority is not None:
@@ -108,6 +112,7 @@ class SchedulerCache:
         self._reserve(i, needs, nonzero, -1)
         self.index.remove(slot)
         del self._on_node[i][pod.uid]
+        self.node_pods.remove(pod)
         priority = pod.template.priority
         left = self._priorities[priority] - 1
         if left:
@@ -116,6 +121,10 @@ class SchedulerCache:
             del self._priorities[priority]
         if self._by_priority is not None:
             self._count_priority(priority, i, needs, -1)
+
+    def started(self, pod: Pod) -> None:
+        """The binding set the pod's start time."""
+        self.node_pods.started(pod, start_time(pod))
 
     def _count_priority(self, priority: int, i: int, needs: Needs, sign: int) -> None:
         assert self._by_priority is not None
@@ -148,6 +157,27 @@ class SchedulerCache:
                 requests += r
                 count += c
         return requests, count
+
+    def below_rows(self, priority: int, cols: list[int]) -> tuple[list[np.ndarray], np.ndarray]:
+        """``below`` for the resource columns ``cols`` only."""
+        if self._by_priority is None:
+            self.below(priority)
+        assert self._by_priority is not None
+        entries = [e for p, e in self._by_priority.items() if p < priority]
+        if not entries:
+            return [np.zeros(len(self.nodes), dtype=np.int64) for _ in cols], np.zeros(
+                len(self.nodes), dtype=np.int64
+            )
+        requests, count = entries[0]
+        rows = [requests[col] for col in cols]
+        if len(entries) > 1:
+            rows = [row.copy() for row in rows]
+            count = count.copy()
+            for requests, c in entries[1:]:
+                for k, col in enumerate(cols):
+                    rows[k] += requests[col]
+                count += c
+        return rows, count
 
     def holds(self, pod: Pod) -> bool:
         return pod.uid in self._slot

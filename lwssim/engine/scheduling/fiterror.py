@@ -15,7 +15,7 @@ PostFilter part (``framework/runtime/framework.go``).
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from lwssim.engine.scheduling.profile import (
     F_POD_AFFINITY,
     PLUGIN_OF_STAGE,
     REASON_OF_STAGE,
+    STAGES,
     UNRESOLVABLE_STAGES,
 )
 
@@ -63,32 +64,45 @@ class Diagnosis:
     over: np.ndarray
     unknown: list[str]
     pre_filter_msg: str = ""
+    _counts: list[int] | None = field(default=None, repr=False, compare=False)
+
+    def stage_counts(self) -> list[int]:
+        """How many nodes have each filter status (counted once)."""
+        counts = self._counts
+        if counts is None:
+            counts = self._counts = np.bincount(self.stage, minlength=STAGES).tolist()
+        return counts
 
     def histogram(self, resources: list[str]) -> str:
         """The FitError histogram: "count reason" per reason, sorted as strings (types.go)."""
         stage = self.stage
+        counts = self.stage_counts()
         reasons: Counter[str] = Counter()
         for code, reason in REASON_OF_STAGE.items():
-            reasons[reason] += int((stage == code).sum())
-        fit_rows = stage == F_FIT
-        for col, short in self.lacking:
-            reasons[P.fit_reason(resources[col])] += int((short & fit_rows).sum())
+            reasons[reason] += counts[code]
+        if self.lacking:
+            fit_rows = stage == F_FIT
+            for col, short in self.lacking:
+                reasons[P.fit_reason(resources[col])] += int((short & fit_rows).sum())
         for resource in self.unknown:
-            reasons[P.fit_reason(resource)] += int(fit_rows.sum())
+            reasons[P.fit_reason(resource)] += counts[F_FIT]
         return ", ".join(sorted(f"{c} {r}" for r, c in reasons.items() if c > 0))
 
     def unresolvable(self) -> int:
         """Nodes preemption cannot help: UnschedulableAndUnresolvable statuses, and NodeResourcesFit
         where a request exceeds the node's whole allocatable."""
-        stage = self.stage
-        return int((np.isin(stage, UNRESOLVABLE_STAGES) | ((stage == F_FIT) & self.over)).sum())
+        counts = self.stage_counts()
+        n = sum(counts[code] for code in UNRESOLVABLE_STAGES)
+        if counts[F_FIT]:
+            n += int(((self.stage == F_FIT) & self.over).sum())
+        return n
 
     def unschedulable_plugins(self) -> frozenset[str]:
         """The plugins that rejected the pod on some node (``Diagnosis.UnschedulablePlugins``), plus the
         pod-affinity rejection a newly bound pod may resolve (the queue's InterPodAffinity hint)."""
-        stage = self.stage
-        plugins = {PLUGIN_OF_STAGE[s] for s in np.unique(stage) if s}
-        if (stage == F_POD_AFFINITY).any():
+        counts = self.stage_counts()
+        plugins = {PLUGIN_OF_STAGE[s] for s in range(1, STAGES) if counts[s]}
+        if counts[F_POD_AFFINITY]:
             plugins.add(AFFINITY_REJECTION)
         return frozenset(plugins)
 

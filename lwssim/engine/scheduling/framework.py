@@ -201,6 +201,7 @@ class Scheduler:
     def bind_placed(self, pod: Pod) -> None:
         """Announce the binding of a pod whose node is chosen and whose resources are accounted."""
         pod.scheduled_at = self.env.now
+        self.cache.started(pod)
         pod.pending_reason = None
         self.queue.forget(pod)
         pod.record(self.timeline, self.env.now, POD_SCHEDULED, node=pod.node)

@@ -94,13 +94,15 @@ class Nominator:
 
     def requests_at_least(self, pod: Pod) -> np.ndarray | None:
         """What the pods ``at_least_on`` each node request there, per resource row and node column; None
-        when no such pod is nominated anywhere."""
+        when no such pod is nominated anywhere. Read only: it may be the nominator's own table."""
         priority = pod.template.priority
         own = self._node_of.get(pod.uid)
         count = sum(c for p, c in self._count.items() if p >= priority) - (0 if own is None else 1)
         if count <= 0:
             return None
         rows = [r for p, r in self._requests.items() if p >= priority]
+        if len(rows) == 1 and own is None:  # read only, and only until the next nomination changes
+            return rows[0]
         total = rows[0].copy()
         for r in rows[1:]:
             total += r
@@ -108,6 +110,26 @@ class Nominator:
             for col, amount in self._needs[pod.uid]:
                 total[col, own] -= amount
         return total
+
+    def held_rows(self, pod: Pod, cols: list[int]) -> list[np.ndarray] | None:
+        """``requests_at_least`` for the resource columns ``cols`` only (read only, as it)."""
+        priority = pod.template.priority
+        own = self._node_of.get(pod.uid)
+        count = sum(c for p, c in self._count.items() if p >= priority) - (0 if own is None else 1)
+        if count <= 0:
+            return None
+        tables = [r for p, r in self._requests.items() if p >= priority]
+        if len(tables) == 1 and own is None:  # read only, as requests_at_least's
+            return [tables[0][col] for col in cols]
+        rows = [tables[0][col].copy() for col in cols]
+        for table in tables[1:]:
+            for k, col in enumerate(cols):
+                rows[k] += table[col]
+        if own is not None:
+            for col, amount in self._needs[pod.uid]:
+                if col in cols:
+                    rows[cols.index(col)][own] -= amount
+        return rows
 
     def any_anti_affinity(self) -> bool:
         """Some nominated pod has required anti-affinity terms (they count for InterPodAffinity too)."""

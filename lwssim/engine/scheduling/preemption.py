@@ -60,8 +60,15 @@ from lwssim.engine.scheduling.fiterror import (
     histogram_message,
     preemption_message,
 )
+from lwssim.engine.scheduling.nodepods import start_time
 from lwssim.engine.scheduling.nominator import Nominator
-from lwssim.engine.scheduling.profile import F_FIT, OK, REASON_OF_STAGE, UNRESOLVABLE_STAGES
+from lwssim.engine.scheduling.profile import (
+    F_FIT,
+    OK,
+    REASON_OF_STAGE,
+    UNRESOLVABLE_OF_STAGE,
+    UNRESOLVABLE_STAGES,
+)
 from lwssim.engine.scheduling.queue import SchedulingQueue
 from lwssim.engine.scheduling.ties import TieBreak
 from lwssim.engine.tasks import Task
@@ -71,6 +78,7 @@ PREEMPT_NEVER = "Never"
 MIN_CANDIDATE_NODES_PERCENTAGE = 10  # DefaultPreemptionArgs defaults (apis/config/v1/defaults.go)
 MIN_CANDIDATE_NODES_ABSOLUTE = 100
 PRIORITY_OFFSET = 2**31  # math.MaxInt32 + 1: every priority counts as >= 0 in the sum
+INT64_MIN = -(2**63)
 
 # The dry run's status of a node without lower-priority pods (UnschedulableAndUnresolvable, NO_VICTIMS).
 NO_VICTIMS_STATUS: NodeStatus = (-1, ())
@@ -94,12 +102,6 @@ class RequestsView:
     count: list[int]
     fits: list[bool]
     avail: list[list[int]]  # per (resource, amount) the pod needs: per node
-
-
-def start_time(pod: Pod) -> float:
-    """``GetPodStartTime``: the kubelet sets ``status.startTime`` when it takes the pod, just after the
-    binding; a pod already running when the run starts (a snapshot's) started at its creation."""
-    return pod.scheduled_at if pod.scheduled_at is not None else pod.created_at
 
 
 def importance(pod: Pod) -> tuple[int, float]:
@@ -223,11 +225,20 @@ class DefaultPreemption:
                 preemption_message(n, diagnosis.unresolvable()),
                 PostFilterResult(""),
             )
-        potential = self.nodes_where_preemption_might_help(diagnosis)
-        if not potential:  # NewDefaultNodeToStatus: every node absent, "not helpful"
+        helpful = self.helpful_nodes(diagnosis)
+        if len(helpful) == 0:  # NewDefaultNodeToStatus: every node absent, "not helpful"
             return POST_FILTER_UNSCHEDULABLE, preemption_message(n, n), PostFilterResult("")
-        offset, wanted = self.get_offset_and_num_candidates(len(potential))
-        candidates, statuses, errors = self.dry_run(pod, potential, offset, wanted)
+        offset, wanted = self.get_offset_and_num_candidates(len(helpful))
+        if self._only_requests(pod) and not self._any_pdb():
+            chosen = self.dry_run_and_pick_by_requests(pod, helpful, offset, wanted)
+            if chosen is not None:
+                return (
+                    POST_FILTER_SUCCESS,
+                    "",
+                    PostFilterResult(self.nodes.names[chosen.node], tuple(chosen.victims)),
+                )
+        # No candidate (the statuses make the message), PDBs or inter-pod terms: node by node.
+        candidates, statuses, errors = self.dry_run(pod, helpful.tolist(), offset, wanted)
         if not candidates:
             if errors:
                 return POST_FILTER_ERROR, f"preemption: {_aggregate(errors)}", None
@@ -258,9 +269,13 @@ class DefaultPreemption:
 
     def nodes_where_preemption_might_help(self, diagnosis: Diagnosis) -> list[int]:
         """``NodesForStatusCode(Unschedulable)``: nodes whose filter failure was not Unresolvable."""
+        return self.helpful_nodes(diagnosis).tolist()
+
+    def helpful_nodes(self, diagnosis: Diagnosis) -> np.ndarray:
+        """``nodes_where_preemption_might_help`` as an array."""
         stage = diagnosis.stage
-        unresolvable = np.isin(stage, UNRESOLVABLE_STAGES) | ((stage == F_FIT) & diagnosis.over)
-        return np.flatnonzero((stage != OK) & ~unresolvable).tolist()
+        unresolvable = UNRESOLVABLE_OF_STAGE[stage] | ((stage == F_FIT) & diagnosis.over)
+        return np.flatnonzero((stage != OK) & ~unresolvable)
 
     def get_offset_and_num_candidates(self, num_nodes: int) -> tuple[int, int]:
         """``GetOffsetAndNumCandidates``: a random offset (the scheduler's seeded generator) and how many
@@ -282,12 +297,7 @@ class DefaultPreemption:
         # Without inter-pod terms anywhere, only NodeResourcesFit can change as pods are removed and
         # added: the dry run counts requests, for every node at once, instead of filtering node by node.
         view: RequestsView | None = None
-        if not (
-            pod.affinity
-            or pod.anti_affinity
-            or self.cache.index.term_tables
-            or self.nominator.any_anti_affinity()
-        ):
+        if self._only_requests(pod):
             view = self._requests_view(pod, shape)
         non_violating: list[Candidate] = []
         violating: list[Candidate] = []
@@ -314,6 +324,128 @@ class DefaultPreemption:
                 continue
             statuses[i] = status
         return non_violating + violating, statuses, errors
+
+    def _only_requests(self, pod: Pod) -> bool:
+        """No inter-pod terms anywhere: only NodeResourcesFit can change as pods are removed and added."""
+        return not (
+            pod.affinity
+            or pod.anti_affinity
+            or self.cache.index.term_tables
+            or self.nominator.any_anti_affinity()
+        )
+
+    def _any_pdb(self) -> bool:
+        return any(isinstance(o, PodDisruptionBudget) for o in self.store.list("PodDisruptionBudget"))
+
+    def dry_run_and_pick_by_requests(
+        self, pod: Pod, potential: np.ndarray, offset: int, wanted: int
+    ) -> Candidate | None:
+        """``dry_run`` + ``pick_one_node_for_preemption`` for every node at once, where only requests
+        matter and no PodDisruptionBudget exists (every candidate violates none): the same choice and
+        victims as node by node, or None when no node is a candidate.
+
+        A node is a candidate when it holds lower-priority pods, the pod fits once they are all gone
+        (with the pods nominated there of at least its priority), and does not fit with them all there
+        (else every pod is reprieved: no victim). The candidates are the first ``wanted`` of these from
+        the offset. Their lower-priority pods, most important first, are reprieved column by column, as
+        long as the pod still fits; then the lexicographic choice of ``_preemption_score``, the first in
+        visiting order among equals."""
+        priority = pod.template.priority
+        needs = self.cache.shape(pod).needs
+        cols = [col for col, _ in needs]
+        lower, count = self.cache.below_rows(priority, cols)
+        held = self.nominator.held_rows(pod, cols)
+        free = self.nodes.free_by_res
+        order = np.concatenate((potential[offset:], potential[:offset]))
+        # The first ``wanted`` candidates in visiting order, looked for in ever larger stretches of it.
+        found: list[np.ndarray] = []
+        avail: list[list[np.ndarray]] = [[] for _ in cols]
+        n_found, at, stretch = 0, 0, max(2 * wanted, 256)
+        while at < len(order) and n_found < wanted:
+            idx = order[at : at + stretch]
+            at += stretch
+            stretch *= 2
+            ok = count[idx] > 0
+            crowded = np.zeros(len(idx), dtype=bool)
+            rows: list[np.ndarray] = []
+            for k, (col, need) in enumerate(needs):
+                now = free[col][idx]
+                if held is not None:
+                    now -= held[k][idx]
+                row = now + lower[k][idx]
+                ok &= row >= need
+                crowded |= now < need
+                rows.append(row)
+            ok &= crowded
+            hits = np.flatnonzero(ok)[: wanted - n_found]
+            if len(hits):
+                found.append(idx[hits])
+                for k in range(len(cols)):
+                    avail[k].append(rows[k][hits])
+                n_found += len(hits)
+        if not found:
+            return None
+        cand = found[0] if len(found) == 1 else np.concatenate(found)
+        free_now = [a[0] if len(a) == 1 else np.concatenate(a) for a in avail]
+        c = len(cand)
+        table = self.cache.node_pods
+        width = int(table.length[cand].max())
+        # Column by column: each lower-priority pod is reprieved if the pod still fits without it.
+        slot_cols: list[np.ndarray] = []
+        pri_cols: list[np.ndarray] = []
+        victim_cols: list[np.ndarray] = []
+        for j in range(width):  # the j-th most important pod of each candidate
+            column = table.rows[j][cand]
+            pri = table.priority[column]
+            below = pri < priority
+            if not below.any():
+                slot_cols.append(column)
+                pri_cols.append(pri)
+                victim_cols.append(below)
+                continue
+            keep = below.copy()
+            takes: list[np.ndarray] = []
+            for k in range(len(needs)):
+                take = table.requests[needs[k][0]][column]
+                takes.append(take)
+                keep &= free_now[k] - take >= needs[k][1]
+            for k in range(len(needs)):
+                free_now[k] -= np.where(keep, takes[k], 0)
+            slot_cols.append(column)
+            pri_cols.append(pri)
+            victim_cols.append(below & ~keep)
+        best = 0
+        if c > 1:  # pickOneNodeForPreemption: each score keeps the best-scored candidates, in order
+            top = np.full(c, INT64_MIN, dtype=np.int64)
+            for j in range(width):
+                top = np.maximum(top, np.where(victim_cols[j], pri_cols[j], top))
+            left = np.flatnonzero(top == top.min())
+            if len(left) > 1:
+                total = np.zeros(len(left), dtype=np.int64)
+                for j in range(width):
+                    total += np.where(victim_cols[j][left], pri_cols[j][left] + PRIORITY_OFFSET, 0)
+                left = left[total == total.min()]
+            if len(left) > 1:
+                number = np.zeros(len(left), dtype=np.int64)
+                for j in range(width):
+                    number += victim_cols[j][left]
+                left = left[number == number.min()]
+            if len(left) > 1:
+                earliest = np.full(len(left), np.inf)
+                top_left = top[left]
+                for j in range(width):
+                    at_top = victim_cols[j][left] & (pri_cols[j][left] == top_left)
+                    starts = table.start[slot_cols[j][left]]
+                    earliest = np.minimum(earliest, np.where(at_top, starts, np.inf))
+                left = left[earliest == earliest.max()]
+            best = int(left[0])
+        victims: list[Pod] = []
+        for j in range(width):
+            if victim_cols[j][best]:
+                p = table.pods[int(slot_cols[j][best])]
+                assert p is not None
+                victims.append(p)
+        return Candidate(int(cand[best]), victims, 0)
 
     def select_victims_on_node(
         self, pod: Pod, shape: PodShape, i: int, pdbs: list[PodDisruptionBudget]

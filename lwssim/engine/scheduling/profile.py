@@ -162,3 +162,6 @@ REJECTIONS: tuple[Rejection, ...] = tuple(r for p in DEFAULT_PROFILE for r in p.
 PLUGIN_OF_STAGE: dict[int, str] = {r.code: p.name for p in DEFAULT_PROFILE for r in p.rejections}
 REASON_OF_STAGE: dict[int, str] = {r.code: r.reason for r in REJECTIONS if r.code != F_FIT}
 UNRESOLVABLE_STAGES: tuple[int, ...] = tuple(r.code for r in REJECTIONS if r.unresolvable)
+STAGES = F_PREFILTERED + 1  # how many filter statuses there are (codes 0 .. STAGES - 1)
+# Per filter status: whether it is UnschedulableAndUnresolvable (a lookup instead of np.isin).
+UNRESOLVABLE_OF_STAGE = np.isin(np.arange(STAGES), UNRESOLVABLE_STAGES)

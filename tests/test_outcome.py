@@ -4,7 +4,7 @@ LWS pods, victims by workload; each difference names the workload and the pod.""
 from __future__ import annotations
 
 from lwssim import timeline as tl
-from lwssim.analysis.outcome import OUTSIDE, agreement, outcome, summary
+from lwssim.analysis.outcome import OUTSIDE, agreement, outcome, preempted_twice, summary
 from lwssim.timeline import Timeline, WorkloadInfo
 
 FULL = "0/4 nodes are available: 4 Insufficient nvidia.com/gpu."
@@ -117,3 +117,17 @@ def test_the_state_is_the_one_at_the_horizon() -> None:
     t.add(25.0, tl.POD_SCHEDULED, "batch-abc-k", "batch", node="gpu-9")
     assert ("placed", None) in {(p.state, p.reason) for p in outcome(t).pods if p.workload == "batch"}
     assert all(p.state == "pending" for p in outcome(t, horizon=20.0).pods if p.workload == "batch")
+
+
+def test_a_preemptor_with_victims_on_two_nodes_is_found() -> None:
+    t = _timeline("vwxyklmn")
+    assert preempted_twice(outcome(t)) == {}
+    # serve-0-1 preempts again on gpu-3 (where serve-1-1 later binds without preempting).
+    t.records = [
+        r._replace(data=(("by", "serve-0-1"), ("node", "gpu-3")))
+        if r.kind == tl.POD_PREEMPTED and r.subject == "batch-abc-y"
+        else r
+        for r in t.records
+    ]
+    twice = preempted_twice(outcome(t))
+    assert list(twice) == ["serve-0-1"] and sorted(v.node for v in twice["serve-0-1"]) == ["gpu-1", "gpu-3"]

@@ -114,6 +114,17 @@ def outcome(timeline: Timeline, horizon: float | None = None) -> Outcome:
     return out
 
 
+def preempted_twice(o: Outcome) -> dict[str, list[Victim]]:
+    """Preemptors with victims on more than one node: kube-scheduler v1.34 releases a preemptor from its
+    PreEnqueue hold just before it preempts the last victim (``prepareCandidateAsync``), so a retry before
+    its informer sees that victim terminating finds the pod eligible again and may preempt on another node
+    (kubernetes#134730 checks for the ongoing preemption first; not in v1.34.4)."""
+    by: dict[str, list[Victim]] = {}
+    for v in o.victims:
+        by.setdefault(v.by, []).append(v)
+    return {p: vs for p, vs in by.items() if len({v.node for v in vs}) > 1}
+
+
 def _shown(counts: Counter) -> str:
     if not counts:
         return "none"

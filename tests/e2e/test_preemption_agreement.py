@@ -58,6 +58,16 @@ emulator's 4 nodes × 8 GPUs; times from the first apply; measured 2026-12-01):
     eligible due to preemptionPolicy=Never." and is never nominated; e2e-pushy (value 1000,
     PreemptLowerPriority), applied right after it, preempts one e2e-batch pod and binds there: the node
     freed is not e2e-polite's, as e2e-pushy is nominated there with the same priority.
+
+A race of the real scheduler (v1.34.4, async preemption), in about 1 run in 9 of (a) and of (c): a preemptor
+is released from DefaultPreemption's PreEnqueue hold just before its last victim is patched and deleted
+(``prepareCandidateAsync``); another victim's deletion moves it back to the queue, and if it is retried before
+the informer shows its own victim terminating, it is eligible again and preempts on another node. Seen in
+(a): e2e-serve-0-1 preempted on gpu-3, then on gpu-0, and e2e-serve-1-1 bound to gpu-3 without preempting
+(same end state). Seen in (c): the third preemptor preempted e2e-guarded's pod on gpu-3, 70 ms later the
+other on gpu-2, then bound to gpu-3; gpu-2 went to an e2e-guarded replacement: the PDB violated twice. The
+simulator has not produced it (0 of 100 seeds of each scenario); a run that hits it is reported as an
+expected failure naming the pods (``lwssim.analysis.outcome.preempted_twice``), not counted as agreement.
 """
 
 from __future__ import annotations
@@ -78,7 +88,7 @@ from e2e_helpers import NS, wait_for
 from lwssim import runner
 from lwssim import timeline as tl
 from lwssim.analysis.compare import compare
-from lwssim.analysis.outcome import Outcome, agreement, outcome, summary
+from lwssim.analysis.outcome import Outcome, agreement, outcome, preempted_twice, summary
 from lwssim.emulator import stages
 from lwssim.model.quantity import parse_duration
 from lwssim.timeline import Timeline, WorkloadInfo
@@ -230,6 +240,17 @@ def agree(raw: Raw, observed: Timeline) -> tuple[Outcome, Outcome]:
     print(f"{raw.path.stem} simulated: {json.dumps(summary(sim), indent=1)}")
     diffs = agreement(obs, sim)
     exact = agreement(obs, sim, normalize=lambda r: r)
+    twice = preempted_twice(obs)
+    if (diffs or exact) and twice and not preempted_twice(sim):
+        # A real race of kube-scheduler v1.34.4 (see preempted_twice): a run that hit it may end otherwise
+        # than the simulation, which has not been seen to hit it. Said, not hidden.
+        race = "; ".join(
+            f"{p} preempted {', '.join(f'{v.workload}/{v.name} on {v.node}' for v in vs)}"
+            for p, vs in twice.items()
+        )
+        pytest.xfail(
+            f"the emulator preempted twice for one pod ({race}); differences: " + " | ".join(diffs or exact)
+        )
     assert not diffs, "\n".join(diffs)
     assert not exact, "pending reasons differ word for word:\n" + "\n".join(exact)
     doc = compare(observed, simulated, scenario)
@@ -334,15 +355,17 @@ def test_pdb_protected_victims_are_spared_while_others_remain(api: Any, cluster:
     observed = run_observed(api, create, raw, tmp_path)
     assert seen == [{"healthy": 2, "allowed": 0}]
     o = outcome(observed, raw.horizon)
-    assert victims(o) == {("e2e-spare", "e2e-urgent"): 2, ("e2e-guarded", "e2e-urgent"): 1}
     # The preemptors nominated first took the nodes whose victims violate no PDB; a guarded node only after
     # both of those.
     victim_on = {v.node: v.workload for v in o.victims}
     nominated = [victim_on.get(str(r.get("node"))) for r in records(observed, tl.POD_NOMINATED, "e2e-urgent")]
     assert nominated[:2] == ["e2e-spare", "e2e-spare"] and "e2e-guarded" in nominated, nominated
     assert pods(o, "e2e-urgent") == {("placed", None): 3}
-    assert pods(o, "e2e-spare") == {("pending", NO_VICTIMS): 2}
-    assert pods(o, "e2e-guarded") == {("placed", None): 1, ("pending", NO_VICTIMS): 1}
+    assert victims(o)[("e2e-spare", "e2e-urgent")] == 2
+    if not preempted_twice(o):  # else a guarded pod more may go (preempted_twice), its node then free
+        assert victims(o) == {("e2e-spare", "e2e-urgent"): 2, ("e2e-guarded", "e2e-urgent"): 1}
+        assert pods(o, "e2e-spare") == {("pending", NO_VICTIMS): 2}
+        assert pods(o, "e2e-guarded") == {("placed", None): 1, ("pending", NO_VICTIMS): 1}
     agree(raw, observed)
 
 

@@ -250,3 +250,39 @@ def test_events_from_before_the_apply_are_not_this_runs() -> None:
             T0 + 31,
         )
     assert [r.t for r in b.timeline.of(tl.GROUP_RECREATED)] == [0.0]
+
+
+def test_a_recreation_reported_twice_is_one() -> None:
+    """LWS v0.7 may reconcile the worker twice before its cache shows the leader terminating: two
+    RecreateGroupOnPodRestart events for one leader life (seen on the emulator). A later recreation of the
+    new leader counts again."""
+    lws = WorkloadInfo("low", "default", "LeaderWorkerSet", "low", 1, 2)
+    b = TimelineBuilder(T0, [lws], {})
+    labels = {
+        "leaderworkerset.sigs.k8s.io/name": "low",
+        "leaderworkerset.sigs.k8s.io/group-index": "0",
+        "leaderworkerset.sigs.k8s.io/worker-index": "0",
+    }
+    b.pod(_pod("low-0", labels=labels, uid="leader-1"), T0 + 2)
+    message = "Worker pod low-0-1 failed, deleted leader pod low-0 to recreate group 0"
+
+    def recreate(uid: str, second: int) -> None:
+        b.event(
+            {
+                "metadata": {"uid": uid},
+                "reason": "RecreateGroupOnPodRestart",
+                "involvedObject": {"kind": "LeaderWorkerSet", "name": "low"},
+                "message": message,
+                "lastTimestamp": TS.format(second),
+            },
+            T0 + second + 0.1,
+        )
+
+    recreate("e1", 29)
+    recreate("e2", 29)  # the same recreation, reported again
+    b.pod(_pod("low-0", labels=labels, uid="leader-1"), T0 + 30, deleted=True)
+    new = _pod("low-0", labels=labels, uid="leader-2")
+    new["metadata"]["creationTimestamp"] = TS.format(30)
+    b.pod(new, T0 + 30.2)
+    recreate("e3", 45)  # the new leader's group recreated again
+    assert [r.t for r in b.timeline.of(tl.GROUP_RECREATED)] == [29.0, 45.0]

@@ -86,6 +86,7 @@ class _PodState:
     nominated: str = ""  # status.nominatedNodeName last recorded
     preempted: bool = False  # DisruptionTarget PreemptionByScheduler seen
     succeeded: bool = False
+    created: float = 0.0  # PodCreated time (seconds from t0)
 
 
 class TimelineBuilder:
@@ -107,6 +108,7 @@ class TimelineBuilder:
         self.seen_pods: dict[str, tuple[str, int | None]] = {}  # uid → (name, priority) of every pod seen
         self.preemptors: dict[str, tuple[str, str]] = {}  # victim uid → (preemptor, node) from Preempted
         self.victims: dict[str, tuple[float, _PodState, int | None]] = {}  # awaiting the preemptor's name
+        self.recreated: set[str] = set()  # uids of leader lives whose recreation is recorded
 
     def rel(self, epoch: float | None, now: float) -> float:
         return round(max(0.0, (now if epoch is None else epoch) - self.t0), 3)
@@ -162,10 +164,11 @@ class TimelineBuilder:
             if where is None:
                 return
             info, group, role = where
-            st = self.pods[uid] = _PodState(meta.get("name", ""), info.name, group, role, uid=uid)
-            self._add(
-                self.rel(parse_time(meta.get("creationTimestamp")), now), tl.POD_CREATED, st, gpus=_gpus(spec)
+            created = self.rel(parse_time(meta.get("creationTimestamp")), now)
+            st = self.pods[uid] = _PodState(
+                meta.get("name", ""), info.name, group, role, uid=uid, created=created
             )
+            self._add(created, tl.POD_CREATED, st, gpus=_gpus(spec))
         if st.gone:
             return
         self._preemption(st, spec, status, now)
@@ -344,8 +347,17 @@ class TimelineBuilder:
             info = self.by_lws.get(obj.get("name", ""))
             m = RECREATE_MESSAGE.search(message)
             if info is not None and m:
+                # LWS may reconcile the worker again before its cache shows the leader terminating: it deletes
+                # the leader once more (a no-op) and repeats the event. One recreation per leader life.
+                t = self.rel(at, now)
+                lives = [p for p in self.pods.values() if p.name == m.group(2) and p.workload == info.name]
+                life = next((p for p in reversed(lives) if p.created <= t), lives[-1] if lives else None)
+                if life is not None:
+                    if life.uid in self.recreated:
+                        return
+                    self.recreated.add(life.uid)
                 self.timeline.add(
-                    self.rel(at, now),
+                    t,
                     tl.GROUP_RECREATED,
                     m.group(2),
                     info.name,

@@ -45,7 +45,10 @@ emulator's 4 nodes × 8 GPUs; times from the first apply; measured 2026-12-01):
     preempts e2e-urgent (or e2e-keep). And LWS v0.7 reports it ready: status.readyReplicas 1, condition
     Available=True ("All replicas are ready, with 1 groups ready of total 1 groups") with the worker
     Pending, since its StatefulsetReady compares spec.replicas with status.replicas (pods created), not
-    ready pods (docs/lws-v0.7-semantics.md §3.7; fixed in v0.9).
+    ready pods (docs/lws-v0.7-semantics.md §3.7; fixed in v0.9). In 2 of about 14 runs LWS wrote the
+    RecreateGroupOnPodRestart event twice within the second, for one leader deletion and one new leader:
+    it reconciled the worker again before its cache showed the leader terminating (and deleted it again, a
+    no-op). The observer records one recreation per leader life.
 (c) preempt-pdb. e2e-guarded (2 pods, PDB minAvailable 2: disruptionsAllowed 0, computed by
     kube-controller-manager's disruption controller) and e2e-spare (2 pods, no PDB), all priority 100.
     e2e-urgent (3 pods, priority 1000) at 15 s: the first two preemptors are nominated to e2e-spare's nodes
@@ -59,7 +62,7 @@ emulator's 4 nodes × 8 GPUs; times from the first apply; measured 2026-12-01):
     PreemptLowerPriority), applied right after it, preempts one e2e-batch pod and binds there: the node
     freed is not e2e-polite's, as e2e-pushy is nominated there with the same priority.
 
-A race of the real scheduler (v1.34.4, async preemption), in about 1 run in 9 of (a) and of (c): a preemptor
+A race of the real scheduler (v1.34.4, async preemption), in about 1 run in 10 of (a) and of (c): a preemptor
 is released from DefaultPreemption's PreEnqueue hold just before its last victim is patched and deleted
 (``prepareCandidateAsync``); another victim's deletion moves it back to the queue, and if it is retried before
 the informer shows its own victim terminating, it is eligible again and preempts on another node. Seen in

@@ -45,7 +45,7 @@ emulator's 4 nodes × 8 GPUs; times from the first apply; measured 2026-12-01):
     preempts e2e-urgent (or e2e-keep). And LWS v0.7 reports it ready: status.readyReplicas 1, condition
     Available=True ("All replicas are ready, with 1 groups ready of total 1 groups") with the worker
     Pending, since its StatefulsetReady compares spec.replicas with status.replicas (pods created), not
-    ready pods (docs/lws-v0.7-semantics.md §3.7; fixed in v0.9). In 2 of about 14 runs LWS wrote the
+    ready pods (docs/lws-v0.7-semantics.md §3.7; fixed in v0.9). In 2 of 24 runs LWS wrote the
     RecreateGroupOnPodRestart event twice within the second, for one leader deletion and one new leader:
     it reconciled the worker again before its cache showed the leader terminating (and deleted it again, a
     no-op). The observer records one recreation per leader life.
@@ -62,15 +62,15 @@ emulator's 4 nodes × 8 GPUs; times from the first apply; measured 2026-12-01):
     PreemptLowerPriority), applied right after it, preempts one e2e-batch pod and binds there: the node
     freed is not e2e-polite's, as e2e-pushy is nominated there with the same priority.
 
-A race of the real scheduler (v1.34.4, async preemption), in about 1 run in 10 of (a) and of (c): a preemptor
-is released from DefaultPreemption's PreEnqueue hold just before its last victim is patched and deleted
-(``prepareCandidateAsync``); another victim's deletion moves it back to the queue, and if it is retried before
-the informer shows its own victim terminating, it is eligible again and preempts on another node. Seen in
-(a): e2e-serve-0-1 preempted on gpu-3, then on gpu-0, and e2e-serve-1-1 bound to gpu-3 without preempting
-(same end state). Seen in (c): the third preemptor preempted e2e-guarded's pod on gpu-3, 70 ms later the
-other on gpu-2, then bound to gpu-3; gpu-2 went to an e2e-guarded replacement: the PDB violated twice. The
-simulator has not produced it (0 of 100 seeds of each scenario); a run that hits it is reported as an
-expected failure naming the pods (``lwssim.analysis.outcome.preempted_twice``), not counted as agreement.
+A race of the real scheduler (v1.34.4, async preemption), in 1 of 14 runs of (a) and 1 of 14 of (c): a
+preemptor is released from DefaultPreemption's PreEnqueue hold just before its last victim is patched and
+deleted (``prepareCandidateAsync``); another victim's deletion moves it back to the queue, and if it is
+retried before the informer shows its own victim terminating, it is eligible again and preempts on another
+node. Seen in (a): e2e-serve-0-1 preempted on gpu-3, then on gpu-0, and e2e-serve-1-1 bound to gpu-3 without
+preempting (same end state). Seen in (c): the third preemptor preempted e2e-guarded's pod on gpu-3, 70 ms
+later the other on gpu-2, then bound to gpu-3; gpu-2 went to an e2e-guarded replacement: the PDB violated
+twice. The simulator has not produced it (0 of 100 seeds of each scenario); a run that hits it is reported
+as an expected failure naming the pods (``lwssim.analysis.outcome.preempted_twice``), not as agreement.
 """
 
 from __future__ import annotations

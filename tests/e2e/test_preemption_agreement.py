@@ -13,22 +13,23 @@ What the real system did (kube-scheduler v1.34.4, kube-controller-manager v1.34.
 emulator's 4 nodes × 8 GPUs; times from the first apply; measured 2026-12-01):
 
 (a) preempt-deployment. The 4 e2e-batch pods (priority 100) are Ready at ~10 s. The LWS e2e-serve
-    (priority 1000) is applied at 15 s: within ~0.6 s its 4 pods each preempt one e2e-batch pod. Per
-    preemptor, in this order: its PodScheduled=False condition ("0/4 nodes are available: 4 Insufficient
-    nvidia.com/gpu.": no preemption part when preemption succeeds) and status.nominatedNodeName in one
-    status update; the victim's DisruptionTarget condition (reason PreemptionByScheduler, message
-    "default-scheduler: preempting to accommodate a higher priority pod"), then its DELETE with the pod's
-    grace period (deletionGracePeriodSeconds 30; the kubelet stand-in confirms at once, termination 0s),
-    then a `Preempted` event on the victim, related = the preemptor, "Preempted by pod <preemptor uid> on
-    node <node>". Leaders preempt first (e2e-serve-0, e2e-serve-1), then the workers as their StatefulSets
-    create them (~0.1 s later): LWS creates the worker StatefulSets as soon as the leaders exist,
-    whether they are scheduled or not. A preemptor retried while its victim terminates reads "... no new
-    claims to deallocate, preemption: not eligible due to a terminating pod on the nominated node."; each
-    binds to its nominated node ~0.2-0.4 s after nomination (nominatedNodeName stays set on the bound
-    pod). Which e2e-batch pod goes for which LWS pod is random (equal victims, equal start second). The
-    ReplicaSet creates 4 replacements at once; each stays Pending with "0/4 nodes are available: 4
-    Insufficient nvidia.com/gpu. no new claims to deallocate, preemption: 0/4 nodes are available: 4 No
-    preemption victims found for incoming pod." The LWS serves at ~25 s (15 s + 10 s stages).
+    (priority 1000) is applied at 15 s: its 4 pods are nominated 0.13-0.25 s after the apply on an idle stack
+    (0.7-0.8 s under the test's watches), each preempting one e2e-batch pod. Per preemptor: its
+    PodScheduled=False condition ("0/4 nodes are available: 4 Insufficient nvidia.com/gpu.": no preemption
+    part when preemption succeeds) and status.nominatedNodeName in one status update; the victim's
+    DisruptionTarget condition (reason PreemptionByScheduler, message "default-scheduler: preempting to
+    accommodate a higher priority pod"), then its DELETE with the pod's grace period
+    (deletionGracePeriodSeconds 30; the kubelet stand-in confirms at once, termination 0s), then a `Preempted`
+    event on the victim, related = the preemptor, "Preempted by pod <preemptor uid> on node <node>". Leaders
+    preempt first (e2e-serve-0, e2e-serve-1), then the workers as their StatefulSets create them (~0.1 s
+    later): LWS creates the worker StatefulSets as soon as the leaders exist, whether they are scheduled or
+    not. A preemptor retried while its victim terminates reads "... no new claims to deallocate, preemption:
+    not eligible due to a terminating pod on the nominated node."; each binds to its nominated node ~0.1-0.4 s
+    after nomination, as soon as its victim is gone (nominatedNodeName stays set on the bound pod). Which
+    e2e-batch pod goes for which LWS pod is random (equal victims, equal start second). The ReplicaSet creates
+    4 replacements at once; each stays Pending with "0/4 nodes are available: 4 Insufficient nvidia.com/gpu.
+    no new claims to deallocate, preemption: 0/4 nodes are available: 4 No preemption victims found for
+    incoming pod." The LWS serves at ~25 s (15 s + 10 s stages).
 (b) preempt-lws-worker. e2e-keep (2 pods, priority 1000) and the LWS e2e-low (1 × 2, priority 100,
     LeaderReady) fill the 4 nodes; the worker starts ~10 s after the leader. The bare Pod e2e-urgent
     (priority 1000) at 30 s is nominated to the worker's node (pickOneNodeForPreemption: the latest start

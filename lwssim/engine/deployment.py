@@ -5,22 +5,20 @@ are not simulated (a scenario neither patches nor scales them)."""
 
 from __future__ import annotations
 
-import hashlib
-
 from lwssim.engine.context import Cluster
 from lwssim.engine.objects import Deployment, ReplicaSet
-from lwssim.engine.replicaset import NAME_ALPHABET
+from lwssim.engine.replicaset import random_suffix
 from lwssim.engine.store import ADDED
 from lwssim.engine.tasks import Task
+from lwssim.model.pod import PodTemplate
 
 TEMPLATE_HASH = "pod-template-hash"
 
 
-def template_hash(deployment: Deployment) -> str:
+def template_hash(template: PodTemplate) -> str:
     """A stand-in for ``controller.ComputeHash`` (FNV-32a of the template, safe-encoded): stable per
-    template, not the real value."""
-    digest = hashlib.blake2b(repr(deployment.template).encode(), digest_size=16).digest()
-    return "".join(NAME_ALPHABET[b % len(NAME_ALPHABET)] for b in digest[:10])
+    template, not the real value. Names a Deployment's ReplicaSet and a StatefulSet's revision."""
+    return random_suffix(repr(template), 10)
 
 
 class DeploymentController:
@@ -37,7 +35,7 @@ class DeploymentController:
         yield self.env.timeout(self.create_latency())
         if not d.stored or d.deleting:
             return
-        h = template_hash(d)
+        h = template_hash(d.template)
         labels = dict(d.template.labels) | {TEMPLATE_HASH: h}
         self.store.create(
             ReplicaSet(

@@ -11,7 +11,7 @@ from functools import partial
 import numpy as np
 
 from lwssim.engine.context import ApiCalls, Cluster
-from lwssim.engine.deployment import DeploymentController
+from lwssim.engine.deployment import DeploymentController, template_hash
 from lwssim.engine.disruption import DisruptionController
 from lwssim.engine.environment import Environment
 from lwssim.engine.faults import FaultInjector
@@ -31,7 +31,7 @@ from lwssim.engine.objects import (
     PodDisruptionBudget,
     StatefulSet,
 )
-from lwssim.engine.replicaset import PodCreator, ReplicaSetController, random_suffix
+from lwssim.engine.replicaset import PodCreator, ReplicaSetController
 from lwssim.engine.scheduling.framework import Scheduler
 from lwssim.engine.scheduling.gang import VOLCANO, VolcanoScheduler
 from lwssim.engine.statefulset import StatefulSetController
@@ -233,7 +233,7 @@ class World:
                 workload=p.name,
             )
         elif p.kind == STATEFULSET:
-            rev = f"{p.name}-{template_hash_of(t)}"
+            rev = f"{p.name}-{template_hash(t)}"
             obj = StatefulSet(
                 kind=STATEFULSET,
                 name=p.name,
@@ -375,8 +375,3 @@ def _api_calls(scenario: Scenario, streams: Streams) -> ApiCalls:
         if d not in samplers:
             samplers[d] = d.sampler(streams.api)
     return ApiCalls(*(samplers[d] for d in kinds))
-
-
-def template_hash_of(t: PodTemplate) -> str:
-    """A StatefulSet revision's name suffix (``controller.ComputeHash`` stand-in, stable per template)."""
-    return random_suffix(repr(t), 10)

@@ -92,15 +92,23 @@ class Nominator:
         priority = pod.template.priority
         return [p for p in pods if p.template.priority >= priority and p.uid != pod.uid]
 
-    def requests_at_least(self, pod: Pod) -> np.ndarray | None:
-        """What the pods ``at_least_on`` each node request there, per resource row and node column; None
-        when no such pod is nominated anywhere. Read only: it may be the nominator's own table."""
+    def _tables_at_least(self, pod: Pod) -> tuple[list[np.ndarray], int | None] | None:
+        """The request tables of the priorities at least ``pod``'s and the node ``pod`` itself is
+        nominated to (its own requests are in them); None when no other such pod is nominated."""
         priority = pod.template.priority
         own = self._node_of.get(pod.uid)
         count = sum(c for p, c in self._count.items() if p >= priority) - (0 if own is None else 1)
         if count <= 0:
             return None
-        rows = [r for p, r in self._requests.items() if p >= priority]
+        return [r for p, r in self._requests.items() if p >= priority], own
+
+    def requests_at_least(self, pod: Pod) -> np.ndarray | None:
+        """What the pods ``at_least_on`` each node request there, per resource row and node column; None
+        when no such pod is nominated anywhere. Read only: it may be the nominator's own table."""
+        found = self._tables_at_least(pod)
+        if found is None:
+            return None
+        rows, own = found
         if len(rows) == 1 and own is None:  # read only, and only until the next nomination changes
             return rows[0]
         total = rows[0].copy()
@@ -113,12 +121,10 @@ class Nominator:
 
     def held_rows(self, pod: Pod, cols: list[int]) -> list[np.ndarray] | None:
         """``requests_at_least`` for the resource columns ``cols`` only (read only, as it)."""
-        priority = pod.template.priority
-        own = self._node_of.get(pod.uid)
-        count = sum(c for p, c in self._count.items() if p >= priority) - (0 if own is None else 1)
-        if count <= 0:
+        found = self._tables_at_least(pod)
+        if found is None:
             return None
-        tables = [r for p, r in self._requests.items() if p >= priority]
+        tables, own = found
         if len(tables) == 1 and own is None:  # read only, as requests_at_least's
             return [tables[0][col] for col in cols]
         rows = [tables[0][col].copy() for col in cols]

@@ -119,6 +119,25 @@ def calculate_num_candidates(
     return min(max(n, absolute), num_nodes)
 
 
+def reprieve(
+    violating: list[Pod], non_violating: list[Pod], still_fits: Callable[[Pod], bool]
+) -> tuple[list[Pod], int]:
+    """``SelectVictimsOnNode``'s reprieve: each pod, PDB-violating ones first, most important first
+    within each, goes back on the node when ``still_fits`` (which puts it back) says the preemptor still
+    fits; the others are the victims, most important first, with how many of them violate a PDB."""
+    victims: list[Pod] = []
+    violations = 0
+    for group, counts in ((violating, True), (non_violating, False)):
+        for p in group:
+            if not still_fits(p):
+                victims.append(p)
+                if counts:
+                    violations += 1
+    if violating and non_violating:
+        victims.sort(key=importance)
+    return victims, violations
+
+
 def filter_pods_with_pdb_violation(
     pods: list[Pod], pdbs: list[PodDisruptionBudget]
 ) -> tuple[list[Pod], list[Pod]]:
@@ -465,18 +484,15 @@ class DefaultPreemption:
         potential.sort(key=importance)
         violating, non_violating = filter_pods_with_pdb_violation(potential, pdbs)
         removed = list(potential)
-        victims: list[Pod] = []
-        violations = 0
-        for group, counts in ((violating, True), (non_violating, False)):
-            for p in group:
-                removed.remove(p)  # reprieve it: does the pod still fit?
-                if cycle.filter_with_nominated_at(pod, shape, i, removed, nominated)[0] != OK:
-                    removed.append(p)
-                    victims.append(p)
-                    if counts:
-                        violations += 1
-        if violating and non_violating:
-            victims.sort(key=importance)
+
+        def still_fits(p: Pod) -> bool:
+            removed.remove(p)  # reprieve it: does the pod still fit?
+            if cycle.filter_with_nominated_at(pod, shape, i, removed, nominated)[0] == OK:
+                return True
+            removed.append(p)
+            return False
+
+        victims, violations = reprieve(violating, non_violating, still_fits)
         return victims, violations, (OK, ())
 
     def _requests_view(self, pod: Pod, shape: PodShape) -> RequestsView:
@@ -520,26 +536,18 @@ class DefaultPreemption:
             violating, non_violating = [], potential
         free = [view.avail[k][i] for k in range(len(needs))]
         cache = self.cache
-        victims: list[Pod] = []
-        violations = 0
-        for group, counts in ((violating, True), (non_violating, False)):
-            for p in group:
-                held = dict(cache.needs_of(p))
-                take = [held.get(col, 0) for col, _ in needs]
-                fits = True
-                for k in range(len(needs)):
-                    if free[k] - take[k] < needs[k][1]:
-                        fits = False
-                        break
-                if fits:
-                    for k in range(len(needs)):
-                        free[k] -= take[k]
-                else:
-                    victims.append(p)
-                    if counts:
-                        violations += 1
-        if violating and non_violating:
-            victims.sort(key=importance)
+
+        def still_fits(p: Pod) -> bool:
+            held = dict(cache.needs_of(p))
+            take = [held.get(col, 0) for col, _ in needs]
+            for k in range(len(needs)):
+                if free[k] - take[k] < needs[k][1]:
+                    return False
+            for k in range(len(needs)):
+                free[k] -= take[k]
+            return True
+
+        victims, violations = reprieve(violating, non_violating, still_fits)
         return victims, violations, (OK, ())
 
     def _fit_error(self, n: int, statuses: dict[int, NodeStatus]) -> str:

@@ -32,6 +32,7 @@ from lwssim.analysis.report import build_report
 from lwssim.engine.context import Cluster
 from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import Pod
+from lwssim.engine.scheduling.fiterror import Diagnosis
 from lwssim.engine.scheduling.framework import Scheduler
 from lwssim.engine.world import World
 from lwssim.manifests.scenario import load_scenario
@@ -382,3 +383,14 @@ def assert_input_contract(out: Outcome) -> None:
     assert len(errors) <= 1, out.stderr
     if out.code == 2:
         assert len(errors) == 1 and out.stdout == "", (out.stdout[:200], out.stderr)
+
+
+def assert_same_diagnosis(resources: list[str], counted: Diagnosis, full: Diagnosis) -> None:
+    """A Diagnosis read from the scheduler's kept counts says what the full filter pass's says, to each
+    of its readers: statuses, FitError histogram, unresolvable nodes, rejecting plugins, the nodes
+    preemption might help."""
+    assert counted.stage.tolist() == full.stage.tolist()
+    assert counted.histogram(resources) == full.histogram(resources)
+    assert counted.unresolvable() == full.unresolvable()
+    assert counted.unschedulable_plugins() == full.unschedulable_plugins()
+    assert counted.helpful_nodes().tolist() == full.helpful_nodes().tolist()

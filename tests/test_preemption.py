@@ -15,7 +15,7 @@ import pytest
 import simpy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import GPU, Bench, lws, node, pool, recs, run, scenario_doc, template
+from support import GPU, Bench, assert_same_diagnosis, lws, node, pool, recs, run, scenario_doc, template
 
 from lwssim.engine.context import ApiCalls, Cluster
 from lwssim.engine.nodetable import NodeTable
@@ -36,7 +36,7 @@ from lwssim.engine.scheduling.profile import F_FIT, F_NODE_AFFINITY, F_PREFILTER
 from lwssim.engine.store import no_latency
 from lwssim.kube.plan_check import scenario_on
 from lwssim.model.cluster import ExistingPod
-from lwssim.model.pod import LabelSelector, PodAffinityTerm, Requirement
+from lwssim.model.pod import LabelSelector, PodAffinityTerm, Requirement, Taint
 from lwssim.model.scenario import ControllerConfig
 from lwssim.timeline import (
     GROUP_RECREATED,
@@ -115,7 +115,7 @@ def statuses(b: Bench, codes: dict[str, int]) -> Diagnosis:
     stage = np.full(n, F_PREFILTERED, dtype=np.int8)
     for name, code in codes.items():
         stage[b.nodes.index[name]] = code
-    return Diagnosis(stage, [], np.zeros(n, dtype=bool), [])
+    return Diagnosis(stage, {}, np.zeros(n, dtype=bool), [])
 
 
 def popped(b: Bench, *pods: Pod) -> None:
@@ -814,11 +814,81 @@ def test_counting_requests_equals_filtering_node_by_node(seed: int) -> None:
                 [v.name for v in filtered[0]],
                 filtered[1:],
             )
-        held = b.scheduler.nominator.requests_at_least(pod)
-        full = cycle.find_nodes_that_fit(pod, shape, False, held)
-        members = cycle.cache.feasible_set(shape).members
-        fast = cycle._fit_with_held(shape, members, held) if held is not None else members
-        assert fast == ([] if isinstance(full, Diagnosis) else full)
+        assert_fast_path_agrees(b, pod)
+    # Higher-priority pods nominated to take every free GPU: the nodes that fit, fit no more, and the
+    # nodes lacking GPUs are counted with the nominated requests.
+    free = b.nodes.free_by_res[b.nodes.res_index[GPU]]
+    for i in np.flatnonzero(free > 0).tolist():
+        taker = put(b, f"t{i}", 9, req={GPU: int(free[i])})
+        b.scheduler.nominate(taker, f"n{i}")
+    pod = put(b, "late", 5, req={GPU: 1})
+    assert (
+        b.scheduler.nominator.others_at_least(pod)
+        and cycle.cache.feasible_set(cycle.cache.shape(pod)).members
+    )
+    assert assert_fast_path_agrees(b, pod)
+    # Each taker in turn (the kept nominated part read again, with its own requests left out): where it
+    # is nominated it fits again, unless a pod nominated there before it holds the room.
+    for taker in [p for p in b.store.list("Pod") if p.name.startswith(("t", "w"))]:
+        assert_fast_path_agrees(b, taker)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_nominated_requests_kept_current_equal_a_full_pass(seed: int) -> None:
+    """The nominated nodes' fit, kept node by node, through binds, releases, nominations, nominations
+    cleared and nodes going NotReady and back, keeps the same nodes as the full filter pass with the
+    nominated pods added (each pod's own nomination left out), and says the same when nothing fits."""
+    rng = np.random.default_rng(seed)
+    b = Bench([node(f"n{i}", gpus=8, pods=int(rng.choice([3, 110]))) for i in range(12)])
+    nominator = b.scheduler.nominator
+    unreachable = (Taint("node.kubernetes.io/unreachable", "", "NoSchedule"),)
+    bound: list[Pod] = []
+    pending: list[Pod] = []
+    compared = 0
+    for step in range(150):
+        roll = rng.random()
+        name = f"n{int(rng.integers(12))}"
+        if roll < 0.25:
+            bound.append(put(b, f"b{step}", int(rng.integers(0, 3)), name, {GPU: int(rng.integers(1, 5))}))
+        elif roll < 0.4 and bound:
+            b.store.remove(bound.pop(int(rng.integers(len(bound)))))
+        elif roll < 0.65:
+            pod = put(b, f"w{step}", int(rng.integers(0, 4)), req={GPU: int(rng.integers(1, 9))})
+            popped(b, pod)
+            b.scheduler.nominate(pod, name)
+            pending.append(pod)
+        elif roll < 0.75 and pending:
+            b.scheduler.nominate(pending[int(rng.integers(len(pending)))], "")
+        elif roll < 0.8 and pending:
+            b.store.remove(pending.pop(int(rng.integers(len(pending)))))
+        elif roll < 0.9:
+            i = b.nodes.index[name]
+            b.nodes.set_extra_taints(i, () if b.nodes.extra_taints[i] else unreachable)
+            b.scheduler.node_changed(i)
+        probes = pending[-3:] + [
+            put(b, f"p{step}", int(rng.integers(0, 4)), req={GPU: int(rng.integers(1, 9))})
+        ]
+        for pod in probes:
+            if assert_fast_path_agrees(b, pod):
+                compared += nominator.others_at_least(pod)
+        b.store.remove(probes[-1])
+    assert compared > 10
+
+
+def assert_fast_path_agrees(b: Bench, pod: Pod) -> bool:
+    """The cycle's fast path (the feasible set, the nominated nodes' kept fit, the kept counts) finds
+    what the full filter pass with the nominated pods added finds for ``pod``: the same nodes, or the same
+    Diagnosis. Whether nothing fit."""
+    cycle, nominator = b.scheduler.cycle, b.scheduler.nominator
+    shape = cycle.cache.shape(pod)
+    feasible = cycle.cache.feasible_set(shape)
+    full = cycle.find_nodes_that_fit(pod, shape, False, nominator.requests_at_least(pod))
+    near = nominator.others_at_least(pod)
+    fast, extra = cycle._fit_with_held(pod, shape, feasible) if near else (feasible.members, None)
+    assert fast == ([] if isinstance(full, Diagnosis) else full)
+    if isinstance(full, Diagnosis):
+        assert_same_diagnosis(b.nodes.resources, cycle._rejected_by_fit(shape, feasible, extra), full)
+    return isinstance(full, Diagnosis)
 
 
 # -- the preemption's API calls: async (SchedulerAsyncPreemption on in v1.34) -------------------

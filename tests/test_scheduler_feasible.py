@@ -12,12 +12,13 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from support import GPU, Bench, lws, node, pool, run, scenario_doc, template
+from support import GPU, Bench, assert_same_diagnosis, lws, node, pool, run, scenario_doc, template
 
 from lwssim.engine.scheduling import cycle, scoring
 from lwssim.engine.scheduling import plugins as P
 from lwssim.engine.scheduling.cache import PodShape
 from lwssim.engine.scheduling.feasible import FeasibleSet
+from lwssim.engine.scheduling.fiterror import Diagnosis
 from lwssim.engine.scheduling.ties import TieBreak
 from lwssim.model.pod import Taint, Toleration
 from lwssim.timeline import POD_SCHEDULED
@@ -40,6 +41,16 @@ def _cluster(rng: np.random.Generator, n: int) -> list:
     return nodes
 
 
+def _shapes() -> list:
+    """Pod templates of four shapes: whole node, half node, one GPU with cpu and memory, cpu only."""
+    return [
+        template(gpus=8),
+        template(gpus=4),
+        template(gpus=1, requests={GPU: 1, "cpu": 16_000, "memory": 2**35}),
+        template(gpus=0, requests={"cpu": 8000}),
+    ]
+
+
 def _brute_force(b: Bench, static: PodShape) -> list[int]:
     """Nodes passing the static filters with every requested resource free, checked one by one."""
     nodes = b.nodes
@@ -58,12 +69,7 @@ def test_feasible_set_tracks_binds_and_releases_exactly(seed: int) -> None:
     """After any sequence of binds and pod deletions, the incrementally kept set equals a fresh scan."""
     rng = np.random.default_rng(seed)
     b = Bench(_cluster(rng, 40))
-    shapes = [
-        template(gpus=8),
-        template(gpus=4),
-        template(gpus=1, requests={GPU: 1, "cpu": 16_000, "memory": 2**35}),
-        template(gpus=0, requests={"cpu": 8000}),
-    ]
+    shapes = _shapes()
     bound = []
     for _ in range(300):
         tmpl = shapes[int(rng.integers(len(shapes)))]
@@ -82,6 +88,45 @@ def test_feasible_set_tracks_binds_and_releases_exactly(seed: int) -> None:
             assert kept == _brute_force(b, static)
             assert kept == FeasibleSet(b.nodes, static.stage == 0, static.needs).members
             b.store.remove(probe)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_pod_that_fits_nowhere_is_told_why_from_the_kept_counts(seed: int) -> None:
+    """When nothing fits, the Diagnosis read from the feasible set's counts (nodes lacking each resource,
+    nodes whose allocatable is too small) equals the full pass's, through binds, releases and nodes going
+    NotReady and back: same statuses, FitError histogram, unresolvable nodes and rejecting plugins."""
+    rng = np.random.default_rng(seed)
+    b = Bench(_cluster(rng, 30))
+    shapes = _shapes()
+    unreachable = (Taint("node.kubernetes.io/unreachable", "", "NoSchedule"),)
+    bound: list = []
+    compared = 0
+    for _ in range(200):
+        roll = rng.random()
+        if roll < 0.1:
+            i = int(rng.integers(len(b.nodes)))
+            b.nodes.set_extra_taints(i, () if b.nodes.extra_taints[i] else unreachable)
+            b.scheduler.node_changed(i)
+        elif bound and roll < 0.4:
+            b.store.remove(bound.pop(int(rng.integers(len(bound)))))
+        else:
+            pod = b.pod(shapes[int(rng.integers(len(shapes)))])
+            result = b.scheduler.find_node(pod)
+            if isinstance(result, int):
+                b.scheduler.bind(pod, result)
+                bound.append(pod)
+        cyc = b.scheduler.cycle
+        for tmpl in shapes:
+            probe = b.pod(tmpl)
+            shape = cyc.cache.shape(probe)
+            feasible = cyc.cache.feasible_set(shape)
+            full = cyc.find_nodes_that_fit(probe, shape, inter_pod=False)
+            if not feasible.members:
+                assert isinstance(full, Diagnosis)
+                assert_same_diagnosis(b.nodes.resources, cyc._rejected_by_fit(shape, feasible, None), full)
+                compared += 1
+            b.store.remove(probe)
+    assert compared > 50  # the cluster fills: many probes fit nowhere
 
 
 @pytest.mark.parametrize("strategy", ["LeastAllocated", "MostAllocated"])

@@ -96,7 +96,8 @@ def filter_pass(template: PodTemplate, nodes: list[Node]) -> NoFit | None:
         if (found.stage == code).any()
     ]
     fit_rows = found.stage == F_FIT
-    lacking = [(table.resources[col], short & fit_rows) for col, short in found.lacking]
+    short_of, _ = P.fit_failures(table, shape.req)  # the nodes lacking each resource, for their names
+    lacking = [(table.resources[col], short & fit_rows) for col, short in short_of]
     lacking += [(resource, fit_rows) for resource in found.unknown]
     for resource, rows in lacking:
         if rows.any():

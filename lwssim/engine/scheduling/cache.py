@@ -24,9 +24,10 @@ from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.objects import Pod
 from lwssim.engine.scheduling import plugins as P
 from lwssim.engine.scheduling.feasible import FeasibleSet
+from lwssim.engine.scheduling.fiterror import Diagnosis
 from lwssim.engine.scheduling.nodepods import NodePods, start_time
 from lwssim.engine.scheduling.podindex import PodIndex
-from lwssim.engine.scheduling.profile import F_PREFILTERED, OK, STATIC_FILTERS
+from lwssim.engine.scheduling.profile import F_FIT, F_PREFILTERED, OK, STATIC_FILTERS
 from lwssim.engine.scheduling.scoring import fit_score_at, fit_scores
 from lwssim.model.pod import PodTemplate
 
@@ -55,6 +56,8 @@ class PodShape:
     taint_score: np.ndarray | None
     affinity_score: np.ndarray | None
     feasible: FeasibleSet | None = None  # shared with every shape of the same filters and requests
+    # the statuses and their counts when NodeResourcesFit rejects every node the static filters pass
+    rejected: Diagnosis | None = None
 
 
 def nonzero_requests(template: PodTemplate) -> tuple[int, int]:
@@ -218,6 +221,7 @@ class SchedulerCache:
         sharing: dict[int, list[PodShape]] = {}
         for shape in self.shapes.values():
             shape.stage[i] = self._stage_at(shape, i)
+            shape.rejected = None
             if shape.taint_score is not None or P.has_prefer_no_schedule(nodes, i):
                 shape.taint_score = P.prefer_no_schedule_score(nodes, shape.template)
             if shape.feasible is not None:
@@ -311,6 +315,24 @@ class SchedulerCache:
             self._live_feasible[id(feasible)] = feasible
         shape.feasible = feasible
         return feasible
+
+    def live_feasible_sets(self) -> list[FeasibleSet]:
+        """Every feasible set some cached shape uses."""
+        return list(self._live_feasible.values())
+
+    def rejected_by_fit(self, shape: PodShape) -> Diagnosis:
+        """The Diagnosis when the pod fits on no node the static filters pass (those all fail
+        NodeResourcesFit) but for how many nodes lack each resource: the statuses, their counts, the nodes
+        preemption might help. Kept until a node's static filters change; the caller adds the counts."""
+        rejected = shape.rejected
+        if rejected is None:
+            feasible = self.feasible_set(shape)
+            stage = np.where(shape.stage == OK, np.int8(F_FIT), shape.stage)
+            rejected = Diagnosis(stage, {}, feasible.over, [])
+            rejected.unresolvable()  # counted now, for every copy
+            rejected.helpful_nodes()
+            shape.rejected = rejected
+        return rejected
 
     def fit_scores_of(self, shape: PodShape) -> np.ndarray:
         """NodeResourcesFit + BalancedAllocation of every node for ``shape``'s requests, kept current."""

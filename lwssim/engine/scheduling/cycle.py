@@ -13,6 +13,7 @@ before it is reported. Binding is the framework's (``Scheduler.bind``).
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,6 +23,7 @@ from lwssim.engine.objects import Pod
 from lwssim.engine.scheduling import plugins as P
 from lwssim.engine.scheduling import scoring
 from lwssim.engine.scheduling.cache import PodShape, SchedulerCache
+from lwssim.engine.scheduling.feasible import FeasibleSet
 from lwssim.engine.scheduling.fiterror import (
     NO_CLAIMS_TO_DEALLOCATE,
     NO_NODES_AVAILABLE,
@@ -74,6 +76,7 @@ class SchedulingCycle:
         self.nominator = Nominator(len(nodes.resources), len(nodes)) if nominator is None else nominator
         self.next_start = 0  # nextStartNodeIndex
         self.preemption: DefaultPreemption | None = None  # the PostFilter plugin, when the framework has one
+        self.nominator.watch(self._nomination_changed)
 
     def find_node(self, pod: Pod) -> Result:
         """``SchedulePod``: a node index, or the FitError message, the plugins that rejected the pod and
@@ -86,15 +89,15 @@ class SchedulingCycle:
         if shape.conflict:  # NodeAffinity PreFilter: UnschedulableAndUnresolvable on every node
             diagnosis = Diagnosis(
                 np.full(n, F_PREFILTERED, dtype=np.int8),
-                [],
+                {},
                 np.zeros(n, dtype=bool),
                 [],
                 P.REASON_TERMS_CONFLICT,
             )
             return self.fit_error(pod, diagnosis)
         nominator = self.nominator
-        # addGENominatedPods: what pods nominated with at least this pod's priority request on each node
-        held = None if nominator.empty() else nominator.requests_at_least(pod)
+        # addGENominatedPods: some pod nominated with at least this pod's priority holds requests
+        near = not nominator.empty() and nominator.others_at_least(pod)
         if pod.nominated_node is not None:  # evaluateNominatedNode: the node preemption made room on
             i = nodes.index.get(pod.nominated_node)
             if i is not None:
@@ -102,27 +105,58 @@ class SchedulingCycle:
                 if status[0] == OK:
                     return i
         inter_pod = bool(pod.affinity or pod.anti_affinity or self.cache.index.term_tables)
-        if held is not None and nominator.any_anti_affinity():
+        if near and nominator.any_anti_affinity():
             inter_pod = True  # nominated pods' anti-affinity terms count for InterPodAffinity too
         if not inter_pod and not shape.unknown:
-            members = self.cache.feasible_set(shape).members
-            if held is not None and members:
-                members = self._fit_with_held(shape, members, held)
+            feasible = self.cache.feasible_set(shape)
+            members, extra = feasible.members, None
+            if near:
+                members, extra = self._fit_with_held(pod, shape, feasible)
             if members:
                 return self.select(pod, shape, members)
-        feasible = self.find_nodes_that_fit(pod, shape, inter_pod, held)
-        if isinstance(feasible, Diagnosis):
-            return self.fit_error(pod, feasible)
-        return self.select(pod, shape, feasible)
+            return self.fit_error(pod, self._rejected_by_fit(shape, feasible, extra))
+        held = nominator.requests_at_least(pod) if near else None
+        found = self.find_nodes_that_fit(pod, shape, inter_pod, held)
+        if isinstance(found, Diagnosis):
+            return self.fit_error(pod, found)
+        return self.select(pod, shape, found)
 
-    def _fit_with_held(self, shape: PodShape, members: list[int], held: np.ndarray) -> list[int]:
-        """The feasible set's nodes where the pod still fits with the nominated pods' requests counted."""
-        idx = np.array(members)
-        ok = np.ones(len(idx), dtype=bool)
-        free = self.nodes.free_by_res
-        for col, need in shape.needs:
-            ok &= free[col][idx] - held[col][idx] >= need
-        return idx[ok].tolist()
+    def _fit_with_held(self, pod: Pod, shape: PodShape, feasible: FeasibleSet) -> tuple[list[int], list[int]]:
+        """The feasible set's nodes where the pod still fits with the requests of the pods nominated with
+        at least its priority (itself left out) counted, and, per requested resource, how many more nodes
+        passing the static filters lack it then."""
+        fit = feasible.nominated_fit(self.nominator, pod.template.priority)
+        extra, freed = fit.extra, -1
+        own = self.nominator.nomination_of(pod)
+        if own is not None:
+            extra, freed = fit.without(*own)
+        members, blocked = feasible.members, fit.blocked
+        if blocked and members:
+            members = [i for i in members if i not in blocked or i == freed]
+        return members, extra
+
+    def _nomination_changed(self, i: int) -> None:
+        """The pods nominated to node ``i`` changed: every kept nominated fit follows (none are kept once
+        no pod is nominated)."""
+        empty = self.nominator.empty()
+        for feasible in self.cache.live_feasible_sets():
+            if empty:
+                feasible.nominated.clear()
+            else:
+                for fit in feasible.nominated.values():
+                    fit.node_changed(i)
+
+    def _rejected_by_fit(self, shape: PodShape, feasible: FeasibleSet, extra: list[int] | None) -> Diagnosis:
+        """The Diagnosis when the pod fits no node the static filters pass, read from the counts the
+        feasible set keeps (and the nominated nodes' ``extra`` lacking counts) instead of a pass over every
+        node: what ``find_nodes_that_fit`` finds then (``tests/test_scheduler_feasible.py``)."""
+        kept = self.cache.rejected_by_fit(shape)
+        lacking = {}
+        for k, (col, _) in enumerate(shape.needs):
+            n = feasible.short_counts[k] + (extra[k] if extra else 0)
+            if n:
+                lacking[col] = n
+        return dataclasses.replace(kept, lacking=lacking)
 
     def find_nodes_that_fit(
         self, pod: Pod, shape: PodShape, inter_pod: bool, held: np.ndarray | None = None
@@ -157,7 +191,9 @@ class SchedulingCycle:
                             stage[i] = code
         feasible = stage == 0
         if not feasible.any():
-            return Diagnosis(stage, lacking, over, shape.unknown)
+            fit_rows = stage == F_FIT
+            counted = {col: int(np.count_nonzero(short & fit_rows)) for col, short in lacking}
+            return Diagnosis(stage, counted, over, shape.unknown)
         return np.flatnonzero(feasible).tolist()
 
     def _nominated_inter_pod_at(self, pod: Pod, i: int, anti: np.ndarray, existing: np.ndarray) -> int:

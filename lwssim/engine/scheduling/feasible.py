@@ -5,8 +5,12 @@ static ones (NodeUnschedulable, TaintToleration, NodeAffinity: fixed until label
 schedulability change) and NodeResourcesFit, whose inputs change only on the node a pod is bound
 to or released from. So the feasible set changes one node at a time, and a scheduling cycle reads it
 in O(candidates) rather than filtering every node. It is the same set ``Scheduler.find_node``'s full
-pass computes (``tests/test_scheduler_feasible.py`` holds the two equal); the full pass still runs
-when nothing fits, for kube-scheduler's FitError message.
+pass computes (``tests/test_scheduler_feasible.py`` holds the two equal).
+
+When nothing fits, kube-scheduler's FitError counts, per requested resource, the nodes that lack it
+(``noderesources.fitsRequest`` lists every insufficient resource of a node). Those counts change on the
+same nodes the set does, so the set keeps them too: a pod that fits nowhere is told why without a pass
+over every node.
 """
 
 from __future__ import annotations
@@ -16,20 +20,45 @@ import bisect
 import numpy as np
 
 from lwssim.engine.nodetable import NodeTable
+from lwssim.engine.scheduling.nominated import NominatedFit
+from lwssim.engine.scheduling.nominator import Nominator
 
 
 class FeasibleSet:
-    """Sorted node indices where a pod of one shape fits now."""
+    """Sorted node indices where a pod of one shape fits now, and how many of the nodes passing the
+    static filters lack each requested resource."""
 
     def __init__(self, nodes: NodeTable, static_ok: np.ndarray, needs: tuple[tuple[int, int], ...]) -> None:
         self.nodes = nodes
         self.static_ok = static_ok.tolist()
         self.needs = needs
-        fit = static_ok.copy()
-        for col, need in self.needs:
-            fit &= nodes.free_by_res[col] >= need
-        self.members: list[int] = np.flatnonzero(fit).tolist()
+        short = np.zeros(len(nodes), dtype=np.int64)  # per node: bit k set when it lacks needs[k]
+        self.short_counts: list[int] = []  # per need: static-passing nodes that lack it
+        for k, (col, need) in enumerate(needs):
+            lacking = static_ok & (nodes.free_by_res[col] < need)
+            short |= lacking.astype(np.int64) << k
+            self.short_counts.append(int(lacking.sum()))
+        self._short = short.tolist()
+        # NodeResourcesFit is UnschedulableAndUnresolvable where a request (other than the pod count)
+        # exceeds the node's whole allocatable: fixed per node
+        pods_col = nodes.res_index.get("pods", -1)
+        over = np.zeros(len(nodes), dtype=bool)
+        for col, need in needs:
+            if col != pods_col:
+                over |= nodes.alloc_by_res[col] < need
+        self.over = over
+        self.members: list[int] = np.flatnonzero(static_ok & (short == 0)).tolist()
         self._in = set(self.members)
+        self.nominated: dict[int, NominatedFit] = {}  # by priority, while pods are nominated
+
+    def nominated_fit(self, nominator: Nominator, priority: int) -> NominatedFit:
+        """What the pods nominated with at least ``priority`` take of the nominated nodes, kept current."""
+        fit = self.nominated.get(priority)
+        if fit is None:
+            fit = self.nominated[priority] = NominatedFit(
+                self.nodes, nominator, self.static_ok, self.needs, priority
+            )
+        return fit
 
     def static_changed(self, i: int, passes: bool) -> None:
         """Node ``i`` now passes (or fails) the static filters of this shape."""
@@ -38,16 +67,26 @@ class FeasibleSet:
 
     def node_changed(self, i: int) -> None:
         """Node ``i``'s free resources changed (a pod was bound to or released from it)."""
-        fits = self.static_ok[i]
-        if fits:
+        short = 0
+        if self.static_ok[i]:
             rows = self.nodes.free_rows
-            for col, need in self.needs:
+            for k, (col, need) in enumerate(self.needs):
                 if rows[col].item(i) < need:
-                    fits = False
-                    break
+                    short |= 1 << k
+        old = self._short[i]
+        if short != old:
+            self._short[i] = short
+            counts = self.short_counts
+            for k in range(len(counts)):
+                bit = 1 << k
+                if (short ^ old) & bit:
+                    counts[k] += 1 if short & bit else -1
+        fits = short == 0 and self.static_ok[i]
         if fits and i not in self._in:
             self._in.add(i)
             bisect.insort(self.members, i)
         elif not fits and i in self._in:
             self._in.discard(i)
             del self.members[bisect.bisect_left(self.members, i)]
+        for fit in self.nominated.values():
+            fit.node_changed(i)

@@ -25,9 +25,11 @@ from lwssim.engine.scheduling.profile import (
     AFFINITY_REJECTION,
     F_FIT,
     F_POD_AFFINITY,
+    OK,
     PLUGIN_OF_STAGE,
     REASON_OF_STAGE,
     STAGES,
+    UNRESOLVABLE_OF_STAGE,
     UNRESOLVABLE_STAGES,
 )
 
@@ -55,35 +57,36 @@ class PostFilterResult:
 
 @dataclass
 class Diagnosis:
-    """What the filter pass found (``framework.Diagnosis``): the first failing filter per node, the
-    nodes lacking each requested resource and those where a request exceeds the whole allocatable,
-    resources no node has, and a PreFilter rejection's message (the histogram's stand-in)."""
+    """What the filter pass found (``framework.Diagnosis``): the first failing filter per node, how many
+    of the nodes NodeResourcesFit rejected lack each requested resource (by column), the nodes where a
+    request exceeds the whole allocatable, resources no node has, and a PreFilter rejection's message (the
+    histogram's stand-in). The arrays are read only: they may be a cached shape's own. A pass that
+    already counted the statuses (``counts``) or the unresolvable nodes gives them."""
 
     stage: np.ndarray
-    lacking: list[tuple[int, np.ndarray]]
+    lacking: dict[int, int]
     over: np.ndarray
     unknown: list[str]
     pre_filter_msg: str = ""
-    _counts: list[int] | None = field(default=None, repr=False, compare=False)
+    counts: list[int] | None = field(default=None, repr=False, compare=False)
+    unresolvable_fit: int | None = field(default=None, repr=False, compare=False)
+    helpful: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def stage_counts(self) -> list[int]:
         """How many nodes have each filter status (counted once)."""
-        counts = self._counts
+        counts = self.counts
         if counts is None:
-            counts = self._counts = np.bincount(self.stage, minlength=STAGES).tolist()
+            counts = self.counts = np.bincount(self.stage, minlength=STAGES).tolist()
         return counts
 
     def histogram(self, resources: list[str]) -> str:
         """The FitError histogram: "count reason" per reason, sorted as strings (types.go)."""
-        stage = self.stage
         counts = self.stage_counts()
         reasons: Counter[str] = Counter()
         for code, reason in REASON_OF_STAGE.items():
             reasons[reason] += counts[code]
-        if self.lacking:
-            fit_rows = stage == F_FIT
-            for col, short in self.lacking:
-                reasons[P.fit_reason(resources[col])] += int((short & fit_rows).sum())
+        for col, n in self.lacking.items():
+            reasons[P.fit_reason(resources[col])] += n
         for resource in self.unknown:
             reasons[P.fit_reason(resource)] += counts[F_FIT]
         return ", ".join(sorted(f"{c} {r}" for r, c in reasons.items() if c > 0))
@@ -94,8 +97,21 @@ class Diagnosis:
         counts = self.stage_counts()
         n = sum(counts[code] for code in UNRESOLVABLE_STAGES)
         if counts[F_FIT]:
-            n += int(((self.stage == F_FIT) & self.over).sum())
+            fit = self.unresolvable_fit
+            if fit is None:
+                fit = self.unresolvable_fit = int(((self.stage == F_FIT) & self.over).sum())
+            n += fit
         return n
+
+    def helpful_nodes(self) -> np.ndarray:
+        """``NodesForStatusCode(Unschedulable)``: the nodes whose filter failure preemption might resolve
+        (not UnschedulableAndUnresolvable), ascending. Read only."""
+        helpful = self.helpful
+        if helpful is None:
+            stage = self.stage
+            unresolvable = UNRESOLVABLE_OF_STAGE[stage] | ((stage == F_FIT) & self.over)
+            helpful = self.helpful = np.flatnonzero((stage != OK) & ~unresolvable)
+        return helpful
 
     def unschedulable_plugins(self) -> frozenset[str]:
         """The plugins that rejected the pod on some node (``Diagnosis.UnschedulablePlugins``), plus the

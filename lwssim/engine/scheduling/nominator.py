@@ -12,6 +12,8 @@ node (one row per resource, as the node table's ``free_by_res``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from lwssim.engine.objects import Pod
@@ -28,6 +30,7 @@ class Nominator:
         self._requests: dict[int, np.ndarray] = {}  # priority -> requests of its nominated pods per node
         self._count: dict[int, int] = {}  # priority -> nominated pods
         self._anti_affinity = 0  # nominated pods with required anti-affinity terms
+        self._watchers: list[Callable[[int], None]] = []  # told the node whose nominated pods changed
 
     def empty(self) -> bool:
         return not self._node_of
@@ -47,6 +50,8 @@ class Nominator:
         self._count[priority] = self._count.get(priority, 0) + 1
         if pod.anti_affinity:
             self._anti_affinity += 1
+        for changed in self._watchers:
+            changed(node)
 
     def delete(self, pod: Pod) -> bool:
         """``DeleteNominatedPodIfExists``; whether the pod was nominated."""
@@ -70,6 +75,8 @@ class Nominator:
             del self._requests[priority]
         if pod.anti_affinity:
             self._anti_affinity -= 1
+        for changed in self._watchers:
+            changed(node)
         return True
 
     def node_of(self, pod: Pod) -> int | None:
@@ -118,6 +125,35 @@ class Nominator:
             for col, amount in self._needs[pod.uid]:
                 total[col, own] -= amount
         return total
+
+    def others_at_least(self, pod: Pod) -> bool:
+        """Some pod other than ``pod`` with at least its priority is nominated somewhere."""
+        return self._tables_at_least(pod) is not None
+
+    def nomination_of(self, pod: Pod) -> tuple[int, Needs] | None:
+        """The node ``pod`` is nominated to and its requests there, or None."""
+        node = self._node_of.get(pod.uid)
+        return None if node is None else (node, self._needs[pod.uid])
+
+    def requests_on(self, node: int, priority: int, needs: Needs) -> list[int] | None:
+        """What the pods nominated to ``node`` with at least ``priority`` request of each resource of
+        ``needs``; None when there are none."""
+        pods = self._pods.get(node)
+        if not pods:
+            return None
+        held = [0] * len(needs)
+        found = False
+        for p in pods:
+            if p.template.priority >= priority:
+                found = True
+                asks = dict(self._needs[p.uid])
+                for k, (col, _) in enumerate(needs):
+                    held[k] += asks.get(col, 0)
+        return held if found else None
+
+    def watch(self, changed: Callable[[int], None]) -> None:
+        """Call ``changed(node)`` whenever the pods nominated to ``node`` change."""
+        self._watchers.append(changed)
 
     def held_rows(self, pod: Pod, cols: list[int]) -> list[np.ndarray] | None:
         """``requests_at_least`` for the resource columns ``cols`` only (read only, as it)."""

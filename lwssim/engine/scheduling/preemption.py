@@ -66,7 +66,6 @@ from lwssim.engine.scheduling.profile import (
     F_FIT,
     OK,
     REASON_OF_STAGE,
-    UNRESOLVABLE_OF_STAGE,
     UNRESOLVABLE_STAGES,
 )
 from lwssim.engine.scheduling.queue import SchedulingQueue
@@ -244,7 +243,7 @@ class DefaultPreemption:
                 preemption_message(n, diagnosis.unresolvable()),
                 PostFilterResult(""),
             )
-        helpful = self.helpful_nodes(diagnosis)
+        helpful = diagnosis.helpful_nodes()
         if len(helpful) == 0:  # NewDefaultNodeToStatus: every node absent, "not helpful"
             return POST_FILTER_UNSCHEDULABLE, preemption_message(n, n), PostFilterResult("")
         offset, wanted = self.get_offset_and_num_candidates(len(helpful))
@@ -288,13 +287,7 @@ class DefaultPreemption:
 
     def nodes_where_preemption_might_help(self, diagnosis: Diagnosis) -> list[int]:
         """``NodesForStatusCode(Unschedulable)``: nodes whose filter failure was not Unresolvable."""
-        return self.helpful_nodes(diagnosis).tolist()
-
-    def helpful_nodes(self, diagnosis: Diagnosis) -> np.ndarray:
-        """``nodes_where_preemption_might_help`` as an array."""
-        stage = diagnosis.stage
-        unresolvable = UNRESOLVABLE_OF_STAGE[stage] | ((stage == F_FIT) & diagnosis.over)
-        return np.flatnonzero((stage != OK) & ~unresolvable)
+        return diagnosis.helpful_nodes().tolist()
 
     def get_offset_and_num_candidates(self, num_nodes: int) -> tuple[int, int]:
         """``GetOffsetAndNumCandidates``: a random offset (the scheduler's seeded generator) and how many

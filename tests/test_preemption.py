@@ -1122,12 +1122,9 @@ def _reqs(cpu: int, mem: int, gpus: int) -> dict[str, int]:
     return req
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_node_states())
-def test_dry_run_for_every_node_at_once_equals_node_by_node(state) -> None:
-    """``dry_run_and_pick_by_requests`` (no inter-pod terms, no PDBs) chooses the node and the victims,
-    in order, that ``dry_run`` + ``pick_one_node_for_preemption`` choose, or no node when they find no
-    candidate."""
+def _bench_of(state) -> tuple[Bench, Pod, list[int], int, int]:
+    """The cluster a drawn state describes, its pending preemptor, the nodes preemption might help, the
+    offset and how many candidates are wanted."""
     caps, pods, nominated, (prio, cpu, mem, gpus), unschedulable, offset, wanted = state
     b = Bench([node(f"n{i}", gpus=g, cpu=c * 1000, memory=m) for i, (c, m, g) in enumerate(caps)])
     made = []
@@ -1142,11 +1139,14 @@ def test_dry_run_for_every_node_at_once_equals_node_by_node(state) -> None:
         b.scheduler.nominator.add(waiting, i, b.scheduler.cache.shape(waiting).needs)
     pod = put(b, "p", prio, req=_reqs(cpu, mem, gpus))
     popped(b, pod)
-    pre = b.scheduler.preemption
     potential = [i for i, u in enumerate(unschedulable) if u]
-    if not potential:
-        return
-    offset %= len(potential)
+    return b, pod, potential, offset % max(len(potential), 1), wanted
+
+
+def _assert_picks_as_node_by_node(b: Bench, pod: Pod, potential: list[int], offset: int, wanted: int) -> None:
+    """``dry_run_and_pick_by_requests`` chooses the node and the victims, in order, that ``dry_run`` +
+    ``pick_one_node_for_preemption`` choose, or no node when they find no candidate."""
+    pre = b.scheduler.preemption
     found, _, _ = pre.dry_run(pod, potential, offset, wanted)
     fast = pre.dry_run_and_pick_by_requests(pod, np.array(potential, dtype=np.int64), offset, wanted)
     if not found:
@@ -1155,6 +1155,61 @@ def test_dry_run_for_every_node_at_once_equals_node_by_node(state) -> None:
     best = found[0] if len(found) == 1 else pick_one_node_for_preemption(found)
     assert fast is not None
     assert (fast.node, [v.name for v in fast.victims]) == (best.node, [v.name for v in best.victims])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_node_states())
+def test_dry_run_for_every_node_at_once_equals_node_by_node(state) -> None:
+    """Without inter-pod terms or PDBs, the dry run over every node at once picks what the node-by-node
+    dry run picks."""
+    b, pod, potential, offset, wanted = _bench_of(state)
+    if potential:
+        _assert_picks_as_node_by_node(b, pod, potential, offset, wanted)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    _node_states(),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["bind", "release", "nominate", "clear", "start"]),
+            st.integers(0, 5),  # node
+            st.sampled_from(_PRIORITIES),
+            st.sampled_from([0, 2, 4, 8]),  # GPUs
+        ),
+        max_size=10,
+    ),
+    st.booleans(),
+)
+def test_kept_verdicts_follow_every_change(state, changes, self_nominated: bool) -> None:
+    """The verdicts kept between preemptions are judged again on every node whose pods, free resources
+    or nominated pods changed: after each change the pick is still the node-by-node dry run's; a
+    preemptor nominated itself is judged afresh without its own requests."""
+    b, pod, potential, offset, wanted = _bench_of(state)
+    if not potential:
+        return
+    n = len(b.nodes)
+    if self_nominated:
+        b.scheduler.nominator.add(pod, 0, b.scheduler.cache.shape(pod).needs)
+    _assert_picks_as_node_by_node(b, pod, potential, offset, wanted)
+    for k, (what, i, priority, gpus) in enumerate(changes):
+        bound = [q for q in b.store.list("Pod") if q.node is not None]
+        waiting = [q for q in b.store.list("Pod") if q.node is None and q.name.startswith("w")]
+        if what == "bind":
+            put(b, f"c{k}", priority, f"n{i % n}", _reqs(1, 0, gpus), start=float(k))
+        elif what == "release" and bound:
+            b.store.remove(bound[k % len(bound)])
+        elif what == "nominate":
+            q = put(b, f"w-{k}", max(priority, pod.template.priority), req=_reqs(1, 0, gpus))
+            popped(b, q)
+            b.scheduler.nominator.add(q, i % n, b.scheduler.cache.shape(q).needs)
+        elif what == "clear" and waiting:
+            b.scheduler.nominator.delete(waiting[k % len(waiting)])
+        elif what == "start" and bound:
+            q = bound[k % len(bound)]
+            q.scheduled_at = -float(k)
+            b.scheduler.cache.started(q)
+        _assert_picks_as_node_by_node(b, pod, potential, offset, wanted)
 
 
 @settings(max_examples=200, deadline=None)

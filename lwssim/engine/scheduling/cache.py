@@ -16,6 +16,7 @@ would otherwise recompute for every pod:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,6 +94,11 @@ class SchedulerCache:
         self._by_priority: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
         # the same pods as arrays (priority, start, requests), for a dry run over many nodes at once
         self.node_pods = NodePods(len(nodes), len(nodes.resources))
+        self._watchers: list[Callable[[int], None]] = []  # told the node whose bound pods changed
+
+    def watch(self, changed: Callable[[int], None]) -> None:
+        """Call ``changed(node)`` whenever a pod is bound to or released from ``node``, or starts there."""
+        self._watchers.append(changed)
 
     # -- bound pods (AddPod, RemovePod)
     def add_pod(self, pod: Pod) -> None:
@@ -109,6 +115,8 @@ class SchedulerCache:
         self._priorities[priority] = self._priorities.get(priority, 0) + 1
         if self._by_priority is not None:
             self._count_priority(priority, i, shape.needs, 1)
+        for changed in self._watchers:
+            changed(i)
 
     def remove_pod(self, pod: Pod) -> None:
         slot, i, needs, nonzero = self._slot.pop(pod.uid)
@@ -124,10 +132,16 @@ class SchedulerCache:
             del self._priorities[priority]
         if self._by_priority is not None:
             self._count_priority(priority, i, needs, -1)
+        for changed in self._watchers:
+            changed(i)
 
     def started(self, pod: Pod) -> None:
         """The binding set the pod's start time."""
         self.node_pods.started(pod, start_time(pod))
+        held = self._slot.get(pod.uid)
+        if held is not None:
+            for changed in self._watchers:
+                changed(held[1])
 
     def _count_priority(self, priority: int, i: int, needs: Needs, sign: int) -> None:
         assert self._by_priority is not None

@@ -13,7 +13,6 @@ before it is reported. Binding is the framework's (``Scheduler.bind``).
 from __future__ import annotations
 
 import bisect
-import dataclasses
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -156,7 +155,7 @@ class SchedulingCycle:
             n = feasible.short_counts[k] + (extra[k] if extra else 0)
             if n:
                 lacking[col] = n
-        return dataclasses.replace(kept, lacking=lacking)
+        return kept.sharing(lacking)
 
     def find_nodes_that_fit(
         self, pod: Pod, shape: PodShape, inter_pod: bool, held: np.ndarray | None = None

@@ -41,6 +41,8 @@ NOT_HELPFUL = "Preemption is not helpful for scheduling"  # preemption.go
 NOT_ELIGIBLE_NEVER = "not eligible due to preemptionPolicy=Never."
 NOT_ELIGIBLE_TERMINATING = "not eligible due to a terminating pod on the nominated node."
 
+WORDED_KEPT = 1024  # histograms a shape keeps worded, by the counts of nodes lacking each resource
+
 # The code of the status the PostFilter plugins return together (``RunPostFilterPlugins``).
 POST_FILTER_SUCCESS, POST_FILTER_UNSCHEDULABLE, POST_FILTER_ERROR = range(3)
 
@@ -61,7 +63,8 @@ class Diagnosis:
     of the nodes NodeResourcesFit rejected lack each requested resource (by column), the nodes where a
     request exceeds the whole allocatable, resources no node has, and a PreFilter rejection's message (the
     histogram's stand-in). The arrays are read only: they may be a cached shape's own. A pass that
-    already counted the statuses (``counts``) or the unresolvable nodes gives them."""
+    already counted the statuses (``counts``) or the unresolvable nodes gives them; Diagnoses that differ
+    only in ``lacking`` share what is derived from the rest, and the histograms already worded."""
 
     stage: np.ndarray
     lacking: dict[int, int]
@@ -71,6 +74,25 @@ class Diagnosis:
     counts: list[int] | None = field(default=None, repr=False, compare=False)
     unresolvable_fit: int | None = field(default=None, repr=False, compare=False)
     helpful: np.ndarray | None = field(default=None, repr=False, compare=False)
+    plugins: frozenset[str] | None = field(default=None, repr=False, compare=False)
+    worded: dict[tuple[tuple[int, int], ...], str] | None = field(default=None, repr=False, compare=False)
+
+    def sharing(self, lacking: dict[int, int]) -> Diagnosis:
+        """This Diagnosis with other ``lacking`` counts, sharing what derives from the rest."""
+        if self.worded is None:
+            self.worded = {}
+        return Diagnosis(
+            self.stage,
+            lacking,
+            self.over,
+            self.unknown,
+            self.pre_filter_msg,
+            self.stage_counts(),
+            self.unresolvable_fit,
+            self.helpful,
+            self.unschedulable_plugins(),
+            self.worded,
+        )
 
     def stage_counts(self) -> list[int]:
         """How many nodes have each filter status (counted once)."""
@@ -81,6 +103,18 @@ class Diagnosis:
 
     def histogram(self, resources: list[str]) -> str:
         """The FitError histogram: "count reason" per reason, sorted as strings (types.go)."""
+        worded = self.worded
+        if worded is not None:
+            key = tuple(self.lacking.items())
+            words = worded.get(key)
+            if words is None:
+                if len(worded) >= WORDED_KEPT:  # bounded: counts seldom repeat after many changes
+                    worded.clear()
+                words = worded[key] = self._histogram(resources)
+            return words
+        return self._histogram(resources)
+
+    def _histogram(self, resources: list[str]) -> str:
         counts = self.stage_counts()
         reasons: Counter[str] = Counter()
         for code, reason in REASON_OF_STAGE.items():
@@ -116,11 +150,13 @@ class Diagnosis:
     def unschedulable_plugins(self) -> frozenset[str]:
         """The plugins that rejected the pod on some node (``Diagnosis.UnschedulablePlugins``), plus the
         pod-affinity rejection a newly bound pod may resolve (the queue's InterPodAffinity hint)."""
-        counts = self.stage_counts()
-        plugins = {PLUGIN_OF_STAGE[s] for s in range(1, STAGES) if counts[s]}
-        if counts[F_POD_AFFINITY]:
-            plugins.add(AFFINITY_REJECTION)
-        return frozenset(plugins)
+        if self.plugins is None:
+            counts = self.stage_counts()
+            plugins = {PLUGIN_OF_STAGE[s] for s in range(1, STAGES) if counts[s]}
+            if counts[F_POD_AFFINITY]:
+                plugins.add(AFFINITY_REJECTION)
+            self.plugins = frozenset(plugins)
+        return self.plugins
 
 
 def filter_message(n: int, diagnosis: Diagnosis, resources: list[str]) -> str:

@@ -151,6 +151,18 @@ class Nominator:
                     held[k] += asks.get(col, 0)
         return held if found else None
 
+    def rows_at_least(self, priority: int, cols: list[int], nodes: np.ndarray) -> list[np.ndarray] | None:
+        """What every pod nominated with at least ``priority`` requests on ``nodes``, per resource column
+        of ``cols``; None when no such pod is nominated."""
+        tables = [r for p, r in self._requests.items() if p >= priority]
+        if not tables:
+            return None
+        rows = [tables[0][col][nodes] for col in cols]
+        for table in tables[1:]:
+            for k, col in enumerate(cols):
+                rows[k] += table[col][nodes]
+        return rows
+
     def watch(self, changed: Callable[[int], None]) -> None:
         """Call ``changed(node)`` whenever the pods nominated to ``node`` change."""
         self._watchers.append(changed)

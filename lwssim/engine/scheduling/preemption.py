@@ -46,6 +46,7 @@ from lwssim.engine.nodes import delete_pod
 from lwssim.engine.objects import Pod, PodDisruptionBudget
 from lwssim.engine.scheduling import plugins as P
 from lwssim.engine.scheduling.cache import PodShape
+from lwssim.engine.scheduling.candidates import PRIORITY_OFFSET, KeptVerdicts, Needs, first_from, judge, pick
 from lwssim.engine.scheduling.cycle import NodeStatus, SchedulingCycle
 from lwssim.engine.scheduling.fiterror import (
     NO_VICTIMS,
@@ -76,8 +77,6 @@ from lwssim.timeline import POD_PREEMPTED
 PREEMPT_NEVER = "Never"
 MIN_CANDIDATE_NODES_PERCENTAGE = 10  # DefaultPreemptionArgs defaults (apis/config/v1/defaults.go)
 MIN_CANDIDATE_NODES_ABSOLUTE = 100
-PRIORITY_OFFSET = 2**31  # math.MaxInt32 + 1: every priority counts as >= 0 in the sum
-INT64_MIN = -(2**63)
 
 # The dry run's status of a node without lower-priority pods (UnschedulableAndUnresolvable, NO_VICTIMS).
 NO_VICTIMS_STATUS: NodeStatus = (-1, ())
@@ -228,6 +227,15 @@ class DefaultPreemption:
         # DefaultPreemptionArgs (the default profile's)
         self.min_candidate_nodes_percentage = MIN_CANDIDATE_NODES_PERCENTAGE
         self.min_candidate_nodes_absolute = MIN_CANDIDATE_NODES_ABSOLUTE
+        # the dry run's verdicts on every node, per preemptor priority and request, judged again on the
+        # nodes whose pods, free resources or nominated pods changed
+        self._kept: dict[tuple[int, Needs], KeptVerdicts] = {}
+        self.cache.watch(self._node_changed)
+        nominator.watch(self._node_changed)
+
+    def _node_changed(self, i: int) -> None:
+        for kept in self._kept.values():
+            kept.changed(i)
 
     # -- PostFilter
     def post_filter(self, pod: Pod, diagnosis: Diagnosis) -> tuple[int, str, PostFilterResult | None]:
@@ -354,110 +362,54 @@ class DefaultPreemption:
     ) -> Candidate | None:
         """``dry_run`` + ``pick_one_node_for_preemption`` for every node at once, where only requests
         matter and no PodDisruptionBudget exists (every candidate violates none): the same choice and
-        victims as node by node, or None when no node is a candidate.
-
-        A node is a candidate when it holds lower-priority pods, the pod fits once they are all gone
-        (with the pods nominated there of at least its priority), and does not fit with them all there
-        (else every pod is reprieved: no victim). The candidates are the first ``wanted`` of these from
-        the offset. Their lower-priority pods, most important first, are reprieved column by column, as
-        long as the pod still fits; then the lexicographic choice of ``_preemption_score``, the first in
-        visiting order among equals."""
+        victims as node by node (``candidates.py``), or None when no node is a candidate. For a pod that
+        is not nominated, every node's verdict is kept and only the nodes changed since are judged again."""
         priority = pod.template.priority
         needs = self.cache.shape(pod).needs
         cols = [col for col, _ in needs]
         lower, count = self.cache.below_rows(priority, cols)
-        held = self.nominator.held_rows(pod, cols)
-        free = self.nodes.free_by_res
-        order = np.concatenate((potential[offset:], potential[:offset]))
-        # The first ``wanted`` candidates in visiting order, looked for in ever larger stretches of it.
-        found: list[np.ndarray] = []
-        avail: list[list[np.ndarray]] = [[] for _ in cols]
-        n_found, at, stretch = 0, 0, max(2 * wanted, 256)
-        while at < len(order) and n_found < wanted:
-            idx = order[at : at + stretch]
-            at += stretch
-            stretch *= 2
-            ok = count[idx] > 0
-            crowded = np.zeros(len(idx), dtype=bool)
-            rows: list[np.ndarray] = []
-            for k, (col, need) in enumerate(needs):
-                now = free[col][idx]
-                if held is not None:
-                    now -= held[k][idx]
-                row = now + lower[k][idx]
-                ok &= row >= need
-                crowded |= now < need
-                rows.append(row)
-            ok &= crowded
-            hits = np.flatnonzero(ok)[: wanted - n_found]
-            if len(hits):
-                found.append(idx[hits])
-                for k in range(len(cols)):
-                    avail[k].append(rows[k][hits])
-                n_found += len(hits)
-        if not found:
-            return None
-        cand = found[0] if len(found) == 1 else np.concatenate(found)
-        free_now = [a[0] if len(a) == 1 else np.concatenate(a) for a in avail]
-        c = len(cand)
+        free = [self.nodes.free_by_res[col] for col in cols]
         table = self.cache.node_pods
-        width = int(table.length[cand].max())
-        # Column by column: each lower-priority pod is reprieved if the pod still fits without it.
-        slot_cols: list[np.ndarray] = []
-        pri_cols: list[np.ndarray] = []
-        victim_cols: list[np.ndarray] = []
-        for j in range(width):  # the j-th most important pod of each candidate
-            column = table.rows[j][cand]
-            pri = table.priority[column]
-            below = pri < priority
-            if not below.any():
-                slot_cols.append(column)
-                pri_cols.append(pri)
-                victim_cols.append(below)
-                continue
-            keep = below.copy()
-            takes: list[np.ndarray] = []
-            for k in range(len(needs)):
-                take = table.requests[needs[k][0]][column]
-                takes.append(take)
-                keep &= free_now[k] - take >= needs[k][1]
-            for k in range(len(needs)):
-                free_now[k] -= np.where(keep, takes[k], 0)
-            slot_cols.append(column)
-            pri_cols.append(pri)
-            victim_cols.append(below & ~keep)
-        best = 0
-        if c > 1:  # pickOneNodeForPreemption: each score keeps the best-scored candidates, in order
-            top = np.full(c, INT64_MIN, dtype=np.int64)
-            for j in range(width):
-                top = np.maximum(top, np.where(victim_cols[j], pri_cols[j], top))
-            left = np.flatnonzero(top == top.min())
-            if len(left) > 1:
-                total = np.zeros(len(left), dtype=np.int64)
-                for j in range(width):
-                    total += np.where(victim_cols[j][left], pri_cols[j][left] + PRIORITY_OFFSET, 0)
-                left = left[total == total.min()]
-            if len(left) > 1:
-                number = np.zeros(len(left), dtype=np.int64)
-                for j in range(width):
-                    number += victim_cols[j][left]
-                left = left[number == number.min()]
-            if len(left) > 1:
-                earliest = np.full(len(left), np.inf)
-                top_left = top[left]
-                for j in range(width):
-                    at_top = victim_cols[j][left] & (pri_cols[j][left] == top_left)
-                    starts = table.start[slot_cols[j][left]]
-                    earliest = np.minimum(earliest, np.where(at_top, starts, np.inf))
-                left = left[earliest == earliest.max()]
-            best = int(left[0])
-        victims: list[Pod] = []
-        for j in range(width):
-            if victim_cols[j][best]:
-                p = table.pods[int(slot_cols[j][best])]
-                assert p is not None
-                victims.append(p)
-        return Candidate(int(cand[best]), victims, 0)
+        if self.nominator.node_of(pod) is None:  # the kept verdicts count every nominated pod
+            kept = self._kept.get((priority, needs))
+            if kept is None:
+                kept = self._kept[priority, needs] = KeptVerdicts(len(self.nodes), needs, priority)
+            stale = kept.stale(len(self.nodes))
+            if stale is not None:
+                held = self.nominator.rows_at_least(priority, cols, stale)
+                kept.store(judge(table, free, lower, count, held, needs, priority, stale))
+            best = kept.choose(potential, offset, wanted)
+            if best is None:
+                return None
+            held = self.nominator.rows_at_least(priority, cols, np.array([best]))
+        else:  # its own nomination left out (addGENominatedPods): judged afresh
+            rows = self.nominator.held_rows(pod, cols)
+            verdicts = judge(
+                table,
+                free,
+                lower,
+                count,
+                None if rows is None else [r[potential] for r in rows],
+                needs,
+                priority,
+                potential,
+            )
+            pos = first_from(verdicts.candidate, offset, wanted)
+            if len(pos) == 0:
+                return None
+            ranks = (np.cumsum(verdicts.candidate) - 1)[pos]  # the candidates' places among the verdicts
+            k = pick(
+                verdicts.top[ranks], verdicts.total[ranks], verdicts.number[ranks], verdicts.earliest[ranks]
+            )
+            best = int(potential[pos[k]])
+            held = None if rows is None else [r[[best]] for r in rows]
+        # its victims, reprieved one by one (the node-by-node dry run's own reprieve)
+        avail = [
+            int(free[k][best] + lower[k][best] - (0 if held is None else held[k][0]))
+            for k in range(len(cols))
+        ]
+        victims, _ = self._reprieve_by_requests(pod, needs, best, [], avail)
+        return Candidate(best, victims, 0)
 
     def select_victims_on_node(
         self, pod: Pod, shape: PodShape, i: int, pdbs: list[PodDisruptionBudget]
@@ -520,6 +472,15 @@ class DefaultPreemption:
                 0,
                 (F_FIT, tuple(col for k, (col, need) in enumerate(needs) if view.avail[k][i] < need)),
             )
+        victims, violations = self._reprieve_by_requests(pod, needs, i, pdbs, [row[i] for row in view.avail])
+        return victims, violations, (OK, ())
+
+    def _reprieve_by_requests(
+        self, pod: Pod, needs: Needs, i: int, pdbs: list[PodDisruptionBudget], free: list[int]
+    ) -> tuple[list[Pod], int]:
+        """The victims on node ``i`` and how many violate a PDB, where only requests matter: ``free`` is
+        what the pod would have of each resource it needs with every lower-priority pod gone; each
+        reprieve spends some of it."""
         potential = self.cache.pods_below(i, pod.template.priority)
         if len(potential) > 1:
             potential.sort(key=importance)
@@ -527,7 +488,6 @@ class DefaultPreemption:
             violating, non_violating = filter_pods_with_pdb_violation(potential, pdbs)
         else:
             violating, non_violating = [], potential
-        free = [view.avail[k][i] for k in range(len(needs))]
         cache = self.cache
 
         def still_fits(p: Pod) -> bool:
@@ -540,8 +500,7 @@ class DefaultPreemption:
                 free[k] -= take[k]
             return True
 
-        victims, violations = reprieve(violating, non_violating, still_fits)
-        return victims, violations, (OK, ())
+        return reprieve(violating, non_violating, still_fits)
 
     def _fit_error(self, n: int, statuses: dict[int, NodeStatus]) -> str:
         """The dry run's FitError: each failed node under its reasons, the nodes it never tried (absent)

@@ -59,6 +59,9 @@ def judge(
     nominated there (at least the preemptor's priority) request, over ``nodes`` only; ``count`` is every
     node's number of lower-priority pods."""
     ok = count[nodes] > 0
+    if not ok.any():  # no lower-priority pod on any of them (the nodes a preemptor was just bound to)
+        empty = np.zeros(0, dtype=np.int64)
+        return Verdicts(nodes, ok, empty, empty, empty, np.zeros(0))
     crowded = np.zeros(len(nodes), dtype=bool)
     avail: list[np.ndarray] = []  # with every lower-priority pod gone
     for k, (_, need) in enumerate(needs):
@@ -112,27 +115,24 @@ def judge(
 
 def pick(top: np.ndarray, total: np.ndarray, number: np.ndarray, earliest: np.ndarray) -> int:
     """``pickOneNodeForPreemption`` over candidates in visiting order: each score in turn keeps the
-    best-scored; the first left wins (its position)."""
-    left = np.flatnonzero(top == top.min())
-    if len(left) > 1:
-        sub = total[left]
-        left = left[sub == sub.min()]
-    if len(left) > 1:
-        sub = number[left]
-        left = left[sub == sub.min()]
-    if len(left) > 1:
-        sub = earliest[left]
-        left = left[sub == sub.max()]
+    best-scored (the lowest, but the latest ``earliest``); the first left wins (its position)."""
+    left: np.ndarray | None = None
+    for key, lowest in ((top, True), (total, True), (number, True), (earliest, False)):
+        sub = key if left is None else key[left]
+        hits = np.flatnonzero(sub == (sub.min() if lowest else sub.max()))
+        left = hits if left is None else left[hits]
+        if len(left) == 1:
+            break
+    assert left is not None
     return int(left[0])
 
 
 def first_from(flags: np.ndarray, offset: int, wanted: int) -> np.ndarray:
     """Positions where ``flags`` is set, visiting from ``offset`` round to it, the first ``wanted``."""
-    pos = np.flatnonzero(flags)
-    split = int(np.searchsorted(pos, offset))
-    if split:
-        pos = np.concatenate((pos[split:], pos[:split]))
-    return pos[:wanted]
+    pos = np.flatnonzero(flags[offset:])[:wanted] + offset
+    if len(pos) < wanted and offset:
+        pos = np.concatenate((pos, np.flatnonzero(flags[:offset])[: wanted - len(pos)]))
+    return pos
 
 
 class KeptVerdicts:
@@ -167,15 +167,17 @@ class KeptVerdicts:
         nodes = verdicts.nodes
         self.candidate[nodes] = verdicts.candidate
         cand = nodes[verdicts.candidate]
-        self.top[cand] = verdicts.top
-        self.total[cand] = verdicts.total
-        self.number[cand] = verdicts.number
-        self.earliest[cand] = verdicts.earliest
+        if len(cand):
+            self.top[cand] = verdicts.top
+            self.total[cand] = verdicts.total
+            self.number[cand] = verdicts.number
+            self.earliest[cand] = verdicts.earliest
 
     def choose(self, potential: np.ndarray, offset: int, wanted: int) -> int | None:
         """The node preemption picks among the first ``wanted`` candidates of ``potential`` from
         ``offset``, or None when none of ``potential`` is a candidate."""
-        pos = first_from(self.candidate[potential], offset, wanted)
+        flags = self.candidate if len(potential) == len(self.candidate) else self.candidate[potential]
+        pos = first_from(flags, offset, wanted)  # (every node helps: ``potential`` is them all, in order)
         if len(pos) == 0:
             return None
         cand = potential[pos]

@@ -130,8 +130,11 @@ class SchedulingCycle:
         if own is not None:
             extra, freed = fit.without(*own)
         members, blocked = feasible.members, fit.blocked
-        if blocked and members:
-            members = [i for i in members if i not in blocked or i == freed]
+        if blocked:  # the blocked nodes are members (they fit without the nominated pods)
+            if len(blocked) == len(members):  # all of them: while preemptions are under way, the rule
+                members = [] if freed < 0 else [freed]
+            else:
+                members = [i for i in members if i not in blocked or i == freed]
         return members, extra
 
     def _nomination_changed(self, i: int) -> None:

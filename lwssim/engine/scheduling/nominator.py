@@ -128,7 +128,12 @@ class Nominator:
 
     def others_at_least(self, pod: Pod) -> bool:
         """Some pod other than ``pod`` with at least its priority is nominated somewhere."""
-        return self._tables_at_least(pod) is not None
+        priority = pod.template.priority
+        count = -1 if pod.uid in self._node_of else 0
+        for p, c in self._count.items():
+            if p >= priority:
+                count += c
+        return count > 0
 
     def nomination_of(self, pod: Pod) -> tuple[int, Needs] | None:
         """The node ``pod`` is nominated to and its requests there, or None."""

@@ -1212,6 +1212,32 @@ def test_kept_verdicts_follow_every_change(state, changes, self_nominated: bool)
         _assert_picks_as_node_by_node(b, pod, potential, offset, wanted)
 
 
+def test_kept_verdicts_judged_node_by_node_prefer_the_latest_start() -> None:
+    """Among candidates alike in victims, pickOneNodeForPreemption takes the node whose victims started
+    last; after a change on a few nodes their verdicts are judged one by one, and the choice follows the
+    start times as the node-by-node dry run's does."""
+    b = Bench([node(f"n{i}", gpus=8) for i in range(3)])
+    victims = [put(b, f"v{i}", 0, f"n{i}", {GPU: 8}, start=float(i)) for i in range(3)]
+    pod = put(b, "p", 10, req={GPU: 8})
+    popped(b, pod)
+    pre = b.scheduler.preemption
+
+    def picked() -> int:
+        chosen = pre.dry_run_and_pick_by_requests(pod, np.arange(3), 0, 3)
+        assert chosen is not None
+        _assert_picks_as_node_by_node(b, pod, [0, 1, 2], 0, 3)
+        return chosen.node
+
+    assert picked() == 2  # every node judged at once
+    for at, start in ((0, 5.0), (2, -1.0)):  # two nodes change: judged one by one
+        victims[at].scheduled_at = start
+        b.scheduler.cache.started(victims[at])
+    assert picked() == 0
+    victims[1].scheduled_at = 9.0
+    b.scheduler.cache.started(victims[1])
+    assert picked() == 1
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(

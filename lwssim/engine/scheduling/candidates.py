@@ -173,6 +173,12 @@ class KeptVerdicts:
             self.number[cand] = verdicts.number
             self.earliest[cand] = verdicts.earliest
 
+    def store_one(self, i: int, scores: tuple[int, int, int, float] | None) -> None:
+        """Node ``i``'s verdict: not a candidate (None), or a candidate with these victims' scores."""
+        self.candidate[i] = scores is not None
+        if scores is not None:
+            self.top[i], self.total[i], self.number[i], self.earliest[i] = scores
+
     def choose(self, potential: np.ndarray, offset: int, wanted: int) -> int | None:
         """The node preemption picks among the first ``wanted`` candidates of ``potential`` from
         ``offset``, or None when none of ``potential`` is a candidate."""

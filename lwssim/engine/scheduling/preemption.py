@@ -77,6 +77,7 @@ from lwssim.timeline import POD_PREEMPTED
 PREEMPT_NEVER = "Never"
 MIN_CANDIDATE_NODES_PERCENTAGE = 10  # DefaultPreemptionArgs defaults (apis/config/v1/defaults.go)
 MIN_CANDIDATE_NODES_ABSOLUTE = 100
+FEW_STALE = 4  # up to this many changed nodes, kept verdicts are judged node by node
 
 # The dry run's status of a node without lower-priority pods (UnschedulableAndUnresolvable, NO_VICTIMS).
 NO_VICTIMS_STATUS: NodeStatus = (-1, ())
@@ -375,7 +376,10 @@ class DefaultPreemption:
             if kept is None:
                 kept = self._kept[priority, needs] = KeptVerdicts(len(self.nodes), needs, priority)
             stale = kept.stale(len(self.nodes))
-            if stale is not None:
+            if stale is not None and len(stale) <= FEW_STALE:  # one by one costs less than NumPy calls
+                for i in stale.tolist():
+                    kept.store_one(i, self._verdict_at(priority, needs, i, lower, count))
+            elif stale is not None:
                 held = self.nominator.rows_at_least(priority, cols, stale)
                 kept.store(judge(table, free, lower, count, held, needs, priority, stale))
             best = kept.choose(potential, offset, wanted)
@@ -408,8 +412,37 @@ class DefaultPreemption:
             int(free[k][best] + lower[k][best] - (0 if held is None else held[k][0]))
             for k in range(len(cols))
         ]
-        victims, _ = self._reprieve_by_requests(pod, needs, best, [], avail)
+        victims, _ = self._reprieve_by_requests(priority, needs, best, [], avail)
         return Candidate(best, victims, 0)
+
+    def _verdict_at(
+        self, priority: int, needs: Needs, i: int, lower: list[np.ndarray], count: np.ndarray
+    ) -> tuple[int, int, int, float] | None:
+        """``judge`` on node ``i`` alone, node by node: None when it is not a candidate, else its victims'
+        scores (highest priority, sum of priorities each + MaxInt32 + 1, number, earliest start among the
+        highest-priority ones)."""
+        if count[i] == 0:
+            return None
+        held = self.nominator.requests_on(i, priority, needs)
+        rows = self.nodes.free_rows
+        avail = []
+        crowded = False
+        for k, (col, need) in enumerate(needs):
+            now = rows[col].item(i) - (held[k] if held is not None else 0)
+            left = now + lower[k].item(i)
+            if left < need:
+                return None
+            crowded = crowded or now < need
+            avail.append(left)
+        if not crowded:
+            return None
+        victims, _ = self._reprieve_by_requests(priority, needs, i, [], avail)
+        return (
+            victims[0].template.priority,
+            sum(v.template.priority + PRIORITY_OFFSET for v in victims),
+            len(victims),
+            earliest_start_of_highest_priority(victims),
+        )
 
     def select_victims_on_node(
         self, pod: Pod, shape: PodShape, i: int, pdbs: list[PodDisruptionBudget]
@@ -472,16 +505,18 @@ class DefaultPreemption:
                 0,
                 (F_FIT, tuple(col for k, (col, need) in enumerate(needs) if view.avail[k][i] < need)),
             )
-        victims, violations = self._reprieve_by_requests(pod, needs, i, pdbs, [row[i] for row in view.avail])
+        victims, violations = self._reprieve_by_requests(
+            pod.template.priority, needs, i, pdbs, [row[i] for row in view.avail]
+        )
         return victims, violations, (OK, ())
 
     def _reprieve_by_requests(
-        self, pod: Pod, needs: Needs, i: int, pdbs: list[PodDisruptionBudget], free: list[int]
+        self, priority: int, needs: Needs, i: int, pdbs: list[PodDisruptionBudget], free: list[int]
     ) -> tuple[list[Pod], int]:
-        """The victims on node ``i`` and how many violate a PDB, where only requests matter: ``free`` is
-        what the pod would have of each resource it needs with every lower-priority pod gone; each
-        reprieve spends some of it."""
-        potential = self.cache.pods_below(i, pod.template.priority)
+        """The victims on node ``i`` of a preemptor of ``priority`` and how many violate a PDB, where only
+        requests matter: ``free`` is what the preemptor would have of each resource it needs with every
+        lower-priority pod gone; each reprieve spends some of it. Victims come most important first."""
+        potential = self.cache.pods_below(i, priority)
         if len(potential) > 1:
             potential.sort(key=importance)
         if pdbs:

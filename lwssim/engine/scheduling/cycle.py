@@ -154,8 +154,9 @@ class SchedulingCycle:
         node: what ``find_nodes_that_fit`` finds then (``tests/test_scheduler_feasible.py``)."""
         kept = self.cache.rejected_by_fit(shape)
         lacking = {}
+        counts = feasible.lacking_counts()
         for k, (col, _) in enumerate(shape.needs):
-            n = feasible.short_counts[k] + (extra[k] if extra else 0)
+            n = counts[k] + (extra[k] if extra else 0)
             if n:
                 lacking[col] = n
         return kept.sharing(lacking)

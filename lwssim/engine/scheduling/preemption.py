@@ -231,8 +231,6 @@ class DefaultPreemption:
         # the dry run's verdicts on every node, per preemptor priority and request, judged again on the
         # nodes whose pods, free resources or nominated pods changed
         self._kept: dict[tuple[int, Needs], KeptVerdicts] = {}
-        self.cache.watch(self._node_changed)
-        nominator.watch(self._node_changed)
 
     def _node_changed(self, i: int) -> None:
         for kept in self._kept.values():
@@ -374,6 +372,9 @@ class DefaultPreemption:
         if self.nominator.node_of(pod) is None:  # the kept verdicts count every nominated pod
             kept = self._kept.get((priority, needs))
             if kept is None:
+                if not self._kept:  # from the first preemption on, changed nodes are judged again
+                    self.cache.watch(self._node_changed)
+                    self.nominator.watch(self._node_changed)
                 kept = self._kept[priority, needs] = KeptVerdicts(len(self.nodes), needs, priority)
             stale = kept.stale(len(self.nodes))
             if stale is not None and len(stale) <= FEW_STALE:  # one by one costs less than NumPy calls

@@ -57,13 +57,13 @@ class FeasibleSet:
         changed = self._changed
         if changed is None or len(changed) > len(self.static_ok) // 8:  # many: count every node at once
             nodes, ok = self.nodes, np.array(self.static_ok, dtype=bool)
-            short = np.zeros(len(nodes), dtype=np.int64)
+            bits = np.zeros(len(nodes), dtype=np.int64)
             self._counts = []
             for k, (col, need) in enumerate(self.needs):
                 lacking = ok & (nodes.free_by_res[col] < need)
-                short |= lacking.astype(np.int64) << k
+                bits |= lacking.astype(np.int64) << k
                 self._counts.append(int(np.count_nonzero(lacking)))
-            self._short = short.tolist()
+            self._short = bits.tolist()
         elif changed:
             counts, rows = self._counts, self.nodes.free_rows
             for i in changed:

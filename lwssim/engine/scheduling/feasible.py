@@ -45,9 +45,8 @@ class FeasibleSet:
             if col != pods_col:
                 over |= nodes.alloc_by_res[col] < need
         self.over = over
-        self._short: list[
-            int
-        ] = []  # per node: bit k set when it passes the static filters but lacks needs[k]
+        # per node: bit k set when it passes the static filters but lacks needs[k]
+        self._short: list[int] = []
         self._counts: list[int] = []  # per need: static-passing nodes that lack it
         self._changed: set[int] | None = None  # nodes changed since counted (None: count them all)
         self.nominated: dict[int, NominatedFit] = {}  # by priority, while pods are nominated

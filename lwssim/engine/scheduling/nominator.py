@@ -102,12 +102,10 @@ class Nominator:
     def _tables_at_least(self, pod: Pod) -> tuple[list[np.ndarray], int | None] | None:
         """The request tables of the priorities at least ``pod``'s and the node ``pod`` itself is
         nominated to (its own requests are in them); None when no other such pod is nominated."""
-        priority = pod.template.priority
-        own = self._node_of.get(pod.uid)
-        count = sum(c for p, c in self._count.items() if p >= priority) - (0 if own is None else 1)
-        if count <= 0:
+        if not self.others_at_least(pod):
             return None
-        return [r for p, r in self._requests.items() if p >= priority], own
+        priority = pod.template.priority
+        return [r for p, r in self._requests.items() if p >= priority], self._node_of.get(pod.uid)
 
     def requests_at_least(self, pod: Pod) -> np.ndarray | None:
         """What the pods ``at_least_on`` each node request there, per resource row and node column; None

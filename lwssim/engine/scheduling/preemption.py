@@ -438,12 +438,8 @@ class DefaultPreemption:
         if not crowded:
             return None
         victims, _ = self._reprieve_by_requests(priority, needs, i, [], avail)
-        return (
-            victims[0].template.priority,
-            sum(v.template.priority + PRIORITY_OFFSET for v in victims),
-            len(victims),
-            earliest_start_of_highest_priority(victims),
-        )
+        _, top, total, number, earliest = _preemption_score(Candidate(i, victims, 0))
+        return -top, -total, -number, earliest
 
     def select_victims_on_node(
         self, pod: Pod, shape: PodShape, i: int, pdbs: list[PodDisruptionBudget]

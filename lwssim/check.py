@@ -23,6 +23,7 @@ import numpy as np
 from lwssim import runner
 from lwssim.errors import InputError
 from lwssim.manifests.limits import MAX_FILE_BYTES
+from lwssim.manifests.schema import DURATION_METRICS
 from lwssim.manifests.yamlio import parse_documents
 from lwssim.model.scenario import Expectation, Scenario
 
@@ -38,6 +39,8 @@ METRIC_FIELDS = {
     "groupRecreations": "groupRecreations",
     "pendingPods": "",
     "podsPreempted": "podsPreempted",
+    "rolloutMinServing": "",  # the fewest groups serving during any of the workload's rollouts
+    "rolloutDuration": "",  # the longest rollout, start to finish (never, if one does not finish)
 }
 COMPARATORS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
     "atLeast": (">=", operator.ge),
@@ -270,8 +273,11 @@ def measure(report: dict, workload: str | None, metric: str) -> float | None:
     """
     if metric == "pendingPods":
         return sum(1 for p in report["pendingPods"] if workload is None or p["workload"] == workload)
+    chosen = [w for w in report["workloads"] if workload is None or w["name"] == workload]
+    if metric in ("rolloutMinServing", "rolloutDuration"):
+        return _rollouts(chosen, metric)
     key = METRIC_FIELDS[metric]
-    values = [w[key] for w in report["workloads"] if workload is None or w["name"] == workload]
+    values = [w[key] for w in chosen]
     if workload is not None:
         return values[0] if values else None
     if metric in ("timeToAllServing", "availability"):
@@ -281,10 +287,16 @@ def measure(report: dict, workload: str | None, metric: str) -> float | None:
     return sum(values)
 
 
-def evaluate(scenario: Scenario, report: dict, run_reports: list[dict] | None = None) -> ScenarioResult:
-    """Hold ``report`` to the expectations; those with a quantile are held over ``run_reports``."""
-    result = ScenarioResult(scenario.name, scenario.path)
+def evaluate(
+    scenario: Scenario, report: dict, run_reports: list[dict] | None = None, label: str | None = None
+) -> ScenarioResult:
+    """Hold ``report`` to the expectations that hold for the scenario's LWS version; those with a quantile
+    are held over ``run_reports``. ``label`` names the result (default: the scenario's name)."""
+    result = ScenarioResult(label or scenario.name, scenario.path)
+    version = scenario.controller.lws_version
     for exp in scenario.expect:
+        if not exp.holds_for(version):
+            continue
         if exp.quantile is not None and run_reports:
             values = [_for_quantile(exp.metric, measure(r, exp.workload, exp.metric)) for r in run_reports]
             with np.errstate(invalid="ignore"):
@@ -296,11 +308,24 @@ def evaluate(scenario: Scenario, report: dict, run_reports: list[dict] | None = 
     return result
 
 
+def _rollouts(workloads: list[dict], metric: str) -> float | None:
+    """Over the rollouts of ``workloads``: the fewest groups serving, or the longest duration (None when
+    there was no rollout, or one did not finish)."""
+    rollouts = [ro for w in workloads for ro in w.get("rollouts", [])]
+    if not rollouts:
+        return None
+    if metric == "rolloutMinServing":
+        return min(ro["minServing"] for ro in rollouts)
+    if any(ro["finishedAtSeconds"] is None for ro in rollouts):
+        return None
+    return max(ro["finishedAtSeconds"] - ro["startedAtSeconds"] for ro in rollouts)
+
+
 def _for_quantile(metric: str, value: float | None) -> float:
     """Never serving is the worst value a run can have: infinite time, zero availability."""
     if value is not None:
         return float(value)
-    return 0.0 if metric == "availability" else math.inf
+    return 0.0 if metric in ("availability", "rolloutMinServing") else math.inf
 
 
 def monte_carlo_reports(scenario: Scenario, runs: int) -> list[dict]:
@@ -313,28 +338,59 @@ def _assert(exp: Expectation, measured: float | None, runs: int = 1) -> Assertio
     return Assertion(exp.workload, exp.metric, exp.comparator, exp.value, measured, holds, exp.quantile, runs)
 
 
+def lws_versions(scenario: Scenario, only: str | None = None) -> list[str]:
+    """The LWS versions ``scenario`` is checked under: ``only`` (``check --lws-version``), else its own
+    ``spec.controller.lwsVersion`` and every version one of its expectations names."""
+    if only is not None:
+        return [only]
+    named = (v for exp in scenario.expect for v in exp.lws_versions)
+    return list(dict.fromkeys([scenario.controller.lws_version, *named]))
+
+
+def under_versions(path: str, seed: int | None, only: str | None = None) -> list[tuple[str, Scenario]]:
+    """The scenario at ``path`` loaded once per version it is checked under, each with its label: the
+    scenario's name, followed by the version when it runs under more than its own."""
+    own = runner.seeded(runner.load(path), seed)
+    versions = lws_versions(own, only)
+    out = []
+    for version in versions:
+        scenario = own
+        if version != own.controller.lws_version:
+            try:
+                scenario = runner.seeded(runner.load(path, version), seed)
+            except InputError as exc:
+                why = f"{exc.message} (when checked under LWS {version})"
+                raise InputError(exc.file, exc.field, why) from None
+        label = own.name if versions == [own.controller.lws_version] else f"{own.name} [LWS {version}]"
+        out.append((label, scenario))
+    return out
+
+
 def check_paths(
     paths: Iterable[str],
     seed: int | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
     runs: int = DEFAULT_RUNS,
+    lws_version: str | None = None,
 ) -> tuple[list[ScenarioResult], list[Skipped]]:
-    """Load and validate every scenario first (bad input → InputError), then run and evaluate each.
+    """Load and validate every scenario first, under each LWS version it is checked under (bad input →
+    InputError), then run and evaluate each.
 
     Also returns the YAML files of the folders given that were skipped as not scenarios, for the output.
     """
     found = find_scenarios(paths)
-    scenarios = [runner.seeded(runner.load(str(p)), seed) for p in found.scenarios]
-    for scenario in scenarios:
+    scenarios = [pair for p in found.scenarios for pair in under_versions(str(p), seed, lws_version)]
+    for _, scenario in scenarios:
         validate_expectations(scenario)
     results = []
-    for scenario in scenarios:
-        progress(f"checking {scenario.name} ({scenario.path})")
+    for label, scenario in scenarios:
+        progress(f"checking {label} ({scenario.path})")
+        version = scenario.controller.lws_version
         run_reports = None
-        if any(exp.quantile is not None for exp in scenario.expect):
+        if any(exp.quantile is not None and exp.holds_for(version) for exp in scenario.expect):
             progress(f"  {runs} Monte Carlo runs for quantile expectations")
             run_reports = monte_carlo_reports(scenario, runs)
-        results.append(evaluate(scenario, runner.run(scenario), run_reports))
+        results.append(evaluate(scenario, runner.run(scenario), run_reports, label))
     return results, found.skipped
 
 
@@ -344,7 +400,7 @@ def check_paths(
 def format_value(metric: str, value: float | None) -> str:
     if value is None:
         return "never"
-    if metric == "timeToAllServing":
+    if metric in DURATION_METRICS:
         return go_duration(value)
     if metric == "availability":
         return f"{value:.6f}".rstrip("0").rstrip(".")

@@ -12,13 +12,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from lwssim import __version__
 from lwssim.errors import InputError, InputWarning, one_line
 from lwssim.manifests.limits import MAX_NODES
+
+if TYPE_CHECKING:
+    from lwssim.model.scenario import Scenario
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 MAX_RUNS = 10_000  # Monte Carlo runs: p05/p95 settle within a few hundred; more only costs time
@@ -135,13 +138,25 @@ def cli() -> None:
 @click.option("--seed", type=SEED_TYPE, default=None, help="Random seed; default: the scenario's spec.seed.")
 @REPORT_OUTPUT
 @PLOTS_DIR
-def simulate(scenario: str, seed: int | None, output: str, plots_dir: str | None) -> int:
+@click.option(
+    "--compare-lws-version",
+    "compare_to",
+    metavar="VERSION",
+    default=None,
+    help="Also run under this LWS version (e.g. v0.9.0), same seed, and report the two side by side: "
+    "readiness, rollouts, recreations, availability.",
+)
+def simulate(
+    scenario: str, seed: int | None, output: str, plots_dir: str | None, compare_to: str | None
+) -> int:
     """Simulate SCENARIO and report what serves, when, and why not."""
     from lwssim import runner
     from lwssim.analysis.report import to_json
 
     _plots_need_markdown(output, plots_dir)
     loaded = runner.seeded(runner.load(scenario), seed)
+    if compare_to is not None:
+        return _compare_lws_versions(scenario, loaded, compare_to, output, plots_dir)
     click.echo(f"simulating {loaded.name} ...", err=True)
     if output == "html" or (output == "markdown" and plots_dir):
         from lwssim.render.plots import report_figures
@@ -167,6 +182,33 @@ def simulate(scenario: str, seed: int | None, output: str, plots_dir: str | None
         from lwssim.render.table import render_table
 
         render_table(report)
+    return EXIT_OK
+
+
+def _compare_lws_versions(path: str, loaded: Scenario, other: str, output: str, plots_dir: str | None) -> int:
+    """``simulate --compare-lws-version``: the scenario as written and under ``other``, side by side."""
+    from lwssim import runner
+    from lwssim.analysis.report import to_json
+    from lwssim.analysis.upgrade import compare_versions
+    from lwssim.render import upgrade
+
+    if plots_dir:
+        raise click.UsageError("--plots-dir does not apply to --compare-lws-version")
+    try:
+        under = runner.seeded(runner.load(path, other), loaded.seed)
+    except InputError as exc:
+        raise InputError(exc.file, exc.field, f"{exc.message} (with --compare-lws-version {other})") from None
+    versions = [loaded.controller.lws_version, under.controller.lws_version]
+    click.echo(f"simulating {loaded.name} under LWS {versions[0]} and {versions[1]} ...", err=True)
+    doc = compare_versions([runner.run(loaded), runner.run(under)], versions)
+    if output == "json":
+        click.echo(to_json(doc), nl=False)
+    elif output == "html":
+        click.echo(upgrade.render_html(doc), nl=False)
+    elif output == "markdown":
+        click.echo(upgrade.render_markdown(doc), nl=False)
+    else:
+        upgrade.render_table(doc)
     return EXIT_OK
 
 
@@ -223,16 +265,32 @@ def _write_junit(path: str, xml: str) -> None:
     show_default=True,
     help="Monte Carlo runs behind expectations that name a quantile.",
 )
-def check(paths: tuple[str, ...], junit: str | None, seed: int | None, output: str, runs: int) -> int:
+@click.option(
+    "--lws-version",
+    metavar="VERSION",
+    default=None,
+    help="Run every scenario under this LWS version only (expectations naming other versions are not "
+    "asserted); default: each scenario's own and those its expectations name.",
+)
+def check(
+    paths: tuple[str, ...],
+    junit: str | None,
+    seed: int | None,
+    output: str,
+    runs: int,
+    lws_version: str | None,
+) -> int:
     """Run each scenario and assert its `expect` list: exit 0 when all hold, 1 when one fails.
 
+    A scenario runs under its own LWS version and under every version its expectations name
+    (expect[].lwsVersions), each run held to the expectations for that version.
     YAML files of a DIR that are not scenarios are skipped and listed; one that looks like a scenario
     but is not valid is bad input (exit 2). --junit is written on every exit code.
     """
     checking = _check()
     try:
         results, skipped = checking.check_paths(
-            paths, seed, progress=lambda msg: click.echo(msg, err=True), runs=runs
+            paths, seed, progress=lambda msg: click.echo(msg, err=True), runs=runs, lws_version=lws_version
         )
     except InputError as exc:
         if junit:

@@ -23,6 +23,7 @@ from lwssim.check import (
     peek,
     skipped_count,
     skipped_lines,
+    under_versions,
     validate_expectations,
 )
 from lwssim.errors import InputError
@@ -73,11 +74,14 @@ class ExpectationsFailed(Exception):
 
 class ScenarioItem(pytest.Item):
     def runtest(self) -> None:
-        scenario = runner.load(str(self.path))
-        validate_expectations(scenario)
-        result = evaluate(scenario, runner.run(scenario))
-        if not result.passed:
-            raise ExpectationsFailed(result)
+        """Under the scenario's LWS version and every version its expectations name, as `lwssim check`."""
+        scenarios = under_versions(str(self.path), None)
+        for _, scenario in scenarios:
+            validate_expectations(scenario)
+        for label, scenario in scenarios:
+            result = evaluate(scenario, runner.run(scenario), label=label)
+            if not result.passed:
+                raise ExpectationsFailed(result)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:  # type: ignore[override]
         if isinstance(excinfo.value, ExpectationsFailed):

@@ -18,11 +18,12 @@ from lwssim.model.scenario import Scenario
 from lwssim.timeline import Timeline
 
 
-def load(path: str) -> Scenario:
-    """Read and validate a scenario file; raises InputError (exit 2) on bad input."""
+def load(path: str, lws_version: str | None = None) -> Scenario:
+    """Read and validate a scenario file (under ``lws_version`` instead of its own when given); raises
+    InputError (exit 2) on bad input."""
     from lwssim.manifests.scenario import load_scenario
 
-    return load_scenario(path)
+    return load_scenario(path, lws_version)
 
 
 def seeded(scenario: Scenario, seed: int | None) -> Scenario:

@@ -431,3 +431,22 @@ def test_check_seed_option_reaches_the_monte_carlo_runs(tmp_path, monkeypatch):
     assert out.code == 0, out.stderr
     assert seeds == [runner.run_seed(11, i) for i in range(3)] + [11]
     assert len(set(seeds)) == 4 and base.seed not in seeds
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("kubernetesVersion", "v1.38", 'kubernetesVersion: "v1.38": lwssim models Kubernetes v1.34 to v1.37'),
+        ("kubernetesVersion", "1.35", 'kubernetesVersion: "1.35": lwssim models Kubernetes v1.34 to v1.37'),
+        (
+            "lwsVersion",
+            "v0.11.0",
+            'lwsVersion: "v0.11.0": lwssim models LWS v0.7.x, v0.8.x, v0.9.x and v0.10.x',
+        ),
+    ],
+)
+def test_a_version_lwssim_does_not_model_is_named_with_those_it_does(tmp_path, field, value, words):
+    (tmp_path / "s.yaml").write_text(dump(scenario(controller={field: value})))
+    out = run_cli(["simulate", str(tmp_path / "s.yaml"), "-o", "json"])
+    assert_input_contract(out)
+    assert out.code == 2 and f"spec.controller.{words}" in out.stderr

@@ -211,3 +211,28 @@ def test_field_the_crd_schema_does_not_declare_is_rejected_like_strict_field_val
     doc = make()
     doc["spec"]["rolloutStrategy"] = {"rollingUpdateConfiguration": {"maxSurges": 1}}
     assert error(doc).field.endswith("rollingUpdateConfiguration.maxSurges")
+
+
+@pytest.mark.parametrize(
+    ("lws", "kubernetes", "gates", "refused"),
+    [
+        ("v0.7.0", "v1.37", (), True),  # gate on by default from v1.37
+        ("v0.8.0", "v1.35", (("MaxUnavailableStatefulSet", True),), True),  # on by hand
+        ("v0.8.0", "v1.36", (), False),  # gate off: the API server drops the field
+        ("v0.9.0", "v1.37", (), False),  # v0.9 writes maxUnavailable + maxSurge (lws#781)
+    ],
+)
+def test_max_unavailable_0_with_the_statefulset_gate_on_is_refused_before_v0_9__lws_776(
+    lws, kubernetes, gates, refused
+):
+    doc = make(
+        replicas=2, rolloutStrategy={"rollingUpdateConfiguration": {"maxUnavailable": 0, "maxSurge": 1}}
+    )
+    config = ControllerConfig(lws_version=lws, kubernetes_version=kubernetes, feature_gates=gates)
+    if not refused:
+        assert lws_spec(doc, Where("lws.yaml"), config).rolling_update.max_unavailable == 0
+        return
+    with pytest.raises(InputError) as info:
+        lws_spec(doc, Where("lws.yaml"), config)
+    assert "rollingUpdateConfiguration.maxUnavailable" in str(info.value)
+    assert "lws#776" in str(info.value) and "no pod would ever be created" in str(info.value)

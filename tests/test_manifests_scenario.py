@@ -9,6 +9,7 @@ import pytest
 
 from lwssim.errors import InputError, UnsupportedError
 from lwssim.manifests.scenario import load_scenario
+from lwssim.model.scenario import ControllerConfig
 
 DATA = Path(__file__).parent / "data"
 
@@ -159,7 +160,7 @@ def test_yaml_cut_short_names_the_end_and_where_the_open_node_starts(tmp_path):
             "  cluster:",
             "  controller: {lwsVersion: v0.6.0}\n  cluster:",
             "spec.controller.lwsVersion",
-            "does not match",
+            "lwssim models LWS v0.7.x",
         ),
         ("metadata: {name: t}", "metadata: {}", "metadata.name", "required field is missing"),
         ("kind: Scenario", "kind: Scenery", "kind", "is not one of"),
@@ -261,3 +262,14 @@ def load_scenario_text(text: str, where: Path):
 
 def test_unsupported_is_input_error():
     assert issubclass(UnsupportedError, InputError)
+
+
+@pytest.mark.parametrize(
+    ("version", "gate"), [("v1.34", False), ("v1.35", False), ("v1.36.3", False), ("v1.37", True)]
+)
+def test_kubernetes_version_gives_the_gate_defaults_of_that_release(version, gate):
+    config = ControllerConfig(kubernetes_version=version)
+    assert config.gate("MaxUnavailableStatefulSet") is gate
+    assert ControllerConfig(
+        kubernetes_version=version, feature_gates=(("MaxUnavailableStatefulSet", not gate),)
+    ).gate("MaxUnavailableStatefulSet") is (not gate)

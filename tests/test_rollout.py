@@ -152,3 +152,19 @@ def test_partition_drops_past_unready_groups_so_updates_cannot_stick__ref_3_9_lw
     assert (
         rolling_update_partition([(False, False), (True, False), (True, False), (True, False)], 4, 1, 4) == 4
     )
+
+
+def _leaders_deleted_together(tmp_path, controller: dict) -> bool:
+    tmp_path.mkdir()
+    _, tl, _ = rollout(tmp_path, [patch("1h")], strategy(maxUnavailable=2), {"controller": controller})
+    deleted = [r for r in tl.records if r.kind == "PodDeleting" and r.role == "leader" and r.t >= 3600]
+    return deleted[0].t == deleted[1].t
+
+
+def test_kubernetes_version_sets_the_max_unavailable_gate_default__kube_features_go(tmp_path):
+    """MaxUnavailableStatefulSet: alpha off to v1.34, beta off in v1.35 and v1.36, beta on from v1.37
+    (kubernetes pkg/features/kube_features.go at v1.34.4, v1.35.4, v1.36.1, v1.37.2); featureGates wins."""
+    assert not _leaders_deleted_together(tmp_path / "a", {"kubernetesVersion": "v1.36"})
+    assert _leaders_deleted_together(tmp_path / "b", {"kubernetesVersion": "v1.37.2"})
+    off = {"kubernetesVersion": "v1.37", "featureGates": {"MaxUnavailableStatefulSet": False}}
+    assert not _leaders_deleted_together(tmp_path / "c", off)

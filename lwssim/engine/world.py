@@ -37,7 +37,7 @@ from lwssim.engine.scheduling.gang import VOLCANO, VolcanoScheduler
 from lwssim.engine.statefulset import StatefulSetController
 from lwssim.model.pod import PodTemplate
 from lwssim.model.quantity import GPU
-from lwssim.model.scenario import PatchEvent, ScaleEvent, Scenario
+from lwssim.model.scenario import MAX_UNAVAILABLE_STATEFULSET, PatchEvent, ScaleEvent, Scenario
 from lwssim.model.timing import Distribution
 from lwssim.model.workloads import (
     DEPLOYMENT,
@@ -50,8 +50,6 @@ from lwssim.model.workloads import (
     PodWorkload,
 )
 from lwssim.timeline import POD_CREATED, ROLLOUT_STARTED, SCALED, Timeline, WorkloadInfo
-
-MAX_UNAVAILABLE_GATE = "MaxUnavailableStatefulSet"
 
 
 def check_supported(scenario: Scenario) -> None:
@@ -136,7 +134,7 @@ class World:
         self.kubelets = Kubelets(cluster, scenario.timing, streams.kubelets)
         self.statefulsets = StatefulSetController(
             cluster,
-            max_unavailable_gate=scenario.controller.gate(MAX_UNAVAILABLE_GATE),
+            max_unavailable_gate=scenario.controller.gate(MAX_UNAVAILABLE_STATEFULSET),
             gpu_of=_gpus_of_template(),
         )
         self.lws = LWSControllers(cluster, scenario.controller)

@@ -212,7 +212,7 @@ def _version_text(version: tuple[int, int, int]) -> str:
 
 def max_unavailable_trap(doc: dict, subject: str, lws_version: tuple[int, int, int]) -> Check:
     """lws#776: LWS < v0.9 copies maxUnavailable 0 into the leader StatefulSet, which the apiserver rejects
-    ("cannot be 0", k8s apps validation) once MaxUnavailableStatefulSet is on (beta from 1.35): no pods.
+    ("cannot be 0", k8s apps validation) once MaxUnavailableStatefulSet is on (by default from 1.37): no pods.
     The check cannot read the cluster's feature gates, so it fails whenever the trap is armed."""
     spec = doc.get("spec") or {}
     if doc.get("kind") == "LeaderWorkerSet":
@@ -231,7 +231,7 @@ def max_unavailable_trap(doc: dict, subject: str, lws_version: tuple[int, int, i
             FAIL,
             f"{path} is {mu!r}: LWS {version} (before v0.9) passes it to the leader StatefulSet, whose "
             "maxUnavailable the API server requires to be at least 1 when the MaxUnavailableStatefulSet "
-            "feature is on (beta from Kubernetes 1.35), so no pod is ever created (lws#776)",
+            "feature is on (by default from Kubernetes 1.37), so no pod is ever created (lws#776)",
             f"set {path} to 1 or more (keep maxSurge for surge updates), "
             f"or upgrade LWS from {version} to v0.9+",
             subject,

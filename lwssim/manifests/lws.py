@@ -26,7 +26,7 @@ from lwssim.model.lws import (
     LeaderWorkerSetSpec,
     RollingUpdate,
 )
-from lwssim.model.scenario import ControllerConfig
+from lwssim.model.scenario import MAX_UNAVAILABLE_STATEFULSET, ControllerConfig
 
 API_VERSION = "leaderworkerset.x-k8s.io/v1"
 KIND = "LeaderWorkerSet"
@@ -283,6 +283,19 @@ def _rollout(where: Where, value: Any, replicas: int, controller: ControllerConf
     if mu == 0 and ms == 0 and replicas != 0:
         raise cfg_at.key("maxUnavailable").error(
             f"Invalid value: {show(mu_raw)}: must not be 0 when `maxSurge` is 0"
+        )
+    if (
+        str(mu_raw).rstrip("%") == "0"
+        and controller.version_tuple < (0, 9, 0)
+        and controller.gate(MAX_UNAVAILABLE_STATEFULSET)
+    ):
+        why = "on by default" if controller.kubernetes_minor >= 37 else "set in spec.controller.featureGates"
+        raise cfg_at.key("maxUnavailable").error(
+            f"{show(mu_raw)}: LWS {controller.lws_version} copies it into the leader StatefulSet, which the "
+            f"API server rejects when the MaxUnavailableStatefulSet gate is on (Kubernetes "
+            f"{controller.kubernetes_version}: {why}; apps validation: maxUnavailable cannot be 0), "
+            "so no pod would ever be created (lws#776): "
+            "set it to 1 or more, or use LWS v0.9 or later"
         )
     return RollingUpdate(max_unavailable=mu_raw, max_surge=ms_raw, partition=partition)
 

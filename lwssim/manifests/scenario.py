@@ -65,14 +65,23 @@ LLAMA3_CAUSES = (
 )
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Load and validate a scenario file. Raises :class:`InputError` (exit 2) on any bad input."""
+def load_scenario(path: str | Path, lws_version: str | None = None) -> Scenario:
+    """Load and validate a scenario file. Raises :class:`InputError` (exit 2) on any bad input.
+
+    ``lws_version`` replaces ``spec.controller.lwsVersion`` before the workloads are admitted, so each
+    version's webhook defaults and validation apply (the upgrade what-if, ``check`` per version)."""
     shown = str(path)
     docs = load_documents(Path(path), shown)
     top = Where(shown)
     if len(docs) != 1 or not _claims_scenario(docs[0]):
         raise top.error(_not_a_scenario(docs))
     doc = docs[0]
+    if lws_version is not None and isinstance(doc.get("spec"), dict):
+        controller = doc["spec"].get("controller")
+        doc["spec"]["controller"] = {
+            **(controller if isinstance(controller, dict) else {}),
+            "lwsVersion": lws_version,
+        }
     scenario_schema.check_structure(doc, top)
     return _Loader(Path(path), shown).load(doc)
 
@@ -414,6 +423,7 @@ class _Loader:
             if name is not None:
                 name = _workload_name(name, at.key("workload"), [*workloads, *self.pod_workloads])
             quantile = item.get("quantile")
+            versions = tuple(dict.fromkeys(item.get("lwsVersions") or ()))
             metrics = [m for m in scenario_schema.METRICS if m in item]
             if not metrics:
                 raise at.error(f"name a metric to check: {', '.join(scenario_schema.METRICS)}")
@@ -425,7 +435,9 @@ class _Loader:
                     )
                 for comparator, value in item[metric].items():
                     c_at = m_at.key(comparator)
-                    number = c_at.duration(value) if metric == "timeToAllServing" else float(value)
+                    number = (
+                        c_at.duration(value) if metric in scenario_schema.DURATION_METRICS else float(value)
+                    )
                     if metric == "availability" and not 0 <= number <= 1:
                         raise c_at.error(f"availability is a fraction between 0 and 1, got {value}")
                     out.append(
@@ -437,6 +449,7 @@ class _Loader:
                             None if quantile is None else float(quantile),
                             i,
                             c_at.path,
+                            versions,
                         )
                     )
         return out
@@ -607,6 +620,7 @@ def _pool(p: dict, at: Where) -> NodePool:
 def _controller(raw: dict) -> ControllerConfig:
     return ControllerConfig(
         lws_version=raw.get("lwsVersion", "v0.7.0"),
+        kubernetes_version=".".join(raw.get("kubernetesVersion", "v1.34").split(".")[:2]),
         gang_scheduling=raw.get("gangScheduling", "none"),
         feature_gates=tuple(sorted((raw.get("featureGates") or {}).items())),
         scoring_strategy=raw.get("scoringStrategy", "LeastAllocated"),

@@ -27,6 +27,7 @@ QUANTITY_PATTERN = (
     r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
 )
 LWS_VERSION_PATTERN = r"^v0\.(7|8|9|10)\.[0-9]+$"
+KUBERNETES_VERSION_PATTERN = r"^v1\.(34|35|36|37)(\.[0-9]+)?$"
 METRICS = (
     "groupsServing",
     "groupsReadyReported",
@@ -35,7 +36,10 @@ METRICS = (
     "groupRecreations",
     "pendingPods",
     "podsPreempted",
+    "rolloutMinServing",
+    "rolloutDuration",
 )
+DURATION_METRICS = ("timeToAllServing", "rolloutDuration")
 COMPARATORS = ("atLeast", "atMost", "equals")
 SCRIPTED_ACTIONS = ("podCrash", "podDelete", "nodeDown", "nodeUp", "domainDown", "domainUp")
 
@@ -244,6 +248,15 @@ def _controller() -> dict[str, Any]:
                 "pattern": LWS_VERSION_PATTERN,
                 "default": "v0.7.0",
                 "description": "LWS release whose semantics apply (v0.7.x … v0.10.x)",
+                "x-lwssim-kind": "lwsVersion",
+            },
+            "kubernetesVersion": {
+                "type": "string",
+                "pattern": KUBERNETES_VERSION_PATTERN,
+                "default": "v1.34",
+                "description": "Kubernetes minor of the cluster (v1.34 … v1.37): sets the default of the "
+                "feature gates LWS depends on (MaxUnavailableStatefulSet: on from v1.37)",
+                "x-lwssim-kind": "kubernetesVersion",
             },
             "gangScheduling": {"enum": ["none", "volcano"], "default": "none"},
             "featureGates": {"type": "object", "additionalProperties": {"type": "boolean"}},
@@ -361,9 +374,16 @@ def _expect() -> dict[str, Any]:
             "maximum": 1,
             "description": "over Monte Carlo runs (lwssim plan)",
         },
+        "lwsVersions": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "pattern": LWS_VERSION_PATTERN, "x-lwssim-kind": "lwsVersion"},
+            "description": "the LWS versions this expectation holds for; lwssim check also runs the scenario "
+            "under each version named here (without it: every version the scenario runs under)",
+        },
     }
     for m in METRICS:
-        props[m] = {"$ref": "#/$defs/durationComparison" if m == "timeToAllServing" else "#/$defs/comparison"}
+        props[m] = {"$ref": "#/$defs/durationComparison" if m in DURATION_METRICS else "#/$defs/comparison"}
     return {"type": "array", "items": _obj(props, minProperties=1)}
 
 
@@ -575,4 +595,8 @@ def _pattern_message(value: str, schema: dict[str, Any]) -> str:
         return f"{show(value)} is not a duration (write it like 90s, 5m or 1h30m)"
     if kind == "quantity":
         return f"{show(value)} is not a quantity"
+    if kind == "lwsVersion":
+        return f"{show(value)}: lwssim models LWS v0.7.x, v0.8.x, v0.9.x and v0.10.x"
+    if kind == "kubernetesVersion":
+        return f"{show(value)}: lwssim models Kubernetes v1.34 to v1.37 (e.g. v1.35 or v1.35.2)"
     return f"{show(value)} does not match {schema['pattern']}"

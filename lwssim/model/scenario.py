@@ -12,11 +12,23 @@ from lwssim.model.timing import Distribution, Timing
 from lwssim.model.workloads import DisruptionBudget, PodWorkload, PriorityClass
 
 SUPPORTED_LWS_VERSIONS = ("v0.7", "v0.8", "v0.9", "v0.10")
+# The Kubernetes minors whose differences for LWS are modelled: the default of each feature gate below.
+# The rest of the control plane (kube-scheduler, the StatefulSet controller, the garbage collector) is
+# modelled on v1.34, whose source the simulator follows; their later changes do not touch LWS's paths.
+SUPPORTED_KUBERNETES_VERSIONS = ("v1.34", "v1.35", "v1.36", "v1.37")
+# Feature gate -> (minor, default from that minor on), oldest first: pkg/features/kube_features.go of
+# kubernetes v1.34.4, v1.35.4, v1.36.1 and v1.37.2. MaxUnavailableStatefulSet: alpha (off) from 1.24,
+# beta still off in 1.35 and 1.36, beta on from 1.37.
+MAX_UNAVAILABLE_STATEFULSET = "MaxUnavailableStatefulSet"
+GATE_DEFAULTS: dict[str, tuple[tuple[int, bool], ...]] = {
+    MAX_UNAVAILABLE_STATEFULSET: ((24, False), (37, True)),
+}
 
 
 @dataclass(frozen=True)
 class ControllerConfig:
     lws_version: str = "v0.7.0"
+    kubernetes_version: str = "v1.34"
     gang_scheduling: str = "none"  # none | volcano
     feature_gates: tuple[tuple[str, bool], ...] = ()  # e.g. MaxUnavailableStatefulSet
     scoring_strategy: str = "LeastAllocated"  # LeastAllocated | MostAllocated (NodeResourcesFit)
@@ -27,8 +39,21 @@ class ControllerConfig:
         nums = [int(p) for p in parts[:3]] + [0] * (3 - len(parts[:3]))
         return nums[0], nums[1], nums[2]
 
+    @cached_property
+    def kubernetes_minor(self) -> int:
+        return int(self.kubernetes_version.lstrip("v").split(".")[1])
+
     def gate(self, name: str) -> bool:
-        return dict(self.feature_gates).get(name, False)
+        """A feature gate as the cluster runs it: set in ``featureGates``, else its default in
+        ``kubernetesVersion`` (gates lwssim does not know default to off)."""
+        given = dict(self.feature_gates).get(name)
+        if given is not None:
+            return given
+        on = False
+        for minor, default in GATE_DEFAULTS.get(name, ()):
+            if self.kubernetes_minor >= minor:
+                on = default
+        return on
 
 
 @dataclass(frozen=True)
@@ -107,7 +132,9 @@ class Expectation:
     """``expect[]``: one assertion ``metric comparator value`` on a workload (or the cluster).
 
     metric: groupsServing | groupsReadyReported | timeToAllServing | availability | groupRecreations |
-    pendingPods. For timeToAllServing the value is seconds. ``quantile`` applies over Monte Carlo runs.
+    pendingPods | podsPreempted | rolloutMinServing | rolloutDuration. Durations are in seconds.
+    ``quantile`` applies over Monte Carlo runs; ``lws_versions`` (when given) are the LWS versions the
+    expectation holds for.
     """
 
     workload: str | None
@@ -117,6 +144,10 @@ class Expectation:
     quantile: float | None = None
     index: int = 0  # position in expect[], for messages
     field_path: str = ""
+    lws_versions: tuple[str, ...] = ()
+
+    def holds_for(self, lws_version: str) -> bool:
+        return not self.lws_versions or lws_version in self.lws_versions
 
 
 @dataclass(frozen=True)

@@ -236,3 +236,38 @@ def test_max_unavailable_0_with_the_statefulset_gate_on_is_refused_before_v0_9__
         lws_spec(doc, Where("lws.yaml"), config)
     assert "rollingUpdateConfiguration.maxUnavailable" in str(info.value)
     assert "lws#776" in str(info.value) and "no pod would ever be created" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "version", "refused_with"),
+    [
+        (
+            "volumeClaimTemplates",
+            "v0.7.0",
+            'unknown field "volumeClaimTemplates": the LeaderWorkerSet v1 schema of LWS v0.7.0',
+        ),
+        (
+            "persistentVolumeClaimRetentionPolicy",
+            "v0.7.0",
+            'unknown field "persistentVolumeClaimRetentionPolicy"',
+        ),
+        ("volumeClaimTemplates", "v0.8.0", "volumeClaimTemplates (LWS v0.8+) are not modelled"),
+        (
+            "persistentVolumeClaimRetentionPolicy",
+            "v0.9.0",
+            None,
+        ),  # known from v0.8; without claims it does nothing
+    ],
+)
+def test_fields_a_version_added_are_unknown_to_the_versions_before__leaderworkerset_types_go(
+    field, version, refused_with
+):
+    value = (
+        [{"metadata": {"name": "cache"}}] if field == "volumeClaimTemplates" else {"whenDeleted": "Delete"}
+    )
+    doc = make()
+    doc["spec"]["leaderWorkerTemplate"][field] = value
+    if refused_with is None:
+        assert load(doc, version).size == 1
+        return
+    assert refused_with in str(error(doc, version))

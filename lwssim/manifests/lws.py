@@ -58,8 +58,19 @@ SCHEMA_FIELDS = {
 }
 
 
-def check_schema_fields(doc: dict, where: Where) -> None:
-    """Refuse fields the CRD does not declare, as the API server's strict field validation does."""
+# Fields a later release added to the CRD (api/leaderworkerset/v1/leaderworkerset_types.go at each tag): an
+# older version's API server refuses them as unknown.
+ADDED_FIELDS = {
+    "spec.leaderWorkerTemplate": {
+        "volumeClaimTemplates": (0, 8),
+        "persistentVolumeClaimRetentionPolicy": (0, 8),
+    }
+}
+
+
+def check_schema_fields(doc: dict, where: Where, version: tuple[int, int, int] = (0, 7, 0)) -> None:
+    """Refuse fields the CRD of LWS ``version`` does not declare, as the API server's strict field
+    validation does."""
     for path, known in SCHEMA_FIELDS.items():
         node: Any = doc
         at = where
@@ -68,13 +79,15 @@ def check_schema_fields(doc: dict, where: Where) -> None:
             at = at.key(part)
         if not isinstance(node, dict):
             continue
+        added = {f for f, since in ADDED_FIELDS.get(path, {}).items() if version[:2] >= since}
         for name in node:
-            if name == "volumeClaimTemplates" and path == "spec.leaderWorkerTemplate":
+            if name == "volumeClaimTemplates" and name in added:
                 raise at.key(name).unsupported("volumeClaimTemplates (LWS v0.8+) are not modelled")
-            if name not in known:
+            if name not in known and name not in added:
+                v = "v" + ".".join(map(str, version))
                 raise at.key(name).error(
-                    f'unknown field "{name}": the LeaderWorkerSet v1 schema declares only '
-                    f"{', '.join(known)} here (kubectl apply would reject it)"
+                    f'unknown field "{name}": the LeaderWorkerSet v1 schema of LWS {v} declares only '
+                    f"{', '.join(known + tuple(sorted(added)))} here (kubectl apply would reject it)"
                 )
 
 
@@ -152,7 +165,7 @@ def lws_spec(doc: Any, where: Where, controller: ControllerConfig | None = None)
     """A LeaderWorkerSet object (``{apiVersion, kind, metadata, spec}``) as the LWS controllers see it."""
     controller = controller or ControllerConfig()
     obj = where.mapping(doc)
-    check_schema_fields(obj, where)
+    check_schema_fields(obj, where, controller.version_tuple)
     meta_at = where.key("metadata")
     meta = meta_at.mapping(obj.get("metadata"))
     name = meta_at.key("name").string(meta.get("name"), "")

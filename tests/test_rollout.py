@@ -5,11 +5,12 @@ test/integration/controllers/leaderworkerset_test.go)."""
 
 from __future__ import annotations
 
+import pytest
 from support import build
 from support import recs as records
 
 from lwssim.analysis.report import build_report
-from lwssim.engine.lws.controllers.leaderworkerset import rolling_update_partition
+from lwssim.engine.lws.controllers.leaderworkerset import rolling_update_partition, rolling_update_replicas
 from lwssim.engine.store import MODIFIED
 
 NODES = {"cluster": {"nodePools": [{"name": "h100", "count": 14, "capacity": {"nvidia.com/gpu": 8}}]}}
@@ -168,3 +169,36 @@ def test_kubernetes_version_sets_the_max_unavailable_gate_default__kube_features
     assert _leaders_deleted_together(tmp_path / "b", {"kubernetesVersion": "v1.37.2"})
     off = {"kubernetesVersion": "v1.37", "featureGates": {"MaxUnavailableStatefulSet": False}}
     assert not _leaders_deleted_together(tmp_path / "c", off)
+
+
+@pytest.mark.parametrize(
+    ("n", "surge", "max_unavailable", "unready", "want"),
+    [(1, 1, 0, 1, 2), (4, 2, 1, 2, 5), (2, 2, 1, 2, 3), (1, 1, 0, 0, 1), (1, 1, 1, 1, 1), (3, 0, 0, 1, 3)],
+)
+def test_v0_9_keeps_surge_until_max_unavailable_covers_the_unready__TestCalculateRollingUpdateReplicas(
+    n, surge, max_unavailable, unready, want
+):
+    """The six cases of pkg/controllers/leaderworkerset_controller_test.go at v0.9.0 (lws#778)."""
+    assert rolling_update_replicas(n, surge, max_unavailable, unready, v09=True) == want
+
+
+def test_before_v0_9_surge_goes_one_group_at_a_time__lws_v0_7_0_rollingUpdateParameters():
+    assert [rolling_update_replicas(4, 2, 2, u, v09=False) for u in (3, 2, 1, 0)] == [6, 5, 4, 4]
+    assert [rolling_update_replicas(4, 2, 2, u, v09=True) for u in (3, 2, 1, 0)] == [6, 4, 4, 4]
+
+
+def test_v0_9_reclaims_two_surge_groups_at_once_and_keeps_them_with_max_unavailable_0__lws_778(tmp_path):
+    def run(version: str, **cfg) -> tuple[list, dict]:
+        path = tmp_path / f"{version}-{cfg['maxUnavailable']}"
+        path.mkdir()
+        steps, _, report = rollout(
+            path, [patch("1h")], strategy(**cfg), {"controller": {"lwsVersion": version}}
+        )
+        return steps, report["workloads"][0]["rollouts"][0]
+
+    v07, _ = run("v0.7.0", maxUnavailable=2, maxSurge=2)
+    v09, _ = run("v0.9.0", maxUnavailable=2, maxSurge=2)
+    assert [r for _, r in v07[-3:]] == [6, 5, 4] and [r for _, r in v09[-2:]] == [6, 4]
+    steps, ro = run("v0.9.0", maxUnavailable=0, maxSurge=1)
+    assert steps[-2:] == [(0, 5), (0, 4)]  # the surge group stays until every group is back
+    assert ro["minServing"] == 4  # so no group stops serving

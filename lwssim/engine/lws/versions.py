@@ -34,6 +34,11 @@ class LWSVersion:
     # worker, deleted with its old group, makes LWS delete the new leader too: a deleted leader's
     # group is recreated twice (lws#804, lws#805; pod_controller.go handleRestartPolicy).
     restart_ignores_previous_leaders_workers: bool = False
+    # Surge groups are reclaimed as maxUnavailable allows (replicas + max(unready - maxUnavailable, 0)),
+    # several at once, and a rollout that also scales up adds no temporary surge group; before v0.9 one at
+    # a time (replicas + max(unready - 1, 0)) and scale-up went through the surge (lws#778;
+    # leaderworkerset_controller.go calculateRollingUpdateReplicas and rollingUpdateParameters, v0.9.0).
+    surge_reclaimed_within_max_unavailable: bool = False
 
 
 V0_7 = LWSVersion((0, 7))
@@ -44,6 +49,7 @@ V0_9 = replace(
     ready_counts_available_workers=True,
     leader_max_unavailable_adds_surge=True,
     restart_ignores_previous_leaders_workers=True,
+    surge_reclaimed_within_max_unavailable=True,
 )
 V0_10 = replace(V0_9, minor=(0, 10))
 VERSIONS = (V0_7, V0_8, V0_9, V0_10)  # oldest first

@@ -127,19 +127,25 @@ class LeaderWorkerSetReconciler:
             return 0, n
         surge = min(scaled(spec.rolling_update.max_surge, n, True), n)
         burst = n + surge
+        max_unavailable = scaled(spec.rolling_update.max_unavailable, n, False)
+        v09 = self.version.surge_reclaimed_within_max_unavailable
 
         def want(unready: int) -> int:
-            return n + max(unready - 1, 0) if unready <= surge else burst
+            return rolling_update_replicas(n, surge, max_unavailable, unready, v09)
 
         if lws.template_changed:
+            if v09 and sts.replicas < n:  # scaling up first: no temporary surge group (lws#778)
+                return min(n, sts.replicas), n
             return min(n, sts.replicas), want(n)
         if sts.partition == 0 and sts.replicas == n:
             return 0, n
+        if v09 and sts.replicas < n:
+            return sts.partition, n
         states = self.replica_states(lws, sts.replicas)
         unready = sum(1 for i in range(n) if i >= len(states) or not all(states[i]))
         if int(sts.annotations.get(REPLICAS, n)) != n:
             return min(sts.partition, burst), want(unready)
-        step = scaled(spec.rolling_update.max_unavailable, n, False) + surge - (burst - sts.replicas)
+        step = max_unavailable + surge - (burst - sts.replicas)
         return rolling_update_partition(states, sts.replicas, step, sts.partition), want(unready)
 
     def replica_states(self, lws: LeaderWorkerSet, count: int) -> list[tuple[bool, bool]]:
@@ -272,3 +278,12 @@ def rolling_update_partition(states: list[tuple[bool, bool]], replicas: int, ste
             break
         idx -= 1
     return min(partition, current)
+
+
+def rolling_update_replicas(n: int, surge: int, max_unavailable: int, unready: int, v09: bool) -> int:
+    """The leader set's replicas during a rollout (``wantReplicas``): the surge groups stay until the unready
+    ones fit the budget, then go; from v0.9 the budget is maxUnavailable (calculateRollingUpdateReplicas,
+    lws#778), before it one group at a time."""
+    if unready > surge:
+        return n + surge
+    return n + max(unready - (max_unavailable if v09 else 1), 0)

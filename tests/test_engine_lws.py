@@ -207,6 +207,21 @@ def test_subgroup_index_when_size_minus_one_divisible() -> None:
     assert got == ["0", "0", "0", "1", "1"]
 
 
+@pytest.mark.parametrize(
+    ("version", "indexes"), [("v0.9.0", ["0", "0", "1", "2"]), ("v0.10.0", ["0", "1", "2", "3"])]
+)
+def test_subgroup_of_one_is_each_pod_from_v0_10__lws_918(version: str, indexes: list[str]) -> None:
+    """subGroupSize 1: (size-1) % 1 == 0, so before v0.10 worker w got index w-1 (worker 1 shared the leader's
+    subgroup 0); v0.10's getSubGroupIndex also asks size % 1 != 0, which fails: index w."""
+    doc = scenario_doc(
+        [pool(count=4)], [lws(size=4, subGroupPolicy={"subGroupSize": 1})], controller={"lwsVersion": version}
+    )
+    world, _ = run(doc)
+    assert [
+        pod(world, n).labels[P + "subgroup-index"] for n in ("llm-0", "llm-0-1", "llm-0-2", "llm-0-3")
+    ] == indexes
+
+
 def test_subgroup_key_label_value() -> None:
     world, _ = run(scenario_doc([pool(count=4)], [lws(size=4, **SUBGROUP)]))
     assert pod(world, "llm-0").labels[P + "subgroup-key"] == sha1("llm-0/0")

@@ -33,5 +33,5 @@ class LWSControllers:
         self.pod = PodReconciler(cluster, version, volcano, templates)
         self.leaderworkerset.setup_with_manager(store)
         self.pod.setup_with_manager(store)
-        self.webhook = PodWebhook(store, volcano)
+        self.webhook = PodWebhook(store, volcano, version)
         store.admit("Pod", self.webhook.default)

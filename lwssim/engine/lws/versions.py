@@ -39,6 +39,9 @@ class LWSVersion:
     # a time (replicas + max(unready - 1, 0)) and scale-up went through the surge (lws#778;
     # leaderworkerset_controller.go calculateRollingUpdateReplicas and rollingUpdateParameters, v0.9.0).
     surge_reclaimed_within_max_unavailable: bool = False
+    # subGroupSize 1: each worker is a subgroup of its own; before v0.10 getSubGroupIndex put worker 1 in the
+    # leader's subgroup 0 and worker i in i - 1 (lws#918, pkg/webhooks/pod_webhook.go v0.10.0).
+    subgroup_of_one_fixed: bool = False
 
 
 V0_7 = LWSVersion((0, 7))
@@ -51,7 +54,7 @@ V0_9 = replace(
     restart_ignores_previous_leaders_workers=True,
     surge_reclaimed_within_max_unavailable=True,
 )
-V0_10 = replace(V0_9, minor=(0, 10))
+V0_10 = replace(V0_9, minor=(0, 10), subgroup_of_one_fixed=True)
 VERSIONS = (V0_7, V0_8, V0_9, V0_10)  # oldest first
 
 

@@ -13,6 +13,7 @@ from lwssim.engine.lws.labels import (
     sha1,
 )
 from lwssim.engine.lws.utils import lws_of
+from lwssim.engine.lws.versions import V0_7, LWSVersion
 from lwssim.engine.objects import Pod
 from lwssim.engine.scheduling.gang import GROUP_NAME_ANNOTATION
 from lwssim.engine.store import Store
@@ -23,8 +24,8 @@ from lwssim.model.pod import LabelSelector, PodAffinityTerm, Requirement
 class PodWebhook:
     """PodWebhook.Default, run by the store on every pod it creates."""
 
-    def __init__(self, store: Store, volcano: bool) -> None:
-        self.store, self.volcano = store, volcano
+    def __init__(self, store: Store, volcano: bool, version: LWSVersion = V0_7) -> None:
+        self.store, self.volcano, self.version = store, volcano, version
 
     def default(self, pod: Pod) -> None:
         if NAME not in pod.labels:
@@ -44,7 +45,7 @@ class PodWebhook:
                 pod.anti_affinity += (anti,)
         else:
             pod.labels[WORKER_INDEX] = str(pod.ordinal)
-        _subgroup(pod, spec)
+        _subgroup(pod, spec, self.version.subgroup_of_one_fixed)
         if self.volcano:  # volcano_provider.go InjectPodGroupMetadata
             pod.annotations[GROUP_NAME_ANNOTATION] = (
                 f"{lws.name}-{pod.labels.get(GROUP_INDEX, pod.group)}-{pod.revision}"
@@ -64,8 +65,9 @@ def _exclusive_terms(key_label: str, own: str, topology_key: str) -> tuple[PodAf
     return affinity, anti
 
 
-def _subgroup(pod: Pod, spec: LeaderWorkerSetSpec) -> None:
-    """Subgroup labels and subgroup exclusive placement (pod_webhook.go:135-166, getSubGroupIndex)."""
+def _subgroup(pod: Pod, spec: LeaderWorkerSetSpec, size_one_fixed: bool) -> None:
+    """Subgroup labels and subgroup exclusive placement (pod_webhook.go:135-166, getSubGroupIndex); with
+    subGroupSize 1, before v0.10 worker 1 shares subgroup 0 with the leader (lws#918)."""
     size = spec.subgroup_size
     if not size:
         return
@@ -73,7 +75,7 @@ def _subgroup(pod: Pod, spec: LeaderWorkerSetSpec) -> None:
         if spec.subgroup_type == "LeaderExcluded":
             return
         index = 0
-    elif (spec.size - 1) % size == 0:
+    elif (spec.size - 1) % size == 0 and not (size_one_fixed and spec.size % size == 0):
         index = (pod.ordinal - 1) // size
     else:
         index = pod.ordinal // size

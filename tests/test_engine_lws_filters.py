@@ -37,11 +37,22 @@ def test_a_version_reads_the_newest_record_not_newer_than_it(declared: str, want
     assert lws_version(ControllerConfig(lws_version=declared)) is want
 
 
-def test_each_version_differs_from_v0_7_exactly_where_lws_v0_9_changed() -> None:
-    """lws#705 (group readiness), lws#781 (leader maxUnavailable), lws#804/#805 (old leader's workers)."""
+# The release each behaviour arrived in: lws#705 (group readiness), lws#781 (leader maxUnavailable),
+# lws#804/#805 (old leader's workers), lws#778 (surge reclaim) in v0.9; lws#918 (subgroups of one) in v0.10.
+ARRIVED = {
+    "ready_counts_available_workers": (0, 9),
+    "leader_max_unavailable_adds_surge": (0, 9),
+    "restart_ignores_previous_leaders_workers": (0, 9),
+    "surge_reclaimed_within_max_unavailable": (0, 9),
+    "subgroup_of_one_fixed": (0, 10),
+}
+
+
+def test_each_version_differs_from_v0_7_exactly_where_a_release_changed_it() -> None:
     flags = [f.name for f in dataclasses.fields(LWSVersion) if f.name != "minor"]
+    assert sorted(flags) == sorted(ARRIVED)
     for version in VERSIONS:
-        assert all(getattr(version, f) == (version.minor >= (0, 9)) for f in flags), version
+        assert all(getattr(version, f) == (version.minor >= ARRIVED[f]) for f in flags), version
     assert [v.minor for v in VERSIONS] == sorted(v.minor for v in VERSIONS)
 
 

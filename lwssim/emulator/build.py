@@ -318,6 +318,10 @@ def ensure_built(force: bool = False, lws_version: str = LWS_VERSION) -> Path:
             t0 = time.monotonic()
             log(f"go build {tool.module}@{tool.version} -> {', '.join(tool.packages)}")
             pkgs = list(tool.packages.values())
+            for binary in tool.packages:
+                # It may be a hard link into a sibling folder (an interrupted build's reuse): writing
+                # through it would change that folder's binary too.
+                (partial / binary).unlink(missing_ok=True)
             # Several packages: their basenames equal the binary names, so `-o DIR/` names them right.
             single = str(partial / next(iter(tool.packages)))
             out = [single] if len(pkgs) == 1 else [str(partial) + "/"]

@@ -2,8 +2,8 @@
 # Prepare the machine for `lwssim emulator` and `pytest -m e2e`: nothing beyond Go (in the image) and
 # the Python deps is needed; this script checks Go and pre-builds the emulator's binaries into the
 # version-keyed cache (~/.cache/lwssim/bin/<key>/). Idempotent: a warm cache makes it a no-op (~1 s).
-# A cold build (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, LWS)
-# takes about 30-60 minutes on 2 cores.
+# A cold build (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, LWS v0.7.0 and
+# v0.9.0) takes about 30-60 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,3 +21,6 @@ python3 -c "import cryptography, kubernetes" || python3 -m pip install --quiet "
 
 # Prints the bin folder on stdout; progress on stderr.
 python3 -m lwssim.emulator.build
+# The other LWS release the e2e tests compare (tests/e2e/test_lws_versions.py): its own bin folder, with
+# kube-*, etcd and kwok linked from the one above, so only the LWS controller is compiled (lwssim/emulator/README.md).
+python3 -m lwssim.emulator.build --lws-version v0.9.0

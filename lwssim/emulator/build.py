@@ -6,7 +6,13 @@ the package.  Binaries are build outputs and live outside the repository, in
 ``$LWSSIM_CACHE_DIR/bin/<key>/`` (default ``~/.cache/lwssim/bin/<key>/``), built once per machine.
 The key changes whenever a go.mod/go.sum or the Go toolchain changes, so a version bump rebuilds.
 
-Run ``python -m lwssim.emulator.build`` to probe the modules and build; it prints the bin folder.
+Each LWS release has a wrapper module of its own (``gomod/lws`` for the default v0.7.0, whose cache key
+is what it always was, ``gomod/lws-<version>`` for the others) and a bin folder of its own; only the
+version asked for is built, and the binaries of the other tools are hard-linked from a sibling folder
+built from the same module files instead of being built again.
+
+Run ``python -m lwssim.emulator.build [--lws-version vX.Y.Z]`` to probe the modules and build; it
+prints the bin folder.
 """
 
 from __future__ import annotations
@@ -30,7 +36,10 @@ from pathlib import Path
 K8S_VERSION = "v1.34.4"
 ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.7.0"
-LWS_VERSION = "v0.7.0"
+LWS_VERSION = "v0.7.0"  # the default: the controller docs/lws-v0.7-semantics.md describes
+# Every LWS release the proxy serves from v0.7.0 on; v0.10.0's source zip is refused (403).
+LWS_VERSIONS: tuple[str, ...] = ("v0.7.0", "v0.8.0", "v0.9.0")
+LWS_MODULE = "sigs.k8s.io/lws"
 
 
 @dataclass(frozen=True)
@@ -63,11 +72,25 @@ TOOLS: tuple[Tool, ...] = (
     ),
     Tool("etcd", "go.etcd.io/etcd/server/v3", ETCD_VERSION, {"etcd": "go.etcd.io/etcd/server/v3"}),
     Tool("kwok", "sigs.k8s.io/kwok", KWOK_VERSION, {"kwok": "sigs.k8s.io/kwok/cmd/kwok"}),
-    # LWS's main package is .../cmd, so the binary needs an explicit name.
-    Tool("lws", "sigs.k8s.io/lws", LWS_VERSION, {"lws-controller": "sigs.k8s.io/lws/cmd"}),
 )
 
-BINARIES: tuple[str, ...] = tuple(b for t in TOOLS for b in t.packages)
+
+def lws_tool(version: str = LWS_VERSION) -> Tool:
+    """The LWS controller of one release; its wrapper module is ``gomod/lws`` for the default (so the
+    default's cache key is unchanged) and ``gomod/lws-<version>`` otherwise."""
+    if version not in LWS_VERSIONS:
+        raise BuildError(f"LWS {version} is not supported; choose one of {', '.join(LWS_VERSIONS)}")
+    name = "lws" if version == LWS_VERSION else f"lws-{version}"
+    # LWS's main package is .../cmd, so the binary needs an explicit name.
+    return Tool(name, LWS_MODULE, version, {"lws-controller": f"{LWS_MODULE}/cmd"})
+
+
+def tools(lws_version: str = LWS_VERSION) -> tuple[Tool, ...]:
+    """Every tool of the stack with the given LWS release, LWS first so it builds first."""
+    return (lws_tool(lws_version), *TOOLS)
+
+
+BINARIES: tuple[str, ...] = (*(b for t in TOOLS for b in t.packages), "lws-controller")
 
 
 class BuildError(RuntimeError):
@@ -112,27 +135,72 @@ def go_version() -> str:
     return out.stdout.strip()
 
 
-def versions_key() -> str:
+def versions_key(lws_version: str = LWS_VERSION) -> str:
     """Key naming the bin folder: versions plus a hash of the module files and the toolchain."""
     h = hashlib.sha256()
-    for tool in TOOLS:
+    # Hashed in the order k8s, etcd, kwok, lws, as before there were several LWS releases: the
+    # default's key, and so every existing cache, stays valid.
+    for tool in (*TOOLS, lws_tool(lws_version)):
         for fname in ("go.mod", "go.sum"):
             h.update((gomod_dir(tool.name) / fname).read_bytes())
     gov = go_version()
     h.update(gov.encode())
-    versions = f"k8s-{K8S_VERSION}_etcd-{ETCD_VERSION}_kwok-{KWOK_VERSION}_lws-{LWS_VERSION}"
+    versions = f"k8s-{K8S_VERSION}_etcd-{ETCD_VERSION}_kwok-{KWOK_VERSION}_lws-{lws_version}"
     return f"{versions}_{gov}_{h.hexdigest()[:10]}"
 
 
-def bin_dir() -> Path:
+def bin_dir(lws_version: str = LWS_VERSION) -> Path:
     """The folder the binaries of the current versions live in (may not exist yet)."""
-    return cache_root() / "bin" / versions_key()
+    return cache_root() / "bin" / versions_key(lws_version)
 
 
-def is_built(path: Path | None = None) -> bool:
+def is_built(path: Path | None = None, lws_version: str = LWS_VERSION) -> bool:
     """True when every binary is present in the bin folder and the build finished."""
-    path = path or bin_dir()
+    path = path or bin_dir(lws_version)
     return (path / "BUILD.json").is_file() and all((path / b).is_file() for b in BINARIES)
+
+
+def tool_stamp(tool: Tool, go_ver: str) -> str:
+    """What a tool's binaries are made from: its module files and the toolchain (recorded in BUILD.json)."""
+    h = hashlib.sha256(go_ver.encode())
+    for fname in ("go.mod", "go.sum"):
+        h.update((gomod_dir(tool.name) / fname).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _built_stamps(folder: Path, go_ver: str) -> dict[str, str]:
+    """Tool stamps of a finished bin folder: from its BUILD.json, or, for a folder built before stamps
+    were recorded, from its name when that is the default key (which hashes the same module files)."""
+    try:
+        recorded = json.loads((folder / "BUILD.json").read_text()).get("tools")
+    except (OSError, json.JSONDecodeError):
+        return {}
+    if isinstance(recorded, dict):
+        return recorded
+    if folder.name == versions_key():
+        return {t.name: tool_stamp(t, go_ver) for t in tools()}
+    return {}
+
+
+def _reuse(tool: Tool, go_ver: str, dest: Path) -> bool:
+    """Hard-link (or copy) a tool's binaries from a sibling bin folder built from the same module files."""
+    stamp = tool_stamp(tool, go_ver)
+    root = cache_root() / "bin"
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        if folder == dest or folder.name.endswith(".partial") or not is_built(folder):
+            continue
+        if _built_stamps(folder, go_ver).get(tool.name) != stamp:
+            continue
+        for binary in tool.packages:
+            target = dest / binary
+            target.unlink(missing_ok=True)
+            try:
+                os.link(folder / binary, target)
+            except OSError:
+                shutil.copy2(folder / binary, target)
+        log(f"reused {tool.name} from {folder.name}")
+        return True
+    return False
 
 
 def gomodcache() -> Path:
@@ -146,7 +214,7 @@ def module_dir(module: str, version: str) -> Path:
     # Module paths in the cache escape upper-case letters; ours are all lower-case.
     path = gomodcache() / f"{module}@{version}"
     if not path.is_dir():
-        tool = next(t for t in TOOLS if t.module == module)
+        tool = lws_tool(version) if module == LWS_MODULE else next(t for t in TOOLS if t.module == module)
         _run(["go", "mod", "download", f"{module}@{version}"], cwd=_workdir(tool), what=f"download {module}")
     return path
 
@@ -189,9 +257,9 @@ def _run(cmd: list[str], cwd: Path, what: str, heartbeat_s: float = 30.0) -> Non
         raise BuildError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{tail}")
 
 
-def probe() -> None:
+def probe(lws_version: str = LWS_VERSION) -> None:
     """``go mod download`` every wrapper module; on failure name exactly which module is not served."""
-    for tool in TOOLS:
+    for tool in tools(lws_version):
         work = _workdir(tool)
         out = subprocess.run(
             ["go", "mod", "download", "-json", f"{tool.module}@{tool.version}"],
@@ -225,9 +293,11 @@ def _lock(path: Path):  # type: ignore[no-untyped-def]
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def ensure_built(force: bool = False) -> Path:
-    """Return the bin folder, building every missing binary first (progress on stderr)."""
-    target = bin_dir()
+def ensure_built(force: bool = False, lws_version: str = LWS_VERSION) -> Path:
+    """Return the bin folder of the stack with this LWS release, building every missing binary first
+    (progress on stderr). Tools a sibling folder already holds, from the same module files, are linked."""
+    stack_tools = tools(lws_version)
+    target = bin_dir(lws_version)
     if is_built(target) and not force:
         return target
     with _lock(cache_root() / "bin" / ".build.lock"):
@@ -235,17 +305,23 @@ def ensure_built(force: bool = False) -> Path:
             return target
         go_ver = go_version()
         log(f"building emulator binaries into {target} ({go_ver}); a cold build takes 30-60 min on 2 cores")
-        probe()
+        probe(lws_version)
         partial = target.with_name(target.name + ".partial")
         partial.mkdir(parents=True, exist_ok=True)
         timings: dict[str, float] = {}
         t_all = time.monotonic()
-        for tool in TOOLS:
+        for tool in stack_tools:
             if not force and all((partial / b).is_file() for b in tool.packages):
+                continue
+            if not force and _reuse(tool, go_ver, partial):
                 continue
             t0 = time.monotonic()
             log(f"go build {tool.module}@{tool.version} -> {', '.join(tool.packages)}")
             pkgs = list(tool.packages.values())
+            for binary in tool.packages:
+                # It may be a hard link into a sibling folder (an interrupted build's reuse): writing
+                # through it would change that folder's binary too.
+                (partial / binary).unlink(missing_ok=True)
             # Several packages: their basenames equal the binary names, so `-o DIR/` names them right.
             single = str(partial / next(iter(tool.packages)))
             out = [single] if len(pkgs) == 1 else [str(partial) + "/"]
@@ -257,7 +333,8 @@ def ensure_built(force: bool = False) -> Path:
             json.dumps(
                 {
                     "go": go_ver,
-                    "versions": {t.module: t.version for t in TOOLS},
+                    "versions": {t.module: t.version for t in stack_tools},
+                    "tools": {t.name: tool_stamp(t, go_ver) for t in stack_tools},
                     "seconds": timings,
                     "total_seconds": round(time.monotonic() - t_all, 1),
                 },
@@ -276,12 +353,18 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m lwssim.emulator.build", description=__doc__)
     ap.add_argument("--probe-only", action="store_true", help="only check that every module is served")
     ap.add_argument("--force", action="store_true", help="rebuild even if the binaries exist")
+    ap.add_argument(
+        "--lws-version",
+        choices=LWS_VERSIONS,
+        default=LWS_VERSION,
+        help=f"the LWS release whose controller is built (default {LWS_VERSION})",
+    )
     args = ap.parse_args(argv)
     try:
         if args.probe_only:
-            probe()
+            probe(args.lws_version)
             return 0
-        print(ensure_built(force=args.force))
+        print(ensure_built(force=args.force, lws_version=args.lws_version))
     except BuildError as exc:
         log(f"error: {exc}")
         return 1

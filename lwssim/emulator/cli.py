@@ -68,6 +68,13 @@ def emulator() -> None:
 @click.option(
     "--timeout", type=float, default=180.0, show_default=True, help="Seconds to wait for readiness."
 )
+@click.option(
+    "--lws-version",
+    type=click.Choice(build.LWS_VERSIONS),
+    default=build.LWS_VERSION,
+    show_default=True,
+    help="LWS release whose controller, CRDs and webhooks run (built and cached per release).",
+)
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_state_opt
 def up(
@@ -82,6 +89,7 @@ def up(
     jitter: float,
     termination: float,
     timeout: float,
+    lws_version: str,
     output: str,
     state_dir: Path | None,
 ) -> None:
@@ -104,6 +112,7 @@ def up(
         jitter_s=jitter,
         termination_s=termination,
         timeout_s=timeout,
+        lws_version=lws_version,
     )
     stack = Stack(state_dir)
     try:

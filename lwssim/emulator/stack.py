@@ -91,6 +91,7 @@ class Options:
     termination_s: float = 0.0
     timeout_s: float = 180.0
     node_monitor_grace_period: str = "40s"
+    lws_version: str = build.LWS_VERSION  # which release's controller, CRDs and webhooks run
 
 
 def _proc_start_ticks(pid: int) -> int | None:
@@ -318,11 +319,16 @@ class Stack:
             log(f"removing stale state in {self.dir}")
             self.down()
         t_build = time.monotonic()
-        bins = build.ensure_built()
+        bins = build.ensure_built(lws_version=opts.lws_version)
         build_s = time.monotonic() - t_build
         self.dir.mkdir(parents=True, exist_ok=True)
         self.procs = []
-        self.info = {"state_dir": str(self.dir), "bin_dir": str(bins), "pid_of_up": os.getpid()}
+        self.info = {
+            "state_dir": str(self.dir),
+            "bin_dir": str(bins),
+            "lws_version": opts.lws_version,
+            "pid_of_up": os.getpid(),
+        }
         self._save()
         t0 = time.monotonic()
         with _cleanup_on_failure(self):
@@ -453,19 +459,17 @@ class Stack:
 
         api = self.api_client()
         kwok_dir = build.module_dir("sigs.k8s.io/kwok", build.KWOK_VERSION)
-        lws_dir = build.module_dir("sigs.k8s.io/lws", build.LWS_VERSION)
+        lws_dir = build.module_dir(build.LWS_MODULE, opts.lws_version)
         _apply_crd(api, stages.stage_crd(kwok_dir))
-        _apply_crd(
-            api,
-            yaml.safe_load(
-                (lws_dir / "config/crd/bases/leaderworkerset.x-k8s.io_leaderworkersets.yaml").read_text()
-            ),
-        )
-        _wait(
-            "CRDs established",
-            lambda: _crds_established(api, ["stages.kwok.x-k8s.io", f"leaderworkersets.{LWS_GROUP}"]),
-            60,
-        )
+        # Every CRD the release ships: from v0.9 its controller also watches DisaggregatedSets and
+        # cannot start without their CRD (cmd/main.go at v0.9.0 sets up that reconciler too).
+        lws_crds = [
+            yaml.safe_load(f.read_text()) for f in sorted((lws_dir / "config/crd/bases").glob("*.yaml"))
+        ]
+        for crd in lws_crds:
+            _apply_crd(api, crd)
+        crd_names = ["stages.kwok.x-k8s.io", *(c["metadata"]["name"] for c in lws_crds)]
+        _wait("CRDs established", lambda: _crds_established(api, crd_names), 60)
         stages.apply_stages(api, stages.default_stages(opts.start_delay_s, opts.ready_delay_s, opts.jitter_s))
 
         # kwok loads ~/.kwok/kwok.yaml when present: give it an empty HOME of its own.

@@ -11,28 +11,26 @@ The first run on a machine builds the binaries (30-60 min on 2 cores; ``.ci/emul
 it ahead of time); later runs start the stack in well under a minute.  Without ``go`` and without
 prebuilt binaries the tests are skipped, not failed.
 
+Tests of another LWS release (tests/e2e/test_lws_versions.py) start a second stack with
+``running_stack(version)`` for their module only, so the race-sensitive tests after them run beside one
+idle stack, not two.
+
 Each test creates its LeaderWorkerSets through ``make_lws`` and they are deleted (and their pods
 waited away) after the test, so tests do not compete for GPUs.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import os
 import shutil
-import signal
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_helpers import LWS_GROUP, NS, RACK, wait_for
+from e2e_helpers import lws_maker, running_stack
 
 from lwssim.emulator import build
-from lwssim.emulator.nodes import NodeSpec
-from lwssim.emulator.stack import Options, Stack
+from lwssim.emulator.stack import Stack
 
 
 def _skip_reason() -> str | None:
@@ -56,30 +54,13 @@ def _reap_orphans() -> None:
 
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[Stack]:
-    """The running emulator for the whole session; stopped (by PID) whatever happens."""
+    """The running emulator (LWS v0.7.0) for the whole session."""
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
     _reap_orphans()
-    state = build.cache_root() / f"emulator-e2e-{os.getpid()}"
-    stack = Stack(state)
-    opts = Options(node_spec=NodeSpec(count=4, gpus_per_node=8, topology={RACK: 2}), timeout_s=240)
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGHUP)}
-    atexit.register(stack.down)
-    try:
-        t0 = time.monotonic()
-        stack.up(opts)
-        print(f"\nemulator up in {time.monotonic() - t0:.1f}s: {stack.kubeconfig}")
+    with running_stack() as stack:
         yield stack
-    finally:
-        stack.down()
-        atexit.unregister(stack.down)
-        for s, h in old.items():
-            signal.signal(s, h)
 
 
 @pytest.fixture(scope="session")
@@ -90,27 +71,6 @@ def api(emulator: Stack) -> Any:
 
 @pytest.fixture
 def make_lws(api: Any) -> Iterator[Callable[[dict[str, Any]], dict[str, Any]]]:
-    """Create LeaderWorkerSets; delete them and wait their pods away after the test."""
-    from kubernetes import client
-
-    co = client.CustomObjectsApi(api)
-    v1 = client.CoreV1Api(api)
-    made: list[str] = []
-
-    def create(body: dict[str, Any]) -> dict[str, Any]:
-        made.append(body["metadata"]["name"])
-        return co.create_namespaced_custom_object(LWS_GROUP, "v1", NS, "leaderworkersets", body)
-
-    yield create
-    for name in made:
-        with contextlib.suppress(client.ApiException):
-            co.delete_namespaced_custom_object(
-                LWS_GROUP, "v1", NS, "leaderworkersets", name, propagation_policy="Foreground"
-            )
-    for name in made:
-        sel = f"leaderworkerset.sigs.k8s.io/name={name}"
-        wait_for(
-            f"pods of {name} gone",
-            lambda sel=sel: not v1.list_namespaced_pod(NS, label_selector=sel).items,
-            timeout=90,
-        )
+    """Create LeaderWorkerSets on the session emulator; deleted (pods waited away) after the test."""
+    with lws_maker(api) as create:
+        yield create

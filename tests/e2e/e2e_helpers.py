@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import os
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lwssim.emulator.stack import Stack
+from lwssim.emulator import build
+from lwssim.emulator.nodes import NodeSpec
+from lwssim.emulator.stack import Options, Stack
 
 LWS_GROUP = "leaderworkerset.x-k8s.io"
 NS = "default"
@@ -102,3 +108,60 @@ def pods_of(api: Any, name: str) -> list[Any]:
 
 def kubectl_path(stack: Stack) -> Path:
     return Path(stack.info["bin_dir"]) / "kubectl"
+
+
+@contextlib.contextmanager
+def running_stack(lws_version: str = build.LWS_VERSION) -> Iterator[Stack]:
+    """A stack of its own for this pytest process and LWS release, stopped (by PID) whatever happens."""
+    suffix = "" if lws_version == build.LWS_VERSION else f"{lws_version}-"
+    # The PID stays the last segment of the folder name: _reap_orphans reads it.
+    stack = Stack(build.cache_root() / f"emulator-e2e-{suffix}{os.getpid()}")
+    opts = Options(
+        node_spec=NodeSpec(count=4, gpus_per_node=8, topology={RACK: 2}),
+        timeout_s=240,
+        lws_version=lws_version,
+    )
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGHUP)}
+    atexit.register(stack.down)
+    try:
+        t0 = time.monotonic()
+        stack.up(opts)
+        print(f"\nemulator (LWS {lws_version}) up in {time.monotonic() - t0:.1f}s: {stack.kubeconfig}")
+        yield stack
+    finally:
+        stack.down()
+        atexit.unregister(stack.down)
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def lws_maker(api: Any) -> Iterator[Callable[[dict[str, Any]], dict[str, Any]]]:
+    """Create LeaderWorkerSets; delete them and wait their pods away afterwards."""
+    from kubernetes import client
+
+    co = client.CustomObjectsApi(api)
+    v1 = client.CoreV1Api(api)
+    made: list[str] = []
+
+    def create(body: dict[str, Any]) -> dict[str, Any]:
+        made.append(body["metadata"]["name"])
+        return co.create_namespaced_custom_object(LWS_GROUP, "v1", NS, "leaderworkersets", body)
+
+    yield create
+    for name in made:
+        with contextlib.suppress(client.ApiException):
+            co.delete_namespaced_custom_object(
+                LWS_GROUP, "v1", NS, "leaderworkersets", name, propagation_policy="Foreground"
+            )
+    for name in made:
+        sel = f"leaderworkerset.sigs.k8s.io/name={name}"
+        wait_for(
+            f"pods of {name} gone",
+            lambda sel=sel: not v1.list_namespaced_pod(NS, label_selector=sel).items,
+            timeout=90,
+        )

@@ -77,8 +77,13 @@ def run_observed(
     at: list[tuple[float, Callable[[], None]]] | None = None,
     t0_box: list[float] | None = None,
     extra_stages: list[dict[str, Any]] | None = None,
+    whole_second: bool = False,
 ) -> tuple[Scenario, Timeline]:
-    """Create the scenario's workloads on the emulator and record the Timeline until ``stop_when``."""
+    """Create the scenario's workloads on the emulator and record the Timeline until ``stop_when``.
+
+    ``whole_second`` starts just after a whole second: the API's timestamps are whole seconds, so an
+    observed time then reads at most the sub-second part of the true one early, not up to 1 s (which
+    matters for a group that serves after ~12 s)."""
     from kubernetes import client
 
     from lwssim.kube.observe import TimelineBuilder, observe, workload_infos
@@ -93,6 +98,8 @@ def run_observed(
     if extra_stages:
         stages.apply_stages(api, extra_stages)
     time.sleep(1.0)  # kwok picks up Stage changes through its own watch
+    if whole_second:
+        time.sleep(1.02 - time.time() % 1.0)
     pending = sorted(at or [], key=lambda a: a[0])
     t0 = time.time()
     if t0_box is not None:

@@ -94,14 +94,20 @@ def _row(metric: str, label: str, values: list) -> dict:
     return {"metric": metric, "label": label, "values": values, "differs": len(set(map(repr, values))) > 1}
 
 
+WORDED = {m.key: m.worded for m in (*WORKLOAD_METRICS, *ROLLOUT_METRICS)}
+
+
+def worded(metric: str, value: float | int | None) -> str:
+    """A row's value in its own unit (``metric`` as in the rows, e.g. ``rollouts[0].durationSeconds``)."""
+    return WORDED[metric.rpartition(".")[2]](value)
+
+
 def _differences(name: str, rows: list[dict], versions: list[str]) -> list[str]:
     """One sentence per row whose values differ, in the row's own unit."""
-    worded = {m.key: m.worded for m in WORKLOAD_METRICS} | {m.key: m.worded for m in ROLLOUT_METRICS}
     out = []
     for row in rows:
-        if not row["differs"]:
-            continue
-        word = worded[row["metric"].rpartition(".")[2]]
-        sides = " and ".join(f"{word(v)} under {ver}" for v, ver in zip(row["values"], versions, strict=True))
-        out.append(f"{name}: {row['label']}: {sides}")
+        if row["differs"]:
+            values = zip(row["values"], versions, strict=True)
+            sides = " and ".join(f"{worded(row['metric'], v)} under {ver}" for v, ver in values)
+            out.append(f"{name}: {row['label']}: {sides}")
     return out

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape as markup
 from rich.table import Table
 
+from lwssim.analysis.upgrade import worded
 from lwssim.render.html import _table as html_table
 from lwssim.render.html import page
 from lwssim.render.width import console_width
@@ -22,20 +23,10 @@ def columns(doc: dict) -> tuple[str, ...]:
     return ("Metric", *(f"LWS {v}" for v in doc["versions"]))
 
 
-def _cell(metric: str, value: object) -> str:
-    if value is None:
-        return "—"
-    if metric.endswith("Seconds"):
-        return f"{float(value) / 60:.1f} min"  # type: ignore[arg-type]
-    if metric == "availability":
-        return f"{value:.6f}"
-    return str(value)
-
-
 def rows(workload: dict) -> list[tuple[str, ...]]:
     """One row per metric: its label, then its value under each version; a differing row is starred."""
     return [
-        (("* " if r["differs"] else "") + r["label"], *(_cell(r["metric"], v) for v in r["values"]))
+        (("* " if r["differs"] else "") + r["label"], *(worded(r["metric"], v) for v in r["values"]))
         for r in workload["rows"]
     ]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
+from lwssim.render.markdown import table as md_table
 from lwssim.timeline import Timeline
 
 SUMMARY_COLUMNS = (
@@ -106,26 +107,15 @@ def render_markdown(doc: dict, plot_link: str | None = None) -> str:
         "",
         f"**{verdict(doc)}**",
         "",
-        *_md_table(SUMMARY_COLUMNS, summary),
+        *md_table(SUMMARY_COLUMNS, summary),
     ]
     if plot_link:
         out += ["", f"![Observed and simulated timelines]({plot_link})"]
     for name, prow in pods.items():
-        out += ["", f"### Pods of {name}", "", *_md_table(POD_COLUMNS, prow)]
+        out += ["", f"### Pods of {name}", "", *md_table(POD_COLUMNS, prow)]
     if doc["mismatches"]:
         out += ["", "### Mismatches", "", *(f"- {m}" for m in doc["mismatches"])]
     return "\n".join(out) + "\n"
-
-
-def _md_table(columns: tuple[str, ...], body: list[tuple[str, ...]]) -> list[str]:
-    def cell(t: str) -> str:
-        return t.replace("|", "\\|").replace("\n", " ")
-
-    return [
-        "| " + " | ".join(columns) + " |",
-        "|" + "|".join("---" for _ in columns) + "|",
-        *("| " + " | ".join(cell(c) for c in r) + " |" for r in body),
-    ]
 
 
 def render_html(doc: dict, png: bytes | None) -> str:

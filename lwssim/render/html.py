@@ -35,7 +35,7 @@ def page(title: str, body: list[str]) -> str:
     )
 
 
-def _table(
+def table(
     columns: tuple[str, ...],
     rows: list[tuple[str, ...]],
     numeric_from: int | None = None,
@@ -79,16 +79,16 @@ def _notes(report: dict, plain: list[str]) -> list[str]:
 def render_report_html(report: dict, figures: list[Figure]) -> str:
     s = summarize(report)
     body = [f"<h1>{escape(s.title)}</h1>", f'<p class="lead">{escape(s.cluster)}</p>']
-    body += ["<h2>Workloads</h2>", _table(WORKLOAD_COLUMNS, s.workloads, numeric_from=2)]
+    body += ["<h2>Workloads</h2>", table(WORKLOAD_COLUMNS, s.workloads, numeric_from=2)]
     notes = _notes(report, s.notes)
     if notes:
         body += ["<h2>Why</h2>", *notes]
     if figures:
         body += ["<h2>Timeline</h2>", *_figures(figures)]
     for name, rows in s.groups:
-        body += [f"<h2>Groups of {escape(name)}</h2>", _table(GROUP_COLUMNS, rows)]
+        body += [f"<h2>Groups of {escape(name)}</h2>", table(GROUP_COLUMNS, rows)]
     body.append("<h2>Pending pods</h2>")
-    body.append(_table(PENDING_COLUMNS, s.pending) if s.pending else "<p>No pending pods.</p>")
+    body.append(table(PENDING_COLUMNS, s.pending) if s.pending else "<p>No pending pods.</p>")
     return page(s.title, body)
 
 
@@ -103,7 +103,7 @@ def render_plan_html(plan: dict, figures: list[Figure]) -> str:
         f"<p>Binding constraint: {escape(plan['bindingConstraint'])}</p>",
         f"<p>{escape(targets_line(plan))}</p>",
     ]
-    body += ["<h2>Candidates</h2>", _table(COLUMNS, table_rows, numeric_from=1, highlight=pick)]
+    body += ["<h2>Candidates</h2>", table(COLUMNS, table_rows, numeric_from=1, highlight=pick)]
     notes = _notes(plan, plan.get("notes", []))
     if notes:
         body += ["<h2>Why</h2>", *notes]

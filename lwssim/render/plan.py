@@ -10,6 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from lwssim.model.quantity import format_duration
+from lwssim.render.markdown import cell
+from lwssim.render.markdown import table as md_table
 from lwssim.render.width import console_width
 
 COLUMNS = (
@@ -143,24 +145,15 @@ def render_plan_table(plan: dict, file: IO[str] | None = None, width: int | None
 def render_plan_markdown(plan: dict, figures: list[tuple[str, str]] = ()) -> str:
     """Markdown; ``figures`` are (title, relative path) pairs of PNGs written next to it."""
     out = [f"## Capacity plan · {plan['scenario']} · pool {plan['pool']}", "", f"**{headline(plan)}**", ""]
-    out += [f"Binding constraint: {_cell(plan['bindingConstraint'])}", "", targets_line(plan), ""]
-    out += _markdown_table(COLUMNS, rows(plan))
+    out += [f"Binding constraint: {cell(plan['bindingConstraint'])}", "", targets_line(plan), ""]
+    out += md_table(COLUMNS, rows(plan))
     if plan.get("levers"):
         out += ["", "Levers (same seeds, one count):", ""]
-        out += _markdown_table(LEVER_COLUMNS, lever_rows(plan))
-        out += [""] + [f"- {_cell(lever['effect'])}" for lever in plan["levers"]]
+        out += md_table(LEVER_COLUMNS, lever_rows(plan))
+        out += [""] + [f"- {cell(lever['effect'])}" for lever in plan["levers"]]
     for note in plan.get("notes", []) + [e["message"] for e in plan.get("explanations", [])]:
-        out += ["", f"> **Note:** {_cell(note)}"]
+        out += ["", f"> **Note:** {cell(note)}"]
     for title, path in figures:
         out += ["", f"![{title}]({path})"]
     out += ["", f"_Search: {plan['search']}._"]
     return "\n".join(out) + "\n"
-
-
-def _markdown_table(columns: tuple[str, ...], body: list[tuple[str, ...]]) -> list[str]:
-    head = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    return head + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in body]
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")

@@ -30,18 +30,18 @@ def render_table(report: dict, file: IO[str] | None = None, width: int | None = 
     s = summarize(report)
     console.print(f"[bold]{escape(s.title)}[/bold]")
     console.print(escape(s.cluster))
-    console.print(_table("Workloads", WORKLOAD_COLUMNS, s.workloads, numeric_from=2))
+    console.print(rich_table("Workloads", WORKLOAD_COLUMNS, s.workloads, numeric_from=2))
     for note in s.notes:
         console.print(f"[yellow]![/yellow] {escape(note)}")
     for name, rows in s.groups:
-        console.print(_table(f"Groups of {name}", GROUP_COLUMNS, rows, numeric_from=None))
+        console.print(rich_table(f"Groups of {name}", GROUP_COLUMNS, rows, numeric_from=None))
     if s.pending:
-        console.print(_table("Pending pods", PENDING_COLUMNS, s.pending, numeric_from=None))
+        console.print(rich_table("Pending pods", PENDING_COLUMNS, s.pending, numeric_from=None))
     else:
         console.print("No pending pods.")
 
 
-def _table(
+def rich_table(
     title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]], numeric_from: int | None
 ) -> Table:
     table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD)

@@ -8,14 +8,14 @@ from __future__ import annotations
 from html import escape
 from typing import IO
 
-from rich import box
 from rich.console import Console
 from rich.markup import escape as markup
-from rich.table import Table
 
 from lwssim.analysis.upgrade import worded
-from lwssim.render.html import _table as html_table
 from lwssim.render.html import page
+from lwssim.render.html import table as html_table
+from lwssim.render.markdown import table as md_table
+from lwssim.render.table import rich_table
 from lwssim.render.width import console_width
 
 
@@ -44,12 +44,7 @@ def render_table(doc: dict, file: IO[str] | None = None, width: int | None = Non
     console = Console(file=file, width=width or console_width(file), highlight=False, soft_wrap=False)
     console.print(f"[bold]{markup(title(doc))}[/bold]")
     for w in doc["workloads"]:
-        table = Table(title=markup(w["name"]), title_justify="left", box=box.SIMPLE_HEAD)
-        for i, col in enumerate(columns(doc)):
-            table.add_column(col, justify="left" if i == 0 else "right")
-        for row in rows(w):
-            table.add_row(*(markup(c) for c in row))
-        console.print(table)
+        console.print(rich_table(w["name"], columns(doc), rows(w), numeric_from=1))
     for line in _summary(doc):
         console.print(f"[yellow]![/yellow] {markup(line)}")
 
@@ -57,15 +52,7 @@ def render_table(doc: dict, file: IO[str] | None = None, width: int | None = Non
 def render_markdown(doc: dict) -> str:
     out = [f"# {title(doc)}", ""]
     for w in doc["workloads"]:
-        cols = columns(doc)
-        out += [
-            f"## {w['name']}",
-            "",
-            "| " + " | ".join(cols) + " |",
-            "|---" + "|---:" * (len(cols) - 1) + "|",
-        ]
-        out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows(w)]
-        out.append("")
+        out += [f"## {w['name']}", "", *md_table(columns(doc), rows(w)), ""]
     out += [f"- {line}" for line in _summary(doc)]
     return "\n".join(out) + "\n"
 

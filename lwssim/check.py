@@ -356,11 +356,7 @@ def under_versions(path: str, seed: int | None, only: str | None = None) -> list
     for version in versions:
         scenario = own
         if version != own.controller.lws_version:
-            try:
-                scenario = runner.seeded(runner.load(path, version), seed)
-            except InputError as exc:
-                why = f"{exc.message} (when checked under LWS {version})"
-                raise InputError(exc.file, exc.field, why) from None
+            scenario = runner.load_under(path, version, seed, f"when checked under LWS {version}")
         label = own.name if versions == [own.controller.lws_version] else f"{own.name} [LWS {version}]"
         out.append((label, scenario))
     return out

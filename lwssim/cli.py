@@ -194,10 +194,7 @@ def _compare_lws_versions(path: str, loaded: Scenario, other: str, output: str, 
 
     if plots_dir:
         raise click.UsageError("--plots-dir does not apply to --compare-lws-version")
-    try:
-        under = runner.seeded(runner.load(path, other), loaded.seed)
-    except InputError as exc:
-        raise InputError(exc.file, exc.field, f"{exc.message} (with --compare-lws-version {other})") from None
+    under = runner.load_under(path, other, loaded.seed, f"with --compare-lws-version {other}")
     versions = [loaded.controller.lws_version, under.controller.lws_version]
     click.echo(f"simulating {loaded.name} under LWS {versions[0]} and {versions[1]} ...", err=True)
     doc = compare_versions([runner.run(loaded), runner.run(under)], versions)

@@ -14,6 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from lwssim.analysis.report import build_report
+from lwssim.errors import InputError
 from lwssim.model.scenario import Scenario
 from lwssim.timeline import Timeline
 
@@ -24,6 +25,15 @@ def load(path: str, lws_version: str | None = None) -> Scenario:
     from lwssim.manifests.scenario import load_scenario
 
     return load_scenario(path, lws_version)
+
+
+def load_under(path: str, lws_version: str, seed: int | None, context: str) -> Scenario:
+    """The scenario at ``path`` under ``lws_version`` instead of its own, seeded; an input error says
+    ``context`` (the option or check that asked for that version)."""
+    try:
+        return seeded(load(path, lws_version), seed)
+    except InputError as exc:
+        raise InputError(exc.file, exc.field, f"{exc.message} ({context})") from None
 
 
 def seeded(scenario: Scenario, seed: int | None) -> Scenario:

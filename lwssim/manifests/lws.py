@@ -68,9 +68,10 @@ ADDED_FIELDS = {
 }
 
 
-def check_schema_fields(doc: dict, where: Where, version: tuple[int, int, int] = (0, 7, 0)) -> None:
-    """Refuse fields the CRD of LWS ``version`` does not declare, as the API server's strict field
-    validation does."""
+def check_schema_fields(doc: dict, where: Where, controller: ControllerConfig) -> None:
+    """Refuse fields the CRD of ``controller``'s LWS version does not declare, as the API server's strict
+    field validation does."""
+    version = controller.version_tuple
     for path, known in SCHEMA_FIELDS.items():
         node: Any = doc
         at = where
@@ -84,10 +85,10 @@ def check_schema_fields(doc: dict, where: Where, version: tuple[int, int, int] =
             if name == "volumeClaimTemplates" and name in added:
                 raise at.key(name).unsupported("volumeClaimTemplates (LWS v0.8+) are not modelled")
             if name not in known and name not in added:
-                v = "v" + ".".join(map(str, version))
                 raise at.key(name).error(
-                    f'unknown field "{name}": the LeaderWorkerSet v1 schema of LWS {v} declares only '
-                    f"{', '.join(known + tuple(sorted(added)))} here (kubectl apply would reject it)"
+                    f'unknown field "{name}": the LeaderWorkerSet v1 schema of LWS {controller.lws_version} '
+                    f"declares only {', '.join(known + tuple(sorted(added)))} here (kubectl apply would "
+                    "reject it)"
                 )
 
 
@@ -165,7 +166,7 @@ def lws_spec(doc: Any, where: Where, controller: ControllerConfig | None = None)
     """A LeaderWorkerSet object (``{apiVersion, kind, metadata, spec}``) as the LWS controllers see it."""
     controller = controller or ControllerConfig()
     obj = where.mapping(doc)
-    check_schema_fields(obj, where, controller.version_tuple)
+    check_schema_fields(obj, where, controller)
     meta_at = where.key("metadata")
     meta = meta_at.mapping(obj.get("metadata"))
     name = meta_at.key("name").string(meta.get("name"), "")

@@ -12,10 +12,9 @@ from lwssim.model.timing import Distribution, Timing
 from lwssim.model.workloads import DisruptionBudget, PodWorkload, PriorityClass
 
 SUPPORTED_LWS_VERSIONS = ("v0.7", "v0.8", "v0.9", "v0.10")
-# The Kubernetes minors whose differences for LWS are modelled: the default of each feature gate below.
-# The rest of the control plane (kube-scheduler, the StatefulSet controller, the garbage collector) is
-# modelled on v1.34, whose source the simulator follows; their later changes do not touch LWS's paths.
-SUPPORTED_KUBERNETES_VERSIONS = ("v1.34", "v1.35", "v1.36", "v1.37")
+# kubernetesVersion (v1.34 to v1.37, manifests/schema.py) changes for LWS the default of each feature gate
+# below. The rest of the control plane (kube-scheduler, the StatefulSet controller, the garbage collector)
+# is modelled on v1.34, whose source the simulator follows; their later changes do not touch LWS's paths.
 # Feature gate -> (minor, default from that minor on), oldest first: pkg/features/kube_features.go of
 # kubernetes v1.34.4, v1.35.4, v1.36.1 and v1.37.2. MaxUnavailableStatefulSet: alpha (off) from 1.24,
 # beta still off in 1.35 and 1.36, beta on from 1.37.

@@ -40,6 +40,13 @@ ROLLOUT_STARTED = "RolloutStarted"  # a new revision of a workload; data: revisi
 ROLLOUT_FINISHED = "RolloutFinished"
 SCALED = "Scaled"  # replicas changed; data: replicas
 
+# Kueue's Workload of one LWS group (subject: the Workload's name; workload and group locate the group),
+# from its status conditions (kueue v0.17.0 apis/kueue/v1beta2/workload_types.go).
+WORKLOAD_PENDING = "WorkloadPending"  # QuotaReserved=False; data: reason (Pending | Inadmissible), message
+WORKLOAD_ADMITTED = "WorkloadAdmitted"  # Admitted=True; data: cluster_queue, flavors ("resource=flavor,...")
+WORKLOAD_EVICTED = "WorkloadEvicted"  # Evicted=True; data: reason (Preempted | PodsReadyTimeout | ...), message
+POD_UNGATED = "PodUngated"  # the pod's last scheduling gate was removed (kube-scheduler may now place it)
+
 
 class Record(NamedTuple):
     """One thing that happened at time ``t`` (seconds from the start) to ``subject``.

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from lwssim.model.cluster import Cluster
+from lwssim.model.kueue import KueueObjects
 from lwssim.model.lws import LeaderWorkerSetSpec, Workload
 from lwssim.model.timing import Distribution, Timing
 from lwssim.model.workloads import DisruptionBudget, PodWorkload, PriorityClass
@@ -167,6 +168,7 @@ class Scenario:
     priority_classes: tuple[PriorityClass, ...] = ()
     budgets: tuple[DisruptionBudget, ...] = ()
     pod_workloads: tuple[PodWorkload, ...] = ()
+    kueue: KueueObjects = field(default_factory=KueueObjects)  # Kueue's objects and configuration
 
     def workload(self, name: str) -> Workload | None:
         return next((w for w in self.workloads if w.name == name), None)

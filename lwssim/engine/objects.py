@@ -74,6 +74,7 @@ class Pod(Obj):
     preempted_by: str = ""  # DisruptionTarget condition (reason PreemptionByScheduler): the preemptor's name
     run_duration: Distribution | None = None  # a Job's pod: containers exit 0 this long after starting
     completion_index: int = -1  # an Indexed Job's pod
+    scheduling_gates: tuple[str, ...] = ()  # spec.schedulingGates (Kueue's admission and topology gates)
 
     def record(self, timeline: Timeline, t: float, kind: str, **data: object) -> None:
         """Write an event of this pod to the Timeline, located by its workload, group and role."""
@@ -176,3 +177,41 @@ class Job(Obj):
     failed: int = 0
     complete: bool = False
     failed_condition: bool = False  # BackoffLimitExceeded
+
+
+@dataclass(frozen=True)
+class PodSet:
+    """One PodSet of a Kueue Workload: ``count`` pods of ``template`` (its requests per pod)."""
+
+    name: str  # leader | worker | main (pkg/controller/jobs/leaderworkerset/leaderworkerset_reconciler.go)
+    count: int
+    requests: tuple[tuple[str, int], ...]
+    node_selector: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(eq=False, slots=True)
+class Workload(Obj):
+    """Kueue's Workload (kueue.x-k8s.io/v1beta2) of one LWS group: the spec its LWS integration writes and
+    the status Kueue's scheduler and workload controller keep (docs/kueue-v0.17-semantics.md §1.4, §2)."""
+
+    queue_name: str = ""
+    pod_sets: tuple[PodSet, ...] = ()
+    priority: int = 0
+    workload: str = ""  # the scenario workload (LWS) it belongs to
+    lws: str = ""
+    group: int = -1
+    # status
+    cluster_queue: str = ""  # status.admission.clusterQueue while quota is reserved
+    usage: tuple[tuple[str, str, int], ...] = ()  # (flavor, resource, amount) reserved
+    flavors: tuple[tuple[str, str, str], ...] = ()  # (pod set, resource, flavor) assigned
+    admitted: bool = False
+    admitted_at: float | None = None
+    evicting: str = ""  # Evicted=True reason while the group's pods are stopped
+    pods_ready: bool = False
+    ever_ready: bool = False
+    ready_changed_at: float = 0.0
+    pending_reason: str = ""  # QuotaReserved=False: Pending | Inadmissible
+    pending_message: str = ""
+    requeue_count: int = 0
+    requeue_at: float = 0.0
+    order_time: float = 0.0  # queue ordering timestamp: creation, or the PodsReady eviction

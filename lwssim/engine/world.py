@@ -17,6 +17,7 @@ from lwssim.engine.environment import Environment
 from lwssim.engine.faults import FaultInjector
 from lwssim.engine.job import JobController
 from lwssim.engine.kubelet import Kubelets
+from lwssim.engine.kueue import Kueue
 from lwssim.engine.lws import LWSControllers
 from lwssim.engine.lws.labels import revision_key
 from lwssim.engine.nodes import NodeLifecycle
@@ -138,6 +139,9 @@ class World:
             gpu_of=_gpus_of_template(),
         )
         self.lws = LWSControllers(cluster, scenario.controller)
+        if scenario.kueue.config.manages_lws:
+            # Built only when Kueue manages LeaderWorkerSets: other scenarios run exactly as before.
+            self.kueue = Kueue(cluster, scenario.kueue)
         faults = scenario.faults
         self.node_lifecycle = NodeLifecycle(
             cluster,

@@ -32,6 +32,7 @@ DEFAULT_SCHEDULER = "default-scheduler"
 FIT = NODE_RESOURCES_FIT.name
 INTER_POD = INTER_POD_AFFINITY.name
 FINISHED = (SUCCEEDED, FAILED)
+SCHEDULING_GATED = "Scheduling is blocked due to non-empty scheduling gates"
 
 
 class Scheduler:
@@ -45,6 +46,7 @@ class Scheduler:
     ) -> None:
         env, store, nodes = cluster.env, cluster.store, cluster.nodes
         self.env, self.store, self.nodes, self.rng, self.timeline = env, store, nodes, rng, cluster.timeline
+        self.defer = cluster.defer
         self.ties = TieBreak(rng)  # the only draws from ``rng``
         self.period = 1.0 / throughput
         self.strategy = strategy
@@ -67,6 +69,11 @@ class Scheduler:
             if pod.node is not None:
                 self.account(pod)
             elif pod.template.scheduler_name == DEFAULT_SCHEDULER:
+                if pod.scheduling_gates:
+                    # The API server's PodScheduled=False/SchedulingGated condition at creation (kubernetes
+                    # v1.34 pkg/registry/core/pod/strategy.go: applySchedulingGatedCondition), recorded
+                    # after the creator's PodCreated record.
+                    self.defer(0.0, lambda: self._gated(pod))
                 self.queue.add(pod)
             elif pod.template.scheduler_name not in self.gang_schedulers:
                 self.pend(
@@ -76,6 +83,8 @@ class Scheduler:
                 )
         elif event == MODIFIED and pod.deleting and pod.node is None:
             self.queue.forget(pod)
+        elif event == MODIFIED and pod.uid in self.queue.held:
+            self.queue.ungated(pod)
         elif event == MODIFIED and pod.phase in FINISHED and self.cache.holds(pod):
             # The pod informer's field selector leaves out Succeeded and Failed pods (scheduler.go
             # ``status.phase!=Succeeded,status.phase!=Failed``): a finished pod is a delete to it.
@@ -185,6 +194,10 @@ class Scheduler:
             ),
             pod_delete=True,
         )
+
+    def _gated(self, pod: Pod) -> None:
+        if pod.scheduling_gates and pod.stored and pod.node is None:
+            self.pend(pod, SCHEDULING_GATED)
 
     def pend(self, pod: Pod, reason: str) -> None:
         """Record why a pod stays Pending, once per distinct reason (the FailedScheduling event)."""

@@ -12,7 +12,8 @@ Source: kubernetes ``pkg/scheduler/backend/queue/`` (summarised here):
 - Pods in unschedulablePods for over 5 min are flushed back every 30 s (``UnschedulableTimeout``).
 - Every pod passes the PreEnqueue plugins (``runPreEnqueuePlugins``) before it enters activeQ or, with
   SchedulerPopFromBackoffQ, backoffQ (``moveToActiveQ``, ``moveToBackoffQ``): SchedulingGates holds pods that
-  still have ``spec.schedulingGates`` (the simulator's have none); DefaultPreemption, with
+  still have ``spec.schedulingGates`` (Kueue's gates) until an update removes the last one, which moves the
+  pod to activeQ (``Update``: the SchedulingGates QueueingHint for Pod/Update); DefaultPreemption, with
   SchedulerAsyncPreemption (on in 1.34), holds a pod while its preemption's API calls run ("waiting for the
   preemption for this pod to be finished"). A held (gated) pod waits in unschedulablePods, and only the
   events its gating plugin registers (Pod/Delete) may move it (``movePodsToActiveOrBackoffQueue``); the
@@ -59,6 +60,7 @@ class SchedulingQueue:
         self._backoff_timer: simpy.Process | None = None
         self.preempting: set[int] = set()  # DefaultPreemption's Evaluator.preempting: uids it holds back
         self.gated: set[int] = set()  # parked pods a PreEnqueue plugin rejected
+        self.held: dict[int, Pod] = {}  # pods with scheduling gates (SchedulingGates' PreEnqueue)
 
     def __len__(self) -> int:
         return len(self._active) + len(self._in_backoff)
@@ -75,6 +77,9 @@ class SchedulingQueue:
 
     def add(self, pod: Pod) -> None:
         if pod.uid in self._in_active:
+            return
+        if pod.scheduling_gates:
+            self.held[pod.uid] = pod
             return
         if not self.pre_enqueue(pod):
             self._gate(pod, self.env.now, frozenset())
@@ -101,8 +106,14 @@ class SchedulingQueue:
             self._wake = self.env.event()
             yield self._wake
 
+    def ungated(self, pod: Pod) -> None:
+        """An update of a held pod: once its last scheduling gate is gone it enters activeQ."""
+        if not pod.scheduling_gates and self.held.pop(pod.uid, None) is not None:
+            self.add(pod)
+
     def forget(self, pod: Pod) -> None:
         """The pod was bound or deleted."""
+        self.held.pop(pod.uid, None)
         self._unpark(pod.uid)
         self._in_active.discard(pod.uid)
         self._in_backoff.pop(pod.uid, None)

@@ -19,17 +19,18 @@ worker may differ); inter-pod affinity other than exclusive topology is not cons
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from lwssim import timeline as tl
-from lwssim.analysis.replay import GROUP_KINDS, Replay, replay
+from lwssim.analysis.replay import GROUP_KINDS, Replay, replay, sec
 from lwssim.analysis.report import name_key
 from lwssim.engine.lws.labels import GROUP_KEY, revision_key
 from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.scheduling.plugins import node_affinity_mask, taint_mask, unschedulable_mask
+from lwssim.model.kueue import QUEUE_LABEL
 from lwssim.model.lws import LeaderWorkerSetSpec, Workload
 from lwssim.model.pod import PodTemplate
 from lwssim.model.quantity import GPU
@@ -497,10 +498,87 @@ def preemptions(timeline: Timeline) -> list[dict]:
     return out
 
 
+def _group_requests(spec: LeaderWorkerSetSpec) -> Counter[str]:
+    """What one group requests in all: its leader and its size−1 workers."""
+    total: Counter[str] = Counter(spec.effective_leader_template.requests())
+    for resource, amount in spec.worker_template.requests().items():
+        total[resource] += amount * (spec.size - 1)
+    return total
+
+
+def admission(scenario: Scenario, state: Replay) -> list[dict]:
+    """Kueue in words: each group still waiting for quota at the end, with what its ClusterQueue has free
+    and what the group needs, and each eviction (preemption, waitForPodsReady)."""
+    objects = scenario.kueue
+    out: list[dict] = []
+    for w in scenario.workloads:
+        groups = sorted((i, g) for (name, i), g in state.groups.items() if name == w.name and g.admission)
+        if not groups:
+            continue
+        need = _group_requests(w.lws)
+        used: dict[str, Counter[str]] = defaultdict(Counter)
+        for (name, _), g in state.groups.items():
+            a = g.admission
+            if a is not None and a.admitted_at is not None and a.cluster_queue:
+                other = scenario.workload(name)
+                if other is not None:
+                    used[a.cluster_queue].update(_group_requests(other.lws))
+        for i, g in groups:
+            a = g.admission
+            assert a is not None
+            for e in a.evictions:
+                out.append(
+                    {
+                        "kind": "AdmissionEvicted",
+                        "severity": "warning",
+                        "workload": w.name,
+                        "group": i,
+                        "message": f"group {i} of {w.name} was evicted by Kueue at {e['atSeconds']:g} s "
+                        f"({e['reason']}): {e['message']}; its pods were deleted and it queued again.",
+                    }
+                )
+            if a.admitted_at is not None:
+                continue
+            local = objects.local_queue(w.namespace, dict(w.lws.labels).get(QUEUE_LABEL, ""))
+            cq = objects.cluster_queue(local.cluster_queue) if local else None
+            words = ""
+            if cq is not None:
+                parts = []
+                for resource in sorted(need):
+                    nominal = sum(
+                        r.nominal
+                        for grp in cq.resource_groups
+                        for f in grp.flavors
+                        for r in f.resources
+                        if r.name == resource
+                    )
+                    if nominal:
+                        free = max(0, nominal - used[cq.name][resource])
+                        parts.append(
+                            f"ClusterQueue {cq.name} has {free:,} of {nominal:,} {resource} free, "
+                            f"a group needs {need[resource]:,}"
+                        )
+                words = ": " + "; ".join(parts) if parts else ""
+            out.append(
+                {
+                    "kind": "WaitingForAdmission",
+                    "severity": "warning",
+                    "workload": w.name,
+                    "group": i,
+                    "waitingSeconds": sec(a.waited_until(state.horizon)),
+                    "message": f"group {i} of {w.name} waits for admission{words} "
+                    f"(Kueue: {a.pending_message or 'not yet considered'}).",
+                }
+            )
+    return out
+
+
 def explain(scenario: Scenario, timeline: Timeline, replayed: Replay | None = None) -> dict:
     """``{"explanations": [...], "headroom": [...]}`` for the report of ``timeline``."""
+    replayed = replay(timeline) if replayed is None else replayed
     state = final_state(scenario, timeline, replayed)
     rooms = [r for w in scenario.workloads if (r := headroom(state, w)) is not None]
-    found = preemptions(timeline) + domain_too_small(state, scenario) + partial_placement(state, scenario)
+    found = preemptions(timeline) + admission(scenario, replayed)
+    found += domain_too_small(state, scenario) + partial_placement(state, scenario)
     found += fragmentation(state, scenario, rooms)
     return {"explanations": found, "headroom": [r.to_dict() for r in rooms]}

@@ -94,6 +94,26 @@ class PodLife:
 
 
 @dataclass
+class Admission:
+    """A group's Kueue Workload as its records tell it: queued (waiting for quota) since ``waiting_since``
+    or admitted at ``admitted_at``."""
+
+    workload: str = ""
+    cluster_queue: str = ""
+    flavors: str = ""
+    admitted_at: float | None = None
+    waiting_since: float | None = None
+    waited: float = 0.0  # seconds queued, summed over every wait that ended in an admission
+    admissions: int = 0
+    evictions: list[dict] = field(default_factory=list)
+    pending_reason: str = ""
+    pending_message: str = ""
+
+    def waited_until(self, t: float) -> float:
+        return self.waited + (t - self.waiting_since if self.waiting_since is not None else 0.0)
+
+
+@dataclass
 class GroupState:
     index: int = 0
     healthy: int = 0
@@ -108,6 +128,7 @@ class GroupState:
     streak_last: float = 0.0
     loops: list[dict] = field(default_factory=list)
     members: dict[str, PodLife] = field(default_factory=dict)  # current lives, by pod name
+    admission: Admission | None = None  # the group's Kueue Workload, when Kueue admits it
 
     def advance(self, t: float, counted: bool) -> None:
         if counted and not self.serving:
@@ -202,6 +223,9 @@ class Replay:
             tl.FAULT: self._fault,
             tl.NODE_DOWN: self._node_down,
             tl.NODE_UP: self._node_up,
+            tl.WORKLOAD_PENDING: self._workload_pending,
+            tl.WORKLOAD_ADMITTED: self._workload_admitted,
+            tl.WORKLOAD_EVICTED: self._workload_evicted,
         }
         self._pod_handlers: dict[str, Callable[[PodLife, Record], None]] = {
             tl.POD_SCHEDULED: self._scheduled,
@@ -303,6 +327,30 @@ class Replay:
         return PROGRESS[min(least, PROGRESS.index("loading"))]  # not serving: at most loading
 
     # -- records about workloads, groups, nodes and faults
+    def _admission(self, r: Record) -> Admission:
+        g = self.group(r.workload, r.group)
+        if g.admission is None:
+            first = min((p.created_at for p in g.members.values()), default=r.t)
+            g.admission = Admission(r.subject, waiting_since=min(first, r.t))
+        return g.admission
+
+    def _workload_pending(self, r: Record) -> None:
+        a = self._admission(r)
+        a.pending_reason, a.pending_message = str(r.get("reason", "")), str(r.get("message", ""))
+
+    def _workload_admitted(self, r: Record) -> None:
+        a = self._admission(r)
+        a.waited = a.waited_until(r.t)
+        a.waiting_since = None
+        a.admitted_at, a.admissions = r.t, a.admissions + 1
+        a.cluster_queue, a.flavors = str(r.get("cluster_queue", "")), str(r.get("flavors", ""))
+        a.pending_reason = a.pending_message = ""
+
+    def _workload_evicted(self, r: Record) -> None:
+        a = self._admission(r)
+        a.evictions.append({"atSeconds": sec(r.t), "reason": r.get("reason"), "message": r.get("message")})
+        a.admitted_at, a.waiting_since = None, r.t
+
     def _created(self, r: Record) -> None:
         key = (r.workload, r.subject)
         old = self.pods.get(key)

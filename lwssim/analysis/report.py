@@ -61,6 +61,7 @@ def build_report(
                 state.groups.get((name, i), GroupState(index=i)),
                 pods_by_group.get((name, i), []),
                 w.all_serving_at is not None,
+                horizon,
             )
             for i in sorted(indices)
         ]
@@ -126,9 +127,11 @@ def _fault_entry(fault: dict, hits: dict[tuple[str, str], int]) -> dict:
     }
 
 
-def _group_entry(index: int, g: GroupState, pods: list[PodLife], window_started: bool) -> dict:
+def _group_entry(
+    index: int, g: GroupState, pods: list[PodLife], window_started: bool, horizon: float
+) -> dict:
     pods = sorted(pods, key=lambda p: name_key(p.name))
-    return {
+    entry = {
         "index": index,
         "serving": g.serving,
         "servingAtSeconds": sec(g.serving_at),
@@ -137,6 +140,20 @@ def _group_entry(index: int, g: GroupState, pods: list[PodLife], window_started:
         "nodes": sorted({p.node for p in pods if p.node is not None}, key=name_key),
         "pods": [_pod_entry(p) for p in pods],
     }
+    a = g.admission
+    if a is not None:  # Kueue admits the group (docs/contract.md, "Kueue")
+        entry["admittedAtSeconds"] = sec(a.admitted_at)
+        entry["admission"] = {
+            "workload": a.workload,
+            "clusterQueue": a.cluster_queue or None,
+            "flavors": a.flavors or None,
+            "admissions": a.admissions,
+            "waitingSeconds": sec(a.waited_until(horizon)),
+            "pendingReason": a.pending_reason or None,
+            "pendingMessage": a.pending_message or None,
+            "evictions": a.evictions,
+        }
+    return entry
 
 
 def _pod_entry(p: PodLife) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lwssim.model.lws import LeaderWorkerSetSpec
-from lwssim.model.pod import LabelSelector, PodAffinityTerm, PodTemplate
+from lwssim.model.pod import LabelSelector, PodAffinityTerm, PodTemplate, Toleration
 from lwssim.model.timing import Distribution
 from lwssim.timeline import Timeline, new_record
 
@@ -187,6 +187,8 @@ class PodSet:
     count: int
     requests: tuple[tuple[str, int], ...]
     node_selector: tuple[tuple[str, str], ...] = ()
+    topology: tuple[tuple[str, str], ...] = ()  # the template's kueue.x-k8s.io/podset-* annotations
+    tolerations: tuple[Toleration, ...] = ()
 
 
 @dataclass(eq=False, slots=True)
@@ -204,6 +206,8 @@ class Workload(Obj):
     cluster_queue: str = ""  # status.admission.clusterQueue while quota is reserved
     usage: tuple[tuple[str, str, int], ...] = ()  # (flavor, resource, amount) reserved
     flavors: tuple[tuple[str, str, str], ...] = ()  # (pod set, resource, flavor) assigned
+    # TAS: per pod set, the nodeSelector each pod gets, by rank (the TopologyUngater's)
+    topology: dict[str, list[tuple[tuple[str, str], ...]]] = field(default_factory=dict)
     admitted: bool = False
     admitted_at: float | None = None
     evicting: str = ""  # Evicted=True reason while the group's pods are stopped

@@ -147,5 +147,8 @@ class KueueObjects:
     def flavor(self, name: str) -> ResourceFlavor | None:
         return next((f for f in self.flavors if f.name == name), None)
 
+    def topology(self, name: str) -> Topology | None:
+        return next((t for t in self.topologies if t.name == name), None)
+
     def priority(self, name: str) -> int | None:
         return next((p.value for p in self.priority_classes if p.name == name), None)

@@ -31,6 +31,7 @@ class Kueue:
         self.lws = LWSIntegration(
             cluster, objects, self.scheduler.queue, self.scheduler.release, self._ready_changed
         )
+        self.scheduler.group_pods = self.lws.group_pods
 
     def _admitted(self, wl: Workload) -> None:
         self.lws.group_queue.add(f"{wl.namespace}/{wl.lws}/{wl.group}")

@@ -31,6 +31,7 @@ from lwssim.timeline import POD_UNGATED
 ADMISSION_GATE = "kueue.x-k8s.io/admission"  # pkg/controller/jobs/pod/constants: SchedulingGateName
 TOPOLOGY_GATE = "kueue.x-k8s.io/topology"  # apis/kueue/v1beta2/topology_types.go: TopologySchedulingGate
 KIND = "Workload"
+TOPOLOGY_ANNOTATIONS = "kueue.x-k8s.io/podset-"  # jobframework/tas.go: the PodSet's topology request
 
 
 def workload_name(lws: str, index: int, uid: int) -> str:
@@ -203,6 +204,10 @@ class LWSIntegration:
             flavor = self.objects.flavor(flavor_name) if ps == pod_set else None
             if flavor is not None:
                 selector.update(flavor.node_labels)
+        by_rank = wl.topology.get(pod_set)
+        if by_rank:  # the TopologyUngater: the assigned domain by the pod's rank (workers after the leader)
+            rank = 0 if pod.role == "leader" else pod.ordinal - (pod_set == "worker")
+            selector.update(by_rank[min(rank, len(by_rank) - 1)])
         pod.node_selector = tuple(sorted(selector.items()))
         pod.scheduling_gates = ()
         pod.record(self.timeline, self.env.now, POD_UNGATED)
@@ -235,7 +240,9 @@ class LWSIntegration:
 
 
 def _pod_set(name: str, count: int, template: PodTemplate) -> PodSet:
-    return PodSet(name, count, tuple(sorted(template.requests().items())), template.node_selector)
+    topology = tuple((k, v) for k, v in template.annotations if k.startswith(TOPOLOGY_ANNOTATIONS))
+    requests = tuple(sorted(template.requests().items()))
+    return PodSet(name, count, requests, template.node_selector, topology, template.tolerations)
 
 
 def _pod_set_of(wl: Workload, pod: Pod) -> str:

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from lwssim.engine.context import Cluster
-from lwssim.engine.kueue import quota
+from lwssim.engine.kueue import quota, tas
 from lwssim.engine.kueue.quota import FlavorResource, QueueQuota
-from lwssim.engine.objects import Workload
+from lwssim.engine.objects import Pod, PodSet, Workload
 from lwssim.model.kueue import (
     ANY,
     LOWER_OR_NEWER_EQUAL_PRIORITY,
@@ -36,7 +36,9 @@ from lwssim.model.kueue import (
     NEVER,
     STRICT_FIFO,
     KueueObjects,
+    ResourceFlavor,
 )
+from lwssim.model.quantity import PODS
 from lwssim.timeline import WORKLOAD_ADMITTED, WORKLOAD_EVICTED, WORKLOAD_PENDING
 
 PENDING, INADMISSIBLE = "Pending", "Inadmissible"  # QuotaReserved=False reasons
@@ -45,6 +47,10 @@ FIT, PREEMPT, NO_FIT = 2, 1, 0
 IN_CLUSTER_QUEUE = "prioritization in the ClusterQueue"
 IN_COHORT = "reclamation within the cohort"
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"
+REQUIRED = "kueue.x-k8s.io/podset-required-topology"  # jobframework/tas.go annotations
+PREFERRED = "kueue.x-k8s.io/podset-preferred-topology"
+UNCONSTRAINED = "kueue.x-k8s.io/podset-unconstrained-topology"
+GROUP_NAME = "kueue.x-k8s.io/podset-group-name"
 
 
 @dataclass
@@ -53,6 +59,12 @@ class Assignment:
     usage: Counter[FlavorResource] = field(default_factory=Counter)
     flavors: list[tuple[str, str, str]] = field(default_factory=list)  # (pod set, resource, flavor)
     message: str = ""
+    topology: dict[str, list[tuple[tuple[str, str], ...]]] = field(default_factory=dict)
+
+
+def _per_pod(ps: PodSet) -> dict[str, int]:
+    """One pod's requests as TAS counts them: with the pod itself (``corev1.ResourcePods: 1``)."""
+    return dict(ps.requests) | {PODS: 1}
 
 
 class KueueScheduler:
@@ -66,6 +78,8 @@ class KueueScheduler:
         self.env, self.timeline, self.defer = cluster.env, cluster.timeline, cluster.defer
         self.objects = objects
         self.quotas = quota.build(objects.cluster_queues)
+        self.nodes = cluster.nodes
+        self.group_pods: Callable[[Workload], list[Pod]] = lambda wl: []  # the pod-group reconciler's
         self._admitted_cb, self._evict = admitted, evict
         self.pending: dict[str, dict[int, Workload]] = {q: {} for q in self.quotas}
         self.inadmissible: dict[str, dict[int, Workload]] = {q: {} for q in self.quotas}
@@ -211,6 +225,7 @@ class KueueScheduler:
         wl.cluster_queue = cq
         wl.usage = tuple((f, r, n) for (f, r), n in sorted(a.usage.items()))
         wl.flavors = tuple(a.flavors)
+        wl.topology = a.topology
         wl.admitted, wl.admitted_at = True, self.env.now
         wl.pending_reason = wl.pending_message = ""
         flavors = ",".join(sorted({f"{r}={f}" for _, r, f in a.flavors}))
@@ -280,6 +295,123 @@ class KueueScheduler:
                 if mode == NO_FIT:
                     out.mode = NO_FIT
                     return out
+        if out.mode == FIT:
+            self._topology(wl, node, out)
+        return out
+
+    def _topology(self, wl: Workload, node: QueueQuota, out: Assignment) -> None:
+        """TAS for the PodSets on a flavor with a Topology (``FindTopologyAssignmentsForWorkload``): a
+        PodSet that does not fit makes the Workload wait with the topology's message."""
+        out.topology = {}
+        flavors = {ps: f for ps, _, f in out.flavors}
+        tas_only = all(
+            (f := self.objects.flavor(fq.flavor)) is not None and f.topology_name
+            for g in node.spec.resource_groups
+            for fq in g.flavors
+        )
+        requests: list[tuple[list[str], tas.Request, str]] = []
+        grouped: dict[str, int] = {}
+        by_name = {ps.name: ps for ps in wl.pod_sets}
+        for ps in wl.pod_sets:
+            flavor = self.objects.flavor(flavors.get(ps.name, ""))
+            if flavor is None or not flavor.topology_name:
+                continue
+            topology = self.objects.topology(flavor.topology_name)
+            assert topology is not None  # the loader refuses a flavor naming no Topology
+            ann = dict(ps.topology)
+            if REQUIRED in ann or PREFERRED in ann:
+                required = REQUIRED in ann
+                req = tas.Request(ann[REQUIRED if required else PREFERRED], required, False, ps.count)
+            elif ann.get(UNCONSTRAINED) == "true" or tas_only:  # implied: a TAS-only ClusterQueue
+                req = tas.Request(topology.levels[-1], False, True, ps.count)
+            else:
+                continue
+            group = ann.get(GROUP_NAME) if not req.unconstrained else None
+            if group is not None and group in grouped:  # leader and workers placed as one request
+                names, first, _ = requests[grouped[group]]
+                leader_first = by_name[names[0]].count <= ps.count
+                workers = ps.count if leader_first else first.count
+                requests[grouped[group]] = (
+                    [*names, ps.name] if leader_first else [ps.name, *names],
+                    replace(req, count=workers, leader=True),
+                    flavor.name,
+                )
+                continue
+            if group is not None:
+                grouped[group] = len(requests)
+            requests.append(([ps.name], req, flavor.name))
+        assumed: dict[str, Counter[str]] = {}
+        for names, req, flavor_name in requests:
+            flavor = self.objects.flavor(flavor_name)
+            assert flavor is not None and flavor.topology_name
+            topology = self.objects.topology(flavor.topology_name)
+            assert topology is not None
+            worker = by_name[names[-1]]
+            snapshot = tas.Snapshot(topology.name, topology.levels, self._tas_nodes(flavor, worker))
+            free = self._free(snapshot, assumed)
+            leader = _per_pod(by_name[names[0]]) if req.leader else None
+            snapshot.fill_counts(free, _per_pod(worker), leader)
+            placed, why = snapshot.assign(req)
+            if why:
+                out.mode = NO_FIT
+                text = f"couldn't assign flavors to pod set {worker.name}: {why}"
+                out.message = f"{out.message}; {text}" if out.message else text
+                return
+            roles = {"leader": names[0], "worker": names[-1]}
+            for role, domains in placed.items():
+                ps = by_name[roles[role]]
+                selectors = out.topology.setdefault(ps.name, [])
+                for node_name, count in domains:
+                    selectors.extend([snapshot.node_selector(node_name)] * count)
+                    used = assumed.setdefault(node_name, Counter())
+                    for r, n in _per_pod(ps).items():
+                        used[r] += n * count
+
+    def _tas_nodes(self, flavor: ResourceFlavor, ps: PodSet) -> list[tuple[str, dict[str, str]]]:
+        """The nodes of the flavor's TAS snapshot: its nodeLabels, schedulable, no untolerated
+        NoSchedule/NoExecute taint, and the PodSet's nodeSelector (``fillInCounts``)."""
+        nodes, out = self.nodes, []
+        want = dict(flavor.node_labels) | dict(ps.node_selector)
+        for i, name in enumerate(nodes.names):
+            labels = nodes.node_labels[i]
+            if any(labels.get(k) != v for k, v in want.items()) or nodes.unschedulable[i]:
+                continue
+            blocking = [t for t in nodes.taints(i) if t.effect in ("NoSchedule", "NoExecute")]
+            if any(not any(tol.tolerates(t) for tol in ps.tolerations) for t in blocking):
+                continue
+            out.append((name, labels))
+        return out
+
+    def _free(self, snapshot: tas.Snapshot, assumed: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:
+        """Each node's free capacity: allocatable less its bound pods, less the pods of admitted TAS
+        Workloads assigned there and not bound yet, less this Workload's earlier PodSets."""
+        nodes = self.nodes
+        pending: dict[str, Counter[str]] = {}
+        for admitted in self.admitted.values():
+            for wl in admitted.values():
+                if not wl.topology:
+                    continue
+                bound = Counter(p.node for p in self.group_pods(wl) if p.node is not None)
+                for ps in wl.pod_sets:
+                    for sel in wl.topology.get(ps.name, ()):
+                        node_name = dict(sel).get(tas.HOSTNAME)
+                        if node_name is None:
+                            continue
+                        if bound[node_name] > 0:
+                            bound[node_name] -= 1
+                            continue
+                        used = pending.setdefault(node_name, Counter())
+                        for r, n in _per_pod(ps).items():
+                            used[r] += n
+        out: dict[str, dict[str, int]] = {}
+        for leaf in snapshot.leaves:
+            name = leaf.node or ""
+            i = nodes.index[name]
+            free = {r: int(nodes.free_by_res[j][i]) for r, j in nodes.res_index.items()}
+            for extra in (pending.get(name), assumed.get(name)):
+                for r, n in (extra or {}).items():
+                    free[r] = free.get(r, 0) - n
+            out[name] = free
         return out
 
     def _fits(

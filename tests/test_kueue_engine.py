@@ -1,0 +1,315 @@
+"""Kueue's admission of LeaderWorkerSet groups in the simulator (lwssim/engine/kueue): quota, gates,
+messages, preemption, cohorts, queueing strategies and waitForPodsReady, on scenario files as users write
+them (docs/kueue-v0.17-semantics.md)."""
+
+from __future__ import annotations
+
+import pytest
+from support import GPU, lws, pool, run, scenario_doc
+
+from lwssim.analysis.explain import explain
+from lwssim.analysis.report import build_report, to_json
+from lwssim.engine.kueue.quota import QueueQuota, build, quantity_string
+from lwssim.model.kueue import ClusterQueue, FlavorQuotas, ResourceGroup, ResourceQuota
+from lwssim.timeline import POD_UNGATED, WORKLOAD_ADMITTED, WORKLOAD_EVICTED
+
+KUEUE = "kueue.x-k8s.io/v1beta2"
+ENABLED = {
+    "kueue": {
+        "enabled": True,
+        "integrations": {"frameworks": ["leaderworkerset.x-k8s.io/leaderworkerset", "pod"]},
+    }
+}
+TIMING = {"imagePull": {"cold": "5s"}, "containerStart": "0s", "modelLoad": "25s", "termination": "0s"}
+GATED = "Scheduling is blocked due to non-empty scheduling gates"
+
+
+def flavor(name: str = "gpu", **spec: object) -> dict:
+    return {"apiVersion": KUEUE, "kind": "ResourceFlavor", "metadata": {"name": name}, "spec": spec}
+
+
+def cluster_queue(name: str = "cq", gpus: int = 32, **spec: object) -> dict:
+    resource: dict = {"name": GPU, "nominalQuota": gpus}
+    for key in ("borrowingLimit", "lendingLimit"):
+        if key in spec:
+            resource[key] = spec.pop(key)
+    body: dict = {
+        "namespaceSelector": {},
+        "resourceGroups": [
+            {"coveredResources": [GPU], "flavors": [{"name": "gpu", "resources": [resource]}]}
+        ],
+        **spec,
+    }
+    return {"apiVersion": KUEUE, "kind": "ClusterQueue", "metadata": {"name": name}, "spec": body}
+
+
+def local_queue(name: str = "lq", cq: str = "cq") -> dict:
+    return {
+        "apiVersion": KUEUE,
+        "kind": "LocalQueue",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"clusterQueue": cq},
+    }
+
+
+def priority_class(name: str, value: int) -> dict:
+    return {"apiVersion": KUEUE, "kind": "WorkloadPriorityClass", "metadata": {"name": name}, "value": value}
+
+
+def queued(manifest: dict, queue: str = "lq", priority: str | None = None) -> dict:
+    labels = {"kueue.x-k8s.io/queue-name": queue}
+    if priority:
+        labels["kueue.x-k8s.io/priority-class"] = priority
+    manifest["metadata"]["labels"] = labels
+    return manifest
+
+
+def doc(workloads: list[dict], nodes: int = 6, horizon: str = "5m", kueue: dict | None = None, **kw) -> dict:
+    controller = {"kueue": {**ENABLED["kueue"], **(kueue or {})}}
+    d = scenario_doc([pool("gpu", nodes)], [], TIMING, controller, horizon)
+    d["spec"]["workloads"] = [w if "manifest" in w else {"manifest": w} for w in workloads]
+    d["spec"].update(kw)
+    return d
+
+
+def groups(report: dict, name: str = "llm") -> list[dict]:
+    return next(w for w in report["workloads"] if w["name"] == name)["groups"]
+
+
+def simulate(d: dict):
+    world, tl = run(d)
+    return world, tl, build_report(tl)
+
+
+def test_quota_for_two_of_three_groups_leaves_the_third_gated_with_kueues_message():
+    world, tl, report = simulate(
+        doc([flavor(), cluster_queue(gpus=32), local_queue(), queued(lws(replicas=3))])
+    )
+    g = groups(report)
+    assert [x["admittedAtSeconds"] for x in g] == [0.0, 0.0, None]
+    assert [x["serving"] for x in g] == [True, True, False]
+    third = g[2]["admission"]
+    assert third["pendingReason"] == "Pending"
+    assert third["pendingMessage"] == (
+        "couldn't assign flavors to pod set main: "
+        "insufficient unused quota for nvidia.com/gpu in flavor gpu, 16 more needed"
+    )
+    assert third["waitingSeconds"] == 300.0
+    assert {p["pendingReason"] for p in g[2]["pods"]} == {GATED}
+    assert {p["node"] is None for p in g[2]["pods"]} == {True}
+    ungated = {r.subject for r in tl.records if r.kind == POD_UNGATED}
+    assert ungated == {"llm-0", "llm-0-1", "llm-1", "llm-1-1"}
+    words = [e["message"] for e in explain(world.scenario, tl)["explanations"]]
+    assert any(
+        m.startswith(
+            "group 2 of llm waits for admission: ClusterQueue cq has 0 of 32 nvidia.com/gpu free, "
+            "a group needs 16 (Kueue: couldn't assign flavors"
+        )
+        for m in words
+    ), words
+
+
+def test_a_leader_template_makes_two_pod_sets_and_the_leader_counts_against_the_worker():
+    """PodSets leader (1) then worker (size−1); the worker's check includes the leader's request
+    ("previously considered podsets requests")."""
+    big = queued(
+        lws(
+            replicas=1,
+            size=3,
+            leader={"containers": [{"name": "l", "image": "i", "resources": {"limits": {GPU: "8"}}}]},
+        )
+    )
+    _, _, report = simulate(doc([flavor(), cluster_queue(gpus=16), local_queue(), big]))
+    (g,) = groups(report)
+    assert g["admittedAtSeconds"] is None
+    assert g["admission"]["pendingMessage"] == (
+        "couldn't assign flavors to pod set worker: insufficient quota for nvidia.com/gpu in flavor gpu, "
+        "previously considered podsets requests (8) + current podset request (16) > maximum capacity (16)"
+    )
+
+
+def test_a_queue_name_without_local_queue_is_inadmissible_as_in_kueue():
+    _, _, report = simulate(
+        doc([flavor(), cluster_queue(), local_queue(), queued(lws(replicas=1), queue="nope")])
+    )
+    (g,) = groups(report)
+    assert g["admission"]["pendingReason"] == "Inadmissible"
+    assert g["admission"]["pendingMessage"] == "LocalQueue nope doesn't exist"
+    assert g["serving"] is False and {p["pendingReason"] for p in g["pods"]} == {GATED}
+
+
+def test_an_lws_without_the_queue_label_is_not_managed():
+    _, tl, report = simulate(doc([flavor(), cluster_queue(gpus=0), local_queue(), lws(replicas=1)]))
+    (g,) = groups(report)
+    assert g["serving"] is True and "admission" not in g
+    assert not [r for r in tl.records if r.kind.startswith("Workload")]
+
+
+@pytest.mark.parametrize("policy, preempted", [("LowerPriority", 1), ("Never", 0)])
+def test_a_higher_priority_workload_preempts_within_the_cluster_queue(policy, preempted):
+    low = queued(lws("low", replicas=2), priority="low")
+    high = queued(lws("high", replicas=1), priority="high")
+    d = doc(
+        [
+            flavor(),
+            cluster_queue(gpus=32, preemption={"withinClusterQueue": policy}),
+            local_queue(),
+            priority_class("low", 100),
+            priority_class("high", 1000),
+            low,
+            {"at": "2m", "manifest": high},
+        ],
+        horizon="6m",
+    )
+    _, tl, report = simulate(d)
+    evicted = [r for r in tl.records if r.kind == WORKLOAD_EVICTED]
+    assert len(evicted) == preempted
+    (h,) = groups(report, "high")
+    if preempted:
+        assert evicted[0].workload == "low" and evicted[0].get("reason") == "Preempted"
+        assert "due to prioritization in the ClusterQueue; preemptor path: /cq; preemptee path: /cq" in str(
+            evicted[0].get("message")
+        )
+        assert h["admittedAtSeconds"] == pytest.approx(120.0, abs=1.0) and h["serving"] is True
+        lows = groups(report, "low")
+        assert sorted(x["admittedAtSeconds"] is None for x in lows) == [False, True]
+        waiting = next(x for x in lows if x["admittedAtSeconds"] is None)
+        assert waiting["admission"]["evictions"][0]["reason"] == "Preempted"
+        assert {p["pendingReason"] for p in waiting["pods"]} == {GATED}  # recreated by LWS, gated again
+    else:
+        assert h["admittedAtSeconds"] is None
+        assert (
+            "insufficient unused quota for nvidia.com/gpu in flavor gpu, 16 more needed"
+            in (h["admission"]["pendingMessage"])
+        )
+
+
+def test_wait_for_pods_ready_evicts_a_group_that_cannot_start_and_backs_off():
+    stuck = queued(lws(replicas=1, worker_spec={"nodeSelector": {"pool": "none"}}))
+    d = doc(
+        [flavor(), cluster_queue(), local_queue(), stuck],
+        horizon="10m",
+        kueue={"waitForPodsReady": {"timeout": "1m", "requeuingStrategy": {"backoffBaseSeconds": 30}}},
+    )
+    _, tl, report = simulate(d)
+    evictions = [r.t for r in tl.records if r.kind == WORKLOAD_EVICTED]
+    admissions = [r.t for r in tl.records if r.kind == WORKLOAD_ADMITTED]
+    assert evictions[0] == pytest.approx(60.0)
+    assert {r.get("reason") for r in tl.records if r.kind == WORKLOAD_EVICTED} == {"PodsReadyTimeout"}
+    # admitted again only after the back-off: 30 s, then 60 s, then 120 s
+    gaps = [a - e for e, a in zip(evictions, admissions[1:], strict=False)]
+    assert gaps[:3] == pytest.approx([30.0, 60.0, 120.0], abs=0.5)
+    (g,) = groups(report)
+    assert g["admission"]["evictions"][0]["message"].startswith("Exceeded the PodsReady timeout default/")
+
+
+def test_wait_for_pods_ready_lets_a_group_that_starts_in_time_be():
+    d = doc(
+        [flavor(), cluster_queue(), local_queue(), queued(lws(replicas=2))],
+        kueue={"waitForPodsReady": {"timeout": "1m"}},
+    )
+    _, tl, report = simulate(d)
+    assert not [r for r in tl.records if r.kind == WORKLOAD_EVICTED]
+    assert [g["serving"] for g in groups(report)] == [True, True]
+
+
+def test_a_cluster_queue_borrows_from_its_cohort_and_the_lender_reclaims():
+    a = cluster_queue("a", gpus=16, cohortName="c")
+    b = cluster_queue("b", gpus=16, cohortName="c", preemption={"reclaimWithinCohort": "Any"})
+    borrower = queued(lws("train", replicas=2), queue="la")
+    owner = queued(lws("serve", replicas=1), queue="lb")
+    d = doc(
+        [
+            flavor(),
+            a,
+            b,
+            local_queue("la", "a"),
+            local_queue("lb", "b"),
+            borrower,
+            {"at": "2m", "manifest": owner},
+        ],
+        nodes=4,
+        horizon="6m",
+    )
+    _, tl, report = simulate(d)
+    assert [x["admittedAtSeconds"] for x in groups(report, "train")].count(0.0) == 1
+    evicted = [r for r in tl.records if r.kind == WORKLOAD_EVICTED]
+    assert len(evicted) == 1 and evicted[0].workload == "train"
+    assert "due to reclamation within the cohort; preemptor path: /c/b; preemptee path: /c/a" in str(
+        evicted[0].get("message")
+    )
+    (s,) = groups(report, "serve")
+    assert s["serving"] is True and s["admission"]["clusterQueue"] == "b"
+
+
+@pytest.mark.parametrize("strategy, small_admitted", [("BestEffortFIFO", True), ("StrictFIFO", False)])
+def test_strict_fifo_holds_newer_workloads_behind_a_head_that_does_not_fit(strategy, small_admitted):
+    d = doc(
+        [
+            flavor(),
+            cluster_queue(gpus=32, queueingStrategy=strategy),
+            local_queue(),
+            queued(lws("first", replicas=1)),
+            {"at": "1m", "manifest": queued(lws("big", replicas=1, size=4))},
+            {"at": "2m", "manifest": queued(lws("small", replicas=1))},
+        ]
+    )
+    _, _, report = simulate(d)
+    assert groups(report, "big")[0]["admittedAtSeconds"] is None
+    assert (groups(report, "small")[0]["admittedAtSeconds"] is not None) is small_admitted
+
+
+def test_a_recreated_group_keeps_its_admission():
+    """Pods LWS recreates after a failure are ungated at once with the same admission (§1.7)."""
+    d = doc(
+        [flavor(), cluster_queue(), local_queue(), queued(lws(replicas=1))],
+        faults={"scripted": [{"at": "2m", "podCrash": "llm-0-1"}]},
+    )
+    _, tl, report = simulate(d)
+    (g,) = groups(report)
+    assert g["recreations"] == 1 and g["serving"] is True
+    assert g["admission"]["admissions"] == 1
+    assert len([r for r in tl.records if r.kind == POD_UNGATED]) == 4  # 2 pods, twice
+
+
+def test_same_seed_same_bytes():
+    d = doc([flavor(), cluster_queue(gpus=32), local_queue(), queued(lws(replicas=3))])
+    assert to_json(simulate(d)[2]) == to_json(simulate(d)[2])
+
+
+def _queue(
+    nominal: int, borrowing: int | None = None, lending: int | None = None, cohort: str = "c"
+) -> ClusterQueue:
+    r = ResourceQuota(GPU, nominal, borrowing, lending)
+    return ClusterQueue(cohort + str(nominal), (ResourceGroup((GPU,), (FlavorQuotas("f", (r,)),)),), cohort)
+
+
+def test_quota_tree_follows_kueues_resource_node():
+    """available / potentialAvailable as resource_node.go computes them."""
+    alone = build((ClusterQueue("a", _queue(16).resource_groups),))["a"]
+    fr = ("f", GPU)
+    alone.add(fr, 8)
+    assert (alone.available(fr), alone.potential(fr)) == (8, 16)
+    qs = build((_queue(16, lending=4), _queue(32, borrowing=8)))
+    lender, borrower = qs["c16"], qs["c32"]
+    # the cohort holds what each lends: 4 of the lender's 16, all 32 of the other
+    assert lender.potential(fr) == 12 + 36 and borrower.potential(fr) == min(32 + 8, 36)
+    borrower.add(fr, 36)  # uses all its own 32 and borrows the lender's 4
+    assert borrower.available(fr) == 0 and lender.available(fr) == 12  # 12 kept back by the lending limit
+    assert isinstance(borrower, QueueQuota) and borrower.borrowing(fr)
+    borrower.remove(fr, 36)
+    assert lender.available(fr) == 12 + 36 and borrower.available(fr) == min(32 + 8, 36)
+
+
+@pytest.mark.parametrize(
+    "resource, amount, text",
+    [
+        (GPU, 16, "16"),
+        ("cpu", 500, "500m"),
+        ("cpu", 2000, "2"),
+        ("memory", 64 * 2**30, "64Gi"),
+        (GPU, 2000, "2k"),
+    ],
+)
+def test_quantities_are_printed_as_kueue_prints_them(resource, amount, text):
+    assert quantity_string(resource, amount) == text

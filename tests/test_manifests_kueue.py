@@ -629,3 +629,43 @@ def test_the_cli_refuses_with_exit_2_and_no_traceback(tmp_path: Path):
     assert_input_contract(out)
     assert out.code == 2
     assert f"{path}: spec.workloads[0].manifest.spec.resourceGroups[0].flavors[0].name" in out.stderr
+
+
+def test_resource_names_and_totals_as_the_webhook_checks_them():
+    err = refused(doc(flavor(), cq(groups=[{**quota()[0], "coveredResources": ["bad name"]}]), kueue=ENABLED))
+    assert err.field == RG + ".coveredResources[0]" and "qualified name" in err.message
+    many = [
+        {
+            "coveredResources": [f"example.com/r{g}"],
+            "flavors": [
+                {"name": f"f{g}-{i}", "resources": [{"name": f"example.com/r{g}", "nominalQuota": 1}]}
+                for i in range(64)
+            ],
+        }
+        for g in range(5)
+    ]
+    err = refused(doc(cq(groups=many), kueue=ENABLED))
+    assert err.field == W.format(0) + ".spec.resourceGroups"
+    assert "total number of flavors across all resourceGroups must be ≤ 256, got 320" in err.message
+
+
+def test_the_schema_and_the_loader_know_the_same_configuration_fields():
+    from lwssim.manifests import kueue
+    from lwssim.manifests.schema import scenario_schema
+
+    props = scenario_schema()["properties"]["spec"]["properties"]["controller"]["properties"]["kueue"]
+    assert set(props["properties"]) == set(kueue.CONFIG_FIELDS)
+    wait = props["properties"]["waitForPodsReady"]
+    assert set(wait["properties"]) == set(kueue.WAIT_FIELDS)
+    assert set(wait["properties"]["requeuingStrategy"]["properties"]) == set(kueue.REQUEUING_FIELDS)
+
+
+def test_a_kueue_object_given_as_the_scenario_says_where_it_goes(tmp_path: Path):
+    from lwssim.manifests.scenario import load_scenario
+
+    path = tmp_path / "cq.yaml"
+    path.write_text(yaml.safe_dump(cq()))
+    with pytest.raises(InputError) as info:
+        load_scenario(path)
+    assert "this is ClusterQueue (kueue.x-k8s.io/v1beta2), not a lwssim Scenario" in info.value.message
+    assert "spec.workloads[].file" in info.value.message

@@ -45,8 +45,8 @@ HOSTNAME = "kubernetes.io/hostname"
 
 # apimachinery IsDNS1123Subdomain; the name patterns of ClusterQueueReference, ResourceFlavorReference, ...
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-# TopologyLevel.nodeLabel: +kubebuilder:validation:Pattern (a qualified label key)
-NODE_LABEL = re.compile(
+# TopologyLevel.nodeLabel's +kubebuilder:validation:Pattern: a qualified name (label key, resource name)
+QUALIFIED_NAME = re.compile(
     r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
 )
 QUEUEING_STRATEGIES = (m.STRICT_FIFO, m.BEST_EFFORT_FIFO)
@@ -229,10 +229,10 @@ def _topology(spec: dict, at: Where, name: str) -> m.Topology:
     for i, raw in enumerate(_items(levels_at, spec["levels"], 16, 1)):
         level_at = levels_at.index(i)
         label = level_at.key("nodeLabel").string(_fields(level_at, raw, ("nodeLabel",)).get("nodeLabel"))
-        if not label or len(label) > 316 or not NODE_LABEL.match(label):
+        if len(label) > 316 or not QUALIFIED_NAME.match(label):
             raise level_at.key("nodeLabel").error(
                 f"Invalid value: {show(label)}: should be a label key (at most 316 characters), "
-                f"matching {NODE_LABEL.pattern}"
+                f"matching {QUALIFIED_NAME.pattern}"
             )
         levels.append(label)
     if len(set(levels)) != len(levels):
@@ -340,6 +340,11 @@ def _resource_groups(raw: Any, at: Where, has_cohort: bool) -> tuple[m.ResourceG
             cov_at.index(j).string(r) for j, r in enumerate(_items(cov_at, rg.get("coveredResources"), 64, 1))
         ]
         for j, resource in enumerate(covered):
+            if not QUALIFIED_NAME.match(resource) or len(resource) > 316:
+                raise cov_at.index(j).error(
+                    f"Invalid value: {show(resource)}: a resource name must be a qualified name "
+                    "(an optional DNS subdomain prefix and '/', then alphanumerics, '-', '_' or '.')"
+                )
             if resource in seen_resources:
                 raise cov_at.index(j).error(f'Duplicate value: "{clip(resource)}"')
             seen_resources.add(resource)
@@ -359,6 +364,15 @@ def _resource_groups(raw: Any, at: Where, has_cohort: bool) -> tuple[m.ResourceG
                 )
             )
         groups.append(m.ResourceGroup(tuple(covered), tuple(flavors)))
+    for what, total in (
+        ("flavors", sum(len(g.flavors) for g in groups)),
+        ("covered resources", len(seen_resources)),
+    ):
+        if total > 256:  # validateTotalFlavors, validateTotalCoveredResources
+            raise at.error(
+                f"Invalid value: {total}: total number of {what} across all resourceGroups must be ≤ 256, "
+                f"got {total}"
+            )
     return tuple(groups)
 
 

@@ -91,6 +91,7 @@ EXPECTED = f"lwssim {scenario_schema.KIND} ({scenario_schema.API_VERSION})"
 MANIFEST_HINTS = {
     lws.KIND: "to simulate it, name it in a scenario's spec.workloads[].file",
     llmisvc.KIND: "to simulate it, name it in a scenario's spec.workloads[].file",
+    **{k: "Kueue's objects go in a scenario's spec.workloads[].file" for k in kueue.KINDS},
     "NodeList": "nodes go in a scenario's spec.cluster.nodes",
     "List": "nodes go in a scenario's spec.cluster.nodes, workloads in spec.workloads[].file",
 }

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lwssim.errors import InputError, clip
-from lwssim.manifests import llmisvc, lws
+from lwssim.manifests import kueue, llmisvc, lws
 from lwssim.manifests import schema as scenario_schema
 from lwssim.manifests.limits import (
     MAX_GROUPS,
@@ -33,6 +33,7 @@ from lwssim.manifests.where import Where, distribution, show, type_name
 from lwssim.manifests.workloads import merge_patch, read_document, replicas_path, with_value
 from lwssim.manifests.yamlio import load_documents
 from lwssim.model.cluster import Cluster, ExistingPod, Node, NodePool, TopologyLevel, expand_pool
+from lwssim.model.kueue import LWS_FRAMEWORK, KueueConfig, KueueObjects
 from lwssim.model.lws import LeaderWorkerSetSpec, Workload
 from lwssim.model.pod import Taint
 from lwssim.model.scenario import (
@@ -90,6 +91,7 @@ EXPECTED = f"lwssim {scenario_schema.KIND} ({scenario_schema.API_VERSION})"
 MANIFEST_HINTS = {
     lws.KIND: "to simulate it, name it in a scenario's spec.workloads[].file",
     llmisvc.KIND: "to simulate it, name it in a scenario's spec.workloads[].file",
+    **{k: "Kueue's objects go in a scenario's spec.workloads[].file" for k in kueue.KINDS},
     "NodeList": "nodes go in a scenario's spec.cluster.nodes",
     "List": "nodes go in a scenario's spec.cluster.nodes, workloads in spec.workloads[].file",
 }
@@ -141,6 +143,8 @@ class _Loader:
         self.admission = PriorityAdmission()
         self.budgets: list[DisruptionBudget] = []
         self.pod_workloads: list[PodWorkload] = []
+        self.kueue = kueue.KueueCollector()
+        self.places: dict[str, Where] = {}
 
     def relative(self, ref: str) -> tuple[Path, str]:
         """A path named in the scenario, resolved against the scenario's directory; also its shown form."""
@@ -152,8 +156,11 @@ class _Loader:
         spec_at = self.top.key("spec")
         spec = doc["spec"]
         controller = _controller(spec.get("controller") or {})
+        kueue_at = spec_at.key("controller").key("kueue")
+        kueue_config = kueue.kueue_config((spec.get("controller") or {}).get("kueue"), kueue_at)
         cluster = self.cluster(spec["cluster"], spec_at.key("cluster"))
         workloads, manifests = self.workloads(spec["workloads"], spec_at.key("workloads"), controller)
+        kueue_objects = self.kueue_objects(kueue_config, kueue_at, workloads)
         horizon = DEFAULT_HORIZON
         if spec.get("horizon") is not None:
             horizon = spec_at.key("horizon").duration(spec["horizon"])
@@ -184,6 +191,7 @@ class _Loader:
             priority_classes=tuple(self.admission.classes.values()),
             budgets=tuple(self.budgets),
             pod_workloads=tuple(self.pod_workloads),
+            kueue=kueue_objects,
         )
 
     # -- cluster ----------------------------------------------------------------------------------------
@@ -235,7 +243,7 @@ class _Loader:
         with their PriorityClass once every class is read (the classes may come in any order)."""
         workloads: list[Workload] = []
         manifests: dict[str, _Manifest] = {}
-        places: dict[str, Where] = {}
+        places = self.places
         for i, entry in enumerate(raw):
             at = where.index(i)
             _exactly_one(entry, ("file", "manifest"), at)
@@ -263,6 +271,9 @@ class _Loader:
                         continue
                     if isinstance(obj, DisruptionBudget):
                         self.budgets.append(obj)
+                        continue
+                    if isinstance(obj, kueue.KueueObject):
+                        self.kueue.add(obj, place)
                         continue
                     if obj.name in places:
                         raise place.error(
@@ -292,6 +303,24 @@ class _Loader:
             for p in self.pod_workloads
         ]
         return admitted, manifests
+
+    def kueue_objects(self, config: KueueConfig, at: Where, workloads: list[Workload]) -> KueueObjects:
+        """Kueue's objects with references checked, and what Kueue's LWS webhook checks of each
+        LeaderWorkerSet's labels. Warns when objects are given that the configuration leaves unused."""
+        objects = self.kueue.objects(config)
+        given = objects.flavors or objects.cluster_queues or objects.local_queues
+        if given and not config.enabled:
+            at.key("enabled").warn(
+                "the scenario defines Kueue objects but Kueue is not enabled: they are unused"
+            )
+        elif given and not config.manages_lws and workloads:
+            at.key("integrations").key("frameworks").warn(
+                f"Kueue does not manage LeaderWorkerSets unless {LWS_FRAMEWORK} is listed (the default is "
+                "batch/job only): the LeaderWorkerSets run without Kueue"
+            )
+        for w in workloads:
+            kueue.check_lws_labels(w.lws.labels, self.places[w.name].key("metadata").key("labels"), objects)
+        return objects
 
     def admit_lws(self, w: Workload, place: Where) -> LeaderWorkerSetSpec:
         at = place.key("spec").key("leaderWorkerTemplate") if w.kind == lws.KIND else place.key("spec")

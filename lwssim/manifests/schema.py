@@ -261,7 +261,95 @@ def _controller() -> dict[str, Any]:
             "gangScheduling": {"enum": ["none", "volcano"], "default": "none"},
             "featureGates": {"type": "object", "additionalProperties": {"type": "boolean"}},
             "scoringStrategy": {"enum": ["LeastAllocated", "MostAllocated"], "default": "LeastAllocated"},
+            "kueue": _kueue(),
         }
+    )
+
+
+def _kueue() -> dict[str, Any]:
+    """``controller.kueue``: ``enabled`` and Kueue v0.17.0's Configuration (apis/config/v1beta2), field by
+    field as in Kueue's own config file. The loader (manifests/kueue.py) refuses the fields that would change
+    admission and are not simulated, and validates the values as pkg/config/validation.go does."""
+    free = {"type": "object", "description": "accepted and ignored: it does not change admission"}
+    refused = {"type": "object", "description": "refused: not simulated"}
+    seconds = {"type": "integer", "minimum": 0}
+    ignored: dict[str, Any] = {
+        k: free
+        for k in (
+            "webhook",
+            "leaderElection",
+            "metrics",
+            "health",
+            "controller",
+            "tls",
+            "internalCertManagement",
+            "clientConnection",
+            "visibilityServer",
+        )
+    }
+    return _obj(
+        {
+            "enabled": {"type": "boolean", "default": False, "description": "run Kueue (default false)"},
+            "apiVersion": {"enum": ["config.kueue.x-k8s.io/v1beta2"]},
+            "kind": {"enum": ["Configuration"]},
+            "namespace": {"type": "string", "description": "accepted and ignored"},
+            "pprofBindAddress": {"type": "string", "description": "accepted and ignored"},
+            **ignored,
+            "manageJobsWithoutQueueName": {"type": "boolean", "default": False},
+            "managedJobsNamespaceSelector": refused,
+            "waitForPodsReady": _obj(
+                {
+                    "timeout": _duration("admitted → every pod of the group Ready, else evicted; > 0"),
+                    "recoveryTimeout": _duration(
+                        "a ready group's pod not Ready → evicted (default: timeout; 0s: off)"
+                    ),
+                    "blockAdmission": {"type": "boolean", "default": False},
+                    "requeuingStrategy": _obj(
+                        {
+                            "timestamp": {
+                                "enum": ["Eviction", "Creation"],
+                                "default": "Eviction",
+                                "description": "Creation is refused (not simulated)",
+                            },
+                            "backoffLimitCount": {
+                                **seconds,
+                                "description": "requeues before deactivation (default: no limit)",
+                            },
+                            "backoffBaseSeconds": {**seconds, "default": 60},
+                            "backoffMaxSeconds": {**seconds, "default": 3600},
+                        }
+                    ),
+                },
+                "present = enabled (Kueue's waitForPodsReady)",
+                required=("timeout",),
+            ),
+            "integrations": _obj(
+                {
+                    "frameworks": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "default [batch/job]: LeaderWorkerSets are managed only if "
+                        "leaderworkerset.x-k8s.io/leaderworkerset is listed",
+                    },
+                    "externalFrameworks": {"type": "array", "items": {"type": "string"}},
+                    "labelKeysToCopy": {"type": "array", "items": {"type": "string"}},
+                }
+            ),
+            "featureGates": {
+                "type": "object",
+                "additionalProperties": {"type": "boolean"},
+                "description": "Kueue's gates; a gate that changes admission may only be set to its default",
+            },
+            "objectRetentionPolicies": {
+                "type": "object",
+                "description": "workloads.afterFinished is ignored; afterDeactivatedByKueue is refused",
+            },
+            "multiKueue": refused,
+            "fairSharing": refused,
+            "admissionFairSharing": refused,
+            "resources": refused,
+        },
+        "Kueue v0.17.0 (docs/kueue-v0.17-semantics.md): enabled plus Kueue's Configuration fields, camelCase",
     )
 
 
@@ -407,7 +495,8 @@ def _schema() -> dict[str, Any]:
                             "type": "object",
                             "description": "an inline object as kubectl apply takes it: LeaderWorkerSet, "
                             "LLMInferenceService, Deployment, StatefulSet, Job, Pod, PodDisruptionBudget, "
-                            "PriorityClass",
+                            "PriorityClass, and Kueue's ResourceFlavor, ClusterQueue, LocalQueue, Topology, "
+                            "WorkloadPriorityClass",
                         },
                         "at": {
                             "$ref": "#/$defs/duration",

@@ -154,17 +154,21 @@ class Where:
 
     def resources(self, value: Any) -> dict[str, int]:
         """A ResourceList: name → canonical amount (``resource_amount``), each bad value named by its key."""
-        out: dict[str, int] = {}
-        for name, amount in self.mapping(value).items():
-            at = self.key(str(name))
-            try:
-                out[str(name)] = resource_amount(str(name), amount)
-            except QuantityError as exc:
-                why = "must not be negative" if "negative" in str(exc) else "is not a quantity"
-                raise at.error(f"{show(amount)} {why}") from None
-            if out[str(name)] > MAX_QUANTITY:
-                limit = "10^18 (bytes, millicores or units)"
-                raise at.error(f"{show(amount)} is beyond lwssim's limit of {limit} for one amount")
+        return {
+            str(name): self.key(str(name)).amount(str(name), v) for name, v in self.mapping(value).items()
+        }
+
+    def amount(self, resource: str, value: Any) -> int:
+        """One amount of ``resource`` in its canonical unit (``resource_amount``: millicores for cpu, whole
+        units otherwise), within lwssim's limit."""
+        try:
+            out = resource_amount(resource, value)
+        except QuantityError as exc:
+            why = "must not be negative" if "negative" in str(exc) else "is not a quantity"
+            raise self.error(f"{show(value)} {why}") from None
+        if out > MAX_QUANTITY:
+            limit = "10^18 (bytes, millicores or units)"
+            raise self.error(f"{show(value)} is beyond lwssim's limit of {limit} for one amount")
         return out
 
 

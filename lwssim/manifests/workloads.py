@@ -6,7 +6,7 @@ import copy
 from dataclasses import replace
 from typing import Any
 
-from lwssim.manifests import kinds, llmisvc, lws, priority
+from lwssim.manifests import kinds, kueue, llmisvc, lws, priority
 from lwssim.manifests.where import Where
 from lwssim.model.lws import Workload
 from lwssim.model.scenario import ControllerConfig
@@ -17,15 +17,17 @@ SUPPORTED = (
     + ", ".join(
         f"{k} ({a})" for a, k in sorted(kinds.KINDS | {kinds.PDB, (priority.API_VERSION, priority.KIND)})
     )
+    + f", Kueue's {', '.join(kueue.KINDS)} ({' | '.join(kueue.API_VERSIONS)})"
 )
-Object = Workload | PodWorkload | DisruptionBudget | PriorityClass
+Object = Workload | PodWorkload | DisruptionBudget | PriorityClass | kueue.KueueObject
 
 
 def read_document(
     doc: Any, where: Where, controller: ControllerConfig, source: str, at: float = 0.0
 ) -> list[Object]:
     """The objects one manifest document defines: LeaderWorkerSets (one per LLMInferenceService role),
-    pod workloads, budgets, PriorityClasses. ``kind: List`` documents are read item by item."""
+    pod workloads, budgets, PriorityClasses, Kueue's objects. ``kind: List`` documents are read item
+    by item."""
     obj = where.mapping(doc)
     kind, api = obj.get("kind"), obj.get("apiVersion")
     if kind == "List":
@@ -39,6 +41,8 @@ def read_document(
         return [Workload(spec.name, spec.namespace, lws.KIND, spec, source, at)]
     if kind == llmisvc.KIND and api in llmisvc.API_VERSIONS:
         return [replace(w, at=at) for w in llmisvc.llmisvc_workloads(obj, where, controller, source)]
+    if kueue.is_kueue(api, kind):
+        return [kueue.kueue_object(obj, where, at)]
     typed = (api, kind) if isinstance(api, str) and isinstance(kind, str) else None
     if typed in kinds.KINDS:
         return [kinds.pod_workload(obj, where, source, at)]

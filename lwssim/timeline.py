@@ -42,6 +42,7 @@ SCALED = "Scaled"  # replicas changed; data: replicas
 
 # Kueue's Workload of one LWS group (subject: the Workload's name; workload and group locate the group),
 # from its status conditions (kueue v0.17.0 apis/kueue/v1beta2/workload_types.go).
+WORKLOAD_CREATED = "WorkloadCreated"  # the group's Workload exists (queued for admission)
 WORKLOAD_PENDING = "WorkloadPending"  # QuotaReserved=False; data: reason (Pending | Inadmissible), message
 WORKLOAD_ADMITTED = "WorkloadAdmitted"  # Admitted=True; data: cluster_queue, flavors ("resource=flavor,...")
 WORKLOAD_EVICTED = "WorkloadEvicted"  # Evicted=True; data: reason (Preempted, PodsReadyTimeout...), message

@@ -4,8 +4,11 @@ them (docs/kueue-v0.17-semantics.md)."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
-from support import GPU, lws, pool, run, scenario_doc
+from support import GPU, lws, pool, run, run_cli, scenario_doc, write_scenario
 
 from lwssim.analysis.explain import explain
 from lwssim.analysis.report import build_report, to_json
@@ -313,3 +316,112 @@ def test_quota_tree_follows_kueues_resource_node():
 )
 def test_quantities_are_printed_as_kueue_prints_them(resource, amount, text):
     assert quantity_string(resource, amount) == text
+
+
+RACK = "example.com/rack"
+REQUIRED = "kueue.x-k8s.io/podset-required-topology"
+PREFERRED = "kueue.x-k8s.io/podset-preferred-topology"
+GROUP = "kueue.x-k8s.io/podset-group-name"
+
+
+def topology(name: str = "t") -> dict:
+    levels = [{"nodeLabel": RACK}, {"nodeLabel": "kubernetes.io/hostname"}]
+    return {"apiVersion": KUEUE, "kind": "Topology", "metadata": {"name": name}, "spec": {"levels": levels}}
+
+
+def tas_lws(name: str, replicas: int, size: int, annotation: str | None = REQUIRED) -> dict:
+    """Leader and workers of 8 GPUs each; both templates ask for one rack, as one group."""
+    m = lws(
+        name,
+        replicas=replicas,
+        size=size,
+        leader={"containers": [{"name": "l", "image": "i", "resources": {"limits": {GPU: "8"}}}]},
+    )
+    ann = {annotation: RACK, GROUP: "g"} if annotation else {}
+    tmpl = m["spec"]["leaderWorkerTemplate"]
+    for key in ("leaderTemplate", "workerTemplate"):
+        tmpl[key]["metadata"] = {"annotations": dict(ann)}
+    return queued(m)
+
+
+def tas_doc(*workloads: dict, nodes: int = 8, rack: int = 4) -> dict:
+    d = doc(
+        [
+            flavor(nodeLabels={"pool": "gpu"}, topologyName="t"),
+            topology(),
+            cluster_queue(gpus=1000),
+            local_queue(),
+            *workloads,
+        ],
+        nodes=nodes,
+    )
+    d["spec"]["cluster"]["nodePools"] = [
+        pool("gpu", nodes, labels={"pool": "gpu"}, topology=[{"key": RACK, "size": rack}])
+    ]
+    return d
+
+
+def racks(report: dict, name: str) -> list[set[str]]:
+    """The racks each group's pods landed on (nodes gpu-<i>, racks of 4 in order)."""
+    return [{f"rack-{int(n.split('-')[1]) // 4}" for n in g["nodes"]} for g in groups(report, name)]
+
+
+def test_tas_required_rack_keeps_each_group_in_one_rack_tightest_first():
+    _, tl, report = simulate(tas_doc(tas_lws("a", 2, 3)))
+    g = groups(report, "a")
+    assert [x["serving"] for x in g] == [True, True]
+    assert racks(report, "a") == [{"rack-0"}, {"rack-1"}]  # BestFit: rack 0 first, then the emptier rack 1
+    # pods are pinned to the assigned hosts: every pod has exactly the node TAS gave it
+    assert all(len(x["nodes"]) == 3 for x in g)
+
+
+def test_tas_required_rack_too_small_waits_with_the_topology_message():
+    _, _, report = simulate(tas_doc(tas_lws("a", 1, 5)))
+    (g,) = groups(report, "a")
+    assert g["admittedAtSeconds"] is None
+    assert g["admission"]["pendingMessage"].startswith(
+        'couldn\'t assign flavors to pod set worker: topology "t" allows to fit only'
+    )
+
+
+def test_tas_preferred_rack_spreads_when_no_rack_holds_the_group():
+    world, _, report = simulate(tas_doc(tas_lws("a", 1, 5, PREFERRED)))
+    (g,) = groups(report, "a")
+    assert g["serving"] is True and racks(report, "a") == [{"rack-0", "rack-1"}]
+    assert {p["name"]: p["node"] for p in g["pods"]} == pinned(world)
+
+
+def pinned(world) -> dict[str, str]:
+    """Each live pod's hostname nodeSelector, as the TopologyUngater set it."""
+    return {
+        p.name: dict(p.node_selector).get("kubernetes.io/hostname", "")
+        for p in world.store.list("Pod")
+        if not p.deleting
+    }
+
+
+def test_tas_implied_in_a_tas_only_queue_pins_every_pod_to_a_host():
+    world, _, report = simulate(tas_doc(tas_lws("a", 2, 2, None)))
+    assert [x["serving"] for x in groups(report, "a")] == [True, True]
+    hosts = pinned(world)
+    assert len(hosts) == 4 and all(hosts.values()) and len(set(hosts.values())) == 4
+    assert {p["name"]: p["node"] for g in groups(report, "a") for p in g["pods"]} == hosts
+
+
+def test_tas_slices_are_refused_with_the_annotation_path():
+    m = tas_lws("a", 1, 3)
+    m["spec"]["leaderWorkerTemplate"]["workerTemplate"]["metadata"]["annotations"][
+        "kueue.x-k8s.io/podset-slice-size"
+    ] = "2"
+    out = run_cli(["simulate", str(write_scenario(Path(tempfile.mkdtemp()), tas_doc(m)))])
+    assert out.code == 2 and "leaderWorkerTemplate.workerTemplate.metadata.annotati" in out.stderr
+    assert "TAS slices" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_priority_class_label_naming_no_class_creates_no_workload():
+    _, tl, report = simulate(
+        doc([flavor(), cluster_queue(), local_queue(), queued(lws(replicas=1), priority="missing")])
+    )
+    (g,) = groups(report)
+    assert g["serving"] is False and "admission" not in g
+    assert {p["pendingReason"] for p in g["pods"]} == {GATED}

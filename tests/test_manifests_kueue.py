@@ -267,7 +267,7 @@ def test_wait_for_pods_ready_every_field():
     w = {
         "timeout": "10m",
         "recoveryTimeout": "0s",
-        "blockAdmission": True,
+        "blockAdmission": False,
         "requeuingStrategy": {
             "timestamp": "Eviction",
             "backoffLimitCount": 3,
@@ -276,7 +276,20 @@ def test_wait_for_pods_ready_every_field():
         },
     }
     got = load(doc(kueue={**ENABLED, "waitForPodsReady": w})).kueue.config.wait_for_pods_ready
-    assert got == WaitForPodsReady(600.0, 0.0, True, 10.0, 100.0, 3) and got.recovery == 0.0
+    assert got == WaitForPodsReady(600.0, 0.0, False, 10.0, 100.0, 3) and got.recovery == 0.0
+
+
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("manageJobsWithoutQueueName", True, "without the kueue.x-k8s.io/queue-name label is not simulated"),
+        ("waitForPodsReady", {"timeout": "1m", "blockAdmission": True}, "blockAdmission"),
+    ],
+)
+def test_settings_that_change_lws_admission_unmodelled_are_refused(field, value, words):
+    with pytest.raises(UnsupportedError) as e:
+        load(doc(kueue={**ENABLED, field: value}))
+    assert words in str(e.value) and f"spec.controller.kueue.{field}" in e.value.render()
 
 
 def test_the_shipped_configuration_loads(tmp_path: Path):

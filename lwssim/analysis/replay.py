@@ -223,6 +223,7 @@ class Replay:
             tl.FAULT: self._fault,
             tl.NODE_DOWN: self._node_down,
             tl.NODE_UP: self._node_up,
+            tl.WORKLOAD_CREATED: self._workload_created,
             tl.WORKLOAD_PENDING: self._workload_pending,
             tl.WORKLOAD_ADMITTED: self._workload_admitted,
             tl.WORKLOAD_EVICTED: self._workload_evicted,
@@ -333,6 +334,12 @@ class Replay:
             first = min((p.created_at for p in g.members.values()), default=r.t)
             g.admission = Admission(r.subject, waiting_since=min(first, r.t))
         return g.admission
+
+    def _workload_created(self, r: Record) -> None:
+        g = self.group(r.workload, r.group)
+        if g.admission is not None and g.admission.workload != r.subject:  # a new Workload for the index
+            g.admission = None
+        self._admission(r)
 
     def _workload_pending(self, r: Record) -> None:
         a = self._admission(r)

@@ -33,6 +33,7 @@ from lwssim.errors import clip
 from lwssim.manifests.podspec import label_selector
 from lwssim.manifests.where import MAX_INT32, Where, show
 from lwssim.model import kueue as m
+from lwssim.model.lws import LeaderWorkerSetSpec
 from lwssim.model.quantity import QuantityError, parse_quantity
 
 GROUP = "kueue.x-k8s.io"
@@ -662,7 +663,7 @@ def kueue_config(raw: Any, where: Where) -> m.KueueConfig:
             )
         )
     _feature_gates(c.get("featureGates"), where.key("featureGates"))
-    return m.KueueConfig(
+    config = m.KueueConfig(
         enabled=where.key("enabled").boolean(c.get("enabled"), False),
         frameworks=_frameworks(c.get("integrations"), where.key("integrations")),
         wait_for_pods_ready=_wait_for_pods_ready(c.get("waitForPodsReady"), where.key("waitForPodsReady")),
@@ -670,6 +671,31 @@ def kueue_config(raw: Any, where: Where) -> m.KueueConfig:
             c.get("manageJobsWithoutQueueName"), False
         ),
     )
+    if config.manages_lws:
+        _unmodelled_for_lws(config, where)
+    return config
+
+
+def _unmodelled_for_lws(config: m.KueueConfig, where: Where) -> None:
+    """Settings that would change how LeaderWorkerSets are admitted and that lwssim does not simulate:
+    ``manageJobsWithoutQueueName`` (unlabelled LWS defaulted to the LocalQueue "default",
+    ``jobframework.ApplyDefaultLocalQueue``) and ``waitForPodsReady.blockAdmission`` (admission held
+    until admitted Workloads are ready, ``WithPodsReadyTracking``)."""
+    if config.manage_jobs_without_queue_name:
+        raise where.key("manageJobsWithoutQueueName").unsupported(
+            "managing LeaderWorkerSets without the kueue.x-k8s.io/queue-name label is not simulated; "
+            "label each LeaderWorkerSet with its LocalQueue and remove this field"
+        )
+    wait = config.wait_for_pods_ready
+    if wait is not None and wait.block_admission:
+        raise (
+            where.key("waitForPodsReady")
+            .key("blockAdmission")
+            .unsupported(
+                "blockAdmission (no admission while admitted Workloads are not ready) is not simulated; "
+                "remove it"
+            )
+        )
 
 
 def _frameworks(raw: Any, at: Where) -> tuple[str, ...]:
@@ -746,6 +772,32 @@ def _wait_for_pods_ready(raw: Any, at: Where) -> m.WaitForPodsReady | None:
 
 
 # -- the LeaderWorkerSets' labels ----------------------------------------------------------------------------
+
+
+# Topology requests lwssim does not model (slices; jobframework/tas.go: Build).
+UNMODELLED_TOPOLOGY = ("kueue.x-k8s.io/podset-slice-required-topology", "kueue.x-k8s.io/podset-slice-size")
+
+
+def check_lws_templates(spec: LeaderWorkerSetSpec, where: Where, objects: m.KueueObjects) -> None:
+    """TAS slices on a queued LeaderWorkerSet's templates are refused: their placement is not simulated."""
+    if not objects.config.manages_lws or m.QUEUE_LABEL not in dict(spec.labels):
+        return
+    for role, template in (
+        ("leaderTemplate", spec.leader_template),
+        ("workerTemplate", spec.worker_template),
+    ):
+        for key, _ in template.annotations if template else ():
+            if key in UNMODELLED_TOPOLOGY:
+                raise (
+                    where.key(role)
+                    .key("metadata")
+                    .key("annotations")
+                    .key(key)
+                    .unsupported(
+                        "TAS slices (podset-slice-required-topology, podset-slice-size) are not simulated; "
+                        "use podset-required-topology or podset-preferred-topology"
+                    )
+                )
 
 
 def check_lws_labels(labels: tuple[tuple[str, str], ...], where: Where, objects: m.KueueObjects) -> None:

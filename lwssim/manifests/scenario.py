@@ -319,7 +319,12 @@ class _Loader:
                 "batch/job only): the LeaderWorkerSets run without Kueue"
             )
         for w in workloads:
-            kueue.check_lws_labels(w.lws.labels, self.places[w.name].key("metadata").key("labels"), objects)
+            place = self.places[w.name]
+            kueue.check_lws_labels(w.lws.labels, place.key("metadata").key("labels"), objects)
+            spec_at = (
+                place.key("spec").key("leaderWorkerTemplate") if w.kind == lws.KIND else place.key("spec")
+            )
+            kueue.check_lws_templates(w.lws, spec_at, objects)
         return objects
 
     def admit_lws(self, w: Workload, place: Where) -> LeaderWorkerSetSpec:

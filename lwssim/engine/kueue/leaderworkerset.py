@@ -26,7 +26,7 @@ from lwssim.engine.store import ADDED, DELETED, MODIFIED
 from lwssim.engine.workqueue import WorkQueue
 from lwssim.model.kueue import PRIORITY_CLASS_LABEL, QUEUE_LABEL, KueueObjects
 from lwssim.model.pod import PodTemplate
-from lwssim.timeline import POD_UNGATED
+from lwssim.timeline import POD_UNGATED, WORKLOAD_CREATED
 
 ADMISSION_GATE = "kueue.x-k8s.io/admission"  # pkg/controller/jobs/pod/constants: SchedulingGateName
 TOPOLOGY_GATE = "kueue.x-k8s.io/topology"  # apis/kueue/v1beta2/topology_types.go: TopologySchedulingGate
@@ -132,7 +132,10 @@ class LWSIntegration:
             sets.append(_pod_set("main", spec.size, spec.worker_template))
         priority_class = labels.get(PRIORITY_CLASS_LABEL)
         if priority_class is not None:  # ExtractPriority: the WorkloadPriorityClass label wins
-            priority = self.objects.priority(priority_class) or 0
+            value = self.objects.priority(priority_class)
+            if value is None:
+                return  # PrepareWorkloadPriority: NotFound, retried; no Workload, the pods stay gated
+            priority = value
         else:  # else the first PodSet template's pod priority
             priority = (spec.leader_template or spec.worker_template).priority
         wl = Workload(
@@ -149,6 +152,7 @@ class LWSIntegration:
         )
         if self.store.create(wl):
             wl.order_time = wl.created_at
+            self.timeline.add(self.env.now, WORKLOAD_CREATED, wl.name, wl.workload, wl.group)
             self.workloads[key] = wl
             self._requeue(wl)
             self.group_queue.add(key)
@@ -158,7 +162,6 @@ class LWSIntegration:
         if wl.cluster_queue:
             self._release(wl)
         self.store.remove(wl)
-        self.group_queue.add(key)  # its pods, if any are left, are stopped
 
     # -- pod-group reconciler
     def _on_pod(self, event: str, pod: Pod) -> None:  # type: ignore[override]
@@ -183,11 +186,15 @@ class LWSIntegration:
     def _reconcile_group(self, key: str) -> None:
         wl = self.workloads.get(key)
         pods = list(self.pods.get(key, {}).values())
-        if wl is None or wl.evicting:
+        if wl is None:
+            # No Workload (yet, or any more): gated pods stay gated. A prebuilt Workload that is missing
+            # is waited for; the pods of a group scaled away are deleted by LWS itself.
+            return
+        if wl.evicting:
             for pod in pods:
                 if not pod.deleting:
                     self.gc.delete(pod)
-            if wl is not None and not any(_active(p) for p in pods):
+            if not any(_active(p) for p in pods):
                 self._finish_eviction(wl)
             return
         if wl.admitted:

@@ -41,6 +41,8 @@ METRIC_FIELDS = {
     "podsPreempted": "podsPreempted",
     "rolloutMinServing": "",  # the fewest groups serving during any of the workload's rollouts
     "rolloutDuration": "",  # the longest rollout, start to finish (never, if one does not finish)
+    "groupsAdmitted": "",  # groups whose Kueue Workload is admitted at the end
+    "admissionEvictions": "",  # evictions of the groups' Workloads (preemption, waitForPodsReady, ...)
 }
 COMPARATORS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
     "atLeast": (">=", operator.ge),
@@ -276,6 +278,11 @@ def measure(report: dict, workload: str | None, metric: str) -> float | None:
     chosen = [w for w in report["workloads"] if workload is None or w["name"] == workload]
     if metric in ("rolloutMinServing", "rolloutDuration"):
         return _rollouts(chosen, metric)
+    if metric in ("groupsAdmitted", "admissionEvictions"):
+        admissions = [g["admission"] for w in chosen for g in w["groups"] if "admission" in g]
+        if metric == "groupsAdmitted":
+            return sum(1 for w in chosen for g in w["groups"] if g.get("admittedAtSeconds") is not None)
+        return sum(len(a["evictions"]) for a in admissions)
     key = METRIC_FIELDS[metric]
     values = [w[key] for w in chosen]
     if workload is not None:

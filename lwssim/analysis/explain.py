@@ -33,7 +33,7 @@ from lwssim.engine.scheduling.plugins import node_affinity_mask, taint_mask, uns
 from lwssim.model.kueue import QUEUE_LABEL
 from lwssim.model.lws import LeaderWorkerSetSpec, Workload
 from lwssim.model.pod import PodTemplate
-from lwssim.model.quantity import GPU
+from lwssim.model.quantity import GPU, format_duration
 from lwssim.model.scenario import Scenario
 from lwssim.timeline import Timeline
 
@@ -526,15 +526,23 @@ def admission(scenario: Scenario, state: Replay) -> list[dict]:
         for i, g in groups:
             a = g.admission
             assert a is not None
+            by_reason: dict[str, list[dict]] = defaultdict(list)
             for e in a.evictions:
+                by_reason[str(e["reason"])].append(e)
+            for reason, events in sorted(by_reason.items()):
+                last = events[-1]
+                when = f"at {format_duration(last['atSeconds'])}"
+                if len(events) > 1:
+                    when = f"{len(events)} times, last at {format_duration(last['atSeconds'])}"
                 out.append(
                     {
                         "kind": "AdmissionEvicted",
                         "severity": "warning",
                         "workload": w.name,
                         "group": i,
-                        "message": f"group {i} of {w.name} was evicted by Kueue at {e['atSeconds']:g} s "
-                        f"({e['reason']}): {e['message']}; its pods were deleted and it queued again.",
+                        "evictions": len(events),
+                        "message": f"group {i} of {w.name} was evicted by Kueue {when} ({reason}): "
+                        f"{last['message']}; its pods were deleted and it queued again.",
                     }
                 )
             if a.admitted_at is not None:

@@ -38,6 +38,8 @@ METRICS = (
     "podsPreempted",
     "rolloutMinServing",
     "rolloutDuration",
+    "groupsAdmitted",
+    "admissionEvictions",
 )
 DURATION_METRICS = ("timeToAllServing", "rolloutDuration")
 COMPARATORS = ("atLeast", "atMost", "equals")

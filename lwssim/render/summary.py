@@ -115,9 +115,12 @@ def _pre_v09(version: str | None) -> bool:
 
 def _group_row(group: dict, size: int) -> tuple[str, ...]:
     ready = sum(1 for p in group["pods"] if p["phase"] == "Running" and p["readyAtSeconds"] is not None)
+    serving = "yes" if group.get("serving") else "no"
+    if not group.get("serving") and "admission" in group and group.get("admittedAtSeconds") is None:
+        serving = "no: not admitted"  # its Kueue Workload waits for quota (or topology)
     return (
         str(group["index"]),
-        "yes" if group.get("serving") else "no",
+        serving,
         format_duration(group["servingAtSeconds"]),
         f"{ready}/{size}",
         str(group["recreations"]),

@@ -240,7 +240,6 @@ class LWSIntegration:
         goes back to its queue (``jobframework/reconciler.go``, handle eviction)."""
         if wl.cluster_queue:
             self._release(wl)
-        wl.evicting = ""
         wl.admitted = False
         wl.pods_ready = False
         self._requeue(wl)

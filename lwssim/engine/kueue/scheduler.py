@@ -87,12 +87,16 @@ class KueueScheduler:
         self.sticky: dict[str, Workload] = {}
         self.blocked: set[str] = set()  # StrictFIFO queues whose head does not fit
         self._cycle_due = False
+        self._evictions: dict[int, str] = {}  # the message of each eviction in progress
 
     # -- queue manager
     def queue(self, wl: Workload) -> None:
         """A Workload to admit: created, or back from an eviction (after its requeue back-off)."""
         if not wl.stored:
             return
+        if wl.evicting:  # the group stopped: QuotaReserved=False, Pending, with the eviction's message
+            wl.evicting = ""
+            self._pending(wl, PENDING, self._evictions.pop(wl.uid, ""))
         if wl.requeue_at == float("inf"):
             return  # deactivated (backoffLimitCount reached): never queued again
         if wl.requeue_at > self.env.now:
@@ -151,6 +155,7 @@ class KueueScheduler:
 
     def _cycles(self) -> None:
         self._cycle_due = False
+        self._evictions: dict[int, str] = {}  # the message of each eviction in progress
         while True:
             heads = [(cq, h) for cq in self.quotas if (h := self._head(cq)) is not None]
             if not heads:
@@ -243,6 +248,7 @@ class KueueScheduler:
 
     def evicted(self, wl: Workload, reason: str, message: str) -> None:
         wl.evicting = reason
+        self._evictions[wl.uid] = message
         self.timeline.add(
             self.env.now, WORKLOAD_EVICTED, wl.name, wl.workload, wl.group, reason=reason, message=message
         )

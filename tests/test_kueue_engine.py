@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from support import GPU, lws, pool, run, run_cli, scenario_doc, write_scenario
+from support import GPU, container, lws, pool, run, run_cli, scenario_doc, write_scenario
 
 from lwssim.analysis.explain import explain
 from lwssim.analysis.report import build_report, to_json
@@ -425,3 +425,43 @@ def test_a_priority_class_label_naming_no_class_creates_no_workload():
     (g,) = groups(report)
     assert g["serving"] is False and "admission" not in g
     assert {p["pendingReason"] for p in g["pods"]} == {GATED}
+
+
+def test_a_surge_group_needs_its_own_quota_during_a_rollout():
+    """With maxSurge 1, LWS adds group 2 during the rollout; Kueue creates its Workload, which needs quota
+    like any other (filterWorkloads, isRollingUpdateWithSurge). With quota for 2 groups it waits gated, and
+    the rollout, which waits for the surge group to be ready, stalls with both old groups serving."""
+    m = queued(lws(replicas=2, rolloutStrategy={"rollingUpdateConfiguration": {"maxSurge": 1}}))
+    d = doc(
+        [flavor(), cluster_queue(gpus=32), local_queue(), m],
+        horizon="20m",
+        events=[
+            {
+                "at": "3m",
+                "patch": {
+                    "workload": "llm",
+                    "spec": {
+                        "leaderWorkerTemplate": {
+                            "workerTemplate": {"spec": {"containers": [container(8, "img:2")]}}
+                        }
+                    },
+                },
+            }
+        ],
+    )
+    _, tl, report = simulate(d)
+    created = {r.group for r in tl.records if r.kind == "WorkloadCreated"}
+    assert created == {0, 1, 2}
+    surge_admitted = [r for r in tl.records if r.kind == WORKLOAD_ADMITTED and r.group == 2]
+    assert surge_admitted == []
+    w = next(w for w in report["workloads"] if w["name"] == "llm")
+    assert w["groupsServing"] == 2 and w["rollouts"][0]["finishedAtSeconds"] is None
+    assert w["groups"][2]["admission"]["pendingMessage"].endswith("16 more needed")
+
+
+def test_tas_with_nodes_going_down_is_refused():
+    d = tas_doc(tas_lws("a", 1, 3))
+    d["spec"]["faults"] = {"scripted": [{"at": "5m", "nodeDown": {"node": "gpu-0"}}]}
+    out = run_cli(["simulate", str(write_scenario(Path(tempfile.mkdtemp()), d))])
+    assert out.code == 2 and "spec.faults" in out.stderr and "Topology-Aware Scheduling" in out.stderr
+    assert "Traceback" not in out.stderr

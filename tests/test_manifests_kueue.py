@@ -17,7 +17,6 @@ from lwssim.manifests.kueue import FEATURE_GATES
 from lwssim.model.kueue import (
     ANY,
     BEST_EFFORT_FIFO,
-    LOWER_PRIORITY,
     NEVER,
     STRICT_FIFO,
     ClusterQueue,
@@ -169,7 +168,6 @@ def test_cluster_queue_fields_and_quantities_in_the_pod_request_units():
     preemption = {
         "withinClusterQueue": "LowerOrNewerEqualPriority",
         "reclaimWithinCohort": "Any",
-        "borrowWithinCohort": {"policy": "LowerPriority", "maxPriorityThreshold": 100},
     }
     q = load(
         doc(
@@ -179,7 +177,7 @@ def test_cluster_queue_fields_and_quantities_in_the_pod_request_units():
                 groups=groups,
                 cohortName="team",
                 queueingStrategy="StrictFIFO",
-                namespaceSelector={"matchLabels": {"team": "a"}},
+                namespaceSelector={"matchLabels": {"kubernetes.io/metadata.name": "team-a"}},
                 preemption=preemption,
                 stopPolicy="None",
                 flavorFungibility={"whenCanBorrow": "MayStopSearch", "whenCanPreempt": "TryNextFlavor"},
@@ -192,16 +190,34 @@ def test_cluster_queue_fields_and_quantities_in_the_pod_request_units():
     assert memory == ResourceQuota("memory", 2**30, None, 2**29)  # bytes
     assert q.resource_groups[1].flavors[0].resources == (ResourceQuota("nvidia.com/gpu", 8),)
     assert (q.cohort, q.queueing_strategy) == ("team", STRICT_FIFO)
-    assert q.namespace_selector == LabelSelector(match_labels=(("team", "a"),))
-    assert q.preemption == Preemption("LowerOrNewerEqualPriority", ANY, LOWER_PRIORITY, 100)
+    assert q.namespace_selector == LabelSelector(match_labels=(("kubernetes.io/metadata.name", "team-a"),))
+    assert q.preemption == Preemption("LowerOrNewerEqualPriority", ANY)
+
+
+@pytest.mark.parametrize(
+    "spec, field, words",
+    [
+        (
+            {"preemption": {"reclaimWithinCohort": "Any", "borrowWithinCohort": {"policy": "LowerPriority"}}},
+            "spec.preemption.borrowWithinCohort.policy",
+            "borrowWithinCohort) is not simulated",
+        ),
+        ({"namespaceSelector": {"matchLabels": {"team": "a"}}}, "spec.namespaceSelector", "team cannot be"),
+    ],
+)
+def test_cluster_queue_settings_not_simulated_are_refused(spec, field, words):
+    with pytest.raises(UnsupportedError) as e:
+        load(doc(flavor(), cq(cohortName="c", **spec), kueue=ENABLED))
+    assert words in str(e.value) and field in e.value.render()
 
 
 def test_empty_namespace_selector_selects_everything():
     q = load(doc(flavor(), cq(namespaceSelector={}), kueue=ENABLED)).kueue.cluster_queue("cq")
     assert q.namespace_selector == LabelSelector() and q.namespace_selector.matches({"any": "ns"})
-    expr = {"matchExpressions": [{"key": "team", "operator": "In", "values": ["a"]}]}
+    key = "kubernetes.io/metadata.name"
+    expr = {"matchExpressions": [{"key": key, "operator": "In", "values": ["a"]}]}
     q = load(doc(flavor(), cq(namespaceSelector=expr), kueue=ENABLED)).kueue.cluster_queue("cq")
-    assert q.namespace_selector.match_expressions == (Requirement("team", "In", ("a",)),)
+    assert q.namespace_selector.match_expressions == (Requirement(key, "In", ("a",)),)
 
 
 def test_v1beta1_maps_cohort_and_borrow_to_the_v1beta2_model():

@@ -279,6 +279,13 @@ def _cluster_queue(spec: dict, at: Where, name: str, api: str) -> m.ClusterQueue
     selector = None
     if spec.get("namespaceSelector") is not None:
         selector = label_selector(spec["namespaceSelector"], at.key("namespaceSelector"))
+        other = sorted({r.key for r in selector.requirements()} - {NAMESPACE_NAME_LABEL})
+        if other:
+            raise at.key("namespaceSelector").unsupported(
+                f"namespace labels other than {NAMESPACE_NAME_LABEL} are not simulated (lwssim has no "
+                f"Namespace objects), so a selector on {', '.join(other)} cannot be evaluated; select "
+                f"namespaces by {NAMESPACE_NAME_LABEL}, or use {{}} for every namespace"
+            )
     return m.ClusterQueue(
         name=name,
         resource_groups=_resource_groups(spec.get("resourceGroups"), at.key("resourceGroups"), bool(cohort)),
@@ -310,6 +317,9 @@ def _fungibility(raw: Any, at: Where, api: str) -> None:
         )
 
 
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # the label the API server gives every namespace
+
+
 def _preemption(raw: Any, at: Where) -> m.Preemption:
     p = _fields(at, raw, ("withinClusterQueue", "reclaimWithinCohort", "borrowWithinCohort"))
     within = _enum(at.key("withinClusterQueue"), p.get("withinClusterQueue"), WITHIN_CLUSTER_QUEUE, m.NEVER)
@@ -324,6 +334,10 @@ def _preemption(raw: Any, at: Where) -> m.Preemption:
         threshold = _int32(b_at.key("maxPriorityThreshold"), borrow["maxPriorityThreshold"])
     if reclaim == m.NEVER and policy != m.NEVER:
         raise at.error("Invalid value: reclaimWithinCohort=Never and borrowWithinCohort.Policy!=Never")
+    if policy != m.NEVER:
+        raise b_at.key("policy").unsupported(
+            "preempting while borrowing (borrowWithinCohort) is not simulated; remove it (Never) to simulate"
+        )
     return m.Preemption(within, reclaim, policy, threshold)
 
 

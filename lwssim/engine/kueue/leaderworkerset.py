@@ -21,7 +21,7 @@ import hashlib
 from collections.abc import Callable
 
 from lwssim.engine.context import Cluster
-from lwssim.engine.objects import FAILED, SUCCEEDED, LeaderWorkerSet, Pod, PodSet, Workload
+from lwssim.engine.objects import FAILED, SUCCEEDED, LeaderWorkerSet, Pod, PodSet, StatefulSet, Workload
 from lwssim.engine.store import ADDED, DELETED, MODIFIED
 from lwssim.engine.workqueue import WorkQueue
 from lwssim.model.kueue import PRIORITY_CLASS_LABEL, QUEUE_LABEL, KueueObjects
@@ -71,6 +71,7 @@ class LWSIntegration:
         self.group_queue = WorkQueue(cluster.env, self._reconcile_group)
         self.store.admit("Pod", self._default_pod)
         self.store.watch("LeaderWorkerSet", self._on_lws)
+        self.store.watch("StatefulSet", self._on_statefulset)
         self.store.watch("Pod", self._on_pod)
 
     # -- which objects Kueue manages
@@ -98,6 +99,13 @@ class LWSIntegration:
             for key in [k for k, w in self.workloads.items() if w.owner is lws]:
                 self._delete(key)
 
+    def _on_statefulset(self, event: str, sts: StatefulSet) -> None:  # type: ignore[override]
+        """The leader StatefulSet's status.replicas is the LWS's (its status update reaches Kueue's LWS
+        reconciler as an LWS update event): surge groups appear and go with it."""
+        owner = sts.owner
+        if event == MODIFIED and isinstance(owner, LeaderWorkerSet) and self.managed(owner):
+            self.lws_queue.add(owner.key)
+
     def _reconcile_lws(self, key: str) -> None:
         lws = self.store.get("LeaderWorkerSet", key)
         if not isinstance(lws, LeaderWorkerSet) or lws.deleting or lws.spec is None:
@@ -105,13 +113,15 @@ class LWSIntegration:
         spec = lws.spec
         replicas = spec.replicas
         surge = spec.rolling_update.max_surge
+        leader_sts = self.store.get("StatefulSet", lws.key)
+        status_replicas = leader_sts.status_replicas if isinstance(leader_sts, StatefulSet) else 0
         if (
-            lws.status_replicas > replicas
+            status_replicas > replicas
             and isinstance(surge, int)  # maxSurge.IntValue() > 0: a percentage string parses as 0
             and surge > 0
             and lws.updated_replicas < replicas
         ):
-            replicas = lws.status_replicas
+            replicas = status_replicas
         wanted = {group_key(lws.namespace, lws.name, i): i for i in range(replicas)}
         for k in [k for k, w in self.workloads.items() if w.owner is lws and k not in wanted]:
             self._delete(k)

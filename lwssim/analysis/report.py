@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from typing import Any
 
 import lwssim
 from lwssim.analysis.replay import GroupState, PodLife, Replay, as_int, replay, sec
@@ -131,7 +132,7 @@ def _group_entry(
     index: int, g: GroupState, pods: list[PodLife], window_started: bool, horizon: float
 ) -> dict:
     pods = sorted(pods, key=lambda p: name_key(p.name))
-    entry = {
+    entry: dict[str, Any] = {
         "index": index,
         "serving": g.serving,
         "servingAtSeconds": sec(g.serving_at),

@@ -155,7 +155,6 @@ class KueueScheduler:
 
     def _cycles(self) -> None:
         self._cycle_due = False
-        self._evictions: dict[int, str] = {}  # the message of each eviction in progress
         while True:
             heads = [(cq, h) for cq in self.quotas if (h := self._head(cq)) is not None]
             if not heads:

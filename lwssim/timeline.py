@@ -44,8 +44,10 @@ SCALED = "Scaled"  # replicas changed; data: replicas
 # from its status conditions (kueue v0.17.0 apis/kueue/v1beta2/workload_types.go).
 WORKLOAD_CREATED = "WorkloadCreated"  # the group's Workload exists (queued for admission)
 WORKLOAD_PENDING = "WorkloadPending"  # QuotaReserved=False; data: reason (Pending | Inadmissible), message
-WORKLOAD_ADMITTED = "WorkloadAdmitted"  # Admitted=True; data: cluster_queue, flavors ("resource=flavor,...")
+WORKLOAD_ADMITTED = "WorkloadAdmitted"  # Admitted=True; data: cluster_queue, flavors ("resource=flavor,..."),
+#                                         usage ("flavor/resource=amount,...", the quota it reserves)
 WORKLOAD_EVICTED = "WorkloadEvicted"  # Evicted=True; data: reason (Preempted, PodsReadyTimeout...), message
+WORKLOAD_DELETED = "WorkloadDeleted"  # the Workload is gone (scale-down, surge released): its quota too
 POD_UNGATED = "PodUngated"  # the pod's last scheduling gate was removed (kube-scheduler may now place it)
 
 

@@ -465,3 +465,31 @@ def test_tas_with_nodes_going_down_is_refused():
     out = run_cli(["simulate", str(write_scenario(Path(tempfile.mkdtemp()), d))])
     assert out.code == 2 and "spec.faults" in out.stderr and "Topology-Aware Scheduling" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_the_report_keeps_each_cluster_queues_usage_over_time():
+    """Reserved at admission, given back when the evicted group's quota is released (QuotaReserved=False)."""
+    a = cluster_queue("a", gpus=16, cohortName="c")
+    b = cluster_queue("b", gpus=16, cohortName="c", preemption={"reclaimWithinCohort": "Any"})
+    d = doc(
+        [
+            flavor(),
+            a,
+            b,
+            local_queue("la", "a"),
+            local_queue("lb", "b"),
+            queued(lws("train", replicas=2), queue="la"),
+            {"at": "2m", "manifest": queued(lws("serve", replicas=1), queue="lb")},
+        ],
+        nodes=4,
+        horizon="6m",
+    )
+    _, _, report = simulate(d)
+    queues = {q["name"]: q for q in report["clusterQueues"]}
+    gpu = "gpu/nvidia.com/gpu"
+    assert queues["a"]["nominalQuota"] == {gpu: 16} and queues["a"]["usage"] == {gpu: 16}
+    assert queues["a"]["usageOverTime"][0] == [0.0, {gpu: 32}]  # both groups, one borrowing
+    assert queues["b"]["usage"] == {gpu: 16}
+    released = next(t for t, u in queues["a"]["usageOverTime"] if u == {gpu: 16})
+    admitted = next(t for t, u in queues["b"]["usageOverTime"] if u == {gpu: 16})
+    assert 120.0 <= released <= admitted

@@ -10,6 +10,7 @@ and observed Timelines alike. One dispatch per record: a year of failures is 244
 from __future__ import annotations
 
 import operator
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -108,6 +109,7 @@ class Admission:
     evictions: list[dict] = field(default_factory=list)
     pending_reason: str = ""
     pending_message: str = ""
+    usage: dict[str, int] = field(default_factory=dict)  # "flavor/resource" -> amount, while reserved
 
     def waited_until(self, t: float) -> float:
         return self.waited + (t - self.waiting_since if self.waiting_since is not None else 0.0)
@@ -203,6 +205,9 @@ class Replay:
         self.workloads: dict[str, WorkloadState] = {}
         self.lws_to_workload: dict[str, str] = {}
         self.now = 0.0
+        # Kueue: each ClusterQueue's reserved quota ("flavor/resource" -> amount) and its changes over time
+        self.queue_usage: dict[str, Counter[str]] = {}
+        self.queue_over_time: dict[str, list[list]] = {}
         self.on_node: dict[str, dict[tuple[str, str], PodLife]] = {}
         self.images: set[tuple[str, str]] = set()  # (node, workload): a pod of the workload ran there
         self.down: set[str] = set()  # nodes not answering
@@ -227,6 +232,7 @@ class Replay:
             tl.WORKLOAD_PENDING: self._workload_pending,
             tl.WORKLOAD_ADMITTED: self._workload_admitted,
             tl.WORKLOAD_EVICTED: self._workload_evicted,
+            tl.WORKLOAD_DELETED: self._workload_deleted,
         }
         self._pod_handlers: dict[str, Callable[[PodLife, Record], None]] = {
             tl.POD_SCHEDULED: self._scheduled,
@@ -343,6 +349,7 @@ class Replay:
 
     def _workload_pending(self, r: Record) -> None:
         a = self._admission(r)
+        self._release(a, r.t)  # QuotaReserved=False: whatever it held is given back
         a.pending_reason, a.pending_message = str(r.get("reason", "")), str(r.get("message", ""))
 
     def _workload_admitted(self, r: Record) -> None:
@@ -352,6 +359,33 @@ class Replay:
         a.admitted_at, a.admissions = r.t, a.admissions + 1
         a.cluster_queue, a.flavors = str(r.get("cluster_queue", "")), str(r.get("flavors", ""))
         a.pending_reason = a.pending_message = ""
+        usage = str(r.get("usage", ""))
+        a.usage = {k: int(v) for k, _, v in (p.partition("=") for p in usage.split(",") if p)}
+        self._reserve(a.cluster_queue, a.usage, 1, r.t)
+
+    def _reserve(self, queue: str, usage: dict[str, int], sign: int, t: float) -> None:
+        """A ClusterQueue's quota reserved (sign 1) or given back (-1), kept over time."""
+        if not queue or not usage:
+            return
+        total = self.queue_usage.setdefault(queue, Counter())
+        for k, v in usage.items():
+            total[k] += sign * v
+        points = self.queue_over_time.setdefault(queue, [[0.0, {}]])
+        point = [t, {k: v for k, v in sorted(total.items()) if v}]
+        if points[-1][0] == t:
+            points[-1] = point
+        else:
+            points.append(point)
+
+    def _release(self, a: Admission, t: float) -> None:
+        if a.usage:
+            self._reserve(a.cluster_queue, a.usage, -1, t)
+            a.usage = {}
+
+    def _workload_deleted(self, r: Record) -> None:
+        g = self.group(r.workload, r.group)
+        if g.admission is not None and g.admission.workload == r.subject:
+            self._release(g.admission, r.t)
 
     def _workload_evicted(self, r: Record) -> None:
         a = self._admission(r)

@@ -118,6 +118,17 @@ def build_report(
     }
     if lws_version:
         report["lwsVersion"] = lws_version
+    if state.queue_over_time:  # Kueue: each ClusterQueue's reserved quota over time
+        nominal = timeline.cluster.get("clusterQueues", {})
+        report["clusterQueues"] = [
+            {
+                "name": name,
+                "nominalQuota": nominal.get(name),
+                "usage": {k: v for k, v in sorted(state.queue_usage[name].items()) if v},
+                "usageOverTime": [[sec(t), u] for t, u in points],
+            }
+            for name, points in sorted(state.queue_over_time.items())
+        ]
     return report
 
 

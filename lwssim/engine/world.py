@@ -117,10 +117,28 @@ def _timeline(scenario: Scenario, seed: int) -> Timeline:
             "nodes": len(nodes),
             "gpus": sum(dict(n.allocatable).get(GPU, 0) for n in nodes),
             "pools": {p.name: p.count for p in scenario.cluster.pools},
+            **_queues(scenario),
         },
         scenario=scenario.name,
         seed=seed,
     )
+
+
+def _queues(scenario: Scenario) -> dict:
+    """Kueue's ClusterQueues' nominal quota ("flavor/resource" -> amount), when Kueue manages LWS."""
+    if not scenario.kueue.config.manages_lws:
+        return {}
+    return {
+        "clusterQueues": {
+            cq.name: {
+                f"{f.flavor}/{r.name}": r.nominal
+                for g in cq.resource_groups
+                for f in g.flavors
+                for r in f.resources
+            }
+            for cq in scenario.kueue.cluster_queues
+        }
+    }
 
 
 class World:

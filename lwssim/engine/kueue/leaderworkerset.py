@@ -26,7 +26,7 @@ from lwssim.engine.store import ADDED, DELETED, MODIFIED
 from lwssim.engine.workqueue import WorkQueue
 from lwssim.model.kueue import PRIORITY_CLASS_LABEL, QUEUE_LABEL, KueueObjects
 from lwssim.model.pod import PodTemplate
-from lwssim.timeline import POD_UNGATED, WORKLOAD_CREATED
+from lwssim.timeline import POD_UNGATED, WORKLOAD_CREATED, WORKLOAD_DELETED
 
 ADMISSION_GATE = "kueue.x-k8s.io/admission"  # pkg/controller/jobs/pod/constants: SchedulingGateName
 TOPOLOGY_GATE = "kueue.x-k8s.io/topology"  # apis/kueue/v1beta2/topology_types.go: TopologySchedulingGate
@@ -172,6 +172,7 @@ class LWSIntegration:
         if wl.cluster_queue:
             self._release(wl)
         self.store.remove(wl)
+        self.timeline.add(self.env.now, WORKLOAD_DELETED, wl.name, wl.workload, wl.group)
 
     # -- pod-group reconciler
     def _on_pod(self, event: str, pod: Pod) -> None:  # type: ignore[override]

@@ -233,8 +233,16 @@ class KueueScheduler:
         wl.admitted, wl.admitted_at = True, self.env.now
         wl.pending_reason = wl.pending_message = ""
         flavors = ",".join(sorted({f"{r}={f}" for _, r, f in a.flavors}))
+        usage = ",".join(f"{f}/{r}={n}" for f, r, n in wl.usage)
         self.timeline.add(
-            self.env.now, WORKLOAD_ADMITTED, wl.name, wl.workload, wl.group, cluster_queue=cq, flavors=flavors
+            self.env.now,
+            WORKLOAD_ADMITTED,
+            wl.name,
+            wl.workload,
+            wl.group,
+            cluster_queue=cq,
+            flavors=flavors,
+            usage=usage,
         )
         self._admitted_cb(wl)
 

@@ -459,12 +459,33 @@ def test_a_surge_group_needs_its_own_quota_during_a_rollout():
     assert w["groups"][2]["admission"]["pendingMessage"].endswith("16 more needed")
 
 
-def test_tas_with_nodes_going_down_is_refused():
-    d = tas_doc(tas_lws("a", 1, 3))
-    d["spec"]["faults"] = {"scripted": [{"at": "5m", "nodeDown": {"node": "gpu-0"}}]}
-    out = run_cli(["simulate", str(write_scenario(Path(tempfile.mkdtemp()), d))])
-    assert out.code == 2 and "spec.faults" in out.stderr and "Topology-Aware Scheduling" in out.stderr
-    assert "Traceback" not in out.stderr
+def node_down(d: dict, node: str) -> dict:
+    d["spec"]["horizon"] = "30m"
+    d["spec"]["faults"] = {"scripted": [{"at": "5m", "nodeDown": {"node": node}}], "forceDeleteAfter": "2m"}
+    return d
+
+
+def test_tas_replaces_a_failed_node_inside_the_required_rack():
+    """The worker on gpu-1 gets another host of rack 0 (gpu-3), the rest of the assignment stays."""
+    world, tl, report = simulate(node_down(tas_doc(tas_lws("a", 1, 3)), "gpu-1"))
+    assert not [r for r in tl.records if r.kind == WORKLOAD_EVICTED]
+    (g,) = groups(report, "a")
+    assert g["serving"] is True and g["admission"]["admissions"] == 1
+    assert pinned(world) == {"a-0": "gpu-0", "a-0-1": "gpu-3", "a-0-2": "gpu-2"}
+
+
+def test_tas_evicts_a_group_whose_rack_has_no_replacement_and_admits_it_elsewhere():
+    world, tl, report = simulate(node_down(tas_doc(tas_lws("a", 1, 4)), "gpu-1"))
+    (evicted,) = [r for r in tl.records if r.kind == WORKLOAD_EVICTED]
+    assert evicted.get("reason") == "NodeFailures"
+    assert (
+        evicted.get("message")
+        == "Workload was evicted as there was no replacement for unhealthy node(s): gpu-1"
+    )
+    assert evicted.t == pytest.approx(300 + 40 + 30)  # down, NotReady after 40 s, failed 30 s later
+    (g,) = groups(report, "a")
+    assert g["serving"] is True and g["admission"]["admissions"] == 2
+    assert racks(report, "a") == [{"rack-1"}]
 
 
 def test_the_report_keeps_each_cluster_queues_usage_over_time():

@@ -36,7 +36,6 @@ from lwssim.engine.replicaset import PodCreator, ReplicaSetController
 from lwssim.engine.scheduling.framework import Scheduler
 from lwssim.engine.scheduling.gang import VOLCANO, VolcanoScheduler
 from lwssim.engine.statefulset import StatefulSetController
-from lwssim.errors import UnsupportedError
 from lwssim.model.pod import PodTemplate
 from lwssim.model.quantity import GPU
 from lwssim.model.scenario import MAX_UNAVAILABLE_STATEFULSET, PatchEvent, ScaleEvent, Scenario
@@ -56,26 +55,7 @@ from lwssim.timeline import POD_CREATED, ROLLOUT_STARTED, SCALED, Timeline, Work
 
 def check_supported(scenario: Scenario) -> None:
     """Refuse what the engine cannot represent instead of approximating it silently. Pods of different
-    priorities are represented: kube-scheduler's preemption is modelled (scheduling/preemption.py).
-
-    Kueue's TAS with nodes going down is not: Kueue replaces a failed node of an assigned domain, or
-    evicts the Workload (``TASFailedNodeReplacement``, docs/kueue-v0.17-semantics.md §4.5); lwssim would
-    keep the recreated pods pinned to the dead node."""
-    kueue, faults = scenario.kueue, scenario.faults
-    tas = kueue.config.manages_lws and any(f.topology_name for f in kueue.flavors)
-    down = (
-        faults.node_failures
-        or faults.domain_failures
-        or any(f.kind in ("nodeDown", "domainDown") for f in faults.scripted)
-    )
-    if tas and down:
-        raise UnsupportedError(
-            scenario.path,
-            "spec.faults",
-            "node failures with Kueue's Topology-Aware Scheduling are not simulated (Kueue replaces a failed "
-            "node of a group's domain or evicts the group; lwssim does not model that yet): remove the "
-            "faults that take nodes down, or the flavors' topologyName",
-        )
+    priorities are represented: kube-scheduler's preemption is modelled (scheduling/preemption.py)."""
 
 
 def gang_warnings(scenario: Scenario) -> list[str]:
@@ -184,7 +164,7 @@ class World:
         self.node_lifecycle = NodeLifecycle(
             cluster,
             self.kubelets,
-            self.scheduler.node_changed,
+            self._node_changed(),
             grace_period=faults.node_monitor_grace_period,
             force_delete_after=faults.force_delete_after,
             keep_images=faults.repaired_nodes_keep_images,
@@ -207,6 +187,19 @@ class World:
             self.fault_rng,
             sorted({w.namespace for w in scenario.workloads}),
         )
+
+    def _node_changed(self) -> Callable[[int], None]:
+        """Who hears of a node's taints changing: kube-scheduler, and Kueue's TAS node controller."""
+        kueue = getattr(self, "kueue", None)
+        if kueue is None:
+            return self.scheduler.node_changed
+        scheduler_changed, kueue_changed = self.scheduler.node_changed, kueue.node_changed
+
+        def changed(i: int) -> None:
+            scheduler_changed(i)
+            kueue_changed(i)
+
+        return changed
 
     def _scenario_objects(self) -> None:
         """What the scenario puts on the cluster: running pods, its LeaderWorkerSets, scripted changes."""

@@ -14,6 +14,7 @@ The back-off's jitter (0.01 %) is left out.
 from __future__ import annotations
 
 from lwssim.engine.context import Cluster
+from lwssim.engine.kueue.failed_nodes import FailedNodes
 from lwssim.engine.kueue.leaderworkerset import LWSIntegration
 from lwssim.engine.kueue.scheduler import KueueScheduler
 from lwssim.engine.objects import Workload
@@ -32,8 +33,11 @@ class Kueue:
             cluster, objects, self.scheduler.queue, self.scheduler.release, self._ready_changed
         )
         self.scheduler.group_pods = self.lws.group_pods
+        self.failed_nodes = FailedNodes(cluster, objects, self.scheduler, self.evict)
+        self.node_changed = self.failed_nodes.node_changed
 
     def _admitted(self, wl: Workload) -> None:
+        self.failed_nodes.forget(wl)
         self.lws.group_queue.add(f"{wl.namespace}/{wl.lws}/{wl.group}")
         wait = self.config.wait_for_pods_ready
         if wait is not None:

@@ -62,7 +62,7 @@ class Assignment:
     topology: dict[str, list[tuple[tuple[str, str], ...]]] = field(default_factory=dict)
 
 
-def _per_pod(ps: PodSet) -> dict[str, int]:
+def per_pod(ps: PodSet) -> dict[str, int]:
     """One pod's requests as TAS counts them: with the pod itself (``corev1.ResourcePods: 1``)."""
     return dict(ps.requests) | {PODS: 1}
 
@@ -360,10 +360,10 @@ class KueueScheduler:
             topology = self.objects.topology(flavor.topology_name)
             assert topology is not None
             worker = by_name[names[-1]]
-            snapshot = tas.Snapshot(topology.name, topology.levels, self._tas_nodes(flavor, worker))
-            free = self._free(snapshot, assumed)
-            leader = _per_pod(by_name[names[0]]) if req.leader else None
-            snapshot.fill_counts(free, _per_pod(worker), leader)
+            snapshot = tas.Snapshot(topology.name, topology.levels, self.tas_nodes(flavor, worker))
+            free = self.free_capacity(snapshot, assumed)
+            leader = per_pod(by_name[names[0]]) if req.leader else None
+            snapshot.fill_counts(free, per_pod(worker), leader)
             placed, why = snapshot.assign(req)
             if why:
                 out.mode = NO_FIT
@@ -377,10 +377,10 @@ class KueueScheduler:
                 for node_name, count in domains:
                     selectors.extend([snapshot.node_selector(node_name)] * count)
                     used = assumed.setdefault(node_name, Counter())
-                    for r, n in _per_pod(ps).items():
+                    for r, n in per_pod(ps).items():
                         used[r] += n * count
 
-    def _tas_nodes(self, flavor: ResourceFlavor, ps: PodSet) -> list[tuple[str, dict[str, str]]]:
+    def tas_nodes(self, flavor: ResourceFlavor, ps: PodSet) -> list[tuple[str, dict[str, str]]]:
         """The nodes of the flavor's TAS snapshot: its nodeLabels, schedulable, no untolerated
         NoSchedule/NoExecute taint, and the PodSet's nodeSelector (``fillInCounts``)."""
         nodes, out = self.nodes, []
@@ -395,7 +395,9 @@ class KueueScheduler:
             out.append((name, labels))
         return out
 
-    def _free(self, snapshot: tas.Snapshot, assumed: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:
+    def free_capacity(
+        self, snapshot: tas.Snapshot, assumed: dict[str, Counter[str]]
+    ) -> dict[str, dict[str, int]]:
         """Each node's free capacity: allocatable less its bound pods, less the pods of admitted TAS
         Workloads assigned there and not bound yet, less this Workload's earlier PodSets."""
         nodes = self.nodes
@@ -414,7 +416,7 @@ class KueueScheduler:
                             bound[node_name] -= 1
                             continue
                         used = pending.setdefault(node_name, Counter())
-                        for r, n in _per_pod(ps).items():
+                        for r, n in per_pod(ps).items():
                             used[r] += n
         out: dict[str, dict[str, int]] = {}
         for leaf in snapshot.leaves:

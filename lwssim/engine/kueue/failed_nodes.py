@@ -97,7 +97,7 @@ class FailedNodes:
             )
             if flavor is None or topology is None:
                 return False
-            snapshot = tas.Snapshot(topology.name, topology.levels, self.scheduler.tas_nodes(flavor, ps))
+            snapshot = self.scheduler.snapshot(topology, flavor, ps)
             free = self.scheduler.free_capacity(snapshot, {})
             need = per_pod(ps)
             domain = self._required_domain(snapshot, ps.topology, node)

@@ -37,6 +37,7 @@ from lwssim.model.kueue import (
     STRICT_FIFO,
     KueueObjects,
     ResourceFlavor,
+    Topology,
 )
 from lwssim.model.quantity import PODS
 from lwssim.timeline import WORKLOAD_ADMITTED, WORKLOAD_EVICTED, WORKLOAD_PENDING
@@ -79,6 +80,7 @@ class KueueScheduler:
         self.objects = objects
         self.quotas = quota.build(objects.cluster_queues)
         self.nodes = cluster.nodes
+        self._snapshots: dict[tuple, tas.Snapshot] = {}
         self.group_pods: Callable[[Workload], list[Pod]] = lambda wl: []  # the pod-group reconciler's
         self._admitted_cb, self._evict = admitted, evict
         self.pending: dict[str, dict[int, Workload]] = {q: {} for q in self.quotas}
@@ -167,7 +169,7 @@ class KueueScheduler:
                 return
 
     def _borrows(self, cq: str, wl: Workload) -> bool:
-        a = self.assign(wl, self.quotas[cq])
+        a = self.assign(wl, self.quotas[cq], topology=False)
         node = self.quotas[cq]
         return any(node.borrowing(fr, amount) for fr, amount in a.usage.items())
 
@@ -261,7 +263,7 @@ class KueueScheduler:
         )
 
     # -- flavor assignment
-    def assign(self, wl: Workload, node: QueueQuota) -> Assignment:
+    def assign(self, wl: Workload, node: QueueQuota, topology: bool = True) -> Assignment:
         """``assignFlavors``: all PodSets or none; the first PodSet that cannot be placed ends it."""
         out = Assignment(FIT)
         for ps in wl.pod_sets:
@@ -308,7 +310,7 @@ class KueueScheduler:
                 if mode == NO_FIT:
                     out.mode = NO_FIT
                     return out
-        if out.mode == FIT:
+        if out.mode == FIT and topology:
             self._topology(wl, node, out)
         return out
 
@@ -360,7 +362,7 @@ class KueueScheduler:
             topology = self.objects.topology(flavor.topology_name)
             assert topology is not None
             worker = by_name[names[-1]]
-            snapshot = tas.Snapshot(topology.name, topology.levels, self.tas_nodes(flavor, worker))
+            snapshot = self.snapshot(topology, flavor, worker)
             free = self.free_capacity(snapshot, assumed)
             leader = per_pod(by_name[names[0]]) if req.leader else None
             snapshot.fill_counts(free, per_pod(worker), leader)
@@ -379,6 +381,19 @@ class KueueScheduler:
                     used = assumed.setdefault(node_name, Counter())
                     for r, n in per_pod(ps).items():
                         used[r] += n * count
+
+    def snapshot(self, topology: Topology, flavor: ResourceFlavor, ps: PodSet) -> tas.Snapshot:
+        """The TAS snapshot of ``flavor`` for ``ps``'s pods, built again only when node labels, taints or
+        schedulability changed (``nodes.generation``); counts are filled anew for every request."""
+        key = (topology.name, flavor.name, ps.node_selector, ps.tolerations, self.nodes.generation)
+        snap = self._snapshots.get(key)
+        if snap is None:
+            if len(self._snapshots) > 64:
+                self._snapshots.clear()
+            snap = self._snapshots[key] = tas.Snapshot(
+                topology.name, topology.levels, self.tas_nodes(flavor, ps)
+            )
+        return snap
 
     def tas_nodes(self, flavor: ResourceFlavor, ps: PodSet) -> list[tuple[str, dict[str, str]]]:
         """The nodes of the flavor's TAS snapshot: its nodeLabels, schedulable, no untolerated
@@ -419,10 +434,11 @@ class KueueScheduler:
                         for r, n in per_pod(ps).items():
                             used[r] += n
         out: dict[str, dict[str, int]] = {}
+        columns = [(r, nodes.free_by_res[j].tolist()) for r, j in nodes.res_index.items()]
         for leaf in snapshot.leaves:
             name = leaf.node or ""
             i = nodes.index[name]
-            free = {r: int(nodes.free_by_res[j][i]) for r, j in nodes.res_index.items()}
+            free = {r: column[i] for r, column in columns}
             for extra in (pending.get(name), assumed.get(name)):
                 for r, n in (extra or {}).items():
                     free[r] = free.get(r, 0) - n

@@ -89,15 +89,20 @@ class Snapshot:
     def fill_counts(
         self, free: dict[str, dict[str, int]], worker: dict[str, int], leader: dict[str, int] | None
     ) -> None:
+        seen: dict[tuple, tuple[int, int, int]] = {}  # most nodes share a few free-capacity vectors
         for leaf in self.leaves:
-            left = dict(free.get(leaf.node or "", {}))
-            leaf.state = _fits(left, worker)
-            leaf.leader_state = 0
-            if leader is not None and _fits(left, leader) > 0:
-                leaf.leader_state = 1
-                for r, n in leader.items():
-                    left[r] = left.get(r, 0) - n
-            leaf.state_with_leader = _fits(left, worker)
+            node_free = free.get(leaf.node or "", {})
+            key = tuple(node_free.items())
+            counts = seen.get(key)
+            if counts is None:
+                left = dict(node_free)
+                state, leader_state = _fits(left, worker), 0
+                if leader is not None and _fits(left, leader) > 0:
+                    leader_state = 1
+                    for r, n in leader.items():
+                        left[r] = left.get(r, 0) - n
+                counts = seen[key] = (state, leader_state, _fits(left, worker))
+            leaf.state, leaf.leader_state, leaf.state_with_leader = counts
         for root in self.roots:
             self._sum(root)
 

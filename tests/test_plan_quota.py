@@ -57,8 +57,9 @@ def test_three_groups_of_sixteen_gpus_need_a_quota_of_48():
     assert "pool" not in d and "recommendedCount" not in d and "count" not in d["candidates"][0]
     assert {c["costPerHour"] for c in d["candidates"]} == {None} and d["recommendedCostPerHour"] is None
     assert d["bindingConstraint"].startswith(
-        "quota: a quota of 32 nvidia.com/gpu in flavor gpu of ClusterQueue cq admits 2 groups of 16 at once; "
-        "in 1 of 1 runs group 2 of llm waits for admission: ClusterQueue cq has 0 of 32 nvidia.com/gpu free"
+        "quota: a quota of 32 nvidia.com/gpu in flavor gpu of ClusterQueue cq admits 2 groups of 16 "
+        "nvidia.com/gpu at once; in 1 of 1 runs group 2 of llm waits for admission: ClusterQueue cq has 0 of "
+        "32 nvidia.com/gpu free"
     )
     assert (
         "insufficient unused quota for nvidia.com/gpu in flavor gpu, 16 more needed" in d["bindingConstraint"]
@@ -112,12 +113,25 @@ def test_min_and_max_are_rounded_to_whole_groups():
     )
 
 
+def test_the_default_max_covers_scale_ups_and_a_rollouts_surge():
+    up = load(kueue_doc(replicas=1, events=[{"at": "1m", "scale": {"workload": "llm", "replicas": 3}}]))
+    assert cluster_queue_quota(up, "cq").span(up, None, None).stop == 48
+    rev = {"leaderWorkerTemplate": {"workerTemplate": {"metadata": {"annotations": {"rev": "2"}}}}}
+    d = kueue_doc(replicas=2, events=[{"at": "1m", "patch": {"workload": "llm", "spec": rev}}])
+    d["spec"]["workloads"][3]["manifest"]["spec"]["rolloutStrategy"] = {
+        "type": "RollingUpdate",
+        "rollingUpdateConfiguration": {"maxUnavailable": 1, "maxSurge": 1},
+    }
+    rolled = load(d)
+    assert cluster_queue_quota(rolled, "cq").span(rolled, None, None).stop == 48  # 2 groups and 1 surge
+
+
 def test_a_max_below_one_group_simulates_nothing():
     result = quota_plan(kueue_doc(), runs=1, hi=8)
     assert result["recommendedQuota"] is None and result["candidates"] == []
     assert result["bindingConstraint"] == (
         "quota: a quota below 16 nvidia.com/gpu can never admit a group: one group of llm requests "
-        "16 nvidia.com/gpu; --max 0 nvidia.com/gpu is below it"
+        "16 nvidia.com/gpu; --max 8 nvidia.com/gpu is below it"
     )
 
 
@@ -219,6 +233,7 @@ def test_cli_table_markdown_and_exit_codes(tmp_path):
     assert (
         "No nominal quota of nvidia.com/gpu in flavor gpu of ClusterQueue cq in 16..32 meets" in none.stdout
     )
+    assert "(no quota in 16..32 nvidia.com/gpu meets the targets)" in " ".join(none.stdout.split())
     html = run_cli(["plan", path, "--cluster-queue", "cq", "--runs", "1", "--jobs", "1", "-o", "html"])
     assert html.code == 0 and "Availability against quota" in html.stdout
 

@@ -180,9 +180,9 @@ class ClusterQueueQuota(Dimension):
         return min(g.per_group for g in self.groups)
 
     def groups_words(self, size: int) -> str:
-        """How many groups a quota admits at once, for sentences: "2 groups of 16"."""
+        """How many groups a quota admits at once, for sentences: "2 groups of 16 nvidia.com/gpu"."""
         k = size // self.step
-        return f"{k} group{'' if k == 1 else 's'} of {quantity_string(self.resource, self.step)}"
+        return f"{k} group{'' if k == 1 else 's'} of {self.amount(self.step)}"
 
     def span(self, scenario: Scenario, lo: int | None, hi: int | None) -> Span:
         """From one group's request (or --min) to --max (default: every group at once), in whole groups."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import lwssim
+from lwssim.engine.kueue.quota import quantity_string
 from lwssim.model.quantity import format_duration
 from lwssim.plan.dimension import ClusterQueueQuota, Dimension, PoolNodes
 from lwssim.plan.search import Candidate, Flatness, LeverTrial, Search, response
@@ -124,11 +125,11 @@ def binding_constraint(s: Search) -> tuple[str, dict | None]:
     d = s.dimension
     by_size = {c.size: c for c in s.candidates}
     if s.recommended is not None:
-        below = by_size.get(s.recommended - s.step)
+        below = by_size.get(s.recommended - s.span.step)
         if below is None:
-            if s.recommended == s.lower_bound and s.lower_bound > (s.min_given or 0):
+            if s.recommended == s.span.lower_bound and s.span.lower_bound > (s.min_given or 0):
                 return _below_bound(s), None
-            lowest = s.lo if isinstance(d, PoolNodes) else _amount(d, s.lo)
+            lowest = s.span.start if isinstance(d, PoolNodes) else _amount(d, s.span.start)
             return f"--min {lowest}: smaller {_plural(d)} were not tried", None
         blame = below
     elif s.candidates:
@@ -139,7 +140,9 @@ def binding_constraint(s: Search) -> tuple[str, dict | None]:
     text = _waiting_for_quota(blame, s, rep) if isinstance(d, ClusterQueueQuota) else None
     text = text or reason(blame, s, _top_message(rep))
     if s.recommended is None:
-        span = f"{s.lo}..{s.hi}" if isinstance(d, PoolNodes) else f"{_amount(d, s.lo)}..{_amount(d, s.hi)}"
+        span = f"{s.span.start}..{s.span.stop}"
+        if isinstance(d, ClusterQueueQuota):
+            span = f"{quantity_string(d.resource, s.span.start)}..{d.amount(s.span.stop)}"
         text += f" (no {_singular(d)} in {span} meets the targets)"
     return text, rep
 
@@ -159,18 +162,20 @@ def _plural(d: Dimension) -> str:
 def _below_bound(s: Search) -> str:
     if isinstance(s.dimension, PoolNodes):
         return (
-            f"resources: fewer than {s.lower_bound} nodes cannot hold every pod at once ({s.lower_bound_why})"
+            f"resources: fewer than {s.span.lower_bound} nodes cannot hold every pod at once ({s.span.why})"
         )
-    return f"quota: {s.lower_bound_why}"
+    return f"quota: {s.span.why}"
 
 
 def _above_max(s: Search) -> str:
     d = s.dimension
     if isinstance(d, PoolNodes):
         return (
-            f"resources: at least {s.lower_bound} nodes are needed ({s.lower_bound_why}), above --max {s.hi}"
+            f"resources: at least {s.span.lower_bound} nodes are needed ({s.span.why}), "
+            f"above --max {s.span.stop}"
         )
-    return f"quota: {s.lower_bound_why}; --max {_amount(d, s.hi)} is below it"
+    shown = _amount(d, s.span.stop if s.max_given is None else s.max_given)
+    return f"quota: {s.span.why}; --max {shown} is below it"
 
 
 def _waiting_for_quota(c: Candidate, s: Search, rep: dict | None) -> str | None:
@@ -314,7 +319,7 @@ def to_dict(s: Search) -> dict:
             "flavor": d.flavor,
             "recommendedQuota": s.recommended,
             "currentQuota": d.current(s.scenario),
-            "quotaStep": s.step,
+            "quotaStep": s.span.step,
         }
         more_key, method = "moreQuotaHelps", QUOTA_SEARCH_METHOD
     doc = {
@@ -328,8 +333,8 @@ def to_dict(s: Search) -> dict:
         "lwssimVersion": lwssim.__version__,
         "seed": s.scenario.seed,
         "runsPerCandidate": s.runs,
-        "range": {"min": s.lo, "max": s.hi},
-        "resourceLowerBound": s.lower_bound,
+        "range": {"min": s.span.start, "max": s.span.stop},
+        "resourceLowerBound": s.span.lower_bound,
         "targets": {
             "availability": s.targets.availability,
             "timeToAllServingSeconds": s.targets.time_to_serving,
@@ -344,7 +349,7 @@ def to_dict(s: Search) -> dict:
         "sequentialTest": SEQUENTIAL_RULE,
         more_key: None if s.flatness is None else not s.flatness.flat,
         "levers": [lever_dict(t, s) for t in s.levers],
-        "notes": [*s.notes, *(n for n in (non_monotone_note(s), flatness_note(s)) if n)],
+        "notes": [*s.span.notes, *(n for n in (non_monotone_note(s), flatness_note(s)) if n)],
         "explanations": rep["explanations"] if rep else [],
         "explainedRun": {k: rep[k] for k in (d.size_key, "run", "seed")} if rep else None,
     }

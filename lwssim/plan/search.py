@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from lwssim.model.scenario import Scenario
 from lwssim.plan import runs as R
-from lwssim.plan.dimension import Dimension, PoolNodes
+from lwssim.plan.dimension import Dimension, PoolNodes, Span
 from lwssim.plan.levers import Lever
 from lwssim.plan.stats import CONFIDENCE, Targets, Verdict
 
@@ -64,16 +64,12 @@ class Candidate:
 class Search:
     scenario: Scenario
     dimension: Dimension
-    lo: int
-    hi: int
+    span: Span  # the sizes searched
     runs: int
     targets: Targets
-    lower_bound: int
-    lower_bound_why: str
-    min_given: int | None
+    min_given: int | None  # --min and --max as given
+    max_given: int | None
     confidence: float = CONFIDENCE
-    step: int = 1  # sizes are multiples of it
-    notes: tuple[str, ...] = ()  # how the range was adjusted (Span.notes)
     candidates: list[Candidate] = field(default_factory=list)  # by size once the search ends
     order: list[int] = field(default_factory=list)  # sizes in the order simulated
     recommended: int | None = None
@@ -201,20 +197,7 @@ def search(
     progress = progress or Progress()
     span = dim.span(scenario, lo, hi)
     step = span.step
-    s = Search(
-        scenario,
-        dim,
-        span.start,
-        span.stop,
-        runs,
-        targets,
-        span.lower_bound,
-        span.why,
-        lo,
-        confidence,
-        step,
-        span.notes,
-    )
+    s = Search(scenario, dim, span, runs, targets, lo, hi, confidence)
     if span.start > span.stop:
         return s
     runner: R.Runs = open_runs(scenario, dim) if open_runs else Runner(scenario, dim, jobs or default_jobs())

@@ -27,7 +27,6 @@ EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 MAX_RUNS = 10_000  # Monte Carlo runs: p05/p95 settle within a few hundred; more only costs time
 MAX_JOBS = 256  # worker processes: each is a Python interpreter of its own
 MAX_BEYOND = 100
-MAX_QUOTA = 2**63 - 1  # a quota in its resource's base unit (millicores, bytes): Kueue's int64 quantity
 
 
 class LwssimGroup(click.Group):
@@ -343,7 +342,7 @@ def _markdown_figures(figures: list, plots_dir: str, prefix: str) -> list[tuple[
 @click.option(
     "--min",
     "min_count",
-    type=click.IntRange(0, MAX_QUOTA),
+    type=click.IntRange(min=0),
     default=None,
     help="Smallest count (quota, in the resource's unit) to try; default: the resource lower bound (one "
     "group's request).",
@@ -351,7 +350,7 @@ def _markdown_figures(figures: list, plots_dir: str, prefix: str) -> list[tuple[
 @click.option(
     "--max",
     "max_count",
-    type=click.IntRange(0, MAX_QUOTA),
+    type=click.IntRange(min=0),
     default=None,
     help="Largest count to try; default: twice the pool's count (quota: what every group requests at once).",
 )

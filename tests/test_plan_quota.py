@@ -135,14 +135,20 @@ def test_a_max_below_one_group_simulates_nothing():
     )
 
 
-def test_a_cohort_may_lend_so_the_search_starts_at_zero():
-    lender = cluster_queue("lender", gpus=16, cohortName="c")
-    d = kueue_doc(lender)
+@pytest.mark.parametrize("lent, needed", [(16, 32), (64, 0)])
+def test_a_cohort_may_lend_so_the_search_starts_at_zero(lent, needed):
+    d = kueue_doc(cluster_queue("lender", gpus=lent, cohortName="c"))
     d["spec"]["workloads"][1]["manifest"]["spec"]["cohortName"] = "c"
     result = quota_plan(d, runs=1)
     assert result["resourceLowerBound"] == 0 and result["evaluated"][0] == 0
-    assert result["recommendedQuota"] == 32  # the lender's 16 admits the third group
-    assert any("it may borrow from cohort c" in n for n in result["notes"])
+    assert result["recommendedQuota"] == needed  # what the lender's quota leaves to admit
+    borrow = "groups may be admitted below one group's quota: ClusterQueue cq may borrow from cohort c"
+    assert result["notes"] == [borrow]
+    if needed == 0:
+        assert result["bindingConstraint"] == (
+            "quota: a quota of 0 nvidia.com/gpu meets the targets: groups may be admitted without this "
+            "quota: ClusterQueue cq may borrow from cohort c"
+        )
 
 
 def test_with_quota_replaces_one_nominal_and_caps_the_lending_limit():

@@ -201,7 +201,7 @@ class ClusterQueueQuota(Dimension):
         assert cq is not None
         elsewhere = _other_sources(cq, self.flavor, self.resource)
         if elsewhere:
-            bound, why = 0, ""
+            bound, why = 0, f"groups may be admitted without this quota: {elsewhere}"
             notes.append(f"groups may be admitted below one group's quota: {elsewhere}")
         else:
             bound = step
@@ -257,7 +257,7 @@ def _other_sources(cq: ClusterQueue, flavor: str, resource: str) -> str:
     if others:
         parts.append(f"ClusterQueue {cq.name} also has {resource} in flavor {', '.join(others)}")
     if cq.cohort:
-        parts.append(f"it may borrow from cohort {cq.cohort}")
+        parts.append(f"ClusterQueue {cq.name} may borrow from cohort {cq.cohort}")
     return "; ".join(parts)
 
 

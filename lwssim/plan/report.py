@@ -126,6 +126,8 @@ def binding_constraint(s: Search) -> tuple[str, dict | None]:
     by_size = {c.size: c for c in s.candidates}
     if s.recommended is not None:
         below = by_size.get(s.recommended - s.span.step)
+        if below is None and s.recommended == 0 and isinstance(d, ClusterQueueQuota):
+            return f"quota: {d.words(0)} meets the targets: {s.span.why}", None
         if below is None:
             if s.recommended == s.span.lower_bound and s.span.lower_bound > (s.min_given or 0):
                 return _below_bound(s), None

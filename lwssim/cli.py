@@ -321,20 +321,38 @@ def _markdown_figures(figures: list, plots_dir: str, prefix: str) -> list[tuple[
 
 @cli.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
-@click.option("--pool", required=True, help="The node pool (spec.cluster.nodePools[].name) to size.")
+@click.option("--pool", default=None, help="The node pool (spec.cluster.nodePools[].name) to size.")
+@click.option(
+    "--cluster-queue",
+    default=None,
+    help="Size this Kueue ClusterQueue's nominalQuota instead of a pool (exactly one of --pool and "
+    "--cluster-queue).",
+)
+@click.option(
+    "--resource",
+    default=None,
+    help="With --cluster-queue: the resource whose quota to size; default: nvidia.com/gpu.",
+)
+@click.option(
+    "--flavor",
+    default=None,
+    help="With --cluster-queue: the ResourceFlavor whose quota to size; default: the only one covering "
+    "--resource.",
+)
 @click.option(
     "--min",
     "min_count",
-    type=click.IntRange(0, MAX_NODES),
+    type=click.IntRange(min=0),
     default=None,
-    help="Smallest count to try; default: the resource lower bound.",
+    help="Smallest count (quota, in the resource's unit) to try; default: the resource lower bound (one "
+    "group's request).",
 )
 @click.option(
     "--max",
     "max_count",
-    type=click.IntRange(0, MAX_NODES),
+    type=click.IntRange(min=0),
     default=None,
-    help="Largest count to try; default: twice the pool's count.",
+    help="Largest count to try; default: twice the pool's count (quota: what every group requests at once).",
 )
 @click.option(
     "--runs",
@@ -391,7 +409,10 @@ def _markdown_figures(figures: list, plots_dir: str, prefix: str) -> list[tuple[
 @PLOTS_DIR
 def plan(
     scenario: str,
-    pool: str,
+    pool: str | None,
+    cluster_queue: str | None,
+    resource: str | None,
+    flavor: str | None,
     min_count: int | None,
     max_count: int | None,
     runs: int,
@@ -406,22 +427,33 @@ def plan(
     output: str,
     plots_dir: str | None,
 ) -> int:
-    """The fewest nodes of --pool that place every group, serve in time and stay up (Monte Carlo).
+    """The fewest nodes of --pool (or the smallest nominal quota of --cluster-queue) that place every
+    group, serve in time and stay up (Monte Carlo).
 
-    Exit 0 with a recommendation, 1 when no count in range meets the targets, 2 on bad input.
+    Exit 0 with a recommendation, 1 when no count (quota) in range meets the targets, 2 on bad input.
     """
 
     from lwssim import runner
     from lwssim.analysis.report import to_json
-    from lwssim.plan import Targets, search
+    from lwssim.plan import PoolNodes, Targets, cluster_queue_quota, search
     from lwssim.plan.progress import RichProgress
     from lwssim.plan.report import to_dict
+    from lwssim.render.plan import recommended
 
     _plots_need_markdown(output, plots_dir)
+    _one_dimension(
+        pool,
+        cluster_queue,
+        {"--resource": resource, "--flavor": flavor},
+        {"--min": min_count, "--max": max_count},
+    )
     loaded = runner.load(scenario)
     if min_count is not None and max_count is not None and min_count > max_count:
         raise InputError(scenario, "--min", f"{min_count} is above --max {max_count}")
     loaded = runner.seeded(loaded, seed)
+    dimension = (
+        PoolNodes(pool) if pool is not None else cluster_queue_quota(loaded, cluster_queue, resource, flavor)
+    )
     targets = Targets(target_availability, target_time_to_serving, quantile)
     with contextlib.ExitStack() as stack:
         open_runs = None
@@ -434,7 +466,7 @@ def plan(
             open_runs = functools.partial(DaskRunner, client)
         result = search(
             loaded,
-            pool,
+            dimension,
             lo=min_count,
             hi=max_count,
             runs=runs,
@@ -465,7 +497,30 @@ def plan(
         from lwssim.render.plan import render_plan_table
 
         render_plan_table(doc)
-    return EXIT_OK if doc["recommendedCount"] is not None else EXIT_FAILED
+    return EXIT_OK if recommended(doc) is not None else EXIT_FAILED
+
+
+def _one_dimension(
+    pool: str | None,
+    cluster_queue: str | None,
+    queue_options: dict[str, str | None],
+    counts: dict[str, int | None],
+) -> None:
+    """Exactly one of --pool and --cluster-queue; ``queue_options`` (--resource, --flavor) only with
+    --cluster-queue; with --pool, ``counts`` (--min, --max) within lwssim's node limit."""
+    if (pool is None) == (cluster_queue is None):
+        raise click.UsageError(
+            "give exactly one of --pool (size a node pool) and --cluster-queue (size a ClusterQueue's quota)"
+        )
+    if pool is not None:
+        extra = [option for option, value in queue_options.items() if value is not None]
+        if extra:
+            raise click.UsageError(f"{' and '.join(extra)} go with --cluster-queue, not --pool")
+        for option, value in counts.items():
+            if value is not None and value > MAX_NODES:
+                raise click.BadParameter(
+                    f"{value} is not in the range 0<=x<={MAX_NODES}.", param_hint=f"'{option}'"
+                )
 
 
 @cli.command()

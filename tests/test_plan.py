@@ -45,7 +45,7 @@ def test_rack_alignment_beats_gpu_arithmetic(tmp_path):
     s = load_scenario(write(tmp_path, count=12, rack=4, replicas=2, size=3))
     assert resource_lower_bound(s, s.cluster.pools[0])[0] == 6
     result = search(s, "h100", runs=3, jobs=1, beyond=1)
-    tried = {c.count: c for c in result.candidates}
+    tried = {c.size: c for c in result.candidates}
     assert sorted(tried) == [6, 7, 8]
     assert not tried[6].placement_feasible and tried[6].rejected == "placement"
     assert tried[7].meets and result.recommended == 7

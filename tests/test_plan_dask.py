@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from lwssim.analysis.report import to_json
 from lwssim.cli import cli
 from lwssim.manifests.scenario import load_scenario
-from lwssim.plan import Targets, dask_runs, plan
+from lwssim.plan import PoolNodes, Targets, dask_runs, plan
 from lwssim.plan import runs as R
 from lwssim.plan.dask_runs import CHUNK_SECONDS, DaskRunner, chunk_size
 
@@ -56,11 +56,11 @@ def test_chunk_size() -> None:
 def test_results_in_run_order_from_chunks(client: distributed.Client) -> None:
     """Chunks of several runs, finishing in any order, come back as the local runs, in run order."""
     scenario = load_scenario(SCENARIO)
-    runner = DaskRunner(client, scenario, "h100")
+    runner = DaskRunner(client, scenario, PoolNodes("h100"))
     runner.seconds_per_run = CHUNK_SECONDS / 4  # chunks of 4 runs after each candidate's first run
     with distributed.get_task_stream(client) as stream:
         got = list(runner.results(5, 14))
-    R.init_worker(scenario, "h100")
+    R.init_worker(scenario, PoolNodes("h100"))
     assert got == [R.run_task(5, run) for run in range(14)]
     ranges = sorted(tuple(int(x) for x in t["key"].split("-")[3:5]) for t in stream.data)
     assert ranges[0] == (0, 1) and len(ranges) < 14  # the first run alone, then chunks
@@ -70,7 +70,7 @@ def test_results_in_run_order_from_chunks(client: distributed.Client) -> None:
 def test_stopping_early_cancels_the_chunks_in_flight(
     cluster: distributed.LocalCluster, client: distributed.Client
 ) -> None:
-    runner = DaskRunner(client, load_scenario(SCENARIO), "h100")
+    runner = DaskRunner(client, load_scenario(SCENARIO), PoolNodes("h100"))
     results = runner.results(5, 40)
     assert next(results).run == 0
     results.close()  # what the search does when a candidate is decided; Ctrl-C closes it the same way

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from lwssim.errors import InputError
 from lwssim.model.scenario import Scenario
 from lwssim.plan import runs as R
+from lwssim.plan.dimension import Dimension
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -51,14 +52,14 @@ class DaskRunner:
     the search stops a candidate early (or on Ctrl-C) the rest are cancelled.
     """
 
-    def __init__(self, client: Client, scenario: Scenario, pool: str) -> None:
+    def __init__(self, client: Client, scenario: Scenario, dimension: Dimension) -> None:
         self.client = client
         self.scenario = scenario
-        self.pool = pool
+        self.dimension = dimension
         self.seconds_per_run: float | None = None  # measured by the latest chunk, kept across candidates
         self.token = uuid.uuid4().hex[:8]
 
-    def results(self, count: int, total: int, lever: str | None = None) -> Iterator[R.RunResult]:
+    def results(self, size: int, total: int, lever: str | None = None) -> Iterator[R.RunResult]:
         from distributed import as_completed
 
         threads = max(1, sum(self.client.nthreads().values()))
@@ -71,17 +72,17 @@ class DaskRunner:
         def fill() -> None:
             nonlocal queued
             while queued < total and len(starts) < window:
-                size = 1 if queued == 0 else chunk_size(self.seconds_per_run, total, threads)
-                stop = min(total, queued + size)
+                runs = 1 if queued == 0 else chunk_size(self.seconds_per_run, total, threads)
+                stop = min(total, queued + runs)
                 future = self.client.submit(
                     R.run_chunk,
                     self.scenario,
-                    self.pool,
-                    count,
+                    self.dimension,
+                    size,
                     queued,
                     stop,
                     lever,
-                    key=f"lwssim-runs-{count}-{queued}-{stop}-{self.token}" + (f"-{lever}" if lever else ""),
+                    key=f"lwssim-runs-{size}-{queued}-{stop}-{self.token}" + (f"-{lever}" if lever else ""),
                     retries=RETRIES,
                 )
                 starts[future] = queued

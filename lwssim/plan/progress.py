@@ -21,14 +21,14 @@ class RichProgress(SearchProgress):
         self.started = time.monotonic()
         self.bar: Progress | None = None
         self.task = None
-        self.count = 0
+        self.label = ""
         self.total = 0
         self.done = 0
 
-    def candidate(self, count: int, total: int) -> None:
-        self.count, self.total, self.done = count, total, 0
+    def candidate(self, label: str, total: int) -> None:
+        self.label, self.total, self.done = label, total, 0
         if self.bar is not None and self.task is not None:
-            self.bar.reset(self.task, total=total, description=f"{count} nodes")
+            self.bar.reset(self.task, total=total, description=label)
 
     def advance(self) -> None:
         self.done += 1
@@ -43,15 +43,13 @@ class RichProgress(SearchProgress):
                 transient=True,
             )
             self.bar.start()
-            self.task = self.bar.add_task(f"{self.count} nodes", total=self.total, completed=self.done)
+            self.task = self.bar.add_task(self.label, total=self.total, completed=self.done)
         elif self.bar is not None and self.task is not None:
             self.bar.advance(self.task)
 
-    def finished(self, candidate: Candidate) -> None:
+    def finished(self, label: str, candidate: Candidate) -> None:
         verdict = "meets the targets" if candidate.meets else f"fails ({candidate.rejected})"
-        self.console.print(
-            f"{candidate.count} nodes: {verdict} after {len(candidate.results)} runs", highlight=False
-        )
+        self.console.print(f"{label}: {verdict} after {len(candidate.results)} runs", highlight=False)
 
     def close(self) -> None:
         if self.bar is not None:

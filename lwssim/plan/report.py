@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 import lwssim
+from lwssim.engine.kueue.quota import quantity_string
 from lwssim.model.quantity import format_duration
+from lwssim.plan.dimension import ClusterQueueQuota, Dimension, PoolNodes
 from lwssim.plan.search import Candidate, Flatness, LeverTrial, Search, response
 from lwssim.plan.stats import SEQUENTIAL_RULE, bootstrap_ci, quantile
 
@@ -24,6 +26,13 @@ SEARCH_METHOD = (
     "skipped were not simulated (feasibility is not monotone: see `evaluated`); every count runs the same "
     "seeds; a candidate's runs stop once the sequential test or an exact bound decides"
 )
+QUOTA_SEARCH_METHOD = (
+    "quotas in whole groups (multiples of one group's request); galloping from the lower bound (+1, +2, "
+    "+4, … groups up to --max) until a quota meets the targets, then bisection; the quota one group below "
+    "the recommendation was simulated and failed, quotas the gallop skipped were not simulated (see "
+    "`evaluated`); every quota runs the same seeds; a candidate's runs stop once the sequential test or an "
+    "exact bound decides"
+)
 
 
 def candidate_dict(c: Candidate, s: Search) -> dict:
@@ -31,12 +40,11 @@ def candidate_dict(c: Candidate, s: Search) -> dict:
     avail = [r.availability for r in res]
     ttas = [r.time_to_all_serving for r in res]
     ci = bootstrap_ci(avail, s.scenario.seed) if avail else None
-    cost = s.scenario.cluster.pool(s.pool).cost_per_node_hour  # type: ignore[union-attr]
     outages = sum(r.outages for r in res)
     failing = next((r for r in res if not r.all_serving), None)
     q = s.targets.quantile
     entry = {
-        "count": c.count,
+        s.dimension.size_key: c.size,
         "placementFeasible": c.placement_feasible,
         "runs": len(res),
         "runsRequested": c.total,
@@ -50,7 +58,7 @@ def candidate_dict(c: Candidate, s: Search) -> dict:
         "rejectedBy": c.rejected,
         "decidedBy": c.decided_by,
         "stoppedEarly": len(res) < c.total,
-        "costPerHour": None if cost is None else round(cost * c.count, 2),
+        "costPerHour": s.dimension.cost_per_hour(s.scenario, c.size),
         "allServingRuns": sum(1 for r in res if r.all_serving),
         "nodeFailuresPerRun": _frac(sum(r.node_failures for r in res) / len(res)) if res else None,
         "meanOutageSeconds": _sec(sum(r.outage_seconds for r in res) / outages) if outages else None,
@@ -68,7 +76,7 @@ def _availability_words(value: float, target: float) -> str:
 
 def reason(c: Candidate, s: Search, explanation: str | None = None) -> str:
     """Why candidate ``c`` fails, in words a user can act on."""
-    n = f"{c.count} node" + ("" if c.count == 1 else "s")
+    n = s.dimension.words(c.size)
     res = c.results
     if c.rejected == "placement" or not c.placement_feasible:
         bad = sum(1 for r in res if not r.all_serving)
@@ -104,41 +112,91 @@ def reason(c: Candidate, s: Search, explanation: str | None = None) -> str:
     return f"{n} meets the targets"
 
 
-def representative(c: Candidate) -> dict | None:
+def representative(c: Candidate, dimension: Dimension) -> dict | None:
     """The explanation of ``c``'s first run that never had every group serving (computed with the run)."""
     run = next((r for r in c.results if not r.all_serving), None)
     if run is None or run.explained is None:
         return None
-    return run.explained | {"run": run.run, "seed": run.seed, "count": c.count}
+    return run.explained | {"run": run.run, "seed": run.seed, dimension.size_key: c.size}
 
 
 def binding_constraint(s: Search) -> tuple[str, dict | None]:
-    """What keeps the recommendation from being smaller (or, with none, what the largest count lacks)."""
-    by_count = {c.count: c for c in s.candidates}
+    """What keeps the recommendation from being smaller (or, with none, what the largest size lacks)."""
+    d = s.dimension
+    by_size = {c.size: c for c in s.candidates}
     if s.recommended is not None:
-        below = by_count.get(s.recommended - 1)
+        below = by_size.get(s.recommended - s.span.step)
+        if below is None and s.recommended == 0 and isinstance(d, ClusterQueueQuota):
+            return f"quota: {d.words(0)} meets the targets: {s.span.why}", None
         if below is None:
-            if s.recommended == s.lower_bound and s.lower_bound > (s.min_given or 0):
-                return (
-                    f"resources: fewer than {s.lower_bound} nodes cannot hold every pod at once "
-                    f"({s.lower_bound_why})",
-                    None,
-                )
-            return f"--min {s.lo}: smaller counts were not tried", None
+            if s.recommended == s.span.lower_bound and s.span.lower_bound > (s.min_given or 0):
+                return _below_bound(s), None
+            lowest = s.span.start if isinstance(d, PoolNodes) else _amount(d, s.span.start)
+            return f"--min {lowest}: smaller {_plural(d)} were not tried", None
         blame = below
     elif s.candidates:
         blame = s.candidates[-1]
     else:
-        return (
-            f"resources: at least {s.lower_bound} nodes are needed ({s.lower_bound_why}), above --max {s.hi}",
-            None,
-        )
-    rep = representative(blame) if blame.rejected == "placement" else None
-    explanation = _top_message(rep)
-    text = reason(blame, s, explanation)
+        return _above_max(s), None
+    rep = representative(blame, d) if blame.rejected == "placement" else None
+    text = _waiting_for_quota(blame, s, rep) if isinstance(d, ClusterQueueQuota) else None
+    text = text or reason(blame, s, _top_message(rep))
     if s.recommended is None:
-        text += f" (no count in {s.lo}..{s.hi} meets the targets)"
+        span = f"{s.span.start}..{s.span.stop}"
+        if isinstance(d, ClusterQueueQuota):
+            span = f"{quantity_string(d.resource, s.span.start)}..{d.amount(s.span.stop)}"
+        text += f" (no {_singular(d)} in {span} meets the targets)"
     return text, rep
+
+
+def _amount(d: Dimension, size: int) -> str:
+    return d.amount(size) if isinstance(d, ClusterQueueQuota) else d.words(size)
+
+
+def _singular(d: Dimension) -> str:
+    return "count" if isinstance(d, PoolNodes) else "quota"
+
+
+def _plural(d: Dimension) -> str:
+    return _singular(d) + "s"
+
+
+def _below_bound(s: Search) -> str:
+    if isinstance(s.dimension, PoolNodes):
+        return (
+            f"resources: fewer than {s.span.lower_bound} nodes cannot hold every pod at once ({s.span.why})"
+        )
+    return f"quota: {s.span.why}"
+
+
+def _above_max(s: Search) -> str:
+    d = s.dimension
+    if isinstance(d, PoolNodes):
+        return (
+            f"resources: at least {s.span.lower_bound} nodes are needed ({s.span.why}), "
+            f"above --max {s.span.stop}"
+        )
+    shown = _amount(d, s.span.stop if s.max_given is None else s.max_given)
+    return f"quota: {s.span.why}; --max {shown} is below it"
+
+
+def _waiting_for_quota(c: Candidate, s: Search, rep: dict | None) -> str | None:
+    """A quota that leaves groups waiting for admission, in Kueue's words: "a quota of 32 nvidia.com/gpu
+    admits 2 groups of 16 at once: group 2 of llm waits for admission …"."""
+    waiting = [e for e in (rep or {}).get("explanations", []) if e["kind"] == "WaitingForAdmission"]
+    if not waiting:
+        return None
+    d = s.dimension
+    assert isinstance(d, ClusterQueueQuota)
+    bad = sum(1 for r in c.results if not r.all_serving)
+    more = (
+        f" (and {len(waiting) - 1} more group{'s' if len(waiting) > 2 else ''})" if len(waiting) > 1 else ""
+    )
+    message = waiting[0]["message"].rstrip(".")
+    return (
+        f"quota: {d.words(c.size)} in flavor {d.flavor} of ClusterQueue {d.cluster_queue} admits "
+        f"{d.groups_words(c.size)} at once; in {bad} of {len(c.results)} runs {message}{more}"
+    )
 
 
 def _top_message(rep: dict | None) -> str | None:
@@ -152,9 +210,15 @@ def _top_message(rep: dict | None) -> str | None:
 def non_monotone_note(s: Search) -> str | None:
     if s.recommended is None:
         return None
-    worse = [c.count for c in s.candidates if c.count > s.recommended and not c.meets]
+    worse = [c.size for c in s.candidates if c.size > s.recommended and not c.meets]
     if not worse:
         return None
+    if isinstance(s.dimension, ClusterQueueQuota):
+        shown = ", ".join(s.dimension.amount(w) for w in worse)
+        return (
+            f"quotas of {shown} fail where {s.dimension.amount(s.recommended)} passes: feasibility is not "
+            "monotone in the quota here; set the recommended quota"
+        )
     return (
         f"{', '.join(map(str, worse))} nodes fail where {s.recommended} pass: feasibility is not monotone "
         "in the node count here (typically a partial topology domain that attracts a leader its workers "
@@ -169,20 +233,24 @@ def _response_words(f: Flatness | None, value: float) -> str:
 
 
 def flatness_note(s: Search) -> str | None:
-    """Whether more nodes would help, from the fewest and the most nodes that place every group."""
-    f = s.flatness
+    """Whether more of the dimension would help, from the smallest and largest sizes placing every group."""
+    f, d = s.flatness, s.dimension
     if f is None:
         return None
     what = "availability" if f.target == "availability" else "serving within the time target"
     shared = min(len(f.fewest.results), len(f.most.results))
+    most = f.most.size if isinstance(d, PoolNodes) else _amount(d, f.most.size)
     trend = (
-        f"{what} is {_response_words(f, f.fewest_response)} with {f.fewest.count} nodes and "
-        f"{_response_words(f, f.most_response)} with {f.most.count} "
+        f"{what} is {_response_words(f, f.fewest_response)} with {d.words(f.fewest.size)} and "
+        f"{_response_words(f, f.most_response)} with {most} "
         f"({f.gain:+.4f} on the same {shared} runs; the target needs {f.shortfall:+.4f})"
     )
+    more = d.more
     if not f.flat:
-        return f"No count in range meets the targets, but more nodes help: {trend}; raise --max."
-    text = f"More nodes will not help: {trend}. The target is bound by something other than the node count"
+        helps = "help" if isinstance(d, PoolNodes) else "helps"
+        return f"No {_singular(d)} in range meets the targets, but {more} {helps}: {trend}; raise --max."
+    text = f"{more.capitalize()} will not help: {trend}. The target is bound by something other than the "
+    text += d.thing
     if f.target == "availability":
         text += (
             ": how long a group takes to come back after a fault (repair, image pull, model load, restarts)"
@@ -191,7 +259,7 @@ def flatness_note(s: Search) -> str | None:
         helping = [t.lever.name for t in s.levers if t.trial.meets]
         text += (
             "; levers tried at "
-            + f"{s.levers[0].baseline.count} nodes: "
+            + f"{d.words(s.levers[0].baseline.size)}: "
             + (f"{', '.join(helping)} meet the targets" if helping else "none meets the targets alone")
         )
     return text + "."
@@ -204,7 +272,6 @@ def lever_dict(t: LeverTrial, s: Search) -> dict:
     before = response(t.baseline, target, s.targets, shared)
     after = response(t.trial, target, s.targets, shared)
     entry = candidate_dict(t.trial, s)
-    cost = s.scenario.cluster.pool(s.pool).cost_per_node_hour  # type: ignore[union-attr]
     how = {
         "test": f"at {s.confidence:.0%} confidence",
         "exact": f"for certain over {t.trial.total} runs",
@@ -236,45 +303,56 @@ def lever_dict(t: LeverTrial, s: Search) -> dict:
         "runs": len(t.trial.results),
         "availability": entry["availability"],
         "timeToAllServingSeconds": entry["timeToAllServingSeconds"],
-        "costPerHour": None if cost is None else round(cost * t.nodes, 2),
+        "costPerHour": s.dimension.cost_per_hour(s.scenario, t.nodes),
     }
 
 
 def to_dict(s: Search) -> dict:
     text, rep = binding_constraint(s)
-    pool = s.scenario.cluster.pool(s.pool)
-    assert pool is not None
+    d = s.dimension
+    if isinstance(d, PoolNodes):
+        subject: dict = {"pool": d.pool, "recommendedCount": s.recommended}
+        more_key, method = "moreNodesHelp", SEARCH_METHOD
+    else:
+        assert isinstance(d, ClusterQueueQuota)
+        subject = {
+            "clusterQueue": d.cluster_queue,
+            "resource": d.resource,
+            "flavor": d.flavor,
+            "recommendedQuota": s.recommended,
+            "currentQuota": d.current(s.scenario),
+            "quotaStep": s.span.step,
+        }
+        more_key, method = "moreQuotaHelps", QUOTA_SEARCH_METHOD
     doc = {
         "apiVersion": "lwssim.io/v1alpha1",
         "kind": "CapacityPlan",
         "scenario": s.scenario.name,
-        "pool": s.pool,
-        "recommendedCount": s.recommended,
+        "dimension": d.kind,
+        **subject,
         "bindingConstraint": text,
         "candidates": [candidate_dict(c, s) for c in s.candidates],
         "lwssimVersion": lwssim.__version__,
         "seed": s.scenario.seed,
         "runsPerCandidate": s.runs,
-        "range": {"min": s.lo, "max": s.hi},
-        "resourceLowerBound": s.lower_bound,
+        "range": {"min": s.span.start, "max": s.span.stop},
+        "resourceLowerBound": s.span.lower_bound,
         "targets": {
             "availability": s.targets.availability,
             "timeToAllServingSeconds": s.targets.time_to_serving,
             "quantile": s.targets.quantile,
         },
-        "recommendedCostPerHour": (
-            None
-            if s.recommended is None or pool.cost_per_node_hour is None
-            else round(pool.cost_per_node_hour * s.recommended, 2)
-        ),
-        "search": SEARCH_METHOD,
+        "recommendedCostPerHour": None
+        if s.recommended is None
+        else d.cost_per_hour(s.scenario, s.recommended),
+        "search": method,
         "evaluated": s.order,
         "confidence": s.confidence,
         "sequentialTest": SEQUENTIAL_RULE,
-        "moreNodesHelp": None if s.flatness is None else not s.flatness.flat,
+        more_key: None if s.flatness is None else not s.flatness.flat,
         "levers": [lever_dict(t, s) for t in s.levers],
-        "notes": [n for n in (non_monotone_note(s), flatness_note(s)) if n],
+        "notes": [*s.span.notes, *(n for n in (non_monotone_note(s), flatness_note(s)) if n)],
         "explanations": rep["explanations"] if rep else [],
-        "explainedRun": {k: rep[k] for k in ("count", "run", "seed")} if rep else None,
+        "explainedRun": {k: rep[k] for k in (d.size_key, "run", "seed")} if rep else None,
     }
     return doc

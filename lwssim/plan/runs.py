@@ -1,7 +1,7 @@
 """One Monte Carlo run of a scenario variant, reduced to the few numbers the search needs.
 
 Runs are pure functions of (variant, run index): the seed of run ``i`` derives from the scenario seed and
-``i`` alone (numpy SeedSequence spawn key), the same for every candidate count (common random numbers:
+``i`` alone (numpy SeedSequence spawn key), the same for every candidate size (common random numbers:
 candidates are compared on the same failure and timing draws) and whatever process computes it. So
 results do not depend on the number of workers or the order in which they finish.
 """
@@ -17,14 +17,14 @@ from lwssim import timeline as tl
 from lwssim.analysis.replay import replay
 from lwssim.analysis.report import build_report
 from lwssim.model.scenario import Scenario
-from lwssim.plan.variants import with_pool_count
+from lwssim.plan.dimension import Dimension
 from lwssim.runner import run_seed
 from lwssim.timeline import Timeline
 
 
 @dataclass(frozen=True)
 class RunResult:
-    """What one run says about a candidate count (all workloads together)."""
+    """What one run says about a candidate size (all workloads together)."""
 
     run: int
     seed: int
@@ -103,53 +103,50 @@ def simulate_run(scenario: Scenario, run: int) -> tuple[RunResult, Timeline]:
 
 # -- worker processes: the base scenario is sent once per process, tasks carry two integers -------------
 
-_BASE: tuple[Scenario, str] | None = None
+_BASE: tuple[Scenario, Dimension] | None = None
 _VARIANTS: dict[tuple[int, str | None], Scenario] = {}
 
 
-def init_worker(scenario: Scenario, pool: str) -> None:
+def init_worker(scenario: Scenario, dimension: Dimension) -> None:
     global _BASE
-    _BASE = (scenario, pool)
+    _BASE = (scenario, dimension)
     _VARIANTS.clear()
 
 
-def variant(count: int, lever: str | None = None) -> Scenario:
-    """The base scenario with ``count`` nodes in the pool and, if named, a lever applied (plan/levers.py)."""
+def make_variant(scenario: Scenario, dimension: Dimension, size: int, lever: str | None = None) -> Scenario:
+    """``scenario`` at ``size`` of ``dimension`` and, if named, with a lever applied (plan/levers.py)."""
+    v = dimension.apply(scenario, size)
+    return v if lever is None else dimension.with_lever(v, lever)
+
+
+def variant(size: int, lever: str | None = None) -> Scenario:
+    """The base scenario at ``size`` (kept for the next runs of the same candidate)."""
     assert _BASE is not None, "init_worker was not called"
-    v = _VARIANTS.get((count, lever))
+    v = _VARIANTS.get((size, lever))
     if v is None:
         if len(_VARIANTS) > 8:
             _VARIANTS.clear()
-        v = with_pool_count(_BASE[0], _BASE[1], count)
-        if lever is not None:
-            from lwssim.plan.levers import apply_lever
-
-            v = apply_lever(v, _BASE[1], lever)
-        _VARIANTS[(count, lever)] = v
+        v = _VARIANTS[(size, lever)] = make_variant(*_BASE, size, lever)
     return v
 
 
-def run_task(count: int, run: int, lever: str | None = None) -> RunResult:
+def run_task(size: int, run: int, lever: str | None = None) -> RunResult:
     """Entry point of a worker task (module level, so spawned processes can import it)."""
-    return simulate_run(variant(count, lever), run)[0]
+    return simulate_run(variant(size, lever), run)[0]
 
 
 def run_chunk(
-    scenario: Scenario, pool: str, count: int, start: int, stop: int, lever: str | None = None
+    scenario: Scenario, dimension: Dimension, size: int, start: int, stop: int, lever: str | None = None
 ) -> tuple[list[RunResult], float]:
-    """Runs ``start`` … ``stop - 1`` with ``count`` nodes in ``pool`` (and ``lever`` applied, plan/levers.py),
-    and the seconds they took here.
+    """Runs ``start`` … ``stop - 1`` at ``size`` of ``dimension`` (and ``lever`` applied, plan/levers.py), and
+    the seconds they took here.
 
     The task a Dask worker runs (lwssim.plan.dask_runs): it carries the scenario itself (a few KB pickled),
     so any worker can run any chunk, also one that joined after the plan started; the time lets the client
     size the next chunks.
     """
     t0 = time.perf_counter()
-    v = with_pool_count(scenario, pool, count)
-    if lever is not None:
-        from lwssim.plan.levers import apply_lever
-
-        v = apply_lever(v, pool, lever)
+    v = make_variant(scenario, dimension, size, lever)
     return [simulate_run(v, run)[0] for run in range(start, stop)], time.perf_counter() - t0
 
 
@@ -161,6 +158,6 @@ class Runs(Protocol):
     runs still in flight.
     """
 
-    def results(self, count: int, total: int, lever: str | None = None) -> Iterator[RunResult]: ...
+    def results(self, size: int, total: int, lever: str | None = None) -> Iterator[RunResult]: ...
 
     def close(self) -> None: ...

@@ -1,19 +1,21 @@
-"""The capacity search: the fewest nodes of one pool that meet the targets, checked by simulation.
+"""The capacity search: the smallest size of one dimension (dimension.py: a pool's node count, a
+ClusterQueue's quota) that meets the targets, checked by simulation. Below, "count" is the size in steps
+(nodes; groups' worth of quota).
 
-How it searches: counts below the resource lower bound (variants.resource_lower_bound, a proof by
-arithmetic) are skipped; from there it gallops (bound, +1, +2, +4, … up to the top of the range) until a
-count meets the targets, then bisects between the last failing and the first meeting count. Bisection
-ends on two neighbours, so the count just below the recommendation is always simulated and failed (or is
-below the bound). Feasibility is not monotone in the count (a partial rack can attract a leader its
-workers cannot follow, so 33 nodes can fail where 32 pass), so a count the gallop skipped could pass
-where a larger one failed; the plan names the counts it simulated. ``beyond`` more counts above the
-recommendation are simulated too, to show the trend and to warn when a larger count fails again.
+How it searches: counts below the dimension's lower bound (variants.resource_lower_bound for nodes, one
+group's request for quota: a proof by arithmetic) are skipped; from there it gallops (bound, +1, +2, +4, …
+up to the top of the range) until a count meets the targets, then bisects between the last failing and the
+first meeting count. Bisection ends on two neighbours, so the count just below the recommendation is always
+simulated and failed (or is below the bound). Feasibility is not monotone in the count (a partial rack can
+attract a leader its workers cannot follow, so 33 nodes can fail where 32 pass), so a count the gallop
+skipped could pass where a larger one failed; the plan names the counts it simulated. ``beyond`` more counts
+above the recommendation are simulated too, to show the trend and to warn when a larger count fails again.
 
-Every count uses the same run seeds (common random numbers, runs.py), so two counts differ by the node
-count, not by their draws. Each candidate's runs stop as soon as stats.Verdict decides either way (an
+Every count uses the same run seeds (common random numbers, runs.py), so two counts differ by the size,
+not by their draws. Each candidate's runs stop as soon as stats.Verdict decides either way (an
 exact bound, or a sequential test at the stated confidence); ``runs`` is the most a candidate gets.
-When no count meets and the target's response is flat in the node count (flatness), the plan says more
-nodes will not help and tries the levers that might (levers.py) at one count, on the same seeds.
+When no count meets and the target's response is flat in the size (flatness), the plan says more will not
+help and tries the levers that might (levers.py, for nodes) at one count, on the same seeds.
 """
 
 from __future__ import annotations
@@ -25,27 +27,25 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from lwssim.errors import InputError
-from lwssim.manifests.limits import MAX_NODES
 from lwssim.model.scenario import Scenario
 from lwssim.plan import runs as R
-from lwssim.plan.levers import Lever, apply_lever, levers_for
+from lwssim.plan.dimension import Dimension, PoolNodes, Span
+from lwssim.plan.levers import Lever
 from lwssim.plan.stats import CONFIDENCE, Targets, Verdict
-from lwssim.plan.variants import find_pool, resource_lower_bound, with_pool_count
 
-FLAT_SHARE = 0.5  # flat: the most nodes tried close less than this share of the fewest's shortfall
+FLAT_SHARE = 0.5  # flat: the largest size tried closes less than this share of the smallest's shortfall
 LEVER_RUNS = 20  # most runs per lever: its effect is a paired difference, precise on few common seeds
 
 
 @dataclass
 class Candidate:
-    count: int
+    size: int  # nodes, or quota in the resource's unit
     total: int  # runs asked for
     results: list[R.RunResult] = field(default_factory=list)
     rejected: str | None = None  # placement | availability | timeToServing
     accepted: bool = False  # the sequential test showed every target met before ``total`` runs
     decided_by: str | None = None  # exact | test | allRuns (stats.Verdict)
-    lever: str | None = None  # levers.py name, when this is a lever tried at ``count``
+    lever: str | None = None  # levers.py name, when this is a lever tried at ``size``
 
     @property
     def complete(self) -> bool:
@@ -63,17 +63,15 @@ class Candidate:
 @dataclass
 class Search:
     scenario: Scenario
-    pool: str
-    lo: int
-    hi: int
+    dimension: Dimension
+    span: Span  # the sizes searched
     runs: int
     targets: Targets
-    lower_bound: int
-    lower_bound_why: str
-    min_given: int | None
+    min_given: int | None  # --min and --max as given
+    max_given: int | None
     confidence: float = CONFIDENCE
-    candidates: list[Candidate] = field(default_factory=list)  # by count once the search ends
-    order: list[int] = field(default_factory=list)  # counts in the order simulated
+    candidates: list[Candidate] = field(default_factory=list)  # by size once the search ends
+    order: list[int] = field(default_factory=list)  # sizes in the order simulated
     recommended: int | None = None
     flatness: Flatness | None = None
     levers: list[LeverTrial] = field(default_factory=list)
@@ -81,7 +79,7 @@ class Search:
 
 @dataclass
 class Flatness:
-    """How the failing target's response moved from the fewest to the most nodes that place every group.
+    """How the failing target's response moved from the smallest to the largest size placing every group.
 
     ``response`` is the mean availability, or the share of runs serving within the time target; both
     means are over the runs the two counts share (same seeds), so ``gain`` is a paired difference.
@@ -104,26 +102,26 @@ class Flatness:
 
     @property
     def flat(self) -> bool:
-        """More nodes will not help: the most nodes closed under FLAT_SHARE of the gap and still fail."""
+        """More will not help: the largest size closed under FLAT_SHARE of the gap and still fails."""
         return self.gain < FLAT_SHARE * self.shortfall
 
 
 @dataclass
 class LeverTrial:
     lever: Lever
-    baseline: Candidate  # the count the lever was tried at, without it
+    baseline: Candidate  # the size the lever was tried at, without it
     trial: Candidate
-    nodes: int  # pool nodes with the lever (a lever may add nodes)
+    nodes: int  # the size with the lever (pool nodes: a lever may add nodes)
 
 
 class Progress:
     """What the search reports while it runs (the CLI draws it on stderr); the default says nothing."""
 
-    def candidate(self, count: int, total: int) -> None: ...
+    def candidate(self, label: str, total: int) -> None: ...
 
     def advance(self) -> None: ...
 
-    def finished(self, candidate: Candidate) -> None: ...
+    def finished(self, label: str, candidate: Candidate) -> None: ...
 
     def close(self) -> None: ...
 
@@ -135,7 +133,7 @@ class Runner:
     (a deeper queue would keep workers busier by milliseconds and waste whole runs at every decision).
     """
 
-    def __init__(self, scenario: Scenario, pool: str, jobs: int) -> None:
+    def __init__(self, scenario: Scenario, dimension: Dimension, jobs: int) -> None:
         self.jobs = max(1, jobs)
         self.executor: ProcessPoolExecutor | None = None
         if self.jobs > 1:
@@ -143,22 +141,22 @@ class Runner:
                 max_workers=self.jobs,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=R.init_worker,
-                initargs=(scenario, pool),
+                initargs=(scenario, dimension),
             )
         else:
-            R.init_worker(scenario, pool)
+            R.init_worker(scenario, dimension)
 
-    def results(self, count: int, total: int, lever: str | None = None) -> Iterator[R.RunResult]:
+    def results(self, size: int, total: int, lever: str | None = None) -> Iterator[R.RunResult]:
         if self.executor is None:
             for run in range(total):
-                yield R.run_task(count, run, lever)
+                yield R.run_task(size, run, lever)
             return
         window: deque[Future] = deque()
         submitted = 0
         try:
             while submitted < total or window:
                 while submitted < total and len(window) < self.jobs:
-                    window.append(self.executor.submit(R.run_task, count, submitted, lever))
+                    window.append(self.executor.submit(R.run_task, size, submitted, lever))
                     submitted += 1
                 yield window.popleft().result()
         finally:
@@ -176,7 +174,7 @@ def default_jobs() -> int:
 
 def search(
     scenario: Scenario,
-    pool_name: str,
+    dimension: Dimension | str,
     *,
     lo: int | None = None,
     hi: int | None = None,
@@ -185,76 +183,57 @@ def search(
     jobs: int | None = None,
     beyond: int = 1,
     progress: Progress | None = None,
-    open_runs: Callable[[Scenario, str], R.Runs] | None = None,
+    open_runs: Callable[[Scenario, Dimension], R.Runs] | None = None,
     confidence: float = CONFIDENCE,
 ) -> Search:
-    """Find the fewest nodes of ``pool_name`` meeting ``targets``, with at most ``runs`` seeded runs each.
+    """Find the smallest size of ``dimension`` (a pool's name stands for its node count) meeting
+    ``targets``, with at most ``runs`` seeded runs each; ``lo`` and ``hi`` are sizes (nodes, quota).
 
-    ``open_runs(scenario, pool)`` gives where the runs are computed (e.g. on Dask); default: local
+    ``open_runs(scenario, dimension)`` gives where the runs are computed (e.g. on Dask); default: local
     processes (``jobs``).
     """
-    pool = find_pool(scenario, pool_name)
+    dim = PoolNodes(dimension) if isinstance(dimension, str) else dimension
     targets = targets or Targets()
     progress = progress or Progress()
-    bound, why = resource_lower_bound(scenario, pool)
-    others = sum(n.pool != pool.name for n in scenario.cluster.nodes)
-    start = max(bound, 0 if others else 1, lo if lo is not None else 0)
-    room = MAX_NODES - others  # the most nodes the pool may have within lwssim's node limit
-    if start > room:
-        raise _beyond_node_limit(
-            scenario, "--min" if start == lo else "--pool", start, pool.name, others, why
-        )
-    if hi is not None and hi > room:
-        raise _beyond_node_limit(scenario, "--max", hi, pool.name, others, "")
-    stop = hi if hi is not None else min(max(2 * pool.count, start), room)
-    s = Search(scenario, pool.name, start, stop, runs, targets, bound, why, lo, confidence)
-    if start > stop:
+    span = dim.span(scenario, lo, hi)
+    step = span.step
+    s = Search(scenario, dim, span, runs, targets, lo, hi, confidence)
+    if span.start > span.stop:
         return s
-    runner: R.Runs = (
-        open_runs(scenario, pool.name) if open_runs else Runner(scenario, pool.name, jobs or default_jobs())
-    )
+    runner: R.Runs = open_runs(scenario, dim) if open_runs else Runner(scenario, dim, jobs or default_jobs())
     tried: dict[int, Candidate] = {}
 
     def evaluate(count: int) -> Candidate:
-        if count not in tried:
-            tried[count] = _evaluate(runner, count, runs, targets, confidence, progress)
-            s.order.append(count)
-        return tried[count]
+        size = count * step
+        if size not in tried:
+            tried[size] = _evaluate(runner, size, runs, targets, confidence, progress, dim.words(size))
+            s.order.append(size)
+        return tried[size]
 
+    start, stop = span.start // step, span.stop // step
     try:
-        s.recommended = _gallop_and_bisect(evaluate, start, stop, targets)
-        if s.recommended is not None:
-            for count in range(s.recommended + 1, min(s.recommended + beyond, stop) + 1):
+        found = _gallop_and_bisect(evaluate, start, stop, targets)
+        if found is not None:
+            s.recommended = found * step
+            for count in range(found + 1, min(found + beyond, stop) + 1):
                 evaluate(count)
         else:
-            s.flatness = flatness(sorted(tried.values(), key=lambda c: c.count), targets)
+            s.flatness = flatness(sorted(tried.values(), key=lambda c: c.size), targets)
             if s.flatness is not None and s.flatness.flat:
-                at = pool.count if start <= pool.count <= stop else s.flatness.most.count
-                base = evaluate(at)
-                for lever in levers_for(scenario, pool.name):
+                now = dim.current(scenario)
+                at = now if span.start <= now <= span.stop and now % step == 0 else s.flatness.most.size
+                base = evaluate(at // step)
+                for lever in dim.levers(scenario):
                     budget = min(runs, LEVER_RUNS)
-                    trial = _evaluate(runner, at, budget, targets, confidence, progress, lever.name)
-                    changed = apply_lever(with_pool_count(scenario, pool.name, at), pool.name, lever.name)
-                    nodes = changed.cluster.pool(pool.name).count  # type: ignore[union-attr]
-                    s.levers.append(LeverTrial(lever, base, trial, nodes))
+                    words = dim.words(at)
+                    trial = _evaluate(runner, at, budget, targets, confidence, progress, words, lever.name)
+                    changed = R.make_variant(scenario, dim, at, lever.name)
+                    s.levers.append(LeverTrial(lever, base, trial, dim.current(changed)))
     finally:
         runner.close()
         progress.close()
-    s.candidates = sorted(tried.values(), key=lambda c: c.count)
+    s.candidates = sorted(tried.values(), key=lambda c: c.size)
     return s
-
-
-def _beyond_node_limit(
-    scenario: Scenario, option: str, count: int, pool: str, others: int, why: str
-) -> InputError:
-    """A candidate count the engine is not asked to run (lwssim/manifests/limits.py)."""
-    because = f" ({why})" if why else ""
-    return InputError(
-        scenario.path,
-        option,
-        f"{count:,} nodes of pool {pool}{because} and {others:,} other nodes are beyond lwssim's limit of "
-        f"{MAX_NODES:,} nodes",
-    )
 
 
 def _gallop_and_bisect(
@@ -303,8 +282,8 @@ def response(c: Candidate, target: str, targets: Targets, runs: int | None = Non
 
 
 def flatness(candidates: list[Candidate], targets: Targets) -> Flatness | None:
-    """The failing target's response at the fewest and the most nodes that place every group (count
-    order); None unless at least two such counts failed the same target."""
+    """The failing target's response at the smallest and the largest size that place every group (size
+    order); None unless at least two such sizes failed the same target."""
     placing = [
         c for c in candidates if c.placement_feasible and c.rejected in ("availability", "timeToServing")
     ]
@@ -328,17 +307,18 @@ def flatness(candidates: list[Candidate], targets: Targets) -> Flatness | None:
 
 def _evaluate(
     runner: R.Runs,
-    count: int,
+    size: int,
     total: int,
     targets: Targets,
     confidence: float,
     progress: Progress,
+    label: str,
     lever: str | None = None,
 ) -> Candidate:
-    c = Candidate(count, total, lever=lever)
+    c = Candidate(size, total, lever=lever)
     verdict = Verdict(total, targets, confidence)
-    progress.candidate(count, total)
-    results = runner.results(count, total, lever)
+    progress.candidate(label, total)
+    results = runner.results(size, total, lever)
     try:
         for result in results:
             c.results.append(result)
@@ -351,5 +331,5 @@ def _evaluate(
         if close is not None:
             close()
     c.rejected, c.accepted, c.decided_by = verdict.rejected, verdict.accepted, verdict.by
-    progress.finished(c)
+    progress.finished(label, c)
     return c

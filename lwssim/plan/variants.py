@@ -1,4 +1,5 @@
-"""Scenario variants for the capacity search: one pool's node count replaced, everything else kept."""
+"""Scenario variants for the capacity search: one pool's node count or one ClusterQueue's quota replaced,
+everything else kept."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import replace
 
 from lwssim.errors import InputError
 from lwssim.model.cluster import Cluster, NodePool, expand_pool
+from lwssim.model.kueue import ClusterQueue, ResourceQuota
 from lwssim.model.scenario import Scenario
 
 POD_SLOTS = "pods"  # every pod takes one of the node's `pods` allocatable, whatever it requests
@@ -94,3 +96,32 @@ def resource_lower_bound(scenario: Scenario, pool: NodePool) -> tuple[int, str]:
         if nodes > best:
             best, why = nodes, f"{need[name]} {name} requested, {per_node} per node"
     return best, why
+
+
+def with_quota(scenario: Scenario, cluster_queue: str, flavor: str, resource: str, nominal: int) -> Scenario:
+    """``scenario`` with ClusterQueue ``cluster_queue``'s ``nominalQuota`` of ``resource`` in ``flavor`` set
+    to ``nominal``; a lendingLimit above it is lowered to it (Kueue refuses one above the nominal quota)."""
+
+    def quota(r: ResourceQuota) -> ResourceQuota:
+        if r.name != resource:
+            return r
+        lending = None if r.lending_limit is None else min(r.lending_limit, nominal)
+        return replace(r, nominal=nominal, lending_limit=lending)
+
+    def queue(cq: ClusterQueue) -> ClusterQueue:
+        if cq.name != cluster_queue:
+            return cq
+        groups = tuple(
+            replace(
+                g,
+                flavors=tuple(
+                    replace(f, resources=tuple(map(quota, f.resources))) if f.flavor == flavor else f
+                    for f in g.flavors
+                ),
+            )
+            for g in cq.resource_groups
+        )
+        return replace(cq, resource_groups=groups)
+
+    queues = tuple(map(queue, scenario.kueue.cluster_queues))
+    return replace(scenario, kueue=replace(scenario.kueue, cluster_queues=queues))

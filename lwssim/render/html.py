@@ -93,17 +93,18 @@ def render_report_html(report: dict, figures: list[Figure]) -> str:
 
 
 def render_plan_html(plan: dict, figures: list[Figure]) -> str:
-    from lwssim.render.plan import COLUMNS, headline, rows, targets_line
+    from lwssim.render.plan import columns, headline, recommended, rows, size_key, subject, targets_line
 
-    title = f"Capacity plan · {plan['scenario']} · pool {plan['pool']}"
+    title = f"Capacity plan · {plan['scenario']} · {subject(plan)}"
     table_rows = rows(plan)
-    pick = next((i for i, c in enumerate(plan["candidates"]) if c["count"] == plan["recommendedCount"]), None)
+    key = size_key(plan)
+    pick = next((i for i, c in enumerate(plan["candidates"]) if c[key] == recommended(plan)), None)
     body = [f"<h1>{escape(title)}</h1>", f'<p class="lead"><strong>{escape(headline(plan))}</strong></p>']
     body += [
         f"<p>Binding constraint: {escape(plan['bindingConstraint'])}</p>",
         f"<p>{escape(targets_line(plan))}</p>",
     ]
-    body += ["<h2>Candidates</h2>", table(COLUMNS, table_rows, numeric_from=1, highlight=pick)]
+    body += ["<h2>Candidates</h2>", table(columns(plan), table_rows, numeric_from=1, highlight=pick)]
     notes = _notes(plan, plan.get("notes", []))
     if notes:
         body += ["<h2>Why</h2>", *notes]

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from lwssim.engine.kueue.quota import quantity_string
 from lwssim.model.quantity import format_duration
 from lwssim.render.markdown import cell
 from lwssim.render.markdown import table as md_table
@@ -28,35 +29,81 @@ COLUMNS = (
 )
 
 
+QUOTA = (
+    "clusterQueueQuota"  # CapacityPlan ``dimension`` of a ClusterQueue quota plan (lwssim/plan/dimension.py)
+)
+COST = COLUMNS.index("Cost / hour")  # not shown for quota: quota is not billed
+
+
 def _avail(v: float | None) -> str:
     return "—" if v is None else f"{v:.4f}"
 
 
+def is_quota(plan: dict) -> bool:
+    return plan.get("dimension") == QUOTA
+
+
+def size_key(plan: dict) -> str:
+    """A candidate's key for its size: ``count`` (nodes) or ``quota``."""
+    return "quota" if is_quota(plan) else "count"
+
+
+def recommended(plan: dict) -> int | None:
+    return plan["recommendedQuota"] if is_quota(plan) else plan["recommendedCount"]
+
+
+def size_text(plan: dict, size: int) -> str:
+    """A size as a table cell: the node count, or the quota as Kueue prints a quantity."""
+    return quantity_string(plan["resource"], size) if is_quota(plan) else str(size)
+
+
+def subject(plan: dict) -> str:
+    """What is sized: "pool h100", "ClusterQueue cq · nvidia.com/gpu in flavor gpu"."""
+    if is_quota(plan):
+        return f"ClusterQueue {plan['clusterQueue']} · {plan['resource']} in flavor {plan['flavor']}"
+    return f"pool {plan['pool']}"
+
+
+def axis_label(plan: dict) -> str:
+    if is_quota(plan):
+        return f"nominal quota of {plan['resource']} in ClusterQueue {plan['clusterQueue']}"
+    return f"nodes in pool {plan['pool']}"
+
+
+def columns(plan: dict, names: tuple[str, ...] = COLUMNS) -> tuple[str, ...]:
+    """The candidate columns: quota plans show the quota first and no cost."""
+    if not is_quota(plan):
+        return names
+    return (f"Quota ({plan['resource']})",) + tuple(c for i, c in enumerate(names) if i not in (0, COST))
+
+
 def rows(plan: dict) -> list[tuple[str, ...]]:
     out = []
+    key, pick = size_key(plan), recommended(plan)
     for c in plan["candidates"]:
         a, t = c["availability"], c["timeToAllServingSeconds"]
         ci = a.get("ci95")
         runs = f"{c['runs']}" + (f"/{c['runsRequested']}" if c.get("stoppedEarly") else "")
         meets = "yes" if c["meetsTargets"] else f"no ({c.get('rejectedBy') or 'incomplete'})"
-        out.append(
-            (
-                str(c["count"]) + (" ←" if c["count"] == plan["recommendedCount"] else ""),
-                "yes" if c["placementFeasible"] else "no",
-                runs,
-                _avail(a["mean"]),
-                _avail(a["p05"]),
-                "—" if not ci else f"{ci[0]:.4f}–{ci[1]:.4f}",
-                format_duration(t["p50"]) if t["p50"] is not None else "never",
-                format_duration(t["p95"]) if t["p95"] is not None else "never",
-                "—" if c["costPerHour"] is None else f"{c['costPerHour']:,.2f}",
-                meets,
-            )
+        row = (
+            size_text(plan, c[key]) + (" ←" if c[key] == pick else ""),
+            "yes" if c["placementFeasible"] else "no",
+            runs,
+            _avail(a["mean"]),
+            _avail(a["p05"]),
+            "—" if not ci else f"{ci[0]:.4f}–{ci[1]:.4f}",
+            format_duration(t["p50"]) if t["p50"] is not None else "never",
+            format_duration(t["p95"]) if t["p95"] is not None else "never",
+            "—" if c["costPerHour"] is None else f"{c['costPerHour']:,.2f}",
+            meets,
         )
+        out.append(row[:COST] + row[COST + 1 :] if is_quota(plan) else row)
     return out
 
 
 def headline(plan: dict) -> str:
+    if is_quota(plan):
+        return _quota_headline(plan)
     n = plan["recommendedCount"]
     if n is None:
         span = f"{plan['range']['min']}..{plan['range']['max']}"
@@ -64,6 +111,20 @@ def headline(plan: dict) -> str:
     cost = plan.get("recommendedCostPerHour")
     return (
         f"Recommended: {n} nodes in pool {plan['pool']}" + (f" ({cost:,.2f} per hour)" if cost else "") + "."
+    )
+
+
+def _quota_headline(plan: dict) -> str:
+    q, r = plan["recommendedQuota"], plan["resource"]
+    where = f"in flavor {plan['flavor']} of ClusterQueue {plan['clusterQueue']}"
+    if q is None:
+        span = f"{size_text(plan, plan['range']['min'])}..{size_text(plan, plan['range']['max'])}"
+        return f"No nominal quota of {r} {where} in {span} meets the targets."
+    groups = q // plan["quotaStep"]
+    now = size_text(plan, plan["currentQuota"])
+    return (
+        f"Recommended: a nominal quota of {size_text(plan, q)} {r} {where} ({groups} group"
+        f"{'' if groups == 1 else 's'} of {size_text(plan, plan['quotaStep'])}; the scenario has {now})."
     )
 
 
@@ -117,14 +178,21 @@ TERMINAL_HEADERS = (
 TERMINAL_DROPPED = 5  # the 95% CI column: in JSON, Markdown and HTML, too wide for 80 columns
 
 
+def terminal_headers(plan: dict) -> tuple[str, ...]:
+    if not is_quota(plan):
+        return TERMINAL_HEADERS
+    return ("Quota",) + tuple(h for h in TERMINAL_HEADERS[1:] if h != "Cost/h")
+
+
 def render_plan_table(plan: dict, file: IO[str] | None = None, width: int | None = None) -> None:
     console = Console(file=file, width=width or console_width(file), highlight=False, soft_wrap=False)
     console.print(f"[bold]{escape(headline(plan))}[/bold]")
     console.print(f"Binding constraint: {escape(plan['bindingConstraint'])}")
     console.print(escape(targets_line(plan)))
     table = Table(title="Candidates", title_justify="left", box=box.SIMPLE_HEAD)
-    last = len(TERMINAL_HEADERS) - 1
-    for i, col in enumerate(TERMINAL_HEADERS):
+    headers = terminal_headers(plan)
+    last = len(headers) - 1
+    for i, col in enumerate(headers):
         table.add_column(col, justify="right" if 0 < i < last else "left", no_wrap=i < last)
     for row in rows(plan):
         table.add_row(*(escape(c) for i, c in enumerate(row) if i != TERMINAL_DROPPED))
@@ -144,9 +212,9 @@ def render_plan_table(plan: dict, file: IO[str] | None = None, width: int | None
 
 def render_plan_markdown(plan: dict, figures: list[tuple[str, str]] = ()) -> str:
     """Markdown; ``figures`` are (title, relative path) pairs of PNGs written next to it."""
-    out = [f"## Capacity plan · {plan['scenario']} · pool {plan['pool']}", "", f"**{headline(plan)}**", ""]
+    out = [f"## Capacity plan · {plan['scenario']} · {subject(plan)}", "", f"**{headline(plan)}**", ""]
     out += [f"Binding constraint: {cell(plan['bindingConstraint'])}", "", targets_line(plan), ""]
-    out += md_table(COLUMNS, rows(plan))
+    out += md_table(columns(plan), rows(plan))
     if plan.get("levers"):
         out += ["", "Levers (same seeds, one count):", ""]
         out += md_table(LEVER_COLUMNS, lever_rows(plan))

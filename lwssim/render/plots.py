@@ -22,6 +22,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from lwssim import timeline as tl  # noqa: E402
 from lwssim.analysis.replay import Replay  # noqa: E402
 from lwssim.analysis.report import name_key  # noqa: E402
+from lwssim.render.plan import axis_label, is_quota, recommended, size_key, size_text  # noqa: E402
 from lwssim.timeline import Timeline  # noqa: E402
 
 PHASES = ("pending", "pulling", "loading", "serving", "down", "removed")
@@ -189,19 +190,20 @@ def plan_figures(plan: dict) -> list[Figure]:
 
 
 def _mark_recommendation(ax, plan: dict) -> None:
-    if plan["recommendedCount"] is not None:
+    pick = recommended(plan)
+    if pick is not None:
         ax.axvline(
-            plan["recommendedCount"],
+            pick,
             color="#31a354",
             alpha=0.35,
             linewidth=5,
             zorder=0,
-            label=f"recommended: {plan['recommendedCount']}",
+            label=f"recommended: {size_text(plan, pick)}",
         )
 
 
-def _placement_failures(ax, cands: list[dict], y: float) -> None:
-    bad = [c["count"] for c in cands if not c["placementFeasible"]]
+def _placement_failures(ax, plan: dict, cands: list[dict], y: float) -> None:
+    bad = [c[size_key(plan)] for c in cands if not c["placementFeasible"]]
     if bad:
         ax.scatter(
             bad,
@@ -215,6 +217,10 @@ def _placement_failures(ax, cands: list[dict], y: float) -> None:
         )
 
 
+def _thing(plan: dict) -> str:
+    return "quota" if is_quota(plan) else "node count"
+
+
 def _plan_availability(plan: dict, cands: list[dict]) -> Figure:
     fig, ax = plt.subplots(figsize=(8, 3.6))
     ok = [c for c in cands if c["placementFeasible"] and c["availability"]["mean"] is not None]
@@ -224,7 +230,7 @@ def _plan_availability(plan: dict, cands: list[dict]) -> Figure:
     low = min(values, default=0.99)
     low = max(0.0, low - (1 - low) * 0.25 - 1e-4)
     if ok:
-        xs = [c["count"] for c in ok]
+        xs = [c[size_key(plan)] for c in ok]
         means = [c["availability"]["mean"] for c in ok]
         lo_err = [m - (c["availability"]["ci95"] or [m, m])[0] for m, c in zip(means, ok, strict=True)]
         hi_err = [(c["availability"]["ci95"] or [m, m])[1] - m for m, c in zip(means, ok, strict=True)]
@@ -232,16 +238,16 @@ def _plan_availability(plan: dict, cands: list[dict]) -> Figure:
         ax.plot(xs, [c["availability"]["p05"] for c in ok], marker="v", linestyle=":", label="5th percentile")
     if target is not None:
         ax.axhline(target, color="#555555", linestyle="--", label=f"target {target:g}")
-    _placement_failures(ax, cands, low)
+    _placement_failures(ax, plan, cands, low)
     _mark_recommendation(ax, plan)
     ax.set_ylim(low, 1.0 + (1.0 - low) * 0.05)
-    ax.set_xlabel(f"nodes in pool {plan['pool']}")
+    ax.set_xlabel(axis_label(plan))
     ax.set_ylabel("availability")
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_title("Availability against node count", loc="left")
+    ax.set_title(f"Availability against {_thing(plan)}", loc="left")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="lower right")
-    return Figure("availability", "Availability against node count", figure_png(fig))
+    return Figure("availability", f"Availability against {_thing(plan)}", figure_png(fig))
 
 
 def _plan_time(plan: dict, cands: list[dict]) -> Figure:
@@ -249,22 +255,22 @@ def _plan_time(plan: dict, cands: list[dict]) -> Figure:
     target = plan["targets"]["timeToAllServingSeconds"]
     scale, unit = (60.0, "minutes")
     for key, style in (("p50", "o-"), ("p95", "s--")):
-        pts = [(c["count"], c["timeToAllServingSeconds"][key]) for c in cands]
+        pts = [(c[size_key(plan)], c["timeToAllServingSeconds"][key]) for c in cands]
         pts = [(x, y / scale) for x, y in pts if y is not None]
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=key)
     if target is not None:
         ax.axhline(target / scale, color="#555555", linestyle="--", label=f"target {target / scale:g} min")
     ax.set_ylim(bottom=0)
-    _placement_failures(ax, cands, 0)
+    _placement_failures(ax, plan, cands, 0)
     _mark_recommendation(ax, plan)
-    ax.set_xlabel(f"nodes in pool {plan['pool']}")
+    ax.set_xlabel(axis_label(plan))
     ax.set_ylabel(f"time to all serving ({unit})")
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_title("Time to all serving against node count", loc="left")
+    ax.set_title(f"Time to all serving against {_thing(plan)}", loc="left")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="best")
-    return Figure("time-to-serving", "Time to all serving against node count", figure_png(fig))
+    return Figure("time-to-serving", f"Time to all serving against {_thing(plan)}", figure_png(fig))
 
 
 def write_figures(figures: list[Figure], directory: Path, prefix: str) -> list[tuple[Figure, Path]]:

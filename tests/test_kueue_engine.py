@@ -514,3 +514,18 @@ def test_the_report_keeps_each_cluster_queues_usage_over_time():
     released = next(t for t, u in queues["a"]["usageOverTime"] if u == {gpu: 16})
     admitted = next(t for t, u in queues["b"]["usageOverTime"] if u == {gpu: 16})
     assert 120.0 <= released <= admitted
+
+
+def test_an_llm_inference_service_is_queued_by_the_labels_kserve_passes_to_its_lws():
+    """KServe copies kueue.x-k8s.io labels to the LeaderWorkerSet it creates (<name>-kserve-mn)."""
+    pod = {"containers": [{"name": "main", "image": "img", "resources": {"limits": {GPU: 8}}}]}
+    svc = {
+        "apiVersion": "serving.kserve.io/v1alpha2",
+        "kind": "LLMInferenceService",
+        "metadata": {"name": "svc", "labels": {"kueue.x-k8s.io/queue-name": "lq"}},
+        "spec": {"replicas": 3, "parallelism": {"data": 2, "dataLocal": 1}, "template": pod, "worker": pod},
+    }
+    _, _, report = simulate(doc([flavor(), cluster_queue(gpus=32), local_queue(), svc]))
+    g = groups(report, "svc")
+    assert [x["admittedAtSeconds"] is not None for x in g] == [True, True, False]
+    assert g[2]["admission"]["workload"].startswith("leaderworkerset-svc-kserve-mn-2-")

@@ -32,6 +32,11 @@ class Planned:
     def ref(self) -> str:
         return f"{self.doc['kind']}/{self.doc['metadata']['name']}"
 
+    @property
+    def shown(self) -> str:
+        """``namespace/Kind/name``, or ``Kind/name`` for a cluster-scoped object."""
+        return f"{self.namespace}/{self.ref}" if self.namespace else self.ref
+
 
 def labelled(doc: dict, namespace: str) -> dict:
     """A copy with the namespace set and the ownership label added (nothing else of the user's changes)."""
@@ -115,7 +120,7 @@ def server_side_apply(conn: Connection, planned: list[Planned], dry_run: bool) -
             res = _resource(conn, p.doc).server_side_apply(body=p.doc, namespace=p.namespace or None, **kw)
         except Exception as exc:  # noqa: BLE001 - the server's own message is what the user needs
             stage = "server-side dry-run" if dry_run else "server-side apply"
-            raise ApplyRefused(f"{p.namespace}/{p.ref}: {stage} rejected: {api_message(exc)}") from None
+            raise ApplyRefused(f"{p.shown}: {stage} rejected: {api_message(exc)}") from None
         results.append(res.to_dict())
     return results
 
@@ -134,7 +139,7 @@ def cleanup(conn: Connection, planned: list[Planned]) -> list[str]:
                 namespace=p.namespace or None,
                 body={"propagationPolicy": "Foreground"},
             )
-            done.append(f"{p.namespace}/{p.ref}")
+            done.append(p.shown)
         except NotFoundError:
             continue
     return done

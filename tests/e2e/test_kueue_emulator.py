@@ -558,6 +558,79 @@ def test_pods_ready_timeout_evicts_and_requeues(running: Running, tmp_path: Path
     assert any("PodsReady=False(WaitForStart)" in c for c in changes), changes
 
 
+# -- the adapter -----------------------------------------------------------------------------------------
+
+
+def test_apply_creates_kueue_kinds_in_both_versions(running: Running) -> None:
+    """``lwssim.kube.apply`` (server-side dry-run, then apply) creates Kueue's kinds, cluster-scoped ones
+    without a namespace; a v1beta1 ClusterQueue is converted by Kueue's own /convert webhook (``cohort`` in
+    v1beta1 is ``cohortName`` in v1beta2), and ``cleanup`` deletes what the run created."""
+    from kubernetes import client
+
+    from lwssim.kube import apply as ap
+    from lwssim.kube.client import connect
+
+    conn = connect(str(running.stack.kubeconfig))
+    gpus = [{"name": "nvidia.com/gpu", "nominalQuota": 8}]
+    docs: list[dict[str, Any]] = []
+    for version, cohort in (("v1beta2", "cohortName"), ("v1beta1", "cohort")):
+        api, v = f"{KUEUE}/{version}", version[-1]
+        docs += [
+            {"apiVersion": api, "kind": "ResourceFlavor", "metadata": {"name": f"kq-apply-rf{v}"}},
+            {
+                "apiVersion": api,
+                "kind": "ClusterQueue",
+                "metadata": {"name": f"kq-apply-cq{v}"},
+                "spec": {
+                    cohort: "kq-apply-team",
+                    "namespaceSelector": {},
+                    "resourceGroups": [
+                        {
+                            "coveredResources": ["nvidia.com/gpu"],
+                            "flavors": [{"name": f"kq-apply-rf{v}", "resources": gpus}],
+                        }
+                    ],
+                },
+            },
+            {
+                "apiVersion": api,
+                "kind": "LocalQueue",
+                "metadata": {"name": f"kq-apply-lq{v}"},
+                "spec": {"clusterQueue": f"kq-apply-cq{v}"},
+            },
+            {
+                "apiVersion": api,
+                "kind": "WorkloadPriorityClass",
+                "metadata": {"name": f"kq-apply-wpc{v}"},
+                "value": 5,
+            },
+            {
+                "apiVersion": api,
+                "kind": "Topology",
+                "metadata": {"name": f"kq-apply-topo{v}"},
+                "spec": {
+                    "levels": [{"nodeLabel": "example.com/rack"}, {"nodeLabel": "kubernetes.io/hostname"}]
+                },
+            },
+        ]
+    planned = ap.plan(conn, docs, NS)
+    assert [p.namespace for p in planned] == ["", "", NS, "", ""] * 2
+    try:
+        ap.server_side_apply(conn, planned, dry_run=True)
+        ap.server_side_apply(conn, planned, dry_run=False)
+        assert all(p.exists for p in ap.plan(conn, docs, NS))  # ours now: applying again is allowed
+        co = client.CustomObjectsApi(conn.api)
+        for v in ("2", "1"):
+            cq = co.get_cluster_custom_object(KUEUE, "v1beta2", "clusterqueues", f"kq-apply-cq{v}")
+            assert cq["spec"]["cohortName"] == "kq-apply-team", cq["spec"]
+            assert cq["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "lwssim"
+        old = co.get_cluster_custom_object(KUEUE, "v1beta1", "clusterqueues", "kq-apply-cq2")
+        assert old["spec"]["cohort"] == "kq-apply-team"
+    finally:
+        done = ap.cleanup(conn, planned)
+    assert "ResourceFlavor/kq-apply-rf2" in done and f"{NS}/LocalQueue/kq-apply-lq1" in done, done
+
+
 # -- against the simulator -----------------------------------------------------------------------------
 
 

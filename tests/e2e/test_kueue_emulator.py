@@ -1,6 +1,76 @@
 """Kueue v0.17.0 admitting LeaderWorkerSets on the emulator: quota, topology, preemption, waitForPodsReady.
 
-WHAT_HAPPENED
+What the real system did (Kueue v0.17.0, LWS v0.7.0, kube-scheduler and kube-controller-manager v1.34.4, KWOK;
+4 nodes × 8 GPUs, racks gpu-rack-0 = gpu-0,1 and gpu-rack-1 = gpu-2,3; pods start 3 s after binding and are
+Ready 7 s later; times in seconds from the first apply, the LWS at 2 s; Workload times from condition
+lastTransitionTime, whole seconds, so up to 1 s early; sub-second orders from the watch; 7 runs,
+2026-12-01/02):
+
+Every case: Kueue creates the LWS's Workloads (one per group index, ``leaderworkerset-<lws>-<i>-<5 hex>``,
+annotation ``kueue.x-k8s.io/component-workload-index``) within ~0.1 s of the LWS, before its pods; a Workload
+that fits is admitted ~0.05-0.1 s after its creation, with no QuotaReserved=False before (so no
+WorkloadPending record), and conditions QuotaReserved=True "Quota reserved in ClusterQueue <cq>",
+Admitted=True "The workload is admitted". Every pod comes in with both gates ``kueue.x-k8s.io/admission`` and
+``kueue.x-k8s.io/topology`` (TAS is on by default, also for a flavor without topology), PodScheduled=False
+reason SchedulingGated, message "Scheduling is blocked due to non-empty scheduling gates"; the pod reconciler
+labels it ``kueue.x-k8s.io/prebuilt-workload-name`` and ``pod-group-name`` = its Workload. An admitted group's
+pods are ungated (both gates in one patch for a flavor without topology) ~0.2-0.5 s after admission (as soon
+as they exist) and bound by kube-scheduler within ~0.05 s; once admitted they also carry the labels
+``kueue.x-k8s.io/podset``, ``cluster-queue-name``, ``local-queue-name``.
+
+(a) kueue-quota (ClusterQueue kq-quota-cq, nominalQuota 32 GPUs; LWS kq-quota 3 × 2 pods × 8 GPUs, no leader
+    template: one PodSet "main" of 2). Two Workloads admitted at ~2 s (cluster_queue kq-quota-cq, flavors
+    "nvidia.com/gpu=kq-quota-flavor"), their 4 pods on 4 different nodes (kube-scheduler's choice), Ready at
+    ~12 s. The third: QuotaReserved=False reason Pending at ~2 s, message exactly "couldn't assign flavors to
+    pod set main: insufficient unused quota for nvidia.com/gpu in flavor kq-quota-flavor, 16 more needed",
+    never changed; its 2 pods stay gated (both gates). WHICH group waits is a race of the three Workloads
+    created within ~50 ms in the same second: group 1, 2, 2, 1, 1, 0 in six runs (neither creation order nor
+    UID order).
+(b) kueue-tas-rack (Topology [example.com/rack, kubernetes.io/hostname], flavor with nodeLabels
+    lwssim.emulator/pool=gpu and that topology, quota 48; LWS kq-tas 3 groups of a leader and a worker, both
+    templates with podset-required-topology example.com/rack and podset-group-name). Two Workloads admitted at
+    ~2 s, each taking one whole rack: status.admission.podSetAssignments leader and worker, each with
+    topologyAssignment {levels: [kubernetes.io/hostname], slices: [{domainCount 1, podCounts {universal: 1},
+    valuesPerLevel [{universal: <node>}]}]}; in all 6 runs the leader got the rack's second node (gpu-1 or
+    gpu-3) and the worker its first (gpu-0 or gpu-2). The pods' nodeSelector becomes {kubernetes.io/hostname:
+    <node>, lwssim.emulator/pool: gpu}. The admission gate goes first (~0.1 s after admission), the topology
+    gate (TopologyUngater) ~0.2 s later for the leader and ~1.0-1.2 s later for the worker, so the worker
+    binds and is Ready ~1 s after the leader (13 s vs 12 s). The third Workload: QuotaReserved=False Pending,
+    message exactly "couldn't assign flavors to pod set leader: topology \"kq-tas-topology\" doesn't allow to
+    fit any of 1 pod(s). Total nodes: 4; excluded: resource \"nvidia.com/gpu\": 4"; its pods stay gated. Which
+    group waits is a race again (2, 2, 0, 1, 0, 0).
+(c) kueue-preempt (WorkloadPriorityClasses kq-low 100, kq-high 1000 by the LWS label
+    kueue.x-k8s.io/priority-class; ClusterQueue quota 32, preemption.withinClusterQueue LowerPriority).
+    kq-low's 2 Workloads admitted at ~2 s, Ready at ~12 s. kq-high (1 × 2) applied at 15 s: its Workload
+    (priority 1000; all pods keep priority 0) is created at ~15.3 s; ~0.05 s later the victim gets
+    Evicted=True reason Preempted and Preempted=True reason InClusterQueue while still QuotaReserved=True,
+    message exactly "Preempted to accommodate a workload (UID: <kq-high Workload uid>, JobUID: <kq-high LWS
+    uid>) due to prioritization in the ClusterQueue; preemptor path: /kq-preempt-cq; preemptee path:
+    /kq-preempt-cq"; then kq-high's QuotaReserved=False Pending "couldn't assign flavors to pod set main:
+    insufficient unused quota for nvidia.com/gpu in flavor kq-preempt-flavor, 16 more needed. Pending the
+    preemption of 1 workload(s)". The victim is the low Workload with the smaller UID (both reserved in the
+    same second). Kueue deletes the victim's 2 pods (~0.1 s after Evicted); LWS recreates them gated, Kueue
+    deletes those again (1-2 rounds, ~0.5 s); the victim's QuotaReserved=False (Pending, first with the
+    eviction message, Admitted=False NoReservation, Requeued=True reason Preempted) comes when its old pods
+    are gone (0.0-0.35 s after); kq-high is admitted 0.07-0.3 s after that (~15.9-16.1 s by the watch; records
+    say 15.0-16.0 in whole seconds), ungated ~0.12 s later, bound to the victim's two nodes, Ready at ~26 s.
+    The victim's QuotaReserved message then becomes "couldn't assign flavors to pod set main: insufficient
+    unused quota for nvidia.com/gpu in flavor kq-preempt-flavor, 16 more needed" (~0.6-0.9 s after the
+    eviction); its last pods stay gated. The other low group is untouched.
+(d) kueue-pods-ready (waitForPodsReady timeout 15s, requeuingStrategy backoffBaseSeconds 5; LWS kq-ready 1
+    group: a leader and a worker whose nodeSelector example.com/accelerator=absent matches no node). Admitted
+    at ~2 s; PodsReady=False reason WaitForStart; the leader binds, is Ready at ~12 s; the worker is
+    Unschedulable "0/4 nodes are available: 4 node(s) didn't match Pod's node affinity/selector. no new claims
+    to deallocate, preemption: 0/4 nodes are available: 4 Preemption is not helpful for scheduling.". At
+    admission + 15 s (~17 s): Evicted=True reason PodsReadyTimeout, message exactly "Exceeded the PodsReady
+    timeout default/<workload name>", quota still reserved; ~0.03 s later both pods are deleted (LWS writes
+    RecreateGroupOnPodRestart "Worker pod kq-ready-0-1 failed, deleted leader pod kq-ready-0 to recreate group
+    0"), QuotaReserved=False Pending (same message), Admitted=False NoReservation, Requeued=False reason
+    PodsReadyTimeout ~0.1 s after; LWS's recreated gated pods are deleted again 2-4 times within ~0.7 s, the
+    last ones stay gated. 5.0 s after the eviction: Requeued=True reason BackoffFinished and, 0.01-0.03 s
+    later, admitted again (Evicted=False reason QuotaReserved), pods ungated at once, the leader on another
+    node. Evicted again 15 s after that (~37 s), requeued 10 s later (~47 s: backoff 5·2^(n-1)), evicted again
+    ~62 s. The timings were the same to 0.1 s in all runs.
 
 Each test runs one ``scenarios/e2e/kueue-*.yaml`` on a stack of its own with Kueue's manager (``up --with
 kueue``; 4 nodes × 8 GPUs, racks of 2 under ``example.com/rack``): its objects are created in order at their
@@ -9,8 +79,7 @@ stages get the scenario's timing, Kueue is restarted with the scenario's ``spec.
 they differ from the running ones (``Stack.restart_kueue``), and ``lwssim.kube.observe`` records the Timeline
 (Workload and pod-gate records included) until the horizon. :func:`observed_timeline` returns that Timeline
 for a case, for the comparison with the simulator. ``test_simulator_agrees`` compares; it is an expected
-failure until the simulator's Kueue model is merged.
-"""
+failure until the simulator's Kueue model is merged."""
 
 from __future__ import annotations
 
@@ -489,8 +558,8 @@ def test_higher_priority_preempts_a_low_group(running: Running, tmp_path: Path) 
     conds = conditions(o.workloads[vname])
     assert (conds["Preempted"]["reason"], conds["Requeued"]["reason"]) == ("InClusterQueue", "Preempted")
     # In the watch's order: the victim Evicted (still holding its quota), its pods deleted, its QuotaReserved
-    # False as its last old pod is gone (within ~0.1 s, either side: two watch streams), then the preemptor
-    # admitted and ungated.
+    # False once its old pods are gone (0.0-0.35 s after, or a few ms before: two watch streams), then the
+    # preemptor admitted and ungated.
     t_evicted = seen_at(o, vname, "Evicted=True")
     t_released = seen_at(o, vname, "QuotaReserved=False")
     t_admitted = seen_at(o, hname, "Admitted=True")
@@ -498,7 +567,7 @@ def test_higher_priority_preempts_a_low_group(running: Running, tmp_path: Path) 
     deleting = min(seen_at(o, p, "deleting") for p in old)
     old_gone = max(seen_at(o, p, "gone") for p in old)
     assert t_evicted < deleting < t_released < t_admitted, (t_evicted, deleting, t_released, t_admitted)
-    assert abs(t_released - old_gone) < 0.5, (t_released, old_gone)
+    assert abs(t_released - old_gone) < 1.0, (t_released, old_gone)
     assert "QuotaReserved=True" in next(w for t, k, w in o.trace if k == vname and "Evicted=True" in w)
     # The preemptor's pods on the victim's nodes; the victim's pods recreated by LWS, gated, waiting.
     victim_nodes = {

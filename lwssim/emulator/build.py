@@ -11,8 +11,12 @@ is what it always was, ``gomod/lws-<version>`` for the others) and a bin folder 
 version asked for is built, and the binaries of the other tools are hard-linked from a sibling folder
 built from the same module files instead of being built again.
 
-Run ``python -m lwssim.emulator.build [--lws-version vX.Y.Z]`` to probe the modules and build; it
-prints the bin folder.
+Kueue's manager (``gomod/kueue-v0.17.0``) is built only when asked (``--with kueue``, or ``up --with
+kueue``) into a bin folder of its own, ``kueue-<version>_<go>_<hash>``: it shares no module versions with the
+rest (k8s.io libraries v0.35.3, controller-runtime v0.23.3), and the stack's key stays what it was.
+
+Run ``python -m lwssim.emulator.build [--lws-version vX.Y.Z] [--with kueue]`` to probe the modules and
+build; it prints the bin folder (and Kueue's, on a second line).
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ LWS_VERSION = "v0.7.0"  # the default: the controller docs/lws-v0.7-semantics.md
 # Every LWS release the proxy serves from v0.7.0 on; v0.10.0's source zip is refused (403).
 LWS_VERSIONS: tuple[str, ...] = ("v0.7.0", "v0.8.0", "v0.9.0")
 LWS_MODULE = "sigs.k8s.io/lws"
+KUEUE_VERSION = "v0.17.0"  # the manager docs/kueue-v0.17-semantics.md describes
+KUEUE_MODULE = "sigs.k8s.io/kueue"
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,18 @@ def lws_tool(version: str = LWS_VERSION) -> Tool:
 def tools(lws_version: str = LWS_VERSION) -> tuple[Tool, ...]:
     """Every tool of the stack with the given LWS release, LWS first so it builds first."""
     return (lws_tool(lws_version), *TOOLS)
+
+
+def kueue_tool() -> Tool:
+    """Kueue's manager from its wrapper module ``gomod/kueue-<version>`` (main package ``cmd/kueue``)."""
+    return Tool(
+        f"kueue-{KUEUE_VERSION}",
+        KUEUE_MODULE,
+        KUEUE_VERSION,
+        {"kueue": f"{KUEUE_MODULE}/cmd/kueue"},
+        # Without it the manager logs gitVersion v0.0.0-main (pkg/version/version.go).
+        f"-s -w -X {KUEUE_MODULE}/pkg/version.GitVersion={KUEUE_VERSION}",
+    )
 
 
 BINARIES: tuple[str, ...] = (*(b for t in TOOLS for b in t.packages), "lws-controller")
@@ -214,7 +232,12 @@ def module_dir(module: str, version: str) -> Path:
     # Module paths in the cache escape upper-case letters; ours are all lower-case.
     path = gomodcache() / f"{module}@{version}"
     if not path.is_dir():
-        tool = lws_tool(version) if module == LWS_MODULE else next(t for t in TOOLS if t.module == module)
+        if module == LWS_MODULE:
+            tool = lws_tool(version)
+        elif module == KUEUE_MODULE:
+            tool = kueue_tool()
+        else:
+            tool = next(t for t in TOOLS if t.module == module)
         _run(["go", "mod", "download", f"{module}@{version}"], cwd=_workdir(tool), what=f"download {module}")
     return path
 
@@ -257,28 +280,31 @@ def _run(cmd: list[str], cwd: Path, what: str, heartbeat_s: float = 30.0) -> Non
         raise BuildError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{tail}")
 
 
-def probe(lws_version: str = LWS_VERSION) -> None:
+def probe(lws_version: str = LWS_VERSION, with_kueue: bool = False) -> None:
     """``go mod download`` every wrapper module; on failure name exactly which module is not served."""
-    for tool in tools(lws_version):
-        work = _workdir(tool)
-        out = subprocess.run(
-            ["go", "mod", "download", "-json", f"{tool.module}@{tool.version}"],
-            cwd=work,
-            env=go_env(),
-            capture_output=True,
-            text=True,
-        )
-        if out.returncode != 0:
-            m = re.search(r'"Error":\s*"([^"]*)"', out.stdout)
-            why = m.group(1) if m else out.stderr.strip()
-            raise BuildError(f"module {tool.module}@{tool.version} is not served: {why}")
-        # The whole dependency graph must be served too, or the build fails later.
-        out = subprocess.run(
-            ["go", "mod", "download"], cwd=work, env=go_env(), capture_output=True, text=True
-        )
-        if out.returncode != 0:
-            raise BuildError(f"dependencies of {tool.module}@{tool.version} not served: {out.stderr.strip()}")
-        log(f"probe ok: {tool.module}@{tool.version}")
+    for tool in (*tools(lws_version), *((kueue_tool(),) if with_kueue else ())):
+        probe_tool(tool)
+
+
+def probe_tool(tool: Tool) -> None:
+    """``go mod download`` one wrapper module's main module and then its whole graph."""
+    work = _workdir(tool)
+    out = subprocess.run(
+        ["go", "mod", "download", "-json", f"{tool.module}@{tool.version}"],
+        cwd=work,
+        env=go_env(),
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        m = re.search(r'"Error":\s*"([^"]*)"', out.stdout)
+        why = m.group(1) if m else out.stderr.strip()
+        raise BuildError(f"module {tool.module}@{tool.version} is not served: {why}")
+    # The whole dependency graph must be served too, or the build fails later.
+    out = subprocess.run(["go", "mod", "download"], cwd=work, env=go_env(), capture_output=True, text=True)
+    if out.returncode != 0:
+        raise BuildError(f"dependencies of {tool.module}@{tool.version} not served: {out.stderr.strip()}")
+    log(f"probe ok: {tool.module}@{tool.version}")
 
 
 @contextlib.contextmanager
@@ -291,6 +317,48 @@ def _lock(path: Path):  # type: ignore[no-untyped-def]
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def go_build(tool: Tool, dest: Path) -> float:
+    """``go build`` one tool's binaries into ``dest``; returns the seconds it took."""
+    t0 = time.monotonic()
+    log(f"go build {tool.module}@{tool.version} -> {', '.join(tool.packages)}")
+    pkgs = list(tool.packages.values())
+    for binary in tool.packages:
+        # It may be a hard link into a sibling folder (an interrupted build's reuse): writing
+        # through it would change that folder's binary too.
+        (dest / binary).unlink(missing_ok=True)
+    # Several packages: their basenames equal the binary names, so `-o DIR/` names them right.
+    single = str(dest / next(iter(tool.packages)))
+    out = [single] if len(pkgs) == 1 else [str(dest) + "/"]
+    cmd = ["go", "build", "-p", "2", "-ldflags", tool.ldflags, "-o", *out, *pkgs]
+    _run(cmd, cwd=_workdir(tool), what=f"build {tool.name}")
+    took = round(time.monotonic() - t0, 1)
+    log(f"  built {tool.name} in {took:.0f}s")
+    return took
+
+
+def _finish(
+    partial: Path, target: Path, go_ver: str, built: tuple[Tool, ...], timings: dict[str, float], total: float
+) -> Path:
+    """Record BUILD.json in the finished ``partial`` folder and move it to ``target``."""
+    (partial / "BUILD.json").write_text(
+        json.dumps(
+            {
+                "go": go_ver,
+                "versions": {t.module: t.version for t in built},
+                "tools": {t.name: tool_stamp(t, go_ver) for t in built},
+                "seconds": timings,
+                "total_seconds": round(total, 1),
+            },
+            indent=2,
+        )
+    )
+    if target.exists():
+        shutil.rmtree(target)
+    partial.rename(target)
+    log(f"build complete: {target}")
+    return target
 
 
 def ensure_built(force: bool = False, lws_version: str = LWS_VERSION) -> Path:
@@ -315,37 +383,37 @@ def ensure_built(force: bool = False, lws_version: str = LWS_VERSION) -> Path:
                 continue
             if not force and _reuse(tool, go_ver, partial):
                 continue
-            t0 = time.monotonic()
-            log(f"go build {tool.module}@{tool.version} -> {', '.join(tool.packages)}")
-            pkgs = list(tool.packages.values())
-            for binary in tool.packages:
-                # It may be a hard link into a sibling folder (an interrupted build's reuse): writing
-                # through it would change that folder's binary too.
-                (partial / binary).unlink(missing_ok=True)
-            # Several packages: their basenames equal the binary names, so `-o DIR/` names them right.
-            single = str(partial / next(iter(tool.packages)))
-            out = [single] if len(pkgs) == 1 else [str(partial) + "/"]
-            cmd = ["go", "build", "-p", "2", "-ldflags", tool.ldflags, "-o", *out, *pkgs]
-            _run(cmd, cwd=_workdir(tool), what=f"build {tool.name}")
-            timings[tool.name] = round(time.monotonic() - t0, 1)
-            log(f"  built {tool.name} in {timings[tool.name]:.0f}s")
-        (partial / "BUILD.json").write_text(
-            json.dumps(
-                {
-                    "go": go_ver,
-                    "versions": {t.module: t.version for t in stack_tools},
-                    "tools": {t.name: tool_stamp(t, go_ver) for t in stack_tools},
-                    "seconds": timings,
-                    "total_seconds": round(time.monotonic() - t_all, 1),
-                },
-                indent=2,
-            )
-        )
-        if target.exists():
-            shutil.rmtree(target)
-        partial.rename(target)
-        log(f"build complete: {target}")
+            timings[tool.name] = go_build(tool, partial)
+        return _finish(partial, target, go_ver, stack_tools, timings, time.monotonic() - t_all)
+
+
+def kueue_bin_dir() -> Path:
+    """Kueue's bin folder: ``kueue-<version>_<go>_<hash of its go.mod/go.sum>`` beside the stack's."""
+    tool = kueue_tool()
+    gov = go_version()
+    return cache_root() / "bin" / f"{tool.name}_{gov}_{tool_stamp(tool, gov)[:10]}"
+
+
+def kueue_is_built(path: Path | None = None) -> bool:
+    path = path or kueue_bin_dir()
+    return (path / "BUILD.json").is_file() and (path / "kueue").is_file()
+
+
+def ensure_kueue_built(force: bool = False) -> Path:
+    """Return Kueue's bin folder, building the manager first if it is missing (progress on stderr)."""
+    target = kueue_bin_dir()
+    if kueue_is_built(target) and not force:
         return target
+    with _lock(cache_root() / "bin" / ".build.lock"):
+        if kueue_is_built(target) and not force:
+            return target
+        tool, go_ver = kueue_tool(), go_version()
+        log(f"building Kueue {KUEUE_VERSION}'s manager into {target} ({go_ver})")
+        probe_tool(tool)
+        partial = target.with_name(target.name + ".partial")
+        partial.mkdir(parents=True, exist_ok=True)
+        took = go_build(tool, partial)
+        return _finish(partial, target, go_ver, (tool,), {tool.name: took}, took)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -359,12 +427,23 @@ def main(argv: list[str] | None = None) -> int:
         default=LWS_VERSION,
         help=f"the LWS release whose controller is built (default {LWS_VERSION})",
     )
+    ap.add_argument(
+        "--with",
+        dest="extras",
+        action="append",
+        choices=("kueue",),
+        default=[],
+        help=f"also build an optional part: kueue (Kueue {KUEUE_VERSION}'s manager; its own bin folder)",
+    )
     args = ap.parse_args(argv)
+    with_kueue = "kueue" in args.extras
     try:
         if args.probe_only:
-            probe(args.lws_version)
+            probe(args.lws_version, with_kueue=with_kueue)
             return 0
         print(ensure_built(force=args.force, lws_version=args.lws_version))
+        if with_kueue:
+            print(ensure_kueue_built(force=args.force))
     except BuildError as exc:
         log(f"error: {exc}")
         return 1

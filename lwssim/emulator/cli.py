@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import click
+import yaml
 
 from lwssim.emulator import build, nodes
 from lwssim.emulator.stack import AlreadyRunning, EmulatorError, Options, Stack
@@ -75,6 +76,19 @@ def emulator() -> None:
     show_default=True,
     help="LWS release whose controller, CRDs and webhooks run (built and cached per release).",
 )
+@click.option(
+    "--with",
+    "extras",
+    multiple=True,
+    type=click.Choice(["kueue"]),
+    help=f"Also run an optional part: kueue (Kueue {build.KUEUE_VERSION}'s manager, built on first use).",
+)
+@click.option(
+    "--kueue-config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A Kueue Configuration file (its fields, camelCase) merged over the emulator's defaults.",
+)
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_state_opt
 def up(
@@ -90,10 +104,14 @@ def up(
     termination: float,
     timeout: float,
     lws_version: str,
+    extras: tuple[str, ...],
+    kueue_config: Path | None,
     output: str,
     state_dir: Path | None,
 ) -> None:
     """Start the stack (building it first if needed) and print the kubeconfig path."""
+    if kueue_config is not None and "kueue" not in extras:
+        raise click.UsageError("--kueue-config needs --with kueue")
     try:
         topo = nodes.parse_topology(topology)
     except ValueError as exc:
@@ -113,6 +131,8 @@ def up(
         termination_s=termination,
         timeout_s=timeout,
         lws_version=lws_version,
+        kueue="kueue" in extras,
+        kueue_config=_read_config(kueue_config),
     )
     stack = Stack(state_dir)
     try:
@@ -133,6 +153,37 @@ def up(
         click.echo(
             f"kubectl --kubeconfig {info['kubeconfig']} get nodes   # kubectl: {info['kubectl']}", err=True
         )
+
+
+def _read_config(path: Path | None) -> dict:
+    """A Kueue Configuration file's fields (apiVersion and kind, if there, are the emulator's to set)."""
+    if path is None:
+        return {}
+    doc = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(doc, dict):
+        raise click.UsageError(f"{path}: a Kueue Configuration must be a mapping")
+    return doc
+
+
+@emulator.command(name="kueue-config")
+@click.argument("config_file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for readiness."
+)
+@_state_opt
+def kueue_config_cmd(config_file: Path | None, timeout: float, state_dir: Path | None) -> None:
+    """Restart only Kueue's manager on the running stack, with CONFIG_FILE's fields over the defaults
+    (none: the defaults). Starts it if the stack was brought up without it. Prints the Configuration file."""
+    stack = Stack(state_dir)
+    if not stack.load() or not stack.running():
+        click.echo(f"error: no emulator runs from {stack.dir}", err=True)
+        sys.exit(1)
+    try:
+        stack.restart_kueue(_read_config(config_file), timeout_s=timeout)
+    except (EmulatorError, build.BuildError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(stack.info["kueue_config"])
 
 
 @emulator.command()

@@ -37,6 +37,7 @@ from typing import Any
 import yaml
 
 from lwssim.emulator import audit, build, certs, nodes, stages
+from lwssim.emulator import kueue as kq
 
 ORDER = (
     "etcd",
@@ -46,6 +47,7 @@ ORDER = (
     "kwok",
     "lwssim-kubelet",
     "lws-controller",
+    "kueue",
 )
 LWS_GROUP = "leaderworkerset.x-k8s.io"
 
@@ -92,6 +94,8 @@ class Options:
     timeout_s: float = 180.0
     node_monitor_grace_period: str = "40s"
     lws_version: str = build.LWS_VERSION  # which release's controller, CRDs and webhooks run
+    kueue: bool = False  # also run Kueue's manager (lwssim/emulator/kueue.py)
+    kueue_config: dict[str, Any] = field(default_factory=dict)  # Configuration fields over the defaults
 
 
 def _proc_start_ticks(pid: int) -> int | None:
@@ -269,14 +273,7 @@ class Stack:
                 stopped.append(p.name)
         deadline = time.monotonic() + grace_s
         for p in by_order:
-            while alive(p) and time.monotonic() < deadline:
-                self._reap(p)
-                time.sleep(0.1)
-            if alive(p):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(p.pid, signal.SIGKILL)
-                time.sleep(0.1)
-            self._reap(p)
+            _await_exit(p, deadline)
         if remove_state and self.dir.exists():
             shutil.rmtree(self.dir, ignore_errors=True)
         self.procs = []
@@ -320,6 +317,7 @@ class Stack:
             self.down()
         t_build = time.monotonic()
         bins = build.ensure_built(lws_version=opts.lws_version)
+        kueue_bins = build.ensure_kueue_built() if opts.kueue else None
         build_s = time.monotonic() - t_build
         self.dir.mkdir(parents=True, exist_ok=True)
         self.procs = []
@@ -329,6 +327,8 @@ class Stack:
             "lws_version": opts.lws_version,
             "pid_of_up": os.getpid(),
         }
+        if kueue_bins is not None:
+            self.info.update({"kueue_version": build.KUEUE_VERSION, "kueue_bin_dir": str(kueue_bins)})
         self._save()
         t0 = time.monotonic()
         with _cleanup_on_failure(self):
@@ -557,12 +557,99 @@ class Stack:
         _wait("LWS webhooks (dry-run create)", lambda: _lws_dry_run(api), opts.timeout_s, every)
         _wait(f"{len(names)} nodes Ready", lambda: _nodes_ready(api, names), opts.timeout_s, every)
         _wait("default ServiceAccount", lambda: _default_sa(api), opts.timeout_s, every)
+        if opts.kueue:
+            self.start_kueue(opts.kueue_config, opts.timeout_s, api=api)
         log("emulator ready")
+
+    # ---- Kueue ----------------------------------------------------------------------------
+    def kueue_config(self, user: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The Configuration Kueue runs with: the defaults with ``user``'s fields merged over them."""
+        ports = self.info["ports"]
+        base = kq.default_config(ports["kueue_webhook"], ports["kueue_health"], self.dir / "pki" / "webhook")
+        return kq.merge(base, kq.user_config(user))
+
+    def start_kueue(
+        self, user: dict[str, Any] | None = None, timeout_s: float = 120.0, api: Any = None
+    ) -> Proc:
+        """Install Kueue's CRDs and webhooks (again) and start its manager with ``user``'s Configuration
+        fields over the defaults; returns once it is ready (``/readyz``, a dry-run LWS via its webhook)."""
+        from kubernetes import client
+        from kubernetes.client.rest import ApiException
+
+        api = api or self.api_client()
+        ports = self.info.setdefault("ports", {})
+        if "kueue_webhook" not in ports:
+            ports["kueue_webhook"], ports["kueue_health"] = _free_ports(2)
+        cfg = self.kueue_config(user)
+        pki_dir = self.dir / "pki"
+        ca = (pki_dir / "ca.crt").read_bytes()
+        kdir = kq.module_dir()
+        crds = kq.crds(kdir, ca, ports["kueue_webhook"])
+        for crd in crds:
+            _apply_crd(api, crd)
+        _wait(
+            "Kueue CRDs established",
+            lambda: _crds_established(api, [c["metadata"]["name"] for c in crds]),
+            60,
+        )
+        with contextlib.suppress(ApiException):
+            client.CoreV1Api(api).create_namespace({"metadata": {"name": kq.NAMESPACE}})
+        frameworks = list((cfg.get("integrations") or {}).get("frameworks") or [])
+        for doc in kq.webhook_configurations(kdir, ca, ports["kueue_webhook"], frameworks):
+            _replace_webhook_configuration(api, doc)
+        cfg_path = self.dir / "kueue-config.yaml"
+        cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        self.info["kueue_config"] = str(cfg_path)
+        bins = Path(self.info.get("kueue_bin_dir") or build.ensure_kueue_built())
+        self.info["kueue_bin_dir"] = str(bins)
+        self.info["kueue_version"] = build.KUEUE_VERSION
+        argv = [
+            str(bins / "kueue"),
+            f"--config={cfg_path}",
+            f"--kubeconfig={self.kubeconfig}",
+            "--zap-devel=false",
+        ]
+        why = kq.namespaces_work()
+        if why is None:
+            argv = kq.wrapped_argv(kq.prepare_etc(self.dir, pki_dir / "webhook"), argv)
+        elif not Path(kq.METRICS_CERT_DIR, "tls.crt").is_file():
+            raise EmulatorError(
+                f"Kueue's manager reads {kq.METRICS_CERT_DIR}/tls.crt at start and it is missing; the "
+                f"overlay the emulator puts there needs a user namespace, and {why}"
+            )
+        proc = self._start("kueue", argv, env={**os.environ, "KUBECONFIG": str(self.kubeconfig)})
+        every = [proc]
+        health = ports["kueue_health"]
+        _wait(
+            "Kueue /readyz", lambda: _http_get(f"http://127.0.0.1:{health}/readyz") == b"ok", timeout_s, every
+        )
+        _wait(
+            "Kueue webhooks (dry-run LWS)", lambda: _lws_dry_run(api, queue="lwssim-probe"), timeout_s, every
+        )
+        self._save()
+        log(f"Kueue {build.KUEUE_VERSION} ready")
+        return proc
+
+    def stop_kueue(self, grace_s: float = 10.0) -> bool:
+        """Stop only Kueue's manager (by its recorded PID); False when none ran."""
+        self.load()
+        found = [p for p in self.procs if p.name == "kueue"]
+        for p in found:
+            _stop(p, grace_s)
+        self.procs = [p for p in self.procs if p.name != "kueue"]
+        self._save()
+        return bool(found)
+
+    def restart_kueue(self, user: dict[str, Any] | None = None, timeout_s: float = 120.0) -> Proc:
+        """Kueue's manager again with another Configuration, the rest of the stack untouched. Kueue keeps no
+        state of its own: its cache and queues are rebuilt from the API on start."""
+        if not self.load():
+            raise EmulatorError(f"no emulator recorded in {self.dir}")
+        self.stop_kueue()
+        return self.start_kueue(user, timeout_s)
 
     def _install_webhooks(self, api: Any, lws_dir: Path, pki: certs.Pki, port: int) -> None:
         """LWS's webhook configurations as deployed (kustomize patches applied), pointed at 127.0.0.1."""
-        from kubernetes import client
-        from kubernetes.client.rest import ApiException
 
         base = lws_dir / "config" / "webhook"
         docs = [d for d in yaml.safe_load_all((base / "manifests.yaml").read_text()) if d]
@@ -571,7 +658,6 @@ class Stack:
             "ValidatingWebhookConfiguration": yaml.safe_load((base / "validating-patch.yaml").read_text()),
         }
         ca = base64.b64encode(pki.ca_crt.read_bytes()).decode()
-        adm = client.AdmissionregistrationV1Api(api)
         for doc in docs:
             for op in patches.get(doc["kind"], []):
                 if op.get("op") == "replace" and op["path"].startswith("/webhooks/"):
@@ -581,21 +667,47 @@ class Stack:
             for wh in doc["webhooks"]:
                 path = wh["clientConfig"]["service"]["path"]
                 wh["clientConfig"] = {"url": f"https://127.0.0.1:{port}{path}", "caBundle": ca}
-            create, delete = (
-                (adm.create_mutating_webhook_configuration, adm.delete_mutating_webhook_configuration)
-                if doc["kind"].startswith("Mutating")
-                else (
-                    adm.create_validating_webhook_configuration,
-                    adm.delete_validating_webhook_configuration,
-                )
-            )
-            try:
-                create(doc)
-            except ApiException as exc:
-                if exc.status != 409:
-                    raise
-                delete(doc["metadata"]["name"])
-                create(doc)
+            _replace_webhook_configuration(api, doc)
+
+
+def _replace_webhook_configuration(api: Any, doc: dict[str, Any]) -> None:
+    """Create a (Mutating|Validating)WebhookConfiguration, replacing one of the same name."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    adm = client.AdmissionregistrationV1Api(api)
+    create, delete = (
+        (adm.create_mutating_webhook_configuration, adm.delete_mutating_webhook_configuration)
+        if doc["kind"].startswith("Mutating")
+        else (adm.create_validating_webhook_configuration, adm.delete_validating_webhook_configuration)
+    )
+    try:
+        create(doc)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        delete(doc["metadata"]["name"])
+        create(doc)
+
+
+def _stop(p: Proc, grace_s: float) -> None:
+    """TERM one recorded process, KILL it after ``grace_s``."""
+    if alive(p):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p.pid, signal.SIGTERM)
+    _await_exit(p, time.monotonic() + grace_s)
+
+
+def _await_exit(p: Proc, deadline: float) -> None:
+    """Wait for a signalled process until ``deadline`` (monotonic), then KILL it; reap it if it is ours."""
+    while alive(p) and time.monotonic() < deadline:
+        Stack._reap(p)
+        time.sleep(0.1)
+    if alive(p):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p.pid, signal.SIGKILL)
+        time.sleep(0.1)
+    Stack._reap(p)
 
 
 @contextlib.contextmanager
@@ -699,14 +811,19 @@ def _crds_established(api: Any, names: list[str]) -> bool:
     return True
 
 
-def _lws_dry_run(api: Any) -> bool:
-    """A server-side dry-run create passes through both LWS webhooks: proof they answer."""
+def _lws_dry_run(api: Any, queue: str = "") -> bool:
+    """A server-side dry-run create passes through both LWS webhooks (and, with ``queue``, Kueue's: the LWS
+    carries the queue-name label): proof they answer."""
     from kubernetes import client
 
     body = {
         "apiVersion": f"{LWS_GROUP}/v1",
         "kind": "LeaderWorkerSet",
-        "metadata": {"name": "lwssim-readiness-probe", "namespace": "default"},
+        "metadata": {
+            "name": "lwssim-readiness-probe",
+            "namespace": "default",
+            "labels": {"kueue.x-k8s.io/queue-name": queue} if queue else {},
+        },
         "spec": {
             "replicas": 1,
             "leaderWorkerTemplate": {

@@ -32,6 +32,11 @@ class Planned:
     def ref(self) -> str:
         return f"{self.doc['kind']}/{self.doc['metadata']['name']}"
 
+    @property
+    def shown(self) -> str:
+        """``namespace/Kind/name``, or ``Kind/name`` for a cluster-scoped object."""
+        return f"{self.namespace}/{self.ref}" if self.namespace else self.ref
+
 
 def labelled(doc: dict, namespace: str) -> dict:
     """A copy with the namespace set and the ownership label added (nothing else of the user's changes)."""
@@ -72,17 +77,23 @@ def plan(conn: Connection, docs: list[dict], namespace: str) -> list[Planned]:
     out: list[Planned] = []
     for raw in docs:
         doc = labelled(raw, namespace)
-        ns = doc["metadata"]["namespace"]
-        p = Planned(doc, ns)
         try:
-            live = _resource(conn, doc).get(name=doc["metadata"]["name"], namespace=ns).to_dict()
-        except NotFoundError:
-            live = None
+            res = _resource(conn, doc)
         except ResourceNotFoundError:
             raise ApplyRefused(
                 f"{doc['kind']} ({doc['apiVersion']}) is not served by this cluster: is its CRD installed? "
                 "(run `lwssim preflight`)"
             ) from None
+        if not res.namespaced:
+            # Cluster-scoped kinds (PriorityClass; Kueue's ResourceFlavor, ClusterQueue, Topology,
+            # WorkloadPriorityClass, Cohort) carry no namespace.
+            doc["metadata"].pop("namespace", None)
+        ns = doc["metadata"].get("namespace", "")
+        p = Planned(doc, ns)
+        try:
+            live = res.get(name=doc["metadata"]["name"], namespace=ns or None).to_dict()
+        except NotFoundError:
+            live = None
         except Exception as exc:  # noqa: BLE001
             raise ApplyRefused(f"{p.ref}: cannot read it: {api_message(exc)}") from None
         if live is not None:
@@ -106,10 +117,10 @@ def server_side_apply(conn: Connection, planned: list[Planned], dry_run: bool) -
         if dry_run:
             kw["dry_run"] = "All"
         try:
-            res = _resource(conn, p.doc).server_side_apply(body=p.doc, namespace=p.namespace, **kw)
+            res = _resource(conn, p.doc).server_side_apply(body=p.doc, namespace=p.namespace or None, **kw)
         except Exception as exc:  # noqa: BLE001 - the server's own message is what the user needs
             stage = "server-side dry-run" if dry_run else "server-side apply"
-            raise ApplyRefused(f"{p.namespace}/{p.ref}: {stage} rejected: {api_message(exc)}") from None
+            raise ApplyRefused(f"{p.shown}: {stage} rejected: {api_message(exc)}") from None
         results.append(res.to_dict())
     return results
 
@@ -125,10 +136,10 @@ def cleanup(conn: Connection, planned: list[Planned]) -> list[str]:
         try:
             _resource(conn, p.doc).delete(
                 name=p.doc["metadata"]["name"],
-                namespace=p.namespace,
+                namespace=p.namespace or None,
                 body={"propagationPolicy": "Foreground"},
             )
-            done.append(f"{p.namespace}/{p.ref}")
+            done.append(p.shown)
         except NotFoundError:
             continue
     return done

@@ -124,7 +124,7 @@ def apply(
         raise InputError("", "", str(exc)) from None
     click.echo(f"context {conn.context} ({conn.server}), namespace {ns}:", err=True)
     for p in planned:
-        click.echo(f"  {p.namespace}/{p.ref}: {'update (ours)' if p.exists else 'create'}", err=True)
+        click.echo(f"  {p.shown}: {'update (ours)' if p.exists else 'create'}", err=True)
     if not yes:
         if not sys.stdin.isatty():
             raise InputError("", "--yes", "no terminal to confirm on: pass --yes to apply without asking")

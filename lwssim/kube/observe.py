@@ -9,6 +9,13 @@ comes from the ``Preempted`` event the scheduler writes on the victim, whose ``r
 preemptor and whose message reads "Preempted by pod <uid> on node <node>": kubernetes v1.34
 ``pkg/scheduler/framework/preemption/preemption.go``).
 
+Kueue (``kueue.x-k8s.io`` Workloads, one per LWS group, kueue v0.17.0): each Workload owned by an observed LWS
+gives ``WorkloadPending`` at each QuotaReserved=False change of reason or message (the condition's words),
+``WorkloadAdmitted`` at each Admitted=True transition (``cluster_queue`` and ``flavors`` from
+``status.admission``) and ``WorkloadEvicted`` at each Evicted=True transition; a pod whose
+``spec.schedulingGates`` turn empty after it had some gets ``PodUngated`` (at the watch's clock: nothing
+stamps the removal). :func:`kueue_group` locates a Workload's LWS and group.
+
 Times come from the objects' own fields where they exist (creationTimestamp, condition
 lastTransitionTime, container startedAt, deletionTimestamp − grace): the API server stores them with
 1-second resolution, so observed phases are exact to about a second. What has no timestamp (a pod gone,
@@ -48,6 +55,10 @@ PREEMPTION_BY_SCHEDULER = "PreemptionByScheduler"  # the victim's DisruptionTarg
 # A pod's controller kinds whose pods are recorded, and the workload kind each leads to.
 OWNER_WORKLOAD = {"ReplicaSet": "Deployment", "StatefulSet": "StatefulSet", "Job": "Job"}
 POD_TEMPLATE_HASH = "pod-template-hash"  # the Deployment controller names its ReplicaSet <deployment>-<hash>
+KUEUE_GROUP, KUEUE_VERSION, KUEUE_WORKLOADS = "kueue.x-k8s.io", "v1beta2", "workloads"
+# kueue v0.17.0 pkg/controller/jobs/leaderworkerset (constructWorkload) and jobframework/workload_names.go
+WORKLOAD_INDEX_ANNOTATION = "kueue.x-k8s.io/component-workload-index"
+WORKLOAD_NAME = re.compile(r"^leaderworkerset-(.+)-(\d+)-[0-9a-f]{5}$")
 
 
 def parse_time(value: Any) -> float | None:
@@ -87,6 +98,45 @@ class _PodState:
     preempted: bool = False  # DisruptionTarget PreemptionByScheduler seen
     succeeded: bool = False
     created: float = 0.0  # PodCreated time (seconds from t0)
+    gated: bool = False  # spec.schedulingGates seen non-empty (Kueue's admission and topology gates)
+
+
+@dataclass
+class _KueueWorkloadState:
+    """What was last recorded of one Kueue Workload (by uid): the pending words and transition times."""
+
+    pending: tuple[str, str] = ("", "")  # (reason, message) of the last WorkloadPending
+    pending_since: str = ""  # lastTransitionTime of QuotaReserved=False last seen
+    admitted_at: str = ""  # lastTransitionTime of the last Admitted=True recorded
+    evicted_at: str = ""  # lastTransitionTime of the last Evicted=True recorded
+
+
+def kueue_group(meta: dict, lws_names: Iterable[str]) -> tuple[str, int] | None:
+    """(LWS name, group index) of a Kueue Workload of one of ``lws_names``: the LWS from its controller
+    ownerReference, else from the name ``leaderworkerset-<lws>-<index>-<hash>``; the index from the
+    ``kueue.x-k8s.io/component-workload-index`` annotation, else from the name. None for other Workloads."""
+    names = set(lws_names)
+    owner = next((o for o in meta.get("ownerReferences") or [] if o.get("kind") == "LeaderWorkerSet"), None)
+    m = WORKLOAD_NAME.match(meta.get("name", ""))
+    lws = owner.get("name", "") if owner else (m.group(1) if m else "")
+    if lws not in names:
+        return None
+    index = (meta.get("annotations") or {}).get(WORKLOAD_INDEX_ANNOTATION)
+    if index is not None and str(index).isdigit():
+        return lws, int(index)
+    if m and m.group(1) == lws:
+        return lws, int(m.group(2))
+    return None
+
+
+def admission_flavors(admission: dict) -> str:
+    """``resource=flavor,...`` (sorted) over every PodSet of a Workload's ``status.admission``."""
+    pairs = {
+        f"{resource}={flavor}"
+        for ps in admission.get("podSetAssignments") or []
+        for resource, flavor in (ps.get("flavors") or {}).items()
+    }
+    return ",".join(sorted(pairs))
 
 
 class TimelineBuilder:
@@ -109,6 +159,7 @@ class TimelineBuilder:
         self.preemptors: dict[str, tuple[str, str]] = {}  # victim uid → (preemptor, node) from Preempted
         self.victims: dict[str, tuple[float, _PodState, int | None]] = {}  # awaiting the preemptor's name
         self.recreated: set[str] = set()  # uids of leader lives whose recreation is recorded
+        self.kueue: dict[str, _KueueWorkloadState] = {}  # Kueue Workloads by uid
 
     def rel(self, epoch: float | None, now: float) -> float:
         return round(max(0.0, (now if epoch is None else epoch) - self.t0), 3)
@@ -171,6 +222,11 @@ class TimelineBuilder:
             self._add(created, tl.POD_CREATED, st, gpus=_gpus(spec))
         if st.gone:
             return
+        if spec.get("schedulingGates"):
+            st.gated = True
+        elif st.gated and not deleted:
+            st.gated = False
+            self._add(self.rel(None, now), tl.POD_UNGATED, st)
         self._preemption(st, spec, status, now)
         self._conditions(st, spec, status, now)
         self._containers(st, status, now)
@@ -367,6 +423,53 @@ class TimelineBuilder:
                     trigger=m.group(1),
                 )
 
+    def kueue_workload(self, obj: dict, now: float) -> None:
+        """Records of a Kueue Workload of an observed LWS (see the module's docstring)."""
+        meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+        where = kueue_group(meta, self.by_lws)
+        if where is None:
+            return
+        info, group = self.by_lws[where[0]], where[1]
+        st = self.kueue.setdefault(meta.get("uid") or meta.get("name", ""), _KueueWorkloadState())
+        name = meta.get("name", "")
+        conds = _conditions(status)
+
+        def add(kind: str, since: str, **data: object) -> None:
+            self.timeline.add(self.rel(parse_time(since), now), kind, name, info.name, group, **data)
+
+        reserved = conds.get("QuotaReserved", {})
+        if reserved.get("status") == "False":
+            words = (str(reserved.get("reason", "")), str(reserved.get("message", "")))
+            since = str(reserved.get("lastTransitionTime") or "")
+            if words != st.pending or since != st.pending_since:
+                # A new message without a new status keeps the old lastTransitionTime: stamp it when seen.
+                at = since if since != st.pending_since else ""
+                st.pending, st.pending_since = words, since
+                add(tl.WORKLOAD_PENDING, at, reason=words[0], message=words[1])
+        elif reserved.get("status") == "True":
+            st.pending, st.pending_since = ("", ""), ""
+        admitted = conds.get("Admitted", {})
+        since = str(admitted.get("lastTransitionTime") or "")
+        if admitted.get("status") == "True" and since != st.admitted_at:
+            st.admitted_at = since
+            admission = status.get("admission") or {}
+            add(
+                tl.WORKLOAD_ADMITTED,
+                since,
+                cluster_queue=str(admission.get("clusterQueue", "")),
+                flavors=admission_flavors(admission),
+            )
+        evicted = conds.get("Evicted", {})
+        since = str(evicted.get("lastTransitionTime") or "")
+        if evicted.get("status") == "True" and since != st.evicted_at:
+            st.evicted_at = since
+            add(
+                tl.WORKLOAD_EVICTED,
+                since,
+                reason=str(evicted.get("reason", "")),
+                message=str(evicted.get("message", "")),
+            )
+
     def lws(self, obj: dict, now: float) -> None:
         name = (obj.get("metadata") or {}).get("name", "")
         info = self.by_lws.get(name)
@@ -427,6 +530,17 @@ class TimelineBuilder:
         return self.timeline
 
 
+def _serves(api: Any, group: str, version: str) -> bool:
+    """The cluster serves ``group/version`` (Kueue's CRDs are installed)."""
+    from kubernetes import client
+
+    try:
+        groups = client.ApisApi(api).get_api_versions().groups or []
+    except Exception:  # noqa: BLE001 - discovery failed: not watched
+        return False
+    return any(g.name == group and any(v.version == version for v in g.versions) for g in groups)
+
+
 def _controller(meta: dict) -> dict | None:
     """The ownerReference that is the object's controller, if any."""
     return next((o for o in meta.get("ownerReferences") or [] if o.get("controller")), None)
@@ -475,6 +589,11 @@ class Observer:
             LWS_GROUP, LWS_VERSION, namespace, LWS_PLURAL, **kw
         )
         sources.append(("lws", lws_list, {}))
+        if self.builder.by_lws and _serves(self.api, KUEUE_GROUP, KUEUE_VERSION):
+            kueue_list = lambda namespace, **kw: co.list_namespaced_custom_object(  # noqa: E731
+                KUEUE_GROUP, KUEUE_VERSION, namespace, KUEUE_WORKLOADS, **kw
+            )
+            sources.append(("kueue-workload", kueue_list, {}))
         for kind, fn, kw in sources:
             t = threading.Thread(
                 target=self._run, args=(kind, fn, kw), name=f"lwssim-watch-{kind}", daemon=True
@@ -542,6 +661,8 @@ class Observer:
                 self.builder.event(obj, at)
             elif kind == "lws" and typ != "DELETED":
                 self.builder.lws(obj, at)
+            elif kind == "kueue-workload" and typ != "DELETED":
+                self.builder.kueue_workload(obj, at)
             elif kind == "replicaset" and typ != "DELETED":
                 self.builder.replicaset(obj)
             n += 1

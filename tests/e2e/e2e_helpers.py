@@ -111,15 +111,18 @@ def kubectl_path(stack: Stack) -> Path:
 
 
 @contextlib.contextmanager
-def running_stack(lws_version: str = build.LWS_VERSION) -> Iterator[Stack]:
-    """A stack of its own for this pytest process and LWS release, stopped (by PID) whatever happens."""
+def running_stack(lws_version: str = build.LWS_VERSION, kueue: bool = False) -> Iterator[Stack]:
+    """A stack of its own for this pytest process and LWS release (with Kueue's manager if ``kueue``),
+    stopped (by PID) whatever happens."""
     suffix = "" if lws_version == build.LWS_VERSION else f"{lws_version}-"
+    suffix += "kueue-" if kueue else ""
     # The PID stays the last segment of the folder name: _reap_orphans reads it.
     stack = Stack(build.cache_root() / f"emulator-e2e-{suffix}{os.getpid()}")
     opts = Options(
         node_spec=NodeSpec(count=4, gpus_per_node=8, topology={RACK: 2}),
         timeout_s=240,
         lws_version=lws_version,
+        kueue=kueue,
     )
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -165,3 +168,35 @@ def lws_maker(api: Any) -> Iterator[Callable[[dict[str, Any]], dict[str, Any]]]:
             lambda sel=sel: not v1.list_namespaced_pod(NS, label_selector=sel).items,
             timeout=90,
         )
+
+
+def observe_at_times(
+    api: Any,
+    entries: list[tuple[float, dict[str, Any]]],
+    create: Callable[[dict[str, Any]], Any],
+    make_builder: Callable[[float], Any],
+    until: float,
+) -> Any:
+    """Create each ``(at, doc)`` at its time (same-time objects in the given order) while
+    ``lwssim.kube.observe`` records into ``make_builder(t0)``'s builder, until ``until`` seconds after the
+    first create; returns the Timeline."""
+    from lwssim.kube.observe import observe
+
+    pending = sorted(entries, key=lambda e: e[0])  # stable: same-time objects in file order
+    t0 = time.time()
+    builder = make_builder(t0)
+
+    def progress(_b: Any, now: float) -> None:
+        while pending and now - t0 >= pending[0][0]:
+            create(pending.pop(0)[1])
+
+    progress(builder, t0)  # the objects of time 0, before the watch starts
+    timeline, _ = observe(
+        api,
+        NS,
+        builder,
+        timeout=until + 30,
+        progress=progress,
+        stop_when=lambda _b: time.time() - t0 >= until,
+    )
+    return timeline

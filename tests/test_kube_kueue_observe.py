@@ -5,7 +5,7 @@ PodUngated."""
 from __future__ import annotations
 
 from lwssim import timeline as tl
-from lwssim.kube.observe import TimelineBuilder, admission_flavors, kueue_group, parse_time
+from lwssim.kube.observe import TimelineBuilder, admission_flavors, admission_usage, kueue_group, parse_time
 from lwssim.timeline import WorkloadInfo
 
 T0 = parse_time("2026-12-01T10:00:00Z") or 0.0
@@ -31,6 +31,7 @@ def workload(conditions: list[dict], admission: dict | None = None, name: str = 
             "name": name,
             "namespace": "default",
             "uid": "w-1",
+            "creationTimestamp": "2026-12-01T10:00:01Z",
             "annotations": {"kueue.x-k8s.io/component-workload-index": "2"},
             "ownerReferences": [
                 {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet", "name": "serve"}
@@ -63,6 +64,9 @@ def test_flavors_are_resource_equals_flavor_sorted_over_podsets() -> None:
     }
     assert admission_flavors(admission) == "cpu=default,nvidia.com/gpu=gpu-a"
     assert admission_flavors({}) == ""
+    admission["podSetAssignments"][0]["resourceUsage"] = {"nvidia.com/gpu": "8", "cpu": "500m"}
+    admission["podSetAssignments"][1]["resourceUsage"] = {"nvidia.com/gpu": "24"}
+    assert admission_usage(admission) == "default/cpu=500,gpu-a/nvidia.com/gpu=32"
 
 
 def test_pending_admitted_evicted_each_once_per_transition() -> None:
@@ -76,7 +80,9 @@ def test_pending_admitted_evicted_each_once_per_transition() -> None:
     b.kueue_workload(workload([other]), T0 + 12.0)
     admission = {
         "clusterQueue": "cq",
-        "podSetAssignments": [{"name": "main", "flavors": {"nvidia.com/gpu": "f"}}],
+        "podSetAssignments": [
+            {"name": "main", "flavors": {"nvidia.com/gpu": "f"}, "resourceUsage": {"nvidia.com/gpu": "16"}}
+        ],
     }
     admitted = [
         cond("QuotaReserved", "True", "2026-12-01T10:00:20Z", "QuotaReserved"),
@@ -96,11 +102,14 @@ def test_pending_admitted_evicted_each_once_per_transition() -> None:
         cond("Evicted", "True", "2026-12-01T10:00:40Z", "Preempted", "Preempted to accommodate a workload"),
     ]
     b.kueue_workload(workload(readmitted, admission), T0 + 51)
+    b.kueue_workload(workload(readmitted, admission), T0 + 60.5, deleted=True)
     recs = [(r.t, r.kind, r.subject, r.workload, r.group, dict(r.data)) for r in b.timeline.records]
+    usage = {"cluster_queue": "cq", "flavors": "nvidia.com/gpu=f", "usage": "f/nvidia.com/gpu=16"}
     assert recs == [
+        (1.0, tl.WORKLOAD_CREATED, WL, "serve", 2, {}),
         (2.0, tl.WORKLOAD_PENDING, WL, "serve", 2, {"reason": "Pending", "message": QUOTA}),
         (12.0, tl.WORKLOAD_PENDING, WL, "serve", 2, {"reason": "Pending", "message": other["message"]}),
-        (20.0, tl.WORKLOAD_ADMITTED, WL, "serve", 2, {"cluster_queue": "cq", "flavors": "nvidia.com/gpu=f"}),
+        (20.0, tl.WORKLOAD_ADMITTED, WL, "serve", 2, usage),
         (40.0, tl.WORKLOAD_PENDING, WL, "serve", 2, {"reason": "Pending", "message": "Preempted"}),
         (
             40.0,
@@ -110,7 +119,8 @@ def test_pending_admitted_evicted_each_once_per_transition() -> None:
             2,
             {"reason": "Preempted", "message": "Preempted to accommodate a workload"},
         ),
-        (50.0, tl.WORKLOAD_ADMITTED, WL, "serve", 2, {"cluster_queue": "cq", "flavors": "nvidia.com/gpu=f"}),
+        (50.0, tl.WORKLOAD_ADMITTED, WL, "serve", 2, usage),
+        (60.5, tl.WORKLOAD_DELETED, WL, "serve", 2, {}),
     ]
 
 

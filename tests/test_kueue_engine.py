@@ -380,7 +380,7 @@ def test_tas_required_rack_too_small_waits_with_the_topology_message():
     (g,) = groups(report, "a")
     assert g["admittedAtSeconds"] is None
     assert g["admission"]["pendingMessage"].startswith(
-        'couldn\'t assign flavors to pod set worker: topology "t" allows to fit only'
+        'couldn\'t assign flavors to pod set leader: topology "t" allows to fit only'
     )
 
 

@@ -40,7 +40,7 @@ from typing import Any
 
 from lwssim import timeline as tl
 from lwssim.kube.client import LWS_GROUP, LWS_PLURAL, LWS_VERSION, api_message
-from lwssim.model.quantity import GPU
+from lwssim.model.quantity import GPU, resource_amount
 from lwssim.timeline import Timeline, WorkloadInfo
 
 NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
@@ -137,6 +137,18 @@ def admission_flavors(admission: dict) -> str:
         for resource, flavor in (ps.get("flavors") or {}).items()
     }
     return ",".join(sorted(pairs))
+
+
+def admission_usage(admission: dict) -> str:
+    """``flavor/resource=amount,...`` (sorted, amounts in lwssim's units): the quota a Workload reserves,
+    summed over the PodSets of its ``status.admission`` (``podSetAssignments[].resourceUsage``)."""
+    total: dict[str, int] = {}
+    for ps in admission.get("podSetAssignments") or []:
+        flavors = ps.get("flavors") or {}
+        for resource, quantity in (ps.get("resourceUsage") or {}).items():
+            key = f"{flavors.get(resource, '')}/{resource}"
+            total[key] = total.get(key, 0) + resource_amount(resource, quantity)
+    return ",".join(f"{k}={v}" for k, v in sorted(total.items()) if v)
 
 
 class TimelineBuilder:
@@ -423,19 +435,28 @@ class TimelineBuilder:
                     trigger=m.group(1),
                 )
 
-    def kueue_workload(self, obj: dict, now: float) -> None:
+    def kueue_workload(self, obj: dict, now: float, deleted: bool = False) -> None:
         """Records of a Kueue Workload of an observed LWS (see the module's docstring)."""
         meta, status = obj.get("metadata") or {}, obj.get("status") or {}
         where = kueue_group(meta, self.by_lws)
         if where is None:
             return
         info, group = self.by_lws[where[0]], where[1]
-        st = self.kueue.setdefault(meta.get("uid") or meta.get("name", ""), _KueueWorkloadState())
+        key = meta.get("uid") or meta.get("name", "")
         name = meta.get("name", "")
         conds = _conditions(status)
 
         def add(kind: str, since: str, **data: object) -> None:
             self.timeline.add(self.rel(parse_time(since), now), kind, name, info.name, group, **data)
+
+        if deleted:
+            if key in self.kueue:
+                self.timeline.add(self.rel(None, now), tl.WORKLOAD_DELETED, name, info.name, group)
+            return
+        st = self.kueue.get(key)
+        if st is None:
+            st = self.kueue[key] = _KueueWorkloadState()
+            add(tl.WORKLOAD_CREATED, str(meta.get("creationTimestamp") or ""))
 
         reserved = conds.get("QuotaReserved", {})
         if reserved.get("status") == "False":
@@ -458,6 +479,7 @@ class TimelineBuilder:
                 since,
                 cluster_queue=str(admission.get("clusterQueue", "")),
                 flavors=admission_flavors(admission),
+                usage=admission_usage(admission),
             )
         evicted = conds.get("Evicted", {})
         since = str(evicted.get("lastTransitionTime") or "")
@@ -661,8 +683,8 @@ class Observer:
                 self.builder.event(obj, at)
             elif kind == "lws" and typ != "DELETED":
                 self.builder.lws(obj, at)
-            elif kind == "kueue-workload" and typ != "DELETED":
-                self.builder.kueue_workload(obj, at)
+            elif kind == "kueue-workload":
+                self.builder.kueue_workload(obj, at, deleted=typ == "DELETED")
             elif kind == "replicaset" and typ != "DELETED":
                 self.builder.replicaset(obj)
             n += 1

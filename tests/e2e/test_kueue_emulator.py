@@ -78,13 +78,18 @@ kueue``; 4 nodes × 8 GPUs, racks of 2 under ``example.com/rack``): its objects 
 stages get the scenario's timing, Kueue is restarted with the scenario's ``spec.controller.kueue`` fields when
 they differ from the running ones (``Stack.restart_kueue``), and ``lwssim.kube.observe`` records the Timeline
 (Workload and pod-gate records included) until the horizon. :func:`observed_timeline` returns that Timeline
-for a case, for the comparison with the simulator. ``test_simulator_agrees`` compares; it is an expected
-failure until the simulator's Kueue model is merged."""
+for a case. ``test_simulator_agrees`` sets it beside the simulation of the same scenario (engine/kueue):
+per LWS the same groups admitted, serving, pending with Kueue's words and evicted for the same reasons, the
+same pods bound or pending, each ClusterQueue's quota reserved at the end, and admission, serving and
+eviction times within 5 % (or 1.5 s of whole-second timestamps). Groups are compared without their index:
+which of several Workloads created in the same second Kueue admits is a race here (see (a) and (b)).
+Measured 2026-12-02: the 4 cases agree (9 passed, the module 3 min 20 s)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -216,13 +221,13 @@ class Tracing(TimelineBuilder):
             self.last[key] = what
             self.trace.append((round(now - self.t0, 3), key, what))
 
-    def kueue_workload(self, obj: dict, now: float) -> None:
+    def kueue_workload(self, obj: dict, now: float, deleted: bool = False) -> None:
         conds = sorted(
             f"{c['type']}={c['status']}({c.get('reason', '')})"
             for c in (obj.get("status") or {}).get("conditions") or []
         )
-        self.note(obj["metadata"]["name"], " ".join(conds), now)
-        super().kueue_workload(obj, now)
+        self.note(obj["metadata"]["name"], "gone" if deleted else " ".join(conds), now)
+        super().kueue_workload(obj, now, deleted)
 
     def pod(self, obj: dict, now: float, deleted: bool = False) -> None:
         meta, spec = obj["metadata"], obj.get("spec") or {}
@@ -410,12 +415,17 @@ def near(t: float, want: float, slack: float = SLACK_S) -> bool:
     return abs(t - want) <= slack
 
 
+CONDITIONS = (tl.WORKLOAD_PENDING, tl.WORKLOAD_ADMITTED, tl.WORKLOAD_EVICTED)
+
+
+def data(r: tl.Record) -> dict[str, object]:
+    """A record's data without its reserved quota (``usage``), which the simulator comparison checks."""
+    return {k: v for k, v in r.data if k != "usage"}
+
+
 def wl_records(o: Observed, name: str) -> list[tuple[str, dict[str, object]]]:
-    return [
-        (r.kind, dict(r.data))
-        for r in o.timeline.records
-        if r.subject == name and r.kind.startswith("Workload")
-    ]
+    """A Workload's condition records: pending, admitted, evicted."""
+    return [(r.kind, data(r)) for r in o.timeline.records if r.subject == name and r.kind in CONDITIONS]
 
 
 def first(t: Timeline, kind: str, subject: str) -> tl.Record:
@@ -439,7 +449,7 @@ def test_quota_admits_two_groups_of_three(running: Running, tmp_path: Path) -> N
     for i in admitted:
         name = groups[i]["metadata"]["name"]
         (rec,) = records(o.timeline, tl.WORKLOAD_ADMITTED, name)
-        assert dict(rec.data) == {"cluster_queue": "kq-quota-cq", "flavors": "nvidia.com/gpu=kq-quota-flavor"}
+        assert data(rec) == {"cluster_queue": "kq-quota-cq", "flavors": "nvidia.com/gpu=kq-quota-flavor"}
         assert near(rec.t, 2.0), rec
         assert not records(o.timeline, tl.WORKLOAD_PENDING, name)  # admitted in its first cycle
         for pod in (f"kq-quota-{i}", f"kq-quota-{i}-1"):
@@ -473,7 +483,7 @@ def test_tas_places_each_group_in_one_rack(running: Running, tmp_path: Path) -> 
     for i in admitted:
         w = groups[i]
         (rec,) = records(o.timeline, tl.WORKLOAD_ADMITTED, w["metadata"]["name"])
-        assert dict(rec.data) == {"cluster_queue": "kq-tas-cq", "flavors": "nvidia.com/gpu=kq-tas-flavor"}
+        assert data(rec) == {"cluster_queue": "kq-tas-cq", "flavors": "nvidia.com/gpu=kq-tas-flavor"}
         assert near(rec.t, 2.0), rec
         assigned = {}
         for ps in w["status"]["admission"]["podSetAssignments"]:
@@ -520,7 +530,7 @@ def test_higher_priority_preempts_a_low_group(running: Running, tmp_path: Path) 
     reserved_at = set()
     for w in low.values():
         rec = first(o.timeline, tl.WORKLOAD_ADMITTED, w["metadata"]["name"])
-        assert dict(rec.data) == flavors and near(rec.t, 2.0), rec
+        assert data(rec) == flavors and near(rec.t, 2.0), rec
         reserved_at.add(rec.t)  # from QuotaReserved's lastTransitionTime, whole seconds
     # The victim: same priority, same quota-reservation second (the condition's whole seconds), so the
     # smaller UID goes first (preemption/common/ordering.go: CandidatesOrdering).
@@ -594,7 +604,7 @@ def test_pods_ready_timeout_evicts_and_requeues(running: Running, tmp_path: Path
     name = w["metadata"]["name"]
     timeout = f"Exceeded the PodsReady timeout default/{name}"
     flavors = {"cluster_queue": "kq-ready-cq", "flavors": "nvidia.com/gpu=kq-ready-flavor"}
-    recs = [(r.kind, dict(r.data), r.t) for r in o.timeline.records if r.subject == name]
+    recs = [(r.kind, data(r), r.t) for r in o.timeline.records if r.subject == name and r.kind in CONDITIONS]
     kinds = [(k, d) for k, d, _ in recs]
     cycle = [
         (tl.WORKLOAD_ADMITTED, flavors),
@@ -703,18 +713,100 @@ def test_apply_creates_kueue_kinds_in_both_versions(running: Running) -> None:
 # -- against the simulator -----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=False, reason="simulator Kueue model not merged yet")
+TIME_TOLERANCE = 0.05  # as test_agreement.py: times within 5 %, or the slack of whole-second timestamps
+
+
+def group_outcomes(
+    t: Timeline, pods: dict[tuple[str, int], list[str]] | None = None, tas: bool = False
+) -> dict[str, list[dict[str, Any]]]:
+    """Per LeaderWorkerSet, each group's end as Kueue and the cluster left it, without its index: which of
+    several Workloads created in the same second Kueue admits is a race on the real system. ``pods``: each
+    group's pods as the API shows them at the end (the real side: Kueue and LWS delete and recreate an
+    evicted group's pods, same names, faster than the watches order their records). Racks count for TAS."""
+    from lwssim.analysis.report import build_report
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    for w in build_report(t)["workloads"]:
+        groups = []
+        for g in w["groups"]:
+            a = g.get("admission") or {}
+            racks = {f"rack-{int(n.rsplit('-', 1)[1]) // 2}" for n in g["nodes"]} if tas else set()
+            ends = sorted("bound" if p["node"] else f"pending: {p['pendingReason']}" for p in g["pods"])
+            if pods is not None:
+                ends = sorted(pods.get((w["name"], g["index"]), []))
+            groups.append(
+                {
+                    "admitted": g.get("admittedAtSeconds") is not None,
+                    "serving": g["serving"],
+                    "pending": TAS_PODSET.sub(ANY_PODSET, a.get("pendingMessage") or "") or None,
+                    "evictions": [e["reason"] for e in a.get("evictions", [])],
+                    "racks": len(racks),
+                    "pods": ends,
+                    "servingAt": g["servingAtSeconds"],
+                    "admittedAt": g.get("admittedAtSeconds"),
+                    "evictedAt": [e["atSeconds"] for e in a.get("evictions", [])],
+                }
+            )
+        out[w["name"]] = sorted(groups, key=lambda x: json.dumps({k: x[k] for k in SAME}, sort_keys=True))
+    return out
+
+
+# Kueue names either PodSet of a leader+worker group in a TAS failure (leader in some runs, worker in others:
+# the group's PodSets come out of a map), so the comparison leaves the name out.
+TAS_PODSET, ANY_PODSET = re.compile(r"pod set (leader|worker): topology"), "pod set leader|worker: topology"
+SAME = ("admitted", "serving", "pending", "evictions", "racks", "pods")  # must be equal; the rest are times
+
+
+def api_pods(o: Observed) -> dict[tuple[str, int], list[str]]:
+    """Each LWS group's pods at the end, as the API shows them: ``bound``, or ``pending: <message>``."""
+    out: dict[tuple[str, int], list[str]] = {}
+    for pod in o.pods.values():
+        labels = pod["metadata"].get("labels") or {}
+        lws, group = (
+            labels.get("leaderworkerset.sigs.k8s.io/name"),
+            labels.get("leaderworkerset.sigs.k8s.io/group-index"),
+        )
+        if lws is None or group is None or pod["metadata"].get("deletionTimestamp"):
+            continue
+        bound = (pod.get("spec") or {}).get("nodeName")
+        message = conditions(pod).get("PodScheduled", {}).get("message", "")
+        out.setdefault((lws, int(group)), []).append("bound" if bound else f"pending: {message}")
+    return out
+
+
+def close(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return abs(a - b) <= max(SLACK_S, TIME_TOLERANCE * max(a, b))
+
+
 @pytest.mark.parametrize("name", CASES)
 def test_simulator_agrees(running: Running, name: str) -> None:
-    """The simulation of the case ends as the emulator did, pod for pod (``lwssim.analysis.outcome``)."""
+    """The simulation of the case ends as the emulator did: per LWS the same groups admitted, serving,
+    pending with Kueue's words and evicted for the same reasons, each group in as many racks, the same pods
+    bound or pending with the same reason; admission, serving and eviction times within 5 % (or 1.5 s)."""
     from lwssim import runner
-    from lwssim.analysis.outcome import agreement, outcome
 
     case = read_case(name)
-    scenario = runner.load(
-        str(case.path)
-    )  # before observing: refused until the simulator takes Kueue's kinds
+    scenario = runner.load(str(case.path))
     _, simulated = runner.run_with_timeline(scenario)
     observed = observed_timeline(running, name)
-    diffs = agreement(outcome(observed, case.horizon), outcome(simulated, case.horizon))
-    assert not diffs, "\n".join(diffs)
+    tas = "tas" in name
+    real = group_outcomes(observed, api_pods(OBSERVED[name]), tas)
+    sim = group_outcomes(simulated, None, tas)
+    print(json.dumps({"case": name, "real": real, "simulated": sim}, indent=1))
+    assert real.keys() == sim.keys()
+    from lwssim.analysis.report import build_report
+
+    def reserved(t: Timeline) -> dict[str, dict[str, int]]:
+        return {q["name"]: q["usage"] for q in build_report(t).get("clusterQueues", [])}
+
+    assert reserved(observed) == reserved(simulated)  # each ClusterQueue's quota reserved at the end
+    for lws in real:
+        ends = [[{k: g[k] for k in SAME} for g in side[lws]] for side in (sim, real)]
+        assert ends[0] == ends[1], lws
+        for r, s in zip(real[lws], sim[lws], strict=True):
+            assert close(r["admittedAt"], s["admittedAt"]), (lws, r, s)
+            assert close(r["servingAt"], s["servingAt"]), (lws, r, s)
+            assert len(r["evictedAt"]) == len(s["evictedAt"])
+            assert all(close(x, y) for x, y in zip(r["evictedAt"], s["evictedAt"], strict=True)), (lws, r, s)

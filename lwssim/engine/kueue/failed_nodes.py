@@ -97,15 +97,16 @@ class FailedNodes:
             )
             if flavor is None or topology is None:
                 return False
-            snapshot = self.scheduler.snapshot(topology, flavor, ps)
+            snapshot = self.scheduler.snapshot(topology, flavor)
             free = self.scheduler.free_capacity(snapshot, {})
+            excluded = self.scheduler.excluded(snapshot, ps)
             need = per_pod(ps)
             domain = self._required_domain(snapshot, ps.topology, node)
             for k in moving:
                 choice = None
                 for leaf in snapshot.leaves:
                     name = leaf.node or ""
-                    if name == node or (domain and leaf.values[: len(domain)] != domain):
+                    if name == node or name in excluded or (domain and leaf.values[: len(domain)] != domain):
                         continue
                     left = dict(free.get(name, {}))
                     for r, n in taken.get(name, {}).items():

@@ -362,14 +362,14 @@ class KueueScheduler:
             topology = self.objects.topology(flavor.topology_name)
             assert topology is not None
             worker = by_name[names[-1]]
-            snapshot = self.snapshot(topology, flavor, worker)
+            snapshot = self.snapshot(topology, flavor)
             free = self.free_capacity(snapshot, assumed)
             leader = per_pod(by_name[names[0]]) if req.leader else None
-            snapshot.fill_counts(free, per_pod(worker), leader)
+            snapshot.fill_counts(free, per_pod(worker), leader, self.excluded(snapshot, worker))
             placed, why = snapshot.assign(req)
-            if why:
+            if why:  # the failure names the group's first PodSet (the leader), as Kueue's does
                 out.mode = NO_FIT
-                text = f"couldn't assign flavors to pod set {worker.name}: {why}"
+                text = f"couldn't assign flavors to pod set {names[0]}: {why}"
                 out.message = f"{out.message}; {text}" if out.message else text
                 return
             roles = {"leader": names[0], "worker": names[-1]}
@@ -382,32 +382,46 @@ class KueueScheduler:
                     for r, n in per_pod(ps).items():
                         used[r] += n * count
 
-    def snapshot(self, topology: Topology, flavor: ResourceFlavor, ps: PodSet) -> tas.Snapshot:
-        """The TAS snapshot of ``flavor`` for ``ps``'s pods, built again only when node labels, taints or
-        schedulability changed (``nodes.generation``); counts are filled anew for every request."""
-        key = (topology.name, flavor.name, ps.node_selector, ps.tolerations, self.nodes.generation)
+    def snapshot(self, topology: Topology, flavor: ResourceFlavor) -> tas.Snapshot:
+        """The TAS snapshot of ``flavor``: the Topology over the schedulable nodes with the flavor's
+        nodeLabels, built again only when node labels, taints or schedulability changed
+        (``nodes.generation``); counts are filled anew for every request."""
+        key = (topology.name, flavor.name, self.nodes.generation)
         snap = self._snapshots.get(key)
         if snap is None:
             if len(self._snapshots) > 64:
                 self._snapshots.clear()
-            snap = self._snapshots[key] = tas.Snapshot(
-                topology.name, topology.levels, self.tas_nodes(flavor, ps)
-            )
+            nodes, want = self.nodes, flavor.node_labels
+            members = [
+                (name, nodes.node_labels[i])
+                for i, name in enumerate(nodes.names)
+                if not nodes.unschedulable[i] and all(nodes.node_labels[i].get(k) == v for k, v in want)
+            ]
+            snap = self._snapshots[key] = tas.Snapshot(topology.name, topology.levels, members)
         return snap
 
-    def tas_nodes(self, flavor: ResourceFlavor, ps: PodSet) -> list[tuple[str, dict[str, str]]]:
-        """The nodes of the flavor's TAS snapshot: its nodeLabels, schedulable, no untolerated
-        NoSchedule/NoExecute taint, and the PodSet's nodeSelector (``fillInCounts``)."""
-        nodes, out = self.nodes, []
-        want = dict(flavor.node_labels) | dict(ps.node_selector)
-        for i, name in enumerate(nodes.names):
-            labels = nodes.node_labels[i]
-            if any(labels.get(k) != v for k, v in want.items()) or nodes.unschedulable[i]:
-                continue
-            blocking = [t for t in nodes.taints(i) if t.effect in ("NoSchedule", "NoExecute")]
-            if any(not any(tol.tolerates(t) for tol in ps.tolerations) for t in blocking):
-                continue
-            out.append((name, labels))
+    def excluded(self, snapshot: tas.Snapshot, ps: PodSet) -> dict[str, str]:
+        """Nodes of the snapshot a PodSet's pods cannot use, and why, as ``fillInCounts`` counts them: an
+        untolerated NoSchedule/NoExecute taint (``taint "key=value:Effect"``), then the nodeSelector."""
+        nodes, out = self.nodes, {}
+        selector = ps.node_selector
+        for leaf in snapshot.leaves:
+            name = leaf.node or ""
+            i = nodes.index[name]
+            untolerated = next(
+                (
+                    t
+                    for t in nodes.taints(i)
+                    if t.effect in ("NoSchedule", "NoExecute")
+                    and not any(x.tolerates(t) for x in ps.tolerations)
+                ),
+                None,
+            )
+            if untolerated is not None:
+                value = f"={untolerated.value}" if untolerated.value else ""
+                out[name] = f'taint "{untolerated.key}{value}:{untolerated.effect}"'
+            elif any(nodes.node_labels[i].get(k) != v for k, v in selector):
+                out[name] = "nodeSelector"
         return out
 
     def free_capacity(

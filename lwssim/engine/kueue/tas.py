@@ -87,22 +87,42 @@ class Snapshot:
         return tuple(zip(self.topology_levels, leaf.values[: len(self.topology_levels)], strict=True))
 
     def fill_counts(
-        self, free: dict[str, dict[str, int]], worker: dict[str, int], leader: dict[str, int] | None
+        self,
+        free: dict[str, dict[str, int]],
+        worker: dict[str, int],
+        leader: dict[str, int] | None,
+        excluded: dict[str, str] | None = None,
     ) -> None:
-        seen: dict[tuple, tuple[int, int, int]] = {}  # most nodes share a few free-capacity vectors
+        """Each leaf's counts; a node in ``excluded`` (by taint or nodeSelector) holds nothing. The
+        ``ExclusionStats`` behind Kueue's "Total nodes: N; excluded: ..." are kept in ``self.stats``."""
+        excluded = excluded or {}
+        self.stats: dict[str, int] = {}
+        seen: dict[tuple, tuple[int, int, int, str]] = {}  # most nodes share a few free-capacity vectors
         for leaf in self.leaves:
-            node_free = free.get(leaf.node or "", {})
+            name = leaf.node or ""
+            why = excluded.get(name)
+            if why is not None:
+                self.stats[why] = self.stats.get(why, 0) + 1
+                leaf.state = leaf.leader_state = leaf.state_with_leader = 0
+                continue
+            node_free = free.get(name, {})
             key = tuple(node_free.items())
             counts = seen.get(key)
             if counts is None:
                 left = dict(node_free)
                 state, leader_state = _fits(left, worker), 0
+                limiting = min(
+                    worker, key=lambda r: (left.get(r, 0) // worker[r] if worker[r] else 1 << 62, r)
+                )
                 if leader is not None and _fits(left, leader) > 0:
                     leader_state = 1
                     for r, n in leader.items():
                         left[r] = left.get(r, 0) - n
-                counts = seen[key] = (state, leader_state, _fits(left, worker))
-            leaf.state, leaf.leader_state, leaf.state_with_leader = counts
+                counts = seen[key] = (state, leader_state, _fits(left, worker), limiting)
+            leaf.state, leaf.leader_state, leaf.state_with_leader, limiting = counts
+            if leaf.state == 0:  # CountInWithLimitingResource: the resource that leaves no room
+                why = f'resource "{limiting}"'
+                self.stats[why] = self.stats.get(why, 0) + 1
         for root in self.roots:
             self._sum(root)
 
@@ -112,8 +132,12 @@ class Snapshot:
         for c in d.children:
             self._sum(c)
         d.state = sum(c.state for c in d.children)
-        d.state_with_leader = d.state - min(c.state - c.state_with_leader for c in d.children)
         d.leader_state = max(c.leader_state for c in d.children)
+        # Kueue takes the smallest cost of the leader over every child, a child that cannot hold the leader
+        # (state 0, stateWithLeader 0) included, which overstates the room beside a leader when a node is
+        # excluded or full; here only children that can hold it count.
+        costs = [c.state - c.state_with_leader for c in d.children if c.leader_state]
+        d.state_with_leader = d.state - min(costs) if costs else 0
 
     # -- sorting (sortedDomainsWithLeader, sortedDomains)
     @staticmethod
@@ -139,9 +163,16 @@ class Snapshot:
         return best
 
     def not_fit(self, fit: int, total: int) -> str:
+        """``notFitMessage``, with the exclusion stats when nodes were left out."""
         if fit == 0:
-            return f'topology "{self.name}" doesn\'t allow to fit any of {total} pod(s)'
-        return f'topology "{self.name}" allows to fit only {fit} out of {total} pod(s)'
+            text = f'topology "{self.name}" doesn\'t allow to fit any of {total} pod(s)'
+        else:
+            text = f'topology "{self.name}" allows to fit only {fit} out of {total} pod(s)'
+        stats = getattr(self, "stats", {})
+        if stats:
+            reasons = ", ".join(sorted(f"{why}: {n}" for why, n in stats.items()))
+            text += f". Total nodes: {len(self.leaves)}; excluded: {reasons}"
+        return text
 
     def _level_with_fit(self, idx: int, req: Request) -> tuple[int, list[Domain], str]:
         domains = list(self.by_level[idx].values())
@@ -245,6 +276,9 @@ class Snapshot:
             level += 1
         out: dict[str, list[tuple[str, int]]] = {}
         fit.sort(key=lambda d: d.values)
+        if sum(d.state for d in fit) < req.count or sum(d.leader_state for d in fit) < leaders:
+            # the descent could not place every pod (Kueue logs errCodeAssumptionsViolated): no fit
+            return {}, self.not_fit(sum(d.state for d in fit), req.count)
         if req.leader:
             out["leader"] = [(d.node or "", d.leader_state) for d in fit if d.leader_state]
         out["worker"] = [(d.node or "", d.state) for d in fit if d.state]

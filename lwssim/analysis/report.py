@@ -119,7 +119,8 @@ def build_report(
     if lws_version:
         report["lwsVersion"] = lws_version
     if state.queue_over_time:  # Kueue: each ClusterQueue's reserved quota over time
-        nominal = timeline.cluster.get("clusterQueues", {})
+        given = timeline.cluster.get("clusterQueues")
+        nominal: dict = given if isinstance(given, dict) else {}
         report["clusterQueues"] = [
             {
                 "name": name,

@@ -302,10 +302,12 @@ def test_lws_preempts_a_deployment(api: Any, cluster: Any, tmp_path: Path) -> No
     o = outcome(observed, raw.horizon)
     assert pods(o, "e2e-serve") == {("placed", None): 4}
     assert pods(o, "e2e-batch") == {("pending", NO_VICTIMS): 4}
-    assert victims(o) == {("e2e-batch", "e2e-serve"): 4}
-    # One victim per node, and the LWS pods on those nodes. Which LWS pod preempted which is not asserted:
-    # a preemptor retried before the scheduler's informer sees its victim go may preempt once more, on
-    # another node (async preemption), and a later LWS pod then binds to the first node without preempting.
+    # 4 victims, one per node; 5 when a preemptor retried before the scheduler's informer sees its victim go
+    # preempts once more (async preemption): seen once in a loaded CI run (2026-12-02), the extra victim a
+    # replacement e2e-batch pod on a node already taken.
+    assert victims(o) in ({("e2e-batch", "e2e-serve"): 4}, {("e2e-batch", "e2e-serve"): 5}), victims(o)
+    # The LWS pods are on the victims' nodes. Which LWS pod preempted which is not asserted: after such a
+    # second preemption a later LWS pod binds to the first node without preempting.
     assert len({v.node for v in o.victims}) == 4
     assert {p.node for p in o.pods if p.workload == "e2e-serve"} == {v.node for v in o.victims}
     assert {v.by for v in o.victims} <= {r.subject for r in records(observed, tl.POD_NOMINATED)}

@@ -529,3 +529,15 @@ def test_an_llm_inference_service_is_queued_by_the_labels_kserve_passes_to_its_l
     g = groups(report, "svc")
     assert [x["admittedAtSeconds"] is not None for x in g] == [True, True, False]
     assert g[2]["admission"]["workload"].startswith("leaderworkerset-svc-kserve-mn-2-")
+
+
+def test_a_workload_deleted_while_it_waits_is_never_admitted():
+    """Scaling down deletes the Workloads of the groups above the new count (Reconcile); the one that was
+    waiting for quota leaves its queue, so the quota freed goes to no one."""
+    d = doc(
+        [flavor(), cluster_queue(gpus=32), local_queue(), queued(lws(replicas=3))],
+        events=[{"at": "2m", "scale": {"workload": "llm", "replicas": 1}}],
+    )
+    _, tl, report = simulate(d)
+    assert [r.group for r in tl.records if r.kind == WORKLOAD_ADMITTED] == [0, 1]
+    assert report["clusterQueues"][0]["usage"] == {"gpu/nvidia.com/gpu": 16}

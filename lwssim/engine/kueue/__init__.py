@@ -30,7 +30,12 @@ class Kueue:
         self.config = objects.config
         self.scheduler = KueueScheduler(cluster, objects, self._admitted, self.evict)
         self.lws = LWSIntegration(
-            cluster, objects, self.scheduler.queue, self.scheduler.release, self._ready_changed
+            cluster,
+            objects,
+            self.scheduler.queue,
+            self.scheduler.release,
+            self._ready_changed,
+            self.scheduler.forget,
         )
         self.scheduler.group_pods = self.lws.group_pods
         self.failed_nodes = FailedNodes(cluster, objects, self.scheduler, self.evict)

@@ -60,11 +60,13 @@ class LWSIntegration:
         requeue: Callable[[Workload], None],
         release: Callable[[Workload], None],
         ready_changed: Callable[[Workload], None],
+        forget: Callable[[Workload], None],
     ) -> None:
         self.env, self.store, self.gc = cluster.env, cluster.store, cluster.gc
         self.timeline = cluster.timeline
         self.objects = objects
         self._requeue, self._release, self._ready_changed = requeue, release, ready_changed
+        self._forget = forget
         self.workloads: dict[str, Workload] = {}  # group key -> its Workload
         self.pods: dict[str, dict[int, Pod]] = {}  # group key -> its pods (stored)
         self.lws_queue = WorkQueue(cluster.env, self._reconcile_lws)
@@ -171,6 +173,7 @@ class LWSIntegration:
         wl = self.workloads.pop(key)
         if wl.cluster_queue:
             self._release(wl)
+        self._forget(wl)  # out of its queue: a deleted Workload is never admitted
         self.store.remove(wl)
         self.timeline.add(self.env.now, WORKLOAD_DELETED, wl.name, wl.workload, wl.group)
 

@@ -87,7 +87,7 @@ from typing import Any
 
 import pytest
 import yaml
-from e2e_helpers import NS, wait_for
+from e2e_helpers import NS, observe_at_times, wait_for
 
 from lwssim import runner
 from lwssim import timeline as tl
@@ -194,30 +194,19 @@ def run_observed(api: Any, create: Callable[[dict], None], raw: Raw, tmp_path: P
     (saved in ``tmp_path`` at once, so a failing check can be read against it)."""
     from kubernetes import client
 
-    from lwssim.kube.observe import TimelineBuilder, observe
+    from lwssim.kube.observe import TimelineBuilder
 
     v1 = client.CoreV1Api(api)
     wait_for("no pods left from earlier tests", lambda: not v1.list_namespaced_pod(NS).items, timeout=120)
     stages.set_pod_timing(api, start_delay_s=raw.start_delay, ready_delay_s=raw.ready_delay)
     time.sleep(1.0)  # kwok picks up Stage changes through its own watch
-    pending = sorted(raw.entries, key=lambda e: e.at)  # stable: same-time objects in file order
-    t0 = time.time()
-    builder = TimelineBuilder(t0, raw.infos, cluster={})
-
-    def progress(_b: Any, now: float) -> None:
-        while pending and now - t0 >= pending[0].at:
-            create(pending.pop(0).doc)
-
-    progress(builder, t0)  # the objects of time 0, before the watch starts
-    end = raw.horizon + MARGIN_S
     try:
-        observed, _ = observe(
+        observed = observe_at_times(
             api,
-            NS,
-            builder,
-            timeout=end + 30,
-            progress=progress,
-            stop_when=lambda _b: time.time() - t0 >= end,
+            [(e.at, e.doc) for e in raw.entries],
+            create,
+            lambda t0: TimelineBuilder(t0, raw.infos, cluster={}),
+            raw.horizon + MARGIN_S,
         )
     finally:
         stages.set_pod_timing(api, 0.0, 0.0)

@@ -498,31 +498,23 @@ def preemptions(timeline: Timeline) -> list[dict]:
     return out
 
 
-def _group_requests(spec: LeaderWorkerSetSpec) -> Counter[str]:
-    """What one group requests in all: its leader and its size−1 workers."""
-    total: Counter[str] = Counter(spec.effective_leader_template.requests())
-    for resource, amount in spec.worker_template.requests().items():
-        total[resource] += amount * (spec.size - 1)
-    return total
-
-
 def admission(scenario: Scenario, state: Replay) -> list[dict]:
     """Kueue in words: each group still waiting for quota at the end, with what its ClusterQueue has free
     and what the group needs, and each eviction (preemption, waitForPodsReady)."""
     objects = scenario.kueue
     out: list[dict] = []
+    used: dict[str, Counter[str]] = defaultdict(Counter)  # per ClusterQueue, what its admitted groups hold
+    for (name, _), g in state.groups.items():
+        a = g.admission
+        if a is not None and a.admitted_at is not None and a.cluster_queue:
+            other = scenario.workload(name)
+            if other is not None:
+                used[a.cluster_queue].update(other.lws.group_requests())
     for w in scenario.workloads:
         groups = sorted((i, g) for (name, i), g in state.groups.items() if name == w.name and g.admission)
         if not groups:
             continue
-        need = _group_requests(w.lws)
-        used: dict[str, Counter[str]] = defaultdict(Counter)
-        for (name, _), g in state.groups.items():
-            a = g.admission
-            if a is not None and a.admitted_at is not None and a.cluster_queue:
-                other = scenario.workload(name)
-                if other is not None:
-                    used[a.cluster_queue].update(_group_requests(other.lws))
+        need = w.lws.group_requests()
         for i, g in groups:
             a = g.admission
             assert a is not None

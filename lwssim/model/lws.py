@@ -57,6 +57,13 @@ class LeaderWorkerSetSpec:
     def effective_leader_template(self) -> PodTemplate:
         return self.leader_template or self.worker_template
 
+    def group_requests(self) -> dict[str, int]:
+        """What one group requests in all: its leader and its size−1 workers (leader resources first)."""
+        total = dict(self.effective_leader_template.requests())
+        for resource, amount in self.worker_template.requests().items():
+            total[resource] = total.get(resource, 0) + amount * (self.size - 1)
+        return total
+
 
 @dataclass(frozen=True)
 class Workload:

@@ -16,7 +16,6 @@ Both are frozen dataclasses of names only: small to pickle to spawned processes 
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass, field
 
 from lwssim.engine.kueue.quota import quantity_string
@@ -263,10 +262,7 @@ def _other_sources(cq: ClusterQueue, flavor: str, resource: str) -> str:
 
 def group_request(spec: LeaderWorkerSetSpec, resource: str) -> int:
     """What one group requests of ``resource``: its leader and its size−1 workers (Kueue's PodSets)."""
-    per_group = Counter(spec.effective_leader_template.requests())
-    for name, amount in spec.worker_template.requests().items():
-        per_group[name] += amount * (spec.size - 1)
-    return per_group[resource]
+    return spec.group_requests().get(resource, 0)
 
 
 def _max_groups(scenario: Scenario, w: Workload) -> int:

@@ -72,9 +72,7 @@ def resource_lower_bound(scenario: Scenario, pool: NodePool) -> tuple[int, str]:
     for w in scenario.workloads:
         spec = w.lws
         replicas = max(0, min_replicas(scenario, w.name, spec.replicas))
-        per_group = dict(spec.effective_leader_template.requests())
-        for name, amount in spec.worker_template.requests().items():
-            per_group[name] = per_group.get(name, 0) + amount * (spec.size - 1)
+        per_group = spec.group_requests()
         per_group[POD_SLOTS] = per_group.get(POD_SLOTS, 0) + spec.size
         for name, amount in per_group.items():
             need[name] = need.get(name, 0) + amount * replicas

@@ -111,7 +111,7 @@ class FailedNodes:
                     left = dict(free.get(name, {}))
                     for r, n in taken.get(name, {}).items():
                         left[r] = left.get(r, 0) - n
-                    fits = tas._fits(left, need)
+                    fits = tas.count_in(left, need)
                     if fits >= 1 and (choice is None or (fits, leaf.values) < choice[0]):
                         choice = ((fits, leaf.values), name)
                 if choice is None:

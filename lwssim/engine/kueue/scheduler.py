@@ -190,25 +190,20 @@ class KueueScheduler:
                 fresh = [v for v in victims if not v.evicting]
                 for v in fresh:
                     reason = IN_CLUSTER_QUEUE if v.cluster_queue == cq else IN_COHORT
-                    self._evict(v, PREEMPTED, self._preemption_message(wl, v, reason))
+                    self._evict(v, PREEMPTED, self._preemption_message(wl, node, v, reason))
                 self.sticky[cq] = wl
                 self._pending(wl, PENDING, f"{a.message}. Pending the preemption of {len(fresh)} workload(s)")
                 return bool(fresh)
         self._set_aside(cq, wl, a.message)
         return True
 
-    def _preemption_message(self, wl: Workload, victim: Workload, reason: str) -> str:
-        """``preemptionMessage`` (UIDs are the simulator's object numbers)."""
+    def _preemption_message(self, wl: Workload, node: QueueQuota, victim: Workload, reason: str) -> str:
+        """``preemptionMessage`` for ``wl`` of ClusterQueue ``node`` (UIDs are the simulator's numbers)."""
         job = wl.owner.uid if wl.owner else 0
         return (
             f"Preempted to accommodate a workload (UID: {wl.uid}, JobUID: {job}) due to {reason}; "
-            f"preemptor path: {_path(self.quotas[wl.cluster_queue or self._queue_of(wl)])}; "
-            f"preemptee path: {_path(self.quotas[victim.cluster_queue])}"
+            f"preemptor path: {_path(node)}; preemptee path: {_path(self.quotas[victim.cluster_queue])}"
         )
-
-    def _queue_of(self, wl: Workload) -> str:
-        local = self.objects.local_queue(wl.namespace, wl.queue_name)
-        return local.cluster_queue if local else ""
 
     def _set_aside(self, cq: str, wl: Workload, message: str) -> None:
         self._pending(wl, PENDING, message)
@@ -279,13 +274,13 @@ class KueueScheduler:
                     mode = NO_FIT
                     break
                 best: tuple[int, str] | None = None
+                keys = {k for f in group.flavors for k, _ in _labels(self.objects, f.flavor)}  # LabelKeys
                 for fq in group.flavors:
                     flavor = self.objects.flavor(fq.flavor)
                     if flavor is None:
                         reasons.append(f"flavor {fq.flavor} not found")
                         continue
                     labels = dict(flavor.node_labels)
-                    keys = {k for f in group.flavors for k, _ in _labels(self.objects, f.flavor)}
                     if any(k in keys and labels.get(k) != v for k, v in ps.node_selector):
                         reasons.append(f"flavor {fq.flavor} doesn't match node affinity")
                         continue

@@ -43,7 +43,7 @@ class Request:
     leader: bool = False  # one leader pod is placed together with the ``count`` workers
 
 
-def _fits(free: dict[str, int], per_pod: dict[str, int]) -> int:
+def count_in(free: dict[str, int], per_pod: dict[str, int]) -> int:
     """``CountIn``: how many pods of ``per_pod`` fit in ``free``."""
     counts = [free.get(r, 0) // n for r, n in per_pod.items() if n > 0]
     return max(0, min(counts)) if counts else 1_000_000
@@ -110,15 +110,15 @@ class Snapshot:
             counts = seen.get(key)
             if counts is None:
                 left = dict(node_free)
-                state, leader_state = _fits(left, worker), 0
+                state, leader_state = count_in(left, worker), 0
                 limiting = min(
                     worker, key=lambda r: (left.get(r, 0) // worker[r] if worker[r] else 1 << 62, r)
                 )
-                if leader is not None and _fits(left, leader) > 0:
+                if leader is not None and count_in(left, leader) > 0:
                     leader_state = 1
                     for r, n in leader.items():
                         left[r] = left.get(r, 0) - n
-                counts = seen[key] = (state, leader_state, _fits(left, worker), limiting)
+                counts = seen[key] = (state, leader_state, count_in(left, worker), limiting)
             leaf.state, leaf.leader_state, leaf.state_with_leader, limiting = counts
             if leaf.state == 0:  # CountInWithLimitingResource: the resource that leaves no room
                 why = f'resource "{limiting}"'

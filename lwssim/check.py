@@ -278,11 +278,10 @@ def measure(report: dict, workload: str | None, metric: str) -> float | None:
     chosen = [w for w in report["workloads"] if workload is None or w["name"] == workload]
     if metric in ("rolloutMinServing", "rolloutDuration"):
         return _rollouts(chosen, metric)
-    if metric in ("groupsAdmitted", "admissionEvictions"):
-        admissions = [g["admission"] for w in chosen for g in w["groups"] if "admission" in g]
-        if metric == "groupsAdmitted":
-            return sum(1 for w in chosen for g in w["groups"] if g.get("admittedAtSeconds") is not None)
-        return sum(len(a["evictions"]) for a in admissions)
+    if metric == "groupsAdmitted":
+        return sum(1 for w in chosen for g in w["groups"] if g.get("admittedAtSeconds") is not None)
+    if metric == "admissionEvictions":
+        return sum(len(g["admission"]["evictions"]) for w in chosen for g in w["groups"] if "admission" in g)
     key = METRIC_FIELDS[metric]
     values = [w[key] for w in chosen]
     if workload is not None:

@@ -50,6 +50,14 @@ WORKLOAD_EVICTED = "WorkloadEvicted"  # Evicted=True; data: reason (Preempted, P
 WORKLOAD_DELETED = "WorkloadDeleted"  # the Workload is gone (scale-down, surge released): its quota too
 POD_UNGATED = "PodUngated"  # the pod's last scheduling gate was removed (kube-scheduler may now place it)
 
+# Nodes an autoscaler adds and removes (subject: the node's name; karpenter.sh/v1 NodeClaim conditions).
+NODECLAIM_CREATED = "NodeClaimCreated"  # an instance is asked for; data: pool, node_pool, gpus, pods (why)
+NODE_LAUNCHED = "NodeLaunched"  # the instance runs (billed from here); data: pool, gpus
+NODE_LAUNCH_FAILED = "NodeLaunchFailed"  # the create found no capacity (stockout); data: pool, reason
+NODE_REGISTERED = "NodeRegistered"  # the Node is Ready: kube-scheduler sees it; data: pool, gpus_allocatable
+NODE_INITIALIZED = "NodeInitialized"  # every requested resource allocatable (GPUs registered)
+NODE_DELETED = "NodeDeleted"  # the node and its instance are gone; data: pool, reason
+
 
 class Record(NamedTuple):
     """One thing that happened at time ``t`` (seconds from the start) to ``subject``.

@@ -75,8 +75,16 @@ def node_tree_order(nodes: list[Node]) -> list[Node]:
 
 
 class NodeTable:
-    def __init__(self, nodes: list[Node], extra_resources: AbstractSet[str] = frozenset()) -> None:
-        ordered = node_tree_order(nodes)
+    def __init__(
+        self,
+        nodes: list[Node],
+        extra_resources: AbstractSet[str] = frozenset(),
+        spare: list[Node] | None = None,
+    ) -> None:
+        """``spare``: rows for nodes an autoscaler may create later, absent until ``add_node``; they
+        follow the present nodes (a new node joins the end of kube-scheduler's node list)."""
+        spare = spare or []
+        ordered = node_tree_order(nodes) + spare
         self.names = [n.name for n in ordered]
         self.index = {name: i for i, name in enumerate(self.names)}
         self.pool = [n.pool for n in ordered]
@@ -127,6 +135,48 @@ class NodeTable:
             for image, size in node.images:
                 self.add_image(i, image, size)
         self.generation = 0  # bumped when labels, taints or schedulability change (cache key)
+        # Rows of nodes that exist: spare rows are absent until an autoscaler's node registers there.
+        self.present = np.ones(n, dtype=bool)
+        self.present[n - len(spare) :] = False
+        self.present_count = n - len(spare)
+
+    # -- nodes an autoscaler adds and removes
+    def add_node(self, i: int, name: str, allocatable: dict[str, int]) -> None:
+        """A new node registers in spare row ``i``, named ``name``, with ``allocatable``."""
+        assert not self.present[i]
+        if self.names[i] != name:
+            if self.index.get(self.names[i]) == i:
+                del self.index[self.names[i]]
+            self.names[i] = name
+            self.index[name] = i
+            col = self.labels.get("kubernetes.io/hostname")
+            if col is not None:
+                col.codes[i] = col.code(name)
+                self.node_labels[i]["kubernetes.io/hostname"] = name
+        for r, v in allocatable.items():
+            self.set_allocatable(i, r, v)
+        self.present[i] = True
+        self.present_count += 1
+        self.generation += 1
+
+    def remove_node(self, i: int) -> None:
+        """The node of row ``i`` is deleted; its row may take a later node."""
+        assert self.present[i]
+        self.present[i] = False
+        self.present_count -= 1
+        self.clear_images(i)
+        self.extra_taints[i] = ()
+        self._set_taint_sig(i)
+        self.generation += 1
+
+    def set_allocatable(self, i: int, resource: str, value: int) -> None:
+        """Node ``i``'s allocatable ``resource`` is ``value`` (what it has free moves by as much)."""
+        col = self.res_index[resource]
+        delta = value - int(self.alloc_by_res[col, i])
+        if delta:
+            self.alloc[i, col] = value
+            self.alloc_by_res[col, i] = value
+            self.free_by_res[col, i] += delta
 
     def __len__(self) -> int:
         return len(self.names)

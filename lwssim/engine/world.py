@@ -16,6 +16,7 @@ from lwssim.engine.disruption import DisruptionController
 from lwssim.engine.environment import Environment
 from lwssim.engine.faults import FaultInjector
 from lwssim.engine.job import JobController
+from lwssim.engine.karpenter import Karpenter
 from lwssim.engine.kubelet import Kubelets
 from lwssim.engine.kueue import Kueue
 from lwssim.engine.lws import LWSControllers
@@ -36,6 +37,7 @@ from lwssim.engine.replicaset import PodCreator, ReplicaSetController
 from lwssim.engine.scheduling.framework import Scheduler
 from lwssim.engine.scheduling.gang import VOLCANO, VolcanoScheduler
 from lwssim.engine.statefulset import StatefulSetController
+from lwssim.model.cluster import Node, expand_pool
 from lwssim.model.pod import PodTemplate
 from lwssim.model.quantity import GPU
 from lwssim.model.scenario import MAX_UNAVAILABLE_STATEFULSET, PatchEvent, ScaleEvent, Scenario
@@ -76,11 +78,21 @@ class Streams:
     spawned from the run's seed in this order (changing it changes every seeded result)."""
 
     def __init__(self, seed: int) -> None:
-        scheduler, kubelets, faults, api = np.random.SeedSequence(seed).spawn(4)
+        scheduler, kubelets, faults, api, nodes = np.random.SeedSequence(seed).spawn(5)
         self.scheduler = np.random.default_rng(scheduler)
         self.kubelets = np.random.default_rng(kubelets)
         self.faults = np.random.default_rng(faults)
         self.api = np.random.default_rng(api)
+        self.nodes = np.random.default_rng(nodes)  # an autoscaler's provisioning delays and stockouts
+
+
+def _spare_rows(scenario: Scenario) -> list[Node]:
+    """Node table rows for the nodes an autoscaler may add: each autoscaled pool's ``max − count``."""
+    spare: list[Node] = []
+    for pool in scenario.cluster.pools:
+        if pool.max_count is not None and scenario.cluster.autoscaling.enabled:
+            spare.extend(expand_pool(pool, pool.count, pool.max_count))
+    return spare
 
 
 def _timeline(scenario: Scenario, seed: int) -> Timeline:
@@ -130,7 +142,7 @@ class World:
         self.seed = scenario.seed if seed is None else seed
         streams = Streams(self.seed)
         self.timeline = _timeline(scenario, self.seed)
-        nodes = NodeTable(list(scenario.cluster.nodes))
+        nodes = NodeTable(list(scenario.cluster.nodes), spare=_spare_rows(scenario))
         cluster = self.cluster = Cluster(Environment(), nodes, self.timeline, _api_calls(scenario, streams))
         self.env, self.store, self.gc, self.nodes = cluster.env, cluster.store, cluster.gc, cluster.nodes
         self._components(streams)
@@ -160,6 +172,16 @@ class World:
         if scenario.kueue.config.manages_lws:
             # Built only when Kueue manages LeaderWorkerSets: other scenarios run exactly as before.
             self.kueue = Kueue(cluster, scenario.kueue)
+        autoscaling = scenario.cluster.autoscaling
+        if autoscaling.enabled:
+            self.karpenter = Karpenter(
+                cluster,
+                self.scheduler,
+                autoscaling,
+                list(scenario.cluster.pools),
+                scenario.timing.node_provisioning,
+                streams.nodes,
+            )
         faults = scenario.faults
         self.node_lifecycle = NodeLifecycle(
             cluster,

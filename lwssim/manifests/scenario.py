@@ -32,6 +32,13 @@ from lwssim.manifests.priority import PriorityAdmission
 from lwssim.manifests.where import Where, distribution, show, type_name
 from lwssim.manifests.workloads import merge_patch, read_document, replicas_path, with_value
 from lwssim.manifests.yamlio import load_documents
+from lwssim.model.autoscaling import (
+    CLUSTER_AUTOSCALER,
+    WHEN_EMPTY_OR_UNDERUTILIZED,
+    Autoscaling,
+    Disruption,
+    KarpenterNodePool,
+)
 from lwssim.model.cluster import Cluster, ExistingPod, Node, NodePool, TopologyLevel, expand_pool
 from lwssim.model.kueue import LWS_FRAMEWORK, KueueConfig, KueueObjects
 from lwssim.model.lws import LeaderWorkerSetSpec, Workload
@@ -48,7 +55,7 @@ from lwssim.model.scenario import (
     Scenario,
     ScriptedFault,
 )
-from lwssim.model.timing import API_CALLS, ApiLatency, Distribution, RoleTiming, Timing
+from lwssim.model.timing import API_CALLS, ApiLatency, Distribution, NodeProvisioning, RoleTiming, Timing
 from lwssim.model.workloads import POD, STATEFULSET, DisruptionBudget, PodWorkload, PriorityClass
 
 DEFAULT_HORIZON = 6 * 3600.0
@@ -204,7 +211,7 @@ class _Loader:
         counted = 0
         for i, p in enumerate(raw.get("nodePools") or []):
             at = pools_at.index(i)
-            counted += int(p["count"])
+            counted += int(p["max"] if p.get("max") is not None else p["count"])
             check_at_most(at.key("count"), "the cluster", counted, MAX_NODES, "nodes")
             pool = _pool(p, at)
             if pool.name in {q.name for q in pools}:
@@ -229,9 +236,12 @@ class _Loader:
                         f'pod {pod.namespace}/{pod.name} in {shown} is bound to node "{pod.node}", '
                         "which is not in the cluster"
                     )
-        if not nodes:
+        autoscaling = _autoscaling(raw.get("autoscaling"), where.key("autoscaling"), pools, pools_at)
+        if not nodes and not any(p.autoscaled and p.max_count for p in pools):
             raise where.error("the cluster has no nodes: give nodePools or nodes")
-        return Cluster(pools=tuple(pools), nodes=tuple(nodes), existing_pods=tuple(existing))
+        return Cluster(
+            pools=tuple(pools), nodes=tuple(nodes), existing_pods=tuple(existing), autoscaling=autoscaling
+        )
 
     # -- workloads --------------------------------------------------------------------------------------
 
@@ -637,6 +647,24 @@ def _check_update(old: Workload, new: Workload, at: Where) -> None:
 
 def _pool(p: dict, at: Where) -> NodePool:
     capacity = at.key("capacity").resources(p["capacity"])
+    count, low, high = int(p["count"]), p.get("min"), p.get("max")
+    if high is not None:
+        low = 0 if low is None else int(low)
+        if low > high:
+            raise at.key("min").error(f"min ({low}) must not exceed max ({high})")
+        if not low <= count <= high:
+            raise at.key("count").error(
+                f"the starting size ({count}) must be within [min, max] = [{low}, {high}]"
+            )
+        if p.get("topology"):
+            raise at.key("topology").error(
+                "generated topology levels are not simulated on a pool that autoscales: new nodes "
+                "would need their rack from the cloud; give the levels as labels, or no max"
+            )
+    elif low is not None:
+        raise at.key("min").error(
+            "min needs max: a pool autoscales only with both (and spec.cluster.autoscaling)"
+        )
     taints = tuple(Taint(t["key"], t.get("value", ""), t["effect"]) for t in p.get("taints") or [])
     topology = tuple(TopologyLevel(t["key"], int(t["size"])) for t in p.get("topology") or [])
     cost = p.get("costPerNodeHour")
@@ -648,7 +676,109 @@ def _pool(p: dict, at: Where) -> NodePool:
         taints=taints,
         topology=topology,
         cost_per_node_hour=None if cost is None else float(cost),
+        min_count=low,
+        max_count=high,
     )
+
+
+def _autoscaling(raw: dict | None, at: Where, pools: list[NodePool], pools_at: Where) -> Autoscaling:
+    """``spec.cluster.autoscaling`` checked against the pools: every pool with ``max`` is launched by one
+    Karpenter NodePool (its own, named as it, unless one names it)."""
+    grown = [p for p in pools if p.autoscaled]
+    if raw is None:
+        for i, p in enumerate(pools):
+            if p.autoscaled:
+                raise (
+                    pools_at.index(i)
+                    .key("max")
+                    .error("a pool with max autoscales: give spec.cluster.autoscaling (provider karpenter)")
+                )
+        return Autoscaling()
+    provider = raw["provider"]
+    if provider == CLUSTER_AUTOSCALER:
+        raise at.key("provider").error(
+            "clusterAutoscaler is not simulated yet (reserved name); use provider karpenter"
+        )
+    if not grown:
+        raise at.error("no node pool has max: name the most nodes of each pool that may grow")
+    by_name = {p.name: p for p in pools}
+    node_pools: list[KarpenterNodePool] = []
+    launched: dict[str, str] = {}
+    np_at = at.key("nodePools")
+    for i, n in enumerate(raw.get("nodePools") or []):
+        n_at = np_at.index(i)
+        pool = by_name.get(n["pool"])
+        if pool is None:
+            raise n_at.key("pool").error(f'no node pool is named "{n["pool"]}"')
+        if not pool.autoscaled:
+            raise n_at.key("pool").error(
+                f'pool "{pool.name}" has no max: give it min and max to autoscale it'
+            )
+        if pool.name in launched:
+            raise n_at.key("pool").error(
+                f'pool "{pool.name}" is launched by NodePool {launched[pool.name]} already: one NodePool '
+                "per pool is simulated"
+            )
+        if n["name"] in {x.name for x in node_pools}:
+            raise n_at.key("name").error(f'duplicate NodePool name "{n["name"]}"')
+        launched[pool.name] = n["name"]
+        limits = n_at.key("limits").resources(n.get("limits") or {})
+        capacity = dict(pool.capacity)
+        for r, amount in limits.items():
+            if capacity.get(r, 0) > amount:
+                raise (
+                    n_at.key("limits")
+                    .key(r)
+                    .error(
+                        f"the limit ({amount}) is below one node of pool {pool.name} ({capacity[r]}): "
+                        "Karpenter could never launch a node"
+                    )
+                )
+        node_pools.append(
+            KarpenterNodePool(
+                name=n["name"],
+                pool=pool.name,
+                weight=int(n.get("weight", 0)),
+                limits=tuple(sorted(limits.items())),
+                disruption=_disruption(n.get("disruption") or {}, n_at.key("disruption")),
+            )
+        )
+    for p in grown:
+        if p.name not in launched:
+            node_pools.append(KarpenterNodePool(p.name, p.name, disruption=_disruption({}, np_at)))
+    kw: dict[str, Any] = {}
+    if raw.get("batchIdleDuration") is not None:
+        kw["batch_idle"] = at.key("batchIdleDuration").duration(raw["batchIdleDuration"])
+    if raw.get("batchMaxDuration") is not None:
+        kw["batch_max"] = at.key("batchMaxDuration").duration(raw["batchMaxDuration"])
+    return Autoscaling(provider=provider, node_pools=tuple(node_pools), **kw)
+
+
+def _disruption(raw: dict, at: Where) -> Disruption:
+    after_raw = raw.get("consolidateAfter", "0s")
+    after = None if after_raw == "Never" else at.key("consolidateAfter").duration(after_raw)
+    policy = raw.get("consolidationPolicy", WHEN_EMPTY_OR_UNDERUTILIZED)
+    if policy == WHEN_EMPTY_OR_UNDERUTILIZED and after is not None:
+        raise at.key("consolidationPolicy").error(
+            "WhenEmptyOrUnderutilized (Karpenter's default) also moves pods off underutilized nodes, which "
+            "lwssim does not simulate yet: set consolidationPolicy: WhenEmpty, or consolidateAfter: Never"
+        )
+    budgets = tuple(str(b["nodes"]) for b in raw.get("budgets") or [{"nodes": "10%"}])
+    return Disruption(policy, after, budgets)
+
+
+def _node_provisioning(raw: dict, at: Where) -> NodeProvisioning:
+    names = {"vmAllocation": "vm_allocation", "nodeReady": "node_ready", "gpuAllocatable": "gpu_allocatable"}
+    kw: dict[str, Any] = {
+        a: distribution(raw[k], at.key(k)) for k, a in names.items() if raw.get(k) is not None
+    }
+    if raw.get("stockoutProbability") is not None:
+        kw["stockout_probability"] = float(raw["stockoutProbability"])
+    if raw.get("unavailableOfferingTTL") is not None:
+        kw["unavailable_offering_ttl"] = at.key("unavailableOfferingTTL").duration(
+            raw["unavailableOfferingTTL"]
+        )
+    return NodeProvisioning(**kw)
 
 
 def _controller(raw: dict) -> ControllerConfig:
@@ -685,6 +815,8 @@ def _timing(raw: dict, at: Where) -> Timing:
     for role in ("leader", "worker"):
         if raw.get(role) is not None:
             kw[role] = _role(raw[role], at.key(role))
+    if raw.get("nodeProvisioning") is not None:
+        kw["node_provisioning"] = _node_provisioning(raw["nodeProvisioning"], at.key("nodeProvisioning"))
     return Timing(**kw)
 
 

@@ -180,12 +180,25 @@ def _cluster() -> dict[str, Any]:
                 ),
             },
             "costPerNodeHour": {"type": "number", "minimum": 0},
+            "min": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "with autoscaling: the nodes always kept (karpenter: the first min nodes "
+                "are a static node group Karpenter does not manage); count is the size at the start",
+            },
+            "max": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "with autoscaling: the most nodes the pool can have (its NodePool's limit "
+                "in nodes, or the cloud quota); a pool with max may grow",
+            },
         },
         required=("name", "count", "capacity"),
     )
     return _obj(
         {
             "nodePools": {"type": "array", "items": pool},
+            "autoscaling": _autoscaling(),
             "nodes": {
                 "type": "string",
                 "description": "a NodeList / List file (kubectl get nodes, lwssim snapshot), "
@@ -193,6 +206,70 @@ def _cluster() -> dict[str, Any]:
             },
         },
         "the simulated nodes: pools, then listed nodes",
+    )
+
+
+def _autoscaling() -> dict[str, Any]:
+    node_pool = _obj(
+        {
+            "name": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"},
+            "pool": {"type": "string", "description": "the lwssim pool whose nodes it launches"},
+            "weight": {"type": "integer", "minimum": 0, "maximum": 100},
+            "limits": {
+                "type": "object",
+                "additionalProperties": {"$ref": "#/$defs/quantity"},
+                "description": "NodePool spec.limits: the most of each resource its nodes may have",
+            },
+            "disruption": _obj(
+                {
+                    "consolidationPolicy": {"enum": ["WhenEmpty", "WhenEmptyOrUnderutilized"]},
+                    "consolidateAfter": {
+                        "type": "string",
+                        "description": "a duration, or Never (default 0s)",
+                    },
+                    "budgets": {
+                        "type": "array",
+                        "items": _obj(
+                            {
+                                "nodes": {"type": "string", "pattern": r"^((100|[0-9]{1,2})%|[0-9]+)$"},
+                            },
+                            required=("nodes",),
+                        ),
+                    },
+                },
+            ),
+        },
+        "a Karpenter NodePool (karpenter.sh/v1 spec, the fields lwssim simulates)",
+        required=("name", "pool"),
+    )
+    return _obj(
+        {
+            "provider": {"enum": ["karpenter", "clusterAutoscaler"]},
+            "batchIdleDuration": _duration("Karpenter --batch-idle-duration (default 1s)"),
+            "batchMaxDuration": _duration("Karpenter --batch-max-duration (default 10s)"),
+            "nodePools": {
+                "type": "array",
+                "items": node_pool,
+                "description": "Karpenter NodePools; a pool with max and no NodePool gets one of its name",
+            },
+        },
+        "node autoscaling: pools with max grow and shrink (docs/autoscaling.md)",
+        required=("provider",),
+    )
+
+
+def _node_provisioning() -> dict[str, Any]:
+    return _obj(
+        {
+            "vmAllocation": _dist("create call → instance running; default lognormal median 20s sigma 0.5"),
+            "nodeReady": _dist("instance running → Node Ready; default lognormal median 60s sigma 0.3"),
+            "gpuAllocatable": _dist("Node Ready → GPUs allocatable; default uniform 30s-120s"),
+            "stockoutProbability": {"type": "number", "minimum": 0, "maximum": 1},
+            "unavailableOfferingTTL": _duration(
+                "after a stockout, no new launch of that pool for this long (default 3m)"
+            ),
+        },
+        "how long a node an autoscaler asks for takes (docs/defaults.md)",
     )
 
 
@@ -211,6 +288,7 @@ def _timing() -> dict[str, Any]:
             "apiLatency": _api_latency(),
             "leader": {"$ref": "#/$defs/roleTiming"},
             "worker": {"$ref": "#/$defs/roleTiming"},
+            "nodeProvisioning": _node_provisioning(),
         },
         "durations of pod lifecycle phases",
     )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from lwssim.model.autoscaling import Autoscaling
 from lwssim.model.pod import PodTemplate, Taint
 
 
@@ -29,6 +30,13 @@ class NodePool:
     taints: tuple[Taint, ...] = ()
     topology: tuple[TopologyLevel, ...] = ()
     cost_per_node_hour: float | None = None
+    # With autoscaling: the pool holds ``min``..``max`` nodes (``count`` is its size at the start).
+    min_count: int | None = None
+    max_count: int | None = None
+
+    @property
+    def autoscaled(self) -> bool:
+        return self.max_count is not None
 
 
 @dataclass(frozen=True)
@@ -59,15 +67,17 @@ class Cluster:
     pools: tuple[NodePool, ...] = ()
     nodes: tuple[Node, ...] = ()  # pool nodes expanded, followed by NodeList nodes
     existing_pods: tuple[ExistingPod, ...] = ()
+    autoscaling: Autoscaling = field(default_factory=Autoscaling)
 
     def pool(self, name: str) -> NodePool | None:
         return next((p for p in self.pools if p.name == name), None)
 
 
-def expand_pool(pool: NodePool) -> list[Node]:
-    """Nodes ``<pool>-<i>``, each with the pool's labels plus hostname and generated topology labels."""
+def expand_pool(pool: NodePool, first: int = 0, stop: int | None = None) -> list[Node]:
+    """Nodes ``<pool>-<i>`` for i in [first, stop) (default: the pool's ``count``), each with the pool's
+    labels plus hostname and generated topology labels."""
     nodes = []
-    for i in range(pool.count):
+    for i in range(first, pool.count if stop is None else stop):
         name = f"{pool.name}-{i}"
         labels = dict(pool.labels)
         labels.setdefault("kubernetes.io/hostname", name)
@@ -83,3 +93,10 @@ def expand_pool(pool: NodePool) -> list[Node]:
             )
         )
     return nodes
+
+
+def node_of_pool(pool: NodePool, name: str) -> tuple[tuple[str, str], ...]:
+    """The labels a new node ``name`` of ``pool`` carries (an autoscaled node: no topology levels)."""
+    labels = dict(pool.labels)
+    labels.setdefault("kubernetes.io/hostname", name)
+    return tuple(sorted(labels.items()))

@@ -133,6 +133,39 @@ API_CALLS = {
 
 
 @dataclass(frozen=True)
+class NodeProvisioning:
+    """``timing.nodeProvisioning``: a new node's way from request to schedulable GPUs.
+
+    - ``vm_allocation``: the cloud's create call → instance running (NodeClaim Launched); billed from then;
+    - ``node_ready``: instance running → Node registered and Ready (boot, kubelet, bootstrap);
+    - ``gpu_allocatable``: Ready → ``nvidia.com/gpu`` allocatable (driver and device plugin registered);
+    - ``stockout_probability``: chance a create finds no capacity (InsufficientCapacityError); the
+      NodeClaim is then deleted after ``vm_allocation`` and the pods wait for the next batch, which may
+      only try again once ``unavailable_offering_ttl`` has passed (the provider's cache of offerings that
+      returned no capacity).
+    Defaults and their sources (docs/defaults.md, "Node provisioning"):
+    - vm_allocation lognormal median 20 s, sigma 0.5: EC2 pending→running ~16.5 s in every instance family
+      measured (brevdev/ec2-coldboot-research), 4.9 s + a 1.5 s API call for a c5.xlarge (daemonology.net,
+      2021). No GPU-specific figure was found: set it for your instance type.
+    - node_ready lognormal median 60 s, sigma 0.3: "~70 seconds vs ~80 seconds from instance launch to
+      node registration" (aws/karpenter-provider-aws#6128, a maintainer), less the allocation above.
+    - gpu_allocatable uniform 30–120 s: the device plugin finds the GPUs "approximately 90 seconds later"
+      (NVIDIA/k8s-device-plugin#291); "ready but still require about a minute to allocate GPU resources"
+      (cloudpilot-ai/karpenter-provider-gcp#148). With the GPU Operator installing drivers, 3–5 min
+      (NVIDIA/gpu-operator#707).
+    - stockout_probability 0: no published rate; a knob.
+    - unavailable_offering_ttl 3 min: ``UnavailableOfferingsTTL`` (aws/karpenter-provider-aws v1.14.0
+      pkg/cache/cache.go).
+    """
+
+    vm_allocation: Distribution = field(default_factory=lambda: Distribution("lognormal", 20.0, 0.5))
+    node_ready: Distribution = field(default_factory=lambda: Distribution("lognormal", 60.0, 0.3))
+    gpu_allocatable: Distribution = field(default_factory=lambda: Distribution("uniform", 30.0, 120.0))
+    stockout_probability: float = 0.0
+    unavailable_offering_ttl: float = 180.0
+
+
+@dataclass(frozen=True)
 class Timing:
     scheduling_throughput: float = 100.0
     image_pull_cold: Distribution = field(default_factory=lambda: Distribution.fixed(420.0))
@@ -143,6 +176,7 @@ class Timing:
     api_latency: ApiLatency = field(default_factory=ApiLatency)
     leader: RoleTiming = field(default_factory=RoleTiming)
     worker: RoleTiming = field(default_factory=RoleTiming)
+    node_provisioning: NodeProvisioning = field(default_factory=NodeProvisioning)
 
     def for_role(self, role: str, phase: str) -> Distribution:
         """The distribution of ``phase`` (a field name above) for ``role`` (leader | worker)."""

@@ -28,7 +28,7 @@ from lwssim.engine.scheduling.feasible import FeasibleSet
 from lwssim.engine.scheduling.fiterror import Diagnosis
 from lwssim.engine.scheduling.nodepods import NodePods, start_time
 from lwssim.engine.scheduling.podindex import PodIndex
-from lwssim.engine.scheduling.profile import F_FIT, F_PREFILTERED, OK, STATIC_FILTERS
+from lwssim.engine.scheduling.profile import F_ABSENT, F_FIT, F_PREFILTERED, OK, STATIC_FILTERS
 from lwssim.engine.scheduling.scoring import fit_score_at, fit_scores
 from lwssim.model.pod import PodTemplate
 
@@ -255,9 +255,35 @@ class SchedulerCache:
         }
         self._generation = nodes.generation
 
+    def node_replaced(self, i: int) -> None:
+        """Node ``i`` was added or deleted, or its allocatable changed (an autoscaler's node): every
+        pod shape and score is derived again from the table, and those watching nodes hear of ``i``."""
+        self.shapes.clear()
+        self._feasible.clear()
+        self._live_feasible.clear()
+        self.fit_scores.clear()
+        self._generation = self.nodes.generation
+        for changed in self._watchers:
+            changed(i)
+
+    def passes_static_at(self, pod: Pod, i: int) -> bool:
+        """Whether ``pod`` passes the static filters (node name, schedulability, taints, node affinity)
+        on row ``i``, present or not: what a node of that row's pool would offer it."""
+        shape = self.shape(pod)
+        if shape.prefiltered is not None and shape.prefiltered[i]:
+            return False
+        for plugin, kept in zip(STATIC_FILTERS, shape.kept_masks, strict=True):
+            at = plugin.filter_at
+            passes = at(self.nodes, shape.template, i) if at is not None else bool(kept[i])  # type: ignore[index]
+            if not passes:
+                return False
+        return True
+
     def _stage_at(self, shape: PodShape, i: int) -> int:
         """The first static filter node ``i`` fails (OK if none), in profile order, as ``shape``'s
         vectorised pass finds it: the PreFilter result first, then each static filter of the profile."""
+        if not self.nodes.present[i]:
+            return F_ABSENT
         if shape.prefiltered is not None and shape.prefiltered[i]:
             return F_PREFILTERED
         for plugin, kept in zip(STATIC_FILTERS, shape.kept_masks, strict=True):
@@ -289,11 +315,12 @@ class SchedulerCache:
         """PreFilter (NodeAffinity's node names), the static filters in profile order, requests."""
         nodes = self.nodes
         stage = np.zeros(len(nodes), dtype=np.int8)
+        stage[~nodes.present] = F_ABSENT
         pinned = P.prefilter_node_names(t)
         prefiltered = None
         if pinned is not None:
             prefiltered = ~np.isin(np.array(nodes.names), sorted(pinned))
-            stage[prefiltered] = F_PREFILTERED
+            stage[prefiltered & (stage == 0)] = F_PREFILTERED
         kept: list[np.ndarray | None] = []
         for plugin in STATIC_FILTERS:
             assert plugin.filter is not None

@@ -82,7 +82,7 @@ class SchedulingCycle:
         the PostFilter plugins' result."""
         nodes = self.nodes
         n = len(nodes)
-        if n == 0:
+        if nodes.present_count == 0:
             return NO_NODES_AVAILABLE, frozenset({NODE_RESOURCES_FIT.name}), CLEAR_NOMINATION
         shape = self.cache.shape(pod)
         if shape.conflict:  # NodeAffinity PreFilter: UnschedulableAndUnresolvable on every node
@@ -299,7 +299,7 @@ class SchedulingCycle:
         PostFilter result."""
         message, result = self.post_filter(pod, diagnosis)
         return (
-            fit_error(len(self.nodes), diagnosis, self.nodes.resources, message),
+            fit_error(self.nodes.present_count, diagnosis, self.nodes.resources, message),
             diagnosis.unschedulable_plugins(),
             result,
         )
@@ -310,7 +310,7 @@ class SchedulingCycle:
         Error alone is the message; Unschedulable messages are joined."""
         preemption = self.preemption
         if preemption is None:  # a cycle without the plugin: its verdict on a cluster of one priority
-            n = len(self.nodes)
+            n = self.nodes.present_count
             return f"{NO_CLAIMS_TO_DEALLOCATE}, {preemption_message(n, diagnosis.unresolvable())}", None
         code, message, result = preemption.post_filter(pod, diagnosis)
         if code == POST_FILTER_SUCCESS:
@@ -323,7 +323,7 @@ class SchedulingCycle:
         """Score the first ``percentageOfNodesToScore`` feasible nodes from the rotating start index
         (``numFeasibleNodesToFind``, ``nextStartNodeIndex``), pick one of the best at random."""
         n = len(self.nodes)
-        k = num_feasible_nodes_to_find(n)
+        k = num_feasible_nodes_to_find(self.nodes.present_count)
         start = self.next_start
         split = bisect.bisect_left(hits, start)  # ``hits`` ascending; rotate to begin at ``start``
         rotated = hits[split:] + hits[:split]

@@ -23,6 +23,7 @@ from lwssim.engine.objects import Pod
 from lwssim.engine.scheduling import plugins as P
 from lwssim.engine.scheduling.profile import (
     AFFINITY_REJECTION,
+    F_ABSENT,
     F_FIT,
     F_POD_AFFINITY,
     OK,
@@ -152,7 +153,7 @@ class Diagnosis:
         pod-affinity rejection a newly bound pod may resolve (the queue's InterPodAffinity hint)."""
         if self.plugins is None:
             counts = self.stage_counts()
-            plugins = {PLUGIN_OF_STAGE[s] for s in range(1, STAGES) if counts[s]}
+            plugins = {PLUGIN_OF_STAGE[s] for s in range(1, F_ABSENT) if counts[s]}
             if counts[F_POD_AFFINITY]:
                 plugins.add(AFFINITY_REJECTION)
             self.plugins = frozenset(plugins)

@@ -13,6 +13,8 @@ when a cluster event may help them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from lwssim.engine.context import Cluster
@@ -60,6 +62,8 @@ class Scheduler:
             cluster, self.cycle, self.queue, self.nominator, self.ties, self.nominate
         )
         self.cycle.preemption = self.preemption
+        # Told of every pod a cycle found no node for (PodScheduled=False/Unschedulable): an autoscaler.
+        self.unschedulable_hooks: list[Callable[[Pod], None]] = []
         store.watch("Pod", self._on_pod)
         Task(env, self._run())  # a SimPy process nobody waits on
 
@@ -123,6 +127,13 @@ class Scheduler:
         self.cache.node_changed(i)
         self.queue.move(lambda p, plugins: True)
 
+    def node_replaced(self, i: int) -> None:
+        """A node was added (Node/Add) or deleted, or its allocatable changed (Node/UpdateNodeAllocatable):
+        the cache derives its pod shapes again, and every parked pod may fit now (QueueingHint: Queue)."""
+        self.version += 1
+        self.cache.node_replaced(i)
+        self.queue.move(lambda p, plugins: True)
+
     def _changed(self) -> None:
         self.version += 1
         self.queue.cluster_changed()
@@ -152,6 +163,8 @@ class Scheduler:
         self.queue.add_unschedulable(pod, plugins, started)
         if result is not None:
             self.nominate(pod, result.nominated_node, preempting=bool(result.victims))
+        for hook in self.unschedulable_hooks:
+            hook(pod)
 
     def find_node(self, pod: Pod) -> Result:
         """A node index, or kube-scheduler's FitError message, the plugins that rejected the pod and the

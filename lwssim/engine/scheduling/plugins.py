@@ -310,7 +310,7 @@ def image_locality_score(
         return None
     total = np.zeros(len(idx), dtype=np.float64)
     for img, arr in present:
-        spread = nodes.image_nodes[img] / len(nodes)
+        spread = nodes.image_nodes[img] / max(nodes.present_count, 1)
         total += arr[idx] * nodes.image_sizes.get(img, DEFAULT_IMAGE_SIZE) * spread
     max_threshold = MAX_CONTAINER_THRESHOLD * max(containers, 1)
     clamped = np.clip(total, MIN_IMAGE_THRESHOLD, max_threshold)
@@ -359,7 +359,8 @@ def image_weighted_sizes(nodes: NodeTable, images: tuple[str, ...]) -> list[tupl
     return [
         (
             nodes.images[img],
-            nodes.image_sizes.get(img, DEFAULT_IMAGE_SIZE) * (nodes.image_nodes[img] / len(nodes)),
+            nodes.image_sizes.get(img, DEFAULT_IMAGE_SIZE)
+            * (nodes.image_nodes[img] / max(nodes.present_count, 1)),
         )
         for img in images
         if img in nodes.images

@@ -243,7 +243,7 @@ class DefaultPreemption:
         eligible, why = self.eligible_to_preempt_others(pod, diagnosis)
         if not eligible:
             return POST_FILTER_UNSCHEDULABLE, f"preemption: {why}", None
-        n = len(self.nodes)
+        n = self.nodes.present_count
         if not self.cache.any_below(pod.template.priority):  # no victim on any node, whatever the offset
             return (
                 POST_FILTER_UNSCHEDULABLE,

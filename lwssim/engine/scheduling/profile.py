@@ -34,6 +34,8 @@ NodeFilterAt = Callable[[NodeTable, PodTemplate, int], bool]
 
 # Filter statuses: the code a node gets from the first filter it fails, in profile order (0 = passed).
 # F_PREFILTERED: a node a PreFilterResult left out (NodeAffinity on metadata.name), never filtered at all.
+# F_ABSENT: a spare row of the node table, no node yet (autoscaling): kube-scheduler does not know it, so it
+# is in no count, histogram or candidate list.
 (
     OK,
     F_UNSCHEDULABLE,
@@ -44,7 +46,8 @@ NodeFilterAt = Callable[[NodeTable, PodTemplate, int], bool]
     F_ANTI,
     F_EXISTING_ANTI,
     F_PREFILTERED,
-) = range(9)
+    F_ABSENT,
+) = range(10)
 
 # Cluster events (``fwk.ClusterEvent``: resource/action type), as the simulator's events produce them.
 NODE_ADD = "Node/Add"
@@ -162,6 +165,7 @@ REJECTIONS: tuple[Rejection, ...] = tuple(r for p in DEFAULT_PROFILE for r in p.
 PLUGIN_OF_STAGE: dict[int, str] = {r.code: p.name for p in DEFAULT_PROFILE for r in p.rejections}
 REASON_OF_STAGE: dict[int, str] = {r.code: r.reason for r in REJECTIONS if r.code != F_FIT}
 UNRESOLVABLE_STAGES: tuple[int, ...] = tuple(r.code for r in REJECTIONS if r.unresolvable)
-STAGES = F_PREFILTERED + 1  # how many filter statuses there are (codes 0 .. STAGES - 1)
-# Per filter status: whether it is UnschedulableAndUnresolvable (a lookup instead of np.isin).
-UNRESOLVABLE_OF_STAGE = np.isin(np.arange(STAGES), UNRESOLVABLE_STAGES)
+STAGES = F_ABSENT + 1  # how many filter statuses there are (codes 0 .. STAGES - 1)
+# Per filter status: whether preemption cannot help there (a lookup instead of np.isin): the
+# UnschedulableAndUnresolvable statuses, and rows with no node.
+UNRESOLVABLE_OF_STAGE = np.isin(np.arange(STAGES), (*UNRESOLVABLE_STAGES, F_ABSENT))

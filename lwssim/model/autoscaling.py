@@ -1,0 +1,63 @@
+"""Node autoscaling of a scenario: the provider, its NodePools, and how long a new node takes.
+
+Karpenter semantics are those of kubernetes-sigs/karpenter v1.14.1 (docs/autoscaling-semantics.md §1-2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+KARPENTER = "karpenter"
+CLUSTER_AUTOSCALER = "clusterAutoscaler"
+WHEN_EMPTY = "WhenEmpty"
+WHEN_EMPTY_OR_UNDERUTILIZED = "WhenEmptyOrUnderutilized"
+
+
+@dataclass(frozen=True)
+class Disruption:
+    """A Karpenter NodePool's ``spec.disruption``: when an empty node is removed, and how many at once."""
+
+    consolidation_policy: str = WHEN_EMPTY_OR_UNDERUTILIZED
+    consolidate_after: float | None = 0.0  # None: Never
+    budget_nodes: tuple[str, ...] = ("10%",)  # each budget's ``nodes`` (a count or a percentage)
+
+    def allowed(self, total: int) -> int:
+        """Nodes the budgets let be disrupted at once out of ``total`` (the most restrictive budget;
+        a percentage rounds up, ``GetScaledValueFromIntOrPercent`` with roundUp, helpers.go)."""
+        allowed = total
+        for nodes in self.budget_nodes:
+            if nodes.endswith("%"):
+                pct = int(nodes[:-1])
+                n = -(-total * pct // 100)
+            else:
+                n = int(nodes)
+            allowed = min(allowed, n)
+        return allowed
+
+
+@dataclass(frozen=True)
+class KarpenterNodePool:
+    """A Karpenter NodePool launching nodes of one lwssim pool (its capacity is the instance type)."""
+
+    name: str
+    pool: str
+    weight: int = 0
+    limits: tuple[tuple[str, int], ...] = ()  # resource -> amount (cpu in millicores, memory in bytes)
+    disruption: Disruption = field(default_factory=Disruption)
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    """``spec.cluster.autoscaling``. ``enabled`` is False when the scenario has none: pools are fixed."""
+
+    provider: str = ""
+    batch_idle: float = 1.0  # Karpenter --batch-idle-duration (options.go)
+    batch_max: float = 10.0  # Karpenter --batch-max-duration
+    node_pools: tuple[KarpenterNodePool, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.provider)
+
+    def node_pool_of(self, pool: str) -> KarpenterNodePool | None:
+        return next((n for n in self.node_pools if n.pool == pool), None)

@@ -57,6 +57,7 @@ NODE_LAUNCH_FAILED = "NodeLaunchFailed"  # the create found no capacity (stockou
 NODE_REGISTERED = "NodeRegistered"  # the Node is Ready: kube-scheduler sees it; data: pool, gpus_allocatable
 NODE_INITIALIZED = "NodeInitialized"  # every requested resource allocatable (GPUs registered)
 NODE_DELETED = "NodeDeleted"  # the node and its instance are gone; data: pool, reason
+NODES_NOT_LAUNCHED = "NodesNotLaunched"  # a pending pod no NodePool launches a node for; data: reason
 
 
 class Record(NamedTuple):

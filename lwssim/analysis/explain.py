@@ -30,6 +30,7 @@ from lwssim.analysis.report import name_key
 from lwssim.engine.lws.labels import GROUP_KEY, revision_key
 from lwssim.engine.nodetable import NodeTable
 from lwssim.engine.scheduling.plugins import node_affinity_mask, taint_mask, unschedulable_mask
+from lwssim.model.cluster import Node
 from lwssim.model.kueue import QUEUE_LABEL
 from lwssim.model.lws import LeaderWorkerSetSpec, Workload
 from lwssim.model.pod import PodTemplate
@@ -74,6 +75,25 @@ class FinalState:
         return None if unknown else vec
 
 
+def _final_nodes(scenario: Scenario, timeline: Timeline) -> list[Node]:
+    """The nodes at the horizon: the scenario's, less those an autoscaler deleted, plus those it added
+    (with their pool's capacity and labels)."""
+    nodes = {n.name: n for n in scenario.cluster.nodes}
+    if not timeline.cluster.get("autoscaling"):
+        return list(nodes.values())
+    pools = {p.name: p for p in scenario.cluster.pools}
+    for r in timeline.records:
+        if r.kind == tl.NODE_REGISTERED and str(r.get("pool")) in pools:
+            pool = pools[str(r.get("pool"))]
+            labels = dict(pool.labels) | {"kubernetes.io/hostname": r.subject}
+            nodes[r.subject] = Node(
+                r.subject, pool.capacity, tuple(sorted(labels.items())), pool.taints, pool=pool.name
+            )
+        elif r.kind == tl.NODE_DELETED:
+            nodes.pop(r.subject, None)
+    return list(nodes.values())
+
+
 def _templates(scenario: Scenario) -> dict[tuple[str, str], LeaderWorkerSetSpec]:
     """(workload, revision) → the LWS spec of that revision, from the initial spec and every patch."""
     specs: dict[tuple[str, str], LeaderWorkerSetSpec] = {}
@@ -88,7 +108,7 @@ def final_state(scenario: Scenario, timeline: Timeline, replayed: Replay | None 
     """Which pod holds what where at the horizon, and which nodes are down, from the replay of
     ``timeline`` (``replayed`` when the caller has it). A Failed pod no longer holds resources."""
     state = replay(timeline) if replayed is None else replayed
-    table = NodeTable(list(scenario.cluster.nodes))
+    table = NodeTable(_final_nodes(scenario, timeline))
     specs = _templates(scenario)
     workloads = {w.name: w for w in scenario.workloads}
     final = []
@@ -573,12 +593,124 @@ def admission(scenario: Scenario, state: Replay) -> list[dict]:
     return out
 
 
+@dataclass
+class _NodeLife:
+    """A node an autoscaler launched, from its NodeClaim's records."""
+
+    asked: float
+    pods: list[str]
+    launched: float | None = None
+    ready: float | None = None
+    gpus_at: float | None = None  # GPUs allocatable (Initialized)
+    failed: float | None = None
+
+
+def _new_nodes(timeline: Timeline) -> dict[str, _NodeLife]:
+    nodes: dict[str, _NodeLife] = {}
+    for r in timeline.records:
+        if r.kind == tl.NODECLAIM_CREATED:
+            nodes[r.subject] = _NodeLife(r.t, [p for p in str(r.get("pods", "")).split(",") if p])
+        elif r.subject in nodes:
+            n = nodes[r.subject]
+            if r.kind == tl.NODE_LAUNCHED:
+                n.launched = r.t
+            elif r.kind == tl.NODE_REGISTERED:
+                n.ready = r.t
+            elif r.kind == tl.NODE_INITIALIZED:
+                n.gpus_at = r.t
+            elif r.kind == tl.NODE_LAUNCH_FAILED:
+                n.failed = r.t
+    return nodes
+
+
+def provisioning(timeline: Timeline) -> list[dict]:
+    """Node autoscaling in words: each LWS group that waited for new nodes (how long, and what its last
+    node waited on: the instance, Ready, the GPUs, a stockout before it), and each pod still pending
+    that no NodePool launches a node for, with Karpenter's reason."""
+    if not timeline.cluster.get("autoscaling"):
+        return []
+    nodes = _new_nodes(timeline)
+    created: dict[str, float] = {}
+    bound: dict[str, tuple[float, str]] = {}
+    blocked: dict[str, tl.Record] = {}
+    group_of: dict[tuple[str, int], list[str]] = defaultdict(list)
+    groups = {w.name for w in timeline.workloads if w.kind in GROUP_KINDS}
+    for r in timeline.records:
+        if r.kind == tl.POD_CREATED and r.subject not in created:
+            created[r.subject] = r.t
+            if r.workload in groups:
+                group_of[(r.workload, r.group)].append(r.subject)
+        elif r.kind == tl.POD_SCHEDULED and r.subject not in bound:
+            bound[r.subject] = (r.t, str(r.get("node")))
+            blocked.pop(r.subject, None)
+        elif r.kind == tl.NODES_NOT_LAUNCHED:
+            blocked[r.subject] = r
+    out: list[dict] = []
+    for (workload, i), pods in sorted(group_of.items()):
+        on_new = [p for p in pods if p in bound and bound[p][1] in nodes]
+        if not on_new:
+            continue
+        start = min(created[p] for p in pods)
+        last_pod = max(on_new, key=lambda p: bound[p][0])
+        t_last, node = bound[last_pod]
+        life = nodes[node]
+        steps = [f"asked for at {format_duration(life.asked)}"]
+        if life.launched is not None:
+            steps.append(f"running at {format_duration(life.launched)}")
+        if life.ready is not None:
+            steps.append(f"Ready at {format_duration(life.ready)}")
+        if life.gpus_at is not None and life.ready is not None and life.gpus_at > life.ready:
+            steps.append(f"its GPUs allocatable at {format_duration(life.gpus_at)}")
+        failed = sorted(
+            (n.failed, name)
+            for name, n in nodes.items()
+            if n.failed is not None and start <= n.failed <= t_last and set(n.pods) & set(pods)
+        )
+        stockout = ""
+        if failed:
+            stockout = (
+                f"; it came only after {_plural(len(failed), 'launch')} for this group found no capacity "
+                f"(stockout: {_names([f'{name} at {format_duration(t)}' for t, name in failed])})"
+            )
+        out.append(
+            {
+                "kind": "WaitedForNodes",
+                "severity": "info",
+                "workload": workload,
+                "group": i,
+                "waitingSeconds": sec(t_last - start),
+                "newNodes": len(on_new),
+                "stockouts": len(failed),
+                "message": f"group {i} of {workload} waited {format_duration(t_last - start)} for nodes: "
+                f"{len(on_new)} of its {len(pods)} pods went to new nodes; the last, {node}, was "
+                f"{', '.join(steps)}{stockout}.",
+            }
+        )
+    by_reason: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for name, r in blocked.items():
+        if name not in bound:
+            by_reason[(r.workload, str(r.get("reason")))].append(name)
+    for (workload, reason), names in sorted(by_reason.items()):
+        named = _names(sorted(names, key=name_key))
+        out.append(
+            {
+                "kind": "NodesNotLaunched",
+                "severity": "warning",
+                "workload": workload,
+                "pods": len(names),
+                "message": f"{_plural(len(names), 'pod')} of {workload} ({named}) "
+                f"stay pending and Karpenter launches no node for them: {reason}.",
+            }
+        )
+    return out
+
+
 def explain(scenario: Scenario, timeline: Timeline, replayed: Replay | None = None) -> dict:
     """``{"explanations": [...], "headroom": [...]}`` for the report of ``timeline``."""
     replayed = replay(timeline) if replayed is None else replayed
     state = final_state(scenario, timeline, replayed)
     rooms = [r for w in scenario.workloads if (r := headroom(state, w)) is not None]
-    found = preemptions(timeline) + admission(scenario, replayed)
+    found = preemptions(timeline) + admission(scenario, replayed) + provisioning(timeline)
     found += domain_too_small(state, scenario) + partial_placement(state, scenario)
     found += fragmentation(state, scenario, rooms)
     return {"explanations": found, "headroom": [r.to_dict() for r in rooms]}

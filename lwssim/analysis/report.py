@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Any
 
 import lwssim
+from lwssim.analysis.capacity import capacity_report
 from lwssim.analysis.replay import GroupState, PodLife, Replay, as_int, replay, sec
 from lwssim.timeline import Timeline
 
@@ -118,6 +119,8 @@ def build_report(
     }
     if lws_version:
         report["lwsVersion"] = lws_version
+    if timeline.cluster.get("autoscaling"):  # nodes an autoscaler adds and removes, and what they cost
+        report.update(capacity_report(timeline))
     if state.queue_over_time:  # Kueue: each ClusterQueue's reserved quota over time
         given = timeline.cluster.get("clusterQueues")
         nominal: dict = given if isinstance(given, dict) else {}

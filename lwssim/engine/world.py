@@ -110,10 +110,20 @@ def _timeline(scenario: Scenario, seed: int) -> Timeline:
             "gpus": sum(dict(n.allocatable).get(GPU, 0) for n in nodes),
             "pools": {p.name: p.count for p in scenario.cluster.pools},
             **_queues(scenario),
+            **_autoscaled(scenario),
         },
         scenario=scenario.name,
         seed=seed,
     )
+
+
+def _autoscaled(scenario: Scenario) -> dict:
+    """With autoscaling: the flag the report reads, and the GPUs of the nodes there at the start (a
+    deleted one stops counting as provisioned)."""
+    if not scenario.cluster.autoscaling.enabled:
+        return {}
+    per_node = {n.name: dict(n.allocatable).get(GPU, 0) for n in scenario.cluster.nodes}
+    return {"autoscaling": True, "gpusPerNode": {k: v for k, v in per_node.items() if v}}
 
 
 def _queues(scenario: Scenario) -> dict:

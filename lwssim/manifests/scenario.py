@@ -42,7 +42,7 @@ from lwssim.model.autoscaling import (
 from lwssim.model.cluster import Cluster, ExistingPod, Node, NodePool, TopologyLevel, expand_pool
 from lwssim.model.kueue import LWS_FRAMEWORK, KueueConfig, KueueObjects
 from lwssim.model.lws import LeaderWorkerSetSpec, Workload
-from lwssim.model.pod import Taint
+from lwssim.model.pod import PodTemplate, Taint
 from lwssim.model.scenario import (
     ControllerConfig,
     DomainFailures,
@@ -59,6 +59,7 @@ from lwssim.model.timing import API_CALLS, ApiLatency, Distribution, NodeProvisi
 from lwssim.model.workloads import POD, STATEFULSET, DisruptionBudget, PodWorkload, PriorityClass
 
 DEFAULT_HORIZON = 6 * 3600.0
+HOSTNAME = "kubernetes.io/hostname"
 # Llama 3 paper (Meta, 2024), Table 5: unexpected interruptions by cause, counts out of 419
 # (docs/defaults.md).
 # Effect is lwssim's reading [derived]: hardware and network faults take the node away until repaired;
@@ -182,6 +183,8 @@ class _Loader:
         pods = _check_pods(bounds, cluster, spec_at.key("workloads"))
         faults = self.faults(spec.get("faults") or {}, spec_at.key("faults"), cluster, bounds)
         _check_random_faults(faults, cluster, pods, horizon, spec_at.key("faults"))
+        if cluster.autoscaling.enabled:
+            _check_autoscaled(spec_at, workloads, self.pod_workloads, faults, kueue_config, self.places)
         return Scenario(
             name=doc["metadata"]["name"],
             path=self.shown,
@@ -578,6 +581,69 @@ def _check_pods(bounds: dict[str, tuple[int, int]], cluster: Cluster, at: Where)
             at, f"the number of pods at its most ({largest}: {r:,} groups of {s:,})", total, MAX_PODS, "pods"
         )
     return total
+
+
+def _check_autoscaled(
+    spec_at: Where,
+    workloads: list[Workload],
+    pod_workloads: list[PodWorkload],
+    faults: Faults,
+    kueue_config: KueueConfig,
+    places: dict[str, Where],
+) -> None:
+    """Refuse what the autoscaling model does not represent yet, naming the field: node faults (a
+    failed node would be replaced by a new one, not repaired), Kueue managing the LeaderWorkerSets
+    (its quota and topology on nodes that come and go), and pod (anti-)affinity over a topology key other
+    than the hostname (Karpenter makes such domains only from NodePool labels)."""
+    faults_at = spec_at.key("faults")
+    for name, given in (
+        ("nodeFailures", faults.node_failures is not None),
+        ("domainFailures", bool(faults.domain_failures)),
+    ):
+        if given:
+            raise faults_at.key(name).error(
+                "node failures with autoscaling are not simulated yet (an autoscaler replaces a failed "
+                "node with a new one): remove them, or the cluster's autoscaling"
+            )
+    for i, f in enumerate(faults.scripted):
+        if f.kind.startswith(("node", "domain")):
+            raise (
+                faults_at.key("scripted")
+                .index(i)
+                .key("kind")
+                .error(f"{f.kind} with autoscaling is not simulated yet: only podCrash and podDelete are")
+            )
+    if kueue_config.manages_lws:
+        raise (
+            spec_at.key("controller")
+            .key("kueue")
+            .error("Kueue with node autoscaling is not simulated yet: turn one of them off")
+        )
+    for w in workloads:
+        place = places[w.name]
+        for key in (w.lws.exclusive_topology, w.lws.subgroup_exclusive_topology):
+            if key is not None and key != HOSTNAME:
+                raise (
+                    place.key("metadata")
+                    .key("annotations")
+                    .error(
+                        f"exclusive topology on {key} with autoscaling is not simulated yet: Karpenter makes "
+                        "domains of a key other than the hostname only from NodePool labels"
+                    )
+                )
+        for role, t in (("leader", w.lws.effective_leader_template), ("worker", w.lws.worker_template)):
+            _check_affinity_keys(t, place, f"{role} template")
+    for p in pod_workloads:
+        _check_affinity_keys(p.template, places[p.name], "pod template")
+
+
+def _check_affinity_keys(t: PodTemplate, place: Where, what: str) -> None:
+    for term in t.pod_affinity + t.pod_anti_affinity:
+        if term.topology_key != HOSTNAME:
+            raise place.error(
+                f"the {what}'s pod (anti-)affinity over {term.topology_key} with autoscaling is not "
+                "simulated yet: only kubernetes.io/hostname is"
+            )
 
 
 def _check_random_faults(faults: Faults, cluster: Cluster, pods: int, horizon: float, at: Where) -> None:

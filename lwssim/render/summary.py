@@ -43,6 +43,14 @@ def summarize(report: dict) -> Summary:
     )
     nodes = f"{cluster['nodes']} node" + ("" if cluster["nodes"] == 1 else "s")
     cluster_line = f"{nodes} · {cluster['gpusAllocated']}/{cluster['gpus']} GPUs allocated"
+    if "nodesOverTime" in report:  # autoscaled: the nodes at the end, their most, and the GPU-hours
+        counts = [n for _, n in report["nodesOverTime"]]
+        hours = report["gpuHours"]
+        cluster_line = (
+            f"{nodes} at the start, {counts[-1]} at the end (most {max(counts)}) · GPU-hours "
+            f"{hours['provisioned']:g} provisioned, {hours['allocated']:g} allocated, "
+            f"{hours['idleInPartialGroups']:g} idle in partly placed groups"
+        )
     workloads, groups, notes = [], [], []
     for w in report["workloads"]:
         workloads.append(

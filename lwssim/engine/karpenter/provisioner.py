@@ -32,6 +32,7 @@ from lwssim.engine.store import DELETED, MODIFIED
 from lwssim.engine.tasks import Task
 from lwssim.model.autoscaling import Autoscaling, KarpenterNodePool
 from lwssim.model.cluster import NodePool
+from lwssim.timeline import NODES_NOT_LAUNCHED
 
 POD_REQUEUE = 10.0  # provisioning/controller.go: PodController RequeueAfter
 
@@ -47,6 +48,7 @@ class Provisioner:
         pool_row: dict[str, int],
     ) -> None:
         self.env, self.nodes, self.store = cluster.env, cluster.nodes, cluster.store
+        self.timeline = cluster.timeline
         self.scheduler, self.cache, self.claims = scheduler, scheduler.cache, claims
         self.autoscaling, self.pools, self.pool_row = autoscaling, pools, pool_row
         # NodePools in the order Karpenter tries them: weight, highest first, then name.
@@ -190,7 +192,10 @@ class Provisioner:
             if placed:
                 self.why.pop(pod.uid, None)
             else:
-                self.why[pod.uid] = "; ".join(reasons) or "no NodePool"
+                why = "; ".join(reasons) or "no NodePool"
+                if self.why.get(pod.uid) != why:  # recorded when the reason changes
+                    pod.record(self.timeline, now, NODES_NOT_LAUNCHED, reason=why)
+                self.why[pod.uid] = why
         for _, np_, _, names in new:
             self.claims.create(self.pools[np_.pool], np_, names)
 

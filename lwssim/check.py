@@ -23,7 +23,7 @@ import numpy as np
 from lwssim import runner
 from lwssim.errors import InputError
 from lwssim.manifests.limits import MAX_FILE_BYTES
-from lwssim.manifests.schema import DURATION_METRICS
+from lwssim.manifests.schema import DURATION_METRICS, NODE_METRICS
 from lwssim.manifests.yamlio import parse_documents
 from lwssim.model.scenario import Expectation, Scenario
 
@@ -43,6 +43,17 @@ METRIC_FIELDS = {
     "rolloutDuration": "",  # the longest rollout, start to finish (never, if one does not finish)
     "groupsAdmitted": "",  # groups whose Kueue Workload is admitted at the end
     "admissionEvictions": "",  # evictions of the groups' Workloads (preemption, waitForPodsReady, ...)
+    # Of the whole cluster, with autoscaling (no ``workload``): nodes at the horizon, instances launched,
+    # launches that found no capacity, nodes deleted, and the report's gpuHours.
+    **dict.fromkeys(NODE_METRICS, ""),
+}
+# A node metric → (report section, key); nodesAtEnd is the last count of nodesOverTime.
+NODE_FIELDS = {
+    "nodesLaunched": ("nodeClaims", "launched"),
+    "nodeLaunchFailures": ("nodeClaims", "launchFailures"),
+    "nodesDeleted": ("nodeClaims", "deleted"),
+    "gpuHoursProvisioned": ("gpuHours", "provisioned"),
+    "gpuHoursIdleInPartialGroups": ("gpuHours", "idleInPartialGroups"),
 }
 COMPARATORS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
     "atLeast": (">=", operator.ge),
@@ -262,6 +273,13 @@ def validate_expectations(scenario: Scenario) -> None:
             raise InputError(scenario.path, where, f"unknown metric {exp.metric!r}")
         if exp.comparator not in COMPARATORS:
             raise InputError(scenario.path, where, f"unknown comparator {exp.comparator!r}")
+        if exp.metric in NODE_METRICS:
+            if exp.workload is not None:
+                raise InputError(
+                    scenario.path, where, f"{exp.metric} is of the whole cluster: give no workload"
+                )
+            if not scenario.cluster.autoscaling.enabled:
+                raise InputError(scenario.path, where, f"{exp.metric} needs spec.cluster.autoscaling")
         if exp.workload is not None and exp.workload not in names:
             known = ", ".join(sorted(names)) or "none"
             raise InputError(scenario.path, where, f"no workload named {exp.workload!r} (workloads: {known})")
@@ -273,6 +291,11 @@ def measure(report: dict, workload: str | None, metric: str) -> float | None:
     Across all workloads, counts add up, time to all serving is the latest (null if any never serves)
     and availability is the lowest.
     """
+    if metric == "nodesAtEnd":
+        return report["nodesOverTime"][-1][1]
+    if metric in NODE_FIELDS:
+        section, key = NODE_FIELDS[metric]
+        return report[section][key]
     if metric == "pendingPods":
         return sum(1 for p in report["pendingPods"] if workload is None or p["workload"] == workload)
     chosen = [w for w in report["workloads"] if workload is None or w["name"] == workload]

@@ -220,3 +220,21 @@ def test_fixed_pools_report_no_autoscaling_fields():
     d["spec"]["cluster"] = {"nodePools": [pool("h100", 8)]}
     report = build_report(run(d)[1])
     assert "nodesOverTime" not in report and "gpuHours" not in report
+
+
+def test_node_expectations_measure_the_report_and_refuse_a_workload_or_no_autoscaling(tmp_path):
+    from lwssim.check import measure, validate_expectations
+
+    d = doc(events=[{"at": "20m", "scale": {"workload": "llm", "replicas": 1}}])
+    report = build_report(run(d)[1])
+    assert measure(report, None, "nodesAtEnd") == 4
+    assert measure(report, None, "nodesLaunched") == 8 and measure(report, None, "nodesDeleted") == 4
+    assert measure(report, None, "gpuHoursProvisioned") == report["gpuHours"]["provisioned"]
+    d["spec"]["expect"] = [{"workload": "llm", "nodesAtEnd": {"equals": 4}}]
+    with pytest.raises(InputError, match="of the whole cluster: give no workload"):
+        validate_expectations(load(d))
+    fixed = doc()
+    fixed["spec"]["cluster"] = {"nodePools": [pool("h100", 8)]}
+    fixed["spec"]["expect"] = [{"nodesAtEnd": {"equals": 8}}]
+    with pytest.raises(InputError, match="needs spec.cluster.autoscaling"):
+        validate_expectations(load(fixed))

@@ -1,6 +1,8 @@
 """What an autoscaled cluster's nodes did and cost, from a Timeline: ``nodesOverTime`` and ``gpuHours``
 (docs/contract.md, "Shared and elastic clusters").
 
+- ``nodeClaims``: instances asked for (created), running (launched), found no capacity (launchFailures),
+  nodes deleted (deleted).
 - ``nodesOverTime``: Node objects over time (what ``kubectl get nodes`` counts): the nodes at the start,
   then +1 when a node registers, −1 when it is deleted.
 - ``gpuHours.provisioned``: GPUs of every instance while it is billed: nodes at the start from 0, a new
@@ -39,6 +41,7 @@ def capacity_report(timeline: Timeline) -> dict:
     group_gpus: dict[tuple[str, int], int] = {}
     group_since: dict[tuple[str, int], float] = {}
     idle = 0.0
+    claims = {"created": 0, "launched": 0, "launchFailures": 0, "deleted": 0}
 
     def settle(key: tuple[str, int], t: float) -> None:
         """Count the idle GPU-seconds of group ``key`` up to ``t`` (while it is not whole)."""
@@ -50,10 +53,15 @@ def capacity_report(timeline: Timeline) -> dict:
 
     for r in timeline.records:
         kind = r.kind
-        if kind == tl.NODE_REGISTERED:
+        if kind == tl.NODECLAIM_CREATED:
+            claims["created"] += 1
+        elif kind == tl.NODE_LAUNCH_FAILED:
+            claims["launchFailures"] += 1
+        elif kind == tl.NODE_REGISTERED:
             count += 1
             over_time.append([r.t, count])
         elif kind == tl.NODE_DELETED:
+            claims["deleted"] += 1
             if r.subject in launched:
                 t0, gpus = launched.pop(r.subject)
                 billed += gpus * (r.t - t0)
@@ -62,6 +70,7 @@ def capacity_report(timeline: Timeline) -> dict:
             count -= 1
             over_time.append([r.t, count])
         elif kind == tl.NODE_LAUNCHED:
+            claims["launched"] += 1
             launched[r.subject] = (r.t, as_int(r.get("gpus", 0)))
         elif kind == tl.POD_CREATED:
             gpus_of[r.subject] = as_int(r.get("gpus", 0))
@@ -89,6 +98,7 @@ def capacity_report(timeline: Timeline) -> dict:
         settle(key, horizon)
     return {
         "nodesOverTime": [[sec(t), n] for t, n in _last_per_instant(over_time)],
+        "nodeClaims": claims,
         "gpuHours": {
             "provisioned": round(billed / 3600, HOURS_DECIMALS),
             "allocated": round(allocated / 3600, HOURS_DECIMALS),

@@ -661,15 +661,17 @@ def provisioning(timeline: Timeline) -> list[dict]:
             steps.append(f"Ready at {format_duration(life.ready)}")
         if life.gpus_at is not None and life.ready is not None and life.gpus_at > life.ready:
             steps.append(f"its GPUs allocatable at {format_duration(life.gpus_at)}")
+        # launches that found no capacity while the group waited, before its last node was asked for
         failed = sorted(
             (n.failed, name)
             for name, n in nodes.items()
-            if n.failed is not None and start <= n.failed <= t_last and set(n.pods) & set(pods)
+            if n.failed is not None and start <= n.failed <= life.asked
         )
         stockout = ""
         if failed:
+            launches = "1 launch" if len(failed) == 1 else f"{len(failed)} launches"
             stockout = (
-                f"; it came only after {_plural(len(failed), 'launch')} for this group found no capacity "
+                f"; it was asked for only after {launches} found no capacity "
                 f"(stockout: {_names([f'{name} at {format_duration(t)}' for t, name in failed])})"
             )
         out.append(

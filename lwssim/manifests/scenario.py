@@ -476,9 +476,10 @@ class _Loader:
                 raise at.error(f"name a metric to check: {', '.join(scenario_schema.METRICS)}")
             for metric in metrics:
                 m_at = at.key(metric)
-                if name is None and metric != "pendingPods":
+                if name is None and metric not in scenario_schema.CLUSTER_METRICS:
                     raise at.key("workload").error(
-                        f"required for {metric} (only pendingPods may be cluster-wide)"
+                        f"required for {metric} (only {', '.join(scenario_schema.CLUSTER_METRICS)} "
+                        "may be cluster-wide)"
                     )
                 for comparator, value in item[metric].items():
                     c_at = m_at.key(comparator)

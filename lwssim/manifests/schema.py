@@ -28,6 +28,15 @@ QUANTITY_PATTERN = (
 )
 LWS_VERSION_PATTERN = r"^v0\.(7|8|9|10)\.[0-9]+$"
 KUBERNETES_VERSION_PATTERN = r"^v1\.(34|35|36|37)(\.[0-9]+)?$"
+# Of an autoscaled cluster's nodes, measured without a workload (lwssim/check.py).
+NODE_METRICS = (
+    "nodesAtEnd",
+    "nodesLaunched",
+    "nodeLaunchFailures",
+    "nodesDeleted",
+    "gpuHoursProvisioned",
+    "gpuHoursIdleInPartialGroups",
+)
 METRICS = (
     "groupsServing",
     "groupsReadyReported",
@@ -40,8 +49,11 @@ METRICS = (
     "rolloutDuration",
     "groupsAdmitted",
     "admissionEvictions",
+    *NODE_METRICS,
 )
 DURATION_METRICS = ("timeToAllServing", "rolloutDuration")
+# Metrics an expectation may give without a workload: pendingPods of every workload, and the nodes'.
+CLUSTER_METRICS = ("pendingPods", *NODE_METRICS)
 COMPARATORS = ("atLeast", "atMost", "equals")
 SCRIPTED_ACTIONS = ("podCrash", "podDelete", "nodeDown", "nodeUp", "domainDown", "domainUp")
 

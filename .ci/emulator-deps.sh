@@ -3,7 +3,7 @@
 # the Python deps is needed; this script checks Go and pre-builds the emulator's binaries into the
 # version-keyed cache (~/.cache/lwssim/bin/<key>/). Idempotent: a warm cache makes it a no-op (~1 s).
 # A cold build (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, LWS v0.7.0 and
-# v0.9.0, Kueue v0.17.0) takes about 30-60 minutes on 2 cores.
+# v0.9.0, Kueue v0.17.0, Karpenter v1.14.1) takes about 30-60 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,3 +28,7 @@ python3 -m lwssim.emulator.build --lws-version v0.9.0
 # builds above (its k8s.io libraries are v0.35.3). Built after them, not beside them: `go build -p 2` of Kueue
 # alone keeps both cores 94 % busy (lwssim/emulator/README.md).
 python3 -m lwssim.emulator.build --with kueue
+# Karpenter v1.14.1 with its KWOK provider for tests/e2e/test_karpenter_emulator.py: a bin folder of its own,
+# nothing shared with the builds above (k8s.io libraries v0.35.1, controller-runtime v0.23.1): 160 s cold on an
+# idle machine (lwssim/emulator/README.md). Built last, for the same reason as Kueue.
+python3 -m lwssim.emulator.build --with karpenter

@@ -15,8 +15,11 @@ Kueue's manager (``gomod/kueue-v0.17.0``) is built only when asked (``--with kue
 kueue``) into a bin folder of its own, ``kueue-<version>_<go>_<hash>``: it shares no module versions with the
 rest (k8s.io libraries v0.35.3, controller-runtime v0.23.3), and the stack's key stays what it was.
 
-Run ``python -m lwssim.emulator.build [--lws-version vX.Y.Z] [--with kueue]`` to probe the modules and
-build; it prints the bin folder (and Kueue's, on a second line).
+Karpenter with its KWOK cloud provider (``gomod/karpenter-v1.14.1``, package ``sigs.k8s.io/karpenter/kwok``)
+is built the same way, only when asked (``--with karpenter``), into ``karpenter-<version>_<go>_<hash>``.
+
+Run ``python -m lwssim.emulator.build [--lws-version vX.Y.Z] [--with kueue] [--with karpenter]`` to probe the
+modules and build; it prints the bin folder (and each optional part's, one a line).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -46,6 +50,9 @@ LWS_VERSIONS: tuple[str, ...] = ("v0.7.0", "v0.8.0", "v0.9.0")
 LWS_MODULE = "sigs.k8s.io/lws"
 KUEUE_VERSION = "v0.17.0"  # the manager docs/kueue-v0.17-semantics.md describes
 KUEUE_MODULE = "sigs.k8s.io/kueue"
+# Karpenter's KWOK provider (docs/autoscaling-semantics.md describes v1.14.1; v1.15.0 needs a newer Go).
+KARPENTER_VERSION = "v1.14.1"
+KARPENTER_MODULE = "sigs.k8s.io/karpenter"
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,21 @@ def kueue_tool() -> Tool:
         f"-s -w -X {KUEUE_MODULE}/pkg/version.GitVersion={KUEUE_VERSION}",
     )
 
+
+def karpenter_tool() -> Tool:
+    """Karpenter with its KWOK cloud provider, from the wrapper module ``gomod/karpenter-<version>`` (main
+    package ``kwok``; binary ``karpenter-kwok``)."""
+    return Tool(
+        f"karpenter-{KARPENTER_VERSION}",
+        KARPENTER_MODULE,
+        KARPENTER_VERSION,
+        {"karpenter-kwok": f"{KARPENTER_MODULE}/kwok"},
+        # Without it the operator reports version "unspecified" (pkg/operator/operator.go, Version).
+        f"-s -w -X {KARPENTER_MODULE}/pkg/operator.Version={KARPENTER_VERSION}",
+    )
+
+
+EXTRAS: dict[str, Callable[[], Tool]] = {"kueue": kueue_tool, "karpenter": karpenter_tool}
 
 BINARIES: tuple[str, ...] = (*(b for t in TOOLS for b in t.packages), "lws-controller")
 
@@ -236,6 +258,8 @@ def module_dir(module: str, version: str) -> Path:
             tool = lws_tool(version)
         elif module == KUEUE_MODULE:
             tool = kueue_tool()
+        elif module == KARPENTER_MODULE:
+            tool = karpenter_tool()
         else:
             tool = next(t for t in TOOLS if t.module == module)
         _run(["go", "mod", "download", f"{module}@{version}"], cwd=_workdir(tool), what=f"download {module}")
@@ -280,9 +304,10 @@ def _run(cmd: list[str], cwd: Path, what: str, heartbeat_s: float = 30.0) -> Non
         raise BuildError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{tail}")
 
 
-def probe(lws_version: str = LWS_VERSION, with_kueue: bool = False) -> None:
+def probe(lws_version: str = LWS_VERSION, with_kueue: bool = False, extras: tuple[str, ...] = ()) -> None:
     """``go mod download`` every wrapper module; on failure name exactly which module is not served."""
-    for tool in (*tools(lws_version), *((kueue_tool(),) if with_kueue else ())):
+    wanted = (*(("kueue",) if with_kueue else ()), *extras)
+    for tool in (*tools(lws_version), *(EXTRAS[e]() for e in dict.fromkeys(wanted))):
         probe_tool(tool)
 
 
@@ -387,33 +412,56 @@ def ensure_built(force: bool = False, lws_version: str = LWS_VERSION) -> Path:
         return _finish(partial, target, go_ver, stack_tools, timings, time.monotonic() - t_all)
 
 
-def kueue_bin_dir() -> Path:
-    """Kueue's bin folder: ``kueue-<version>_<go>_<hash of its go.mod/go.sum>`` beside the stack's."""
-    tool = kueue_tool()
+def extra_bin_dir(tool: Tool) -> Path:
+    """An optional part's bin folder: ``<tool>_<go>_<hash of its go.mod/go.sum>`` beside the stack's."""
     gov = go_version()
     return cache_root() / "bin" / f"{tool.name}_{gov}_{tool_stamp(tool, gov)[:10]}"
 
 
-def kueue_is_built(path: Path | None = None) -> bool:
-    path = path or kueue_bin_dir()
-    return (path / "BUILD.json").is_file() and (path / "kueue").is_file()
+def extra_is_built(tool: Tool, path: Path | None = None) -> bool:
+    path = path or extra_bin_dir(tool)
+    return (path / "BUILD.json").is_file() and all((path / b).is_file() for b in tool.packages)
 
 
-def ensure_kueue_built(force: bool = False) -> Path:
-    """Return Kueue's bin folder, building the manager first if it is missing (progress on stderr)."""
-    target = kueue_bin_dir()
-    if kueue_is_built(target) and not force:
+def ensure_extra_built(tool: Tool, force: bool = False) -> Path:
+    """Return an optional part's bin folder, building its binary first if missing (progress on stderr)."""
+    target = extra_bin_dir(tool)
+    if extra_is_built(tool, target) and not force:
         return target
     with _lock(cache_root() / "bin" / ".build.lock"):
-        if kueue_is_built(target) and not force:
+        if extra_is_built(tool, target) and not force:
             return target
-        tool, go_ver = kueue_tool(), go_version()
-        log(f"building Kueue {KUEUE_VERSION}'s manager into {target} ({go_ver})")
+        go_ver = go_version()
+        log(f"building {tool.module}@{tool.version} into {target} ({go_ver})")
         probe_tool(tool)
         partial = target.with_name(target.name + ".partial")
         partial.mkdir(parents=True, exist_ok=True)
         took = go_build(tool, partial)
         return _finish(partial, target, go_ver, (tool,), {tool.name: took}, took)
+
+
+def kueue_bin_dir() -> Path:
+    """Kueue's bin folder: ``kueue-<version>_<go>_<hash of its go.mod/go.sum>`` beside the stack's."""
+    return extra_bin_dir(kueue_tool())
+
+
+def kueue_is_built(path: Path | None = None) -> bool:
+    return extra_is_built(kueue_tool(), path)
+
+
+def ensure_kueue_built(force: bool = False) -> Path:
+    """Return Kueue's bin folder, building the manager first if it is missing (progress on stderr)."""
+    return ensure_extra_built(kueue_tool(), force)
+
+
+def karpenter_bin_dir() -> Path:
+    """Karpenter's bin folder: ``karpenter-<version>_<go>_<hash>``; nothing shared with the other builds."""
+    return extra_bin_dir(karpenter_tool())
+
+
+def ensure_karpenter_built(force: bool = False) -> Path:
+    """Return Karpenter's bin folder (binary ``karpenter-kwok``), building it first if missing."""
+    return ensure_extra_built(karpenter_tool(), force)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -431,19 +479,20 @@ def main(argv: list[str] | None = None) -> int:
         "--with",
         dest="extras",
         action="append",
-        choices=("kueue",),
+        choices=tuple(EXTRAS),
         default=[],
-        help=f"also build an optional part: kueue (Kueue {KUEUE_VERSION}'s manager; its own bin folder)",
+        help=f"also build an optional part, each into its own bin folder: kueue (Kueue {KUEUE_VERSION}'s "
+        f"manager), karpenter (Karpenter {KARPENTER_VERSION} with its KWOK provider). Repeatable",
     )
     args = ap.parse_args(argv)
-    with_kueue = "kueue" in args.extras
+    extras = tuple(dict.fromkeys(args.extras))
     try:
         if args.probe_only:
-            probe(args.lws_version, with_kueue=with_kueue)
+            probe(args.lws_version, extras=extras)
             return 0
         print(ensure_built(force=args.force, lws_version=args.lws_version))
-        if with_kueue:
-            print(ensure_kueue_built(force=args.force))
+        for extra in extras:
+            print(ensure_extra_built(EXTRAS[extra](), force=args.force))
     except BuildError as exc:
         log(f"error: {exc}")
         return 1

@@ -80,14 +80,34 @@ def emulator() -> None:
     "--with",
     "extras",
     multiple=True,
-    type=click.Choice(["kueue"]),
-    help=f"Also run an optional part: kueue (Kueue {build.KUEUE_VERSION}'s manager, built on first use).",
+    type=click.Choice(["kueue", "karpenter"]),
+    help=f"Also run an optional part (built on first use; repeatable): kueue (Kueue {build.KUEUE_VERSION}'s "
+    f"manager), karpenter ({build.KARPENTER_VERSION} and its KWOK provider: NodePools make nodes).",
 )
 @click.option(
     "--kueue-config",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
     help="A Kueue Configuration file (its fields, camelCase) merged over the emulator's defaults.",
+)
+@click.option(
+    "--karpenter-instance-types",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Karpenter KWOK instance-types JSON file (default: one type gpu-8x-h100, 8 nvidia.com/gpu).",
+)
+@click.option(
+    "--karpenter-batch",
+    default="1s,10s",
+    show_default=True,
+    metavar="IDLE,MAX",
+    help="Karpenter's --batch-idle-duration and --batch-max-duration.",
+)
+@click.option(
+    "--karpenter-registration-delay",
+    default=None,
+    metavar="DURATION",
+    help="The KWOKNodeClass default's nodeRegistrationDelay (e.g. 30s): launch to Node created.",
 )
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_state_opt
@@ -106,12 +126,22 @@ def up(
     lws_version: str,
     extras: tuple[str, ...],
     kueue_config: Path | None,
+    karpenter_instance_types: Path | None,
+    karpenter_batch: str,
+    karpenter_registration_delay: str | None,
     output: str,
     state_dir: Path | None,
 ) -> None:
     """Start the stack (building it first if needed) and print the kubeconfig path."""
     if kueue_config is not None and "kueue" not in extras:
         raise click.UsageError("--kueue-config needs --with kueue")
+    if "karpenter" not in extras and (
+        karpenter_instance_types is not None or karpenter_registration_delay is not None
+    ):
+        raise click.UsageError("--karpenter-* options need --with karpenter")
+    batch_idle, sep, batch_max = karpenter_batch.partition(",")
+    if not sep or not batch_idle or not batch_max:
+        raise click.UsageError(f"--karpenter-batch wants IDLE,MAX (e.g. 1s,10s), got {karpenter_batch!r}")
     try:
         topo = nodes.parse_topology(topology)
     except ValueError as exc:
@@ -133,6 +163,11 @@ def up(
         lws_version=lws_version,
         kueue="kueue" in extras,
         kueue_config=_read_config(kueue_config),
+        karpenter="karpenter" in extras,
+        karpenter_instance_types=karpenter_instance_types,
+        karpenter_batch_idle=batch_idle,
+        karpenter_batch_max=batch_max,
+        karpenter_registration_delay=karpenter_registration_delay,
     )
     stack = Stack(state_dir)
     try:

@@ -37,6 +37,7 @@ from typing import Any
 import yaml
 
 from lwssim.emulator import audit, build, certs, nodes, stages
+from lwssim.emulator import karpenter as kp
 from lwssim.emulator import kueue as kq
 
 ORDER = (
@@ -48,6 +49,8 @@ ORDER = (
     "lwssim-kubelet",
     "lws-controller",
     "kueue",
+    "karpenter-bridge",
+    "karpenter",
 )
 LWS_GROUP = "leaderworkerset.x-k8s.io"
 
@@ -96,6 +99,12 @@ class Options:
     lws_version: str = build.LWS_VERSION  # which release's controller, CRDs and webhooks run
     kueue: bool = False  # also run Kueue's manager (lwssim/emulator/kueue.py)
     kueue_config: dict[str, Any] = field(default_factory=dict)  # Configuration fields over the defaults
+    karpenter: bool = False  # also run Karpenter with its KWOK provider (lwssim/emulator/karpenter.py)
+    karpenter_instance_types: Path | None = None  # None: the bundled GPU type (karpenter-instance-types.json)
+    karpenter_batch_idle: str = "1s"  # --batch-idle-duration (Karpenter's default)
+    karpenter_batch_max: str = "10s"  # --batch-max-duration (Karpenter's default)
+    karpenter_feature_gates: str | None = None  # --feature-gates; None: Karpenter's defaults
+    karpenter_registration_delay: str | None = None  # the KWOKNodeClass's nodeRegistrationDelay
 
 
 def _proc_start_ticks(pid: int) -> int | None:
@@ -318,6 +327,7 @@ class Stack:
         t_build = time.monotonic()
         bins = build.ensure_built(lws_version=opts.lws_version)
         kueue_bins = build.ensure_kueue_built() if opts.kueue else None
+        karpenter_bins = build.ensure_karpenter_built() if opts.karpenter else None
         build_s = time.monotonic() - t_build
         self.dir.mkdir(parents=True, exist_ok=True)
         self.procs = []
@@ -329,6 +339,10 @@ class Stack:
         }
         if kueue_bins is not None:
             self.info.update({"kueue_version": build.KUEUE_VERSION, "kueue_bin_dir": str(kueue_bins)})
+        if karpenter_bins is not None:
+            self.info.update(
+                {"karpenter_version": build.KARPENTER_VERSION, "karpenter_bin_dir": str(karpenter_bins)}
+            )
         self._save()
         t0 = time.monotonic()
         with _cleanup_on_failure(self):
@@ -559,7 +573,79 @@ class Stack:
         _wait("default ServiceAccount", lambda: _default_sa(api), opts.timeout_s, every)
         if opts.kueue:
             self.start_kueue(opts.kueue_config, opts.timeout_s, api=api)
+        if opts.karpenter:
+            self.start_karpenter(opts, api=api)
         log("emulator ready")
+
+    # ---- Karpenter ------------------------------------------------------------------------
+    def start_karpenter(self, opts: Options, api: Any = None) -> Proc:
+        """Install Karpenter's CRDs and the KWOKNodeClass ``default``, start the bridge and Karpenter in its
+        own network namespace; returns once its ``/readyz`` answers ok (caches synced, CRDs mapped)."""
+        from kubernetes import client
+        from kubernetes.client.rest import ApiException
+
+        api = api or self.api_client()
+        why = kp.namespaces_work()
+        if why is not None:
+            raise EmulatorError(
+                "Karpenter binds its metrics and health servers on every interface, so the emulator runs it "
+                f"in a network namespace of its own, and {why}"
+            )
+        try:
+            net = kp.net_dir(self.dir)
+            types = kp.read_instance_types(opts.karpenter_instance_types or kp.DEFAULT_INSTANCE_TYPES)
+        except ValueError as exc:
+            raise EmulatorError(str(exc)) from exc
+        t0 = time.monotonic()
+        crds = kp.crds(kp.module_dir())
+        for crd in crds:
+            _apply_crd(api, crd)
+        _wait(
+            "Karpenter CRDs established",
+            lambda: _crds_established(api, [c["metadata"]["name"] for c in crds]),
+            60,
+        )
+        body = kp.node_class(registration_delay=opts.karpenter_registration_delay)
+        with contextlib.suppress(ApiException):
+            client.CustomObjectsApi(api).create_cluster_custom_object(
+                kp.KWOK_GROUP, "v1alpha1", "kwoknodeclasses", body
+            )
+        types_path = self.dir / "karpenter-instance-types.json"
+        types_path.write_text(json.dumps(types, indent=2))
+        net.mkdir(parents=True, exist_ok=True)
+        bins = Path(self.info.get("karpenter_bin_dir") or build.ensure_karpenter_built())
+        self.info.update(
+            {
+                "karpenter_version": build.KARPENTER_VERSION,
+                "karpenter_bin_dir": str(bins),
+                "karpenter_instance_types": str(types_path),
+                "karpenter_node_class": kp.NODE_CLASS,
+            }
+        )
+        api_port = self.info["ports"]["apiserver"]
+        # The bridges are this package's code: run the same copy of it, whatever the folder they start in.
+        root = str(Path(kp.__file__).resolve().parents[2])
+        path = os.pathsep.join(x for x in (root, os.environ.get("PYTHONPATH")) if x)
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONPATH": path}
+        bridge = self._start("karpenter-bridge", kp.bridge_argv(net, api_port), env=env)
+        _wait("Karpenter bridge socket", lambda: (net / "api.sock").is_socket(), 20, [bridge])
+        argv = kp.argv(
+            bins / "karpenter-kwok",
+            types_path,
+            opts.karpenter_batch_idle,
+            opts.karpenter_batch_max,
+            opts.karpenter_feature_gates,
+        )
+        proc = self._start("karpenter", kp.wrapped_argv(net, api_port, argv), env=env)
+        _wait(
+            "Karpenter /readyz",
+            lambda: kp.unix_http_get(net / "health.sock", "/readyz") == b"ok",
+            opts.timeout_s,
+            [bridge, proc],
+        )
+        self._save()
+        log(f"Karpenter {build.KARPENTER_VERSION} (KWOK provider) ready in {time.monotonic() - t0:.1f}s")
+        return proc
 
     # ---- Kueue ----------------------------------------------------------------------------
     def kueue_config(self, user: dict[str, Any] | None = None) -> dict[str, Any]:

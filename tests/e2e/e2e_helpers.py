@@ -111,18 +111,22 @@ def kubectl_path(stack: Stack) -> Path:
 
 
 @contextlib.contextmanager
-def running_stack(lws_version: str = build.LWS_VERSION, kueue: bool = False) -> Iterator[Stack]:
-    """A stack of its own for this pytest process and LWS release (with Kueue's manager if ``kueue``),
-    stopped (by PID) whatever happens."""
+def running_stack(
+    lws_version: str = build.LWS_VERSION, kueue: bool = False, karpenter: bool = False, nodes: int = 4
+) -> Iterator[Stack]:
+    """A stack of its own for this pytest process and LWS release (with Kueue's manager if ``kueue``, with
+    Karpenter's KWOK provider if ``karpenter``; ``nodes`` static nodes), stopped (by PID) whatever happens."""
     suffix = "" if lws_version == build.LWS_VERSION else f"{lws_version}-"
     suffix += "kueue-" if kueue else ""
+    suffix += "karpenter-" if karpenter else ""
     # The PID stays the last segment of the folder name: _reap_orphans reads it.
     stack = Stack(build.cache_root() / f"emulator-e2e-{suffix}{os.getpid()}")
     opts = Options(
-        node_spec=NodeSpec(count=4, gpus_per_node=8, topology={RACK: 2}),
+        node_spec=NodeSpec(count=nodes, gpus_per_node=8, topology={RACK: 2}),
         timeout_s=240,
         lws_version=lws_version,
         kueue=kueue,
+        karpenter=karpenter,
     )
 
     def on_signal(signum: int, _frame: Any) -> None:

@@ -357,6 +357,7 @@ def observe_karpenter_scale_up(
         "replicas": replicas,
         "size": size,
         "lws_created_at": made["metadata"]["creationTimestamp"],
+        "t0": rec.t0,  # epoch seconds of the create (watch times count from it)
         **snap,
         "first_pod_s": min(created),
         "last_pod_s": max(created),
@@ -399,6 +400,7 @@ def observe_karpenter_scale_down(
         "lws": lws,
         "replicas": replicas,
         "generation": out["metadata"].get("generation"),
+        "t0": rec.t0,  # epoch seconds of the scale call (watch times count from it)
         **snap,
         "nodeclaims_before": sorted(before),
         "nodeclaims_left": sorted(left),

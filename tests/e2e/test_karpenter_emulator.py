@@ -95,17 +95,26 @@ def test_scale_up_one_node_per_pod(scale_up: dict[str, Any]) -> None:
     assert scale_up["first_nodeclaim_s"] >= scale_up["first_pod_s"]
 
 
-def test_scale_down_removes_empty_nodes(stack: Stack, scale_up: dict[str, Any], out_dir: Path) -> None:
+@pytest.fixture(scope="module")
+def scale_down(stack: Stack, scale_up: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    # One node at a time (the default budget, 10 % of 8 nodes rounded up) about 25 s apart: ~130 s for 4.
+    record = observe_karpenter_scale_down(stack, LWS, replicas=1, expect_gone=SIZE, timeout_s=200)
+    path = out_dir / "karpenter-scale-down.json"
+    path.write_text(json.dumps(record, indent=2, sort_keys=True))
+    return record
+
+
+def test_scale_down_removes_empty_nodes(
+    scale_up: dict[str, Any], scale_down: dict[str, Any], out_dir: Path
+) -> None:
     group1 = {p["node"] for p in scale_up["pods"].values() if p["group"] == "1"}
     group0 = {p["node"] for p in scale_up["pods"].values() if p["group"] == "0"}
     claims_of = {n["nodeclaim"]: name for name, n in scale_up["nodes"].items()}
     claims1 = {c for c, node in claims_of.items() if node in group1}
     claims0 = {c for c, node in claims_of.items() if node in group0}
     assert len(claims1) == SIZE and len(claims0) == SIZE
-    # One node at a time (the default budget, 10 % of 8 nodes rounded up) about 25 s apart: ~130 s for 4.
-    record = observe_karpenter_scale_down(stack, LWS, replicas=1, expect_gone=SIZE, timeout_s=200)
+    record = scale_down
     path = out_dir / "karpenter-scale-down.json"
-    path.write_text(json.dumps(record, indent=2, sort_keys=True))
     gone = {n for n, row in record["nodeclaims"].items() if "deleted" in row["watch"]}
     lines = [f"\nscale-down record: {path}"]
     for name in sorted(gone):
@@ -136,3 +145,86 @@ def test_scale_down_removes_empty_nodes(stack: Stack, scale_up: dict[str, Any], 
     )
     for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
         assert start >= end - 0.5, spans
+
+
+# -- agreement: the simulator's Karpenter model against the real one, on the same case ------------------
+
+SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "e2e" / "karpenter-scale-up-down.yaml"
+BATCH_SLACK_S = 1.0  # the first NodeClaim: the batch window closing, API and watch latency
+BIND_SLACK_S = 1.5  # the last pod bound: the same plus launch and registration draws
+POLL_S = 10.0  # the disruption controller's poll: its phase against the LWS create differs from run to run
+SPACING_SLACK_S = 3.0
+
+
+def simulate_case(scale_at: float) -> tuple[Any, dict[str, Any]]:
+    """The scenario with its scale event at ``scale_at`` (seconds after the LWS create), simulated."""
+    from dataclasses import replace
+
+    from lwssim.analysis.report import build_report
+    from lwssim.engine.world import simulate
+    from lwssim.manifests.scenario import load_scenario
+
+    scenario = load_scenario(SCENARIO)
+    scenario = replace(scenario, scales=tuple(replace(s, at=scale_at) for s in scenario.scales))
+    timeline = simulate(scenario)
+    return timeline, build_report(timeline)
+
+
+def test_simulator_agrees_with_karpenter(scale_up: dict[str, Any], scale_down: dict[str, Any]) -> None:
+    from lwssim import timeline as tl
+
+    scale_at = scale_down["t0"] - scale_up["t0"]
+    timeline, report = simulate_case(scale_at)
+    claims = [r for r in timeline.records if r.kind == tl.NODECLAIM_CREATED]
+    bound = {r.subject: (r.t, str(r.get("node"))) for r in timeline.records if r.kind == tl.POD_SCHEDULED}
+    deleted = sorted((r.t, r.subject) for r in timeline.records if r.kind == tl.NODE_DELETED)
+    real_ncs = scale_up["nodeclaims"]
+    real_pods = scale_up["pods"]
+    rows = [
+        ("NodeClaims launched", len(real_ncs), len(claims)),
+        ("first NodeClaim (s)", scale_up["first_nodeclaim_s"], min(r.t for r in claims)),
+        (
+            "last pod bound (s)",
+            max(p["watch"]["scheduled"] for p in real_pods.values()),
+            max(t for t, _ in bound.values()),
+        ),
+    ]
+    # Scale-down: which group's nodes go, how many, when the first goes and how far apart.
+    real_gone = sorted(
+        (row["watch"]["deleted"], name)
+        for name, row in scale_down["nodeclaims"].items()
+        if "deleted" in row["watch"]
+    )
+    node_of_claim = {n["nodeclaim"]: name for name, n in scale_up["nodes"].items()}
+    real_group_gone = {
+        p["group"] for p in real_pods.values() for _, c in real_gone if p["node"] == node_of_claim.get(c)
+    }
+    sim_group_gone = {
+        str(r.group)
+        for r in timeline.records
+        if r.kind == tl.POD_SCHEDULED and any(n == r.get("node") for _, n in deleted)
+    }
+    real_first = scale_at + real_gone[0][0]
+    rows += [
+        ("nodes removed", len(real_gone), len(deleted)),
+        ("first node removed (s from create)", real_first, deleted[0][0] if deleted else None),
+    ]
+    real_gaps = [b[0] - a[0] for a, b in zip(real_gone, real_gone[1:], strict=False)]
+    sim_gaps = [b[0] - a[0] for a, b in zip(deleted, deleted[1:], strict=False)]
+    rows.append(
+        ("gaps between removals (s)", [round(g, 1) for g in real_gaps], [round(g, 1) for g in sim_gaps])
+    )
+    print("\nagreement with Karpenter v1.14.1 (real | simulated):")
+    for what, real, sim in rows:
+        print(f"  {what}: {real} | {sim}")
+    assert len(claims) == len(real_ncs) == REPLICAS * SIZE
+    assert abs(min(r.t for r in claims) - scale_up["first_nodeclaim_s"]) <= BATCH_SLACK_S
+    assert len({n for _, n in bound.values()}) == REPLICAS * SIZE  # one pod per new node, as on the stack
+    last_real = max(p["watch"]["scheduled"] for p in real_pods.values())
+    assert abs(max(t for t, _ in bound.values()) - last_real) <= BIND_SLACK_S
+    assert report["workloads"][0]["groupsServing"] == 1 and report["nodesOverTime"][-1][1] == SIZE
+    assert len(deleted) == len(real_gone) == SIZE
+    assert sim_group_gone == real_group_gone == {"1"}
+    assert abs(deleted[0][0] - real_first) <= POLL_S + 1.0
+    for real_gap, sim_gap in zip(real_gaps, sim_gaps, strict=True):
+        assert abs(real_gap - sim_gap) <= SPACING_SLACK_S, (real_gaps, sim_gaps)

@@ -32,7 +32,15 @@ class Karpenter:
     ) -> None:
         grown = [p for p in pools if p.autoscaled]
         fleet = Fleet(cluster, grown)
-        self.claims = NodeClaims(cluster, provisioning, rng, fleet, scheduler.node_replaced)
+        self.claims = NodeClaims(
+            cluster,
+            provisioning,
+            rng,
+            fleet,
+            scheduler.node_replaced,
+            scheduler.node_changed,
+            scheduler.cache.pods_on,
+        )
         nodes = cluster.nodes
         pool_row: dict[str, int] = {}
         for pool in grown:

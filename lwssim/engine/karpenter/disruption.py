@@ -10,7 +10,8 @@ kubernetes-sigs/karpenter v1.14.1 (docs/autoscaling-semantics.md §1.4):
   NodePool's nodes rounded up, less the nodes already being disrupted), then validated again after
   ``commandValidationDelay`` (15 s, ``consolidation.go``): a node that took a pod meanwhile is kept.
 - Executed (``queue.go``): the node is tainted ``karpenter.sh/disrupted:NoSchedule`` and its NodeClaim
-  deleted; with no pods to drain, the instance and the Node go at once.
+  deleted; with no pods to drain, the instance and the Node go after the termination controller's
+  ``MinDrainTime`` (5 s, ``node/termination/controller.go``; ``nodeclaim.py``).
 A pool's first ``min`` nodes are not Karpenter's and are never candidates.
 """
 
@@ -58,19 +59,28 @@ class Disruption:
         return not self.cache.pods_on(claim.row)
 
     def _empty_candidates(self) -> list[NodeClaim]:
-        by_pool: dict[str, list[NodeClaim]] = {}
+        """The empty consolidatable nodes each NodePool's budget lets go now, oldest first."""
+        ready = [c for c in self.claims.empty if self._consolidatable(c)]
+        if not ready:
+            return []
+        # Budgets: of every node of the NodePool, those being disrupted already count against it.
+        total: dict[str, int] = {}
+        going: dict[str, int] = {}
         for c in self.claims.claims:
             if c.node_pool is not None:
-                by_pool.setdefault(c.node_pool.name, []).append(c)
+                name = c.node_pool.name
+                total[name] = total.get(name, 0) + 1
+                going[name] = going.get(name, 0) + c.deleting
+        allowed = {
+            c.node_pool.name: c.node_pool.disruption.allowed(total[c.node_pool.name])
+            - going[c.node_pool.name]
+            for c in ready
+            if c.node_pool is not None
+        }
         chosen: list[NodeClaim] = []
-        for claims in by_pool.values():
-            np_ = claims[0].node_pool
-            assert np_ is not None
-            allowed = np_.disruption.allowed(len(claims)) - sum(1 for c in claims if c.deleting)
-            for c in claims:
-                if allowed <= 0:
-                    break
-                if self._consolidatable(c) and self._empty(c):
-                    chosen.append(c)
-                    allowed -= 1
+        for c in ready:
+            assert c.node_pool is not None
+            if allowed[c.node_pool.name] > 0 and self._empty(c):
+                chosen.append(c)
+                allowed[c.node_pool.name] -= 1
         return chosen

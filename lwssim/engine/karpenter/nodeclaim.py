@@ -24,9 +24,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lwssim.engine.context import Cluster
+from lwssim.engine.objects import FAILED, SUCCEEDED, Pod
+from lwssim.engine.store import DELETED
 from lwssim.engine.tasks import Task
 from lwssim.model.autoscaling import KarpenterNodePool
 from lwssim.model.cluster import NodePool
+from lwssim.model.pod import Taint
 from lwssim.model.quantity import GPU
 from lwssim.model.timing import NodeProvisioning
 from lwssim.timeline import (
@@ -39,6 +42,9 @@ from lwssim.timeline import (
 )
 
 INSUFFICIENT_CAPACITY = "InsufficientCapacityError"
+POD_EVENT_DEDUPE = 10.0  # podevents/controller.go: dedupeTimeout
+MIN_DRAIN_TIME = 5.0  # node/termination/controller.go: MinDrainTime
+DISRUPTED_TAINT = Taint("karpenter.sh/disrupted", "", "NoSchedule")  # apis/v1/taints.go
 
 
 @dataclass(eq=False)
@@ -103,11 +109,14 @@ class NodeClaims:
         rng: np.random.Generator,
         fleet: Fleet,
         node_replaced: Callable[[int], None],
+        node_changed: Callable[[int], None],
+        pods_on: Callable[[int], list[Pod]],
     ) -> None:
         self.env, self.nodes, self.timeline = cluster.env, cluster.nodes, cluster.timeline
         self.provisioning, self.rng, self.fleet = provisioning, rng, fleet
-        self.node_replaced = node_replaced
+        self.node_replaced, self.node_changed, self.pods_on = node_replaced, node_changed, pods_on
         self.claims: list[NodeClaim] = []  # alive, in creation order
+        self.empty: dict[NodeClaim, None] = {}  # initialized claims whose node holds no pod, in order
         self.by_node: dict[str, NodeClaim] = {}
         self.unavailable_until: dict[str, float] = {}  # pool -> when its offering may be tried again
         self.changed: Callable[[], None] = lambda: None  # the provisioner's trigger
@@ -115,12 +124,42 @@ class NodeClaims:
         self._ready = provisioning.node_ready.sampler(rng)
         self._gpus = provisioning.gpu_allocatable.sampler(rng)
         self._stockout = provisioning.stockout_probability
+        self._pod_events: dict[int, tuple[bool, bool]] = {}  # bound pods: (terminating, terminal) seen
+        cluster.store.watch("Pod", self._on_pod)
+
+    def _on_pod(self, event: str, pod: Pod) -> None:  # type: ignore[override]
+        """Which nodes are empty (after kube-scheduler's cache, whose watch comes first), and the nodeclaim
+        podevents controller (``podevents/controller.go``): ``status.lastPodEventTime`` is set when a pod
+        is bound to the node, starts terminating or turns terminal, unless it was set less than 10 s ago
+        (``dedupeTimeout``)."""
+        if pod.node is None:
+            return
+        uid, seen = pod.uid, self._pod_events
+        if event == DELETED:
+            seen.pop(uid, None)
+        claim = self.by_node.get(pod.node)
+        if claim is None or claim.row is None:
+            return
+        if event != DELETED:
+            state = (pod.deleting, pod.phase in (SUCCEEDED, FAILED))
+            before = seen.get(uid)
+            seen[uid] = state
+            newly = before is None or (state[0] and not before[0]) or (state[1] and not before[1])
+            now = self.env.now
+            if newly and (claim.last_pod_event == 0.0 or now - claim.last_pod_event >= POD_EVENT_DEDUPE):
+                claim.last_pod_event = now
+        if event == DELETED or pod.phase in (SUCCEEDED, FAILED):
+            if claim.initialized and not self.pods_on(claim.row):
+                self.empty[claim] = None
+        else:
+            self.empty.pop(claim, None)
 
     def adopt(self, pool: NodePool, node_pool: KarpenterNodePool | None, row: int) -> None:
         """A node present at the start: initialized, its last pod event at 0."""
         claim = NodeClaim(self.nodes.names[row], pool, node_pool, self.capacity_of(pool), row, True, True)
         self.claims.append(claim)
         self.by_node[claim.name] = claim
+        self.empty[claim] = None
 
     def capacity_of(self, pool: NodePool) -> np.ndarray:
         vec = np.zeros(len(self.nodes.resources), dtype=np.int64)
@@ -189,20 +228,36 @@ class NodeClaims:
             self.node_replaced(row)
         claim.initialized = True
         claim.last_pod_event = max(claim.last_pod_event, env.now)
+        if not self.pods_on(row):
+            self.empty[claim] = None
         self.timeline.add(env.now, NODE_INITIALIZED, claim.name, pool=pool.name)
         self.changed()
 
     def delete(self, claim: NodeClaim, reason: str) -> None:
-        """The NodeClaim and its Node are deleted (the node holds no pods): the row is free again."""
+        """Disrupt an empty node: taint it ``karpenter.sh/disrupted:NoSchedule`` and delete its NodeClaim;
+        the termination controller drains it (nothing to drain) but waits ``MinDrainTime`` for pods bound
+        before the scheduler saw the taint, then the instance and the Node go and the row is free again."""
         claim.deleting = True
-        if claim.row is not None:
-            self.nodes.remove_node(claim.row)
-            self.fleet.give(claim.pool.name, claim.row)
-            self.node_replaced(claim.row)
+        self.empty.pop(claim, None)
+        row = claim.row
+        if row is not None:
+            self.nodes.set_extra_taints(row, (DISRUPTED_TAINT,))
+            self.node_changed(row)
+        Task(self.env, self._terminate(claim, reason))
+
+    def _terminate(self, claim: NodeClaim, reason: str):
+        yield self.env.timeout(MIN_DRAIN_TIME)
+        row = claim.row
+        if row is not None:
+            self.nodes.remove_node(row)
+            self.fleet.give(claim.pool.name, row)
+            self.node_replaced(row)
+        self.by_node.pop(claim.name, None)
+        self.claims.remove(claim)
         self.timeline.add(self.env.now, NODE_DELETED, claim.name, pool=claim.pool.name, reason=reason)
-        self._forget(claim)
 
     def _forget(self, claim: NodeClaim) -> None:
         claim.deleting = True
+        self.empty.pop(claim, None)
         self.claims.remove(claim)
         self.by_node.pop(claim.name, None)

@@ -21,6 +21,8 @@ cases lwssim accepts (topology keys other than the hostname are refused with aut
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import simpy
 
@@ -28,13 +30,23 @@ from lwssim.engine.context import Cluster
 from lwssim.engine.karpenter.nodeclaim import NodeClaim, NodeClaims
 from lwssim.engine.objects import Pod
 from lwssim.engine.scheduling.framework import SCHEDULING_GATED, Scheduler
-from lwssim.engine.store import DELETED, MODIFIED
+from lwssim.engine.store import DELETED
 from lwssim.engine.tasks import Task
 from lwssim.model.autoscaling import Autoscaling, KarpenterNodePool
 from lwssim.model.cluster import NodePool
 from lwssim.timeline import NODES_NOT_LAUNCHED
 
 POD_REQUEUE = 10.0  # provisioning/controller.go: PodController RequeueAfter
+
+
+@dataclass
+class _Bin:
+    """A node a solve may put pods on: one in flight (``pods`` None) or one it launches."""
+
+    pool: NodePool
+    room: list[int]  # free per node table resource column
+    pods: list[str] | None
+    node_pool: KarpenterNodePool | None = None
 
 
 class Provisioner:
@@ -75,10 +87,6 @@ class Provisioner:
         if pod.uid in self.pending and (event == DELETED or pod.node is not None or pod.deleting):
             del self.pending[pod.uid]
             self.why.pop(pod.uid, None)
-        if pod.node is not None and event in (MODIFIED, DELETED):
-            claim = self.claims.by_node.get(pod.node)
-            if claim is not None:  # nodeclaim podevents controller: status.lastPodEventTime
-                claim.last_pod_event = self.env.now
 
     def trigger(self) -> None:
         if self._wake is not None and not self._wake.triggered:
@@ -131,47 +139,55 @@ class Provisioner:
             return
         cache, nodes = self.cache, self.nodes
         pods.sort(key=lambda p: (-self._cpu_mem(p)[0], -self._cpu_mem(p)[1], p.uid))
-        # Existing nodes: what kube-scheduler's cache has free, on nodes that are initialized.
         in_flight = [c for c in self.claims.claims if c.in_flight]
-        flight_rows = {c.row for c in in_flight if c.row is not None}
+        flight_rows = [c.row for c in in_flight if c.row is not None]
+        # Existing nodes: what kube-scheduler's cache has free, on nodes that are initialized.
         free = {col: nodes.free_by_res[col].copy() for col in range(len(nodes.resources))}
-        flight_free = [self._free_of(c) for c in in_flight]
-        flight_pods: list[list[str]] = [[] for _ in in_flight]
+        # Bins: nodes in flight, then the NodeClaims this solve launches; their room only shrinks, so a
+        # shape that did not fit a bin never fits it later in the solve (where each shape resumes).
+        bins: list[_Bin] = [_Bin(c.pool, self._free_of(c), None) for c in in_flight]
+        resume: dict[int, int] = {}
+        no_existing: set[int] = set()
+        fits_pool: dict[tuple[int, str], bool] = {}
         counts = self._pool_counts()
         used = self._pool_usage()
-        new: list[tuple[NodeClaim | None, KarpenterNodePool, np.ndarray, list[str]]] = []
         now = self.env.now
         for pod in pods:
             shape = cache.shape(pod)
-            needs = shape.needs
-            ok = (shape.stage == 0).copy()
-            for row in flight_rows:
-                ok[row] = False
-            for col, need in needs:
-                ok &= free[col] >= need
-            hits = np.flatnonzero(ok)
-            if len(hits):
-                i = int(hits[0])
+            key, needs = id(shape), shape.needs
+            if key not in no_existing:
+                ok = shape.stage == 0
+                if flight_rows:
+                    ok = ok.copy()
+                    ok[flight_rows] = False
                 for col, need in needs:
-                    free[col][i] -= need
-                self.why.pop(pod.uid, None)
-                continue
-            placed = False
-            for k, claim in enumerate(in_flight):
-                if self._fits(pod, needs, claim.pool, flight_free[k]):
+                    ok = ok & (free[col] >= need)
+                hits = np.flatnonzero(ok)
+                if len(hits):
+                    i = int(hits[0])
                     for col, need in needs:
-                        flight_free[k][col] -= need
-                    flight_pods[k].append(pod.name)
+                        free[col][i] -= need
+                    self.why.pop(pod.uid, None)
+                    continue
+                no_existing.add(key)
+            placed = False
+            k = resume.get(key, 0)
+            while k < len(bins):
+                b = bins[k]
+                compatible = fits_pool.get((key, b.pool.name))
+                if compatible is None:
+                    compatible = fits_pool[key, b.pool.name] = cache.passes_static_at(
+                        pod, self.pool_row[b.pool.name]
+                    )
+                if compatible and all(b.room[col] >= need for col, need in needs):
+                    for col, need in needs:
+                        b.room[col] -= need
+                    if b.pods is not None:
+                        b.pods.append(pod.name)
                     placed = True
                     break
-            if not placed:
-                for _, np_, room, names in new:
-                    if self._fits(pod, needs, self.pools[np_.pool], room):
-                        for col, need in needs:
-                            room[col] -= need
-                        names.append(pod.name)
-                        placed = True
-                        break
+                k += 1
+            resume[key] = k
             if placed:
                 self.why.pop(pod.uid, None)
                 continue
@@ -181,11 +197,11 @@ class Provisioner:
                 why = self._cannot_launch(pod, needs, np_, pool, counts, used, now)
                 if why is None:
                     room = self.claims.capacity_of(pool)
+                    used[np_.name] = used[np_.name] + room
                     for col, need in needs:
                         room[col] -= need
-                    new.append((None, np_, room, [pod.name]))
+                    bins.append(_Bin(pool, room.tolist(), [pod.name], np_))
                     counts[pool.name] += 1
-                    used[np_.name] = used[np_.name] + self.claims.capacity_of(pool)
                     placed = True
                     break
                 reasons.append(f"NodePool {np_.name}: {why}")
@@ -196,24 +212,20 @@ class Provisioner:
                 if self.why.get(pod.uid) != why:  # recorded when the reason changes
                     pod.record(self.timeline, now, NODES_NOT_LAUNCHED, reason=why)
                 self.why[pod.uid] = why
-        for _, np_, _, names in new:
-            self.claims.create(self.pools[np_.pool], np_, names)
+        for b in bins[len(in_flight) :]:
+            assert b.node_pool is not None and b.pods is not None
+            self.claims.create(b.pool, b.node_pool, b.pods)
 
     def _cpu_mem(self, pod: Pod) -> tuple[int, int]:
         return self.cache.shape(pod).cpu_mem
 
-    def _free_of(self, claim: NodeClaim) -> np.ndarray:
-        room = claim.capacity.copy()
+    def _free_of(self, claim: NodeClaim) -> list[int]:
+        room = claim.capacity.tolist()
         if claim.row is not None:
             for pod in self.cache.pods_on(claim.row):
                 for col, need in self.cache.needs_of(pod):
                     room[col] -= need
         return room
-
-    def _fits(self, pod: Pod, needs, pool: NodePool, room: np.ndarray) -> bool:  # noqa: ANN001
-        return all(room[col] >= need for col, need in needs) and self.cache.passes_static_at(
-            pod, self.pool_row[pool.name]
-        )
 
     def _pool_counts(self) -> dict[str, int]:
         """Nodes of each autoscaled pool: present and in flight."""

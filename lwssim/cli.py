@@ -435,7 +435,7 @@ def plan(
 
     from lwssim import runner
     from lwssim.analysis.report import to_json
-    from lwssim.plan import PoolNodes, Targets, cluster_queue_quota, search
+    from lwssim.plan import Targets, cluster_queue_quota, pool_dimension, search
     from lwssim.plan.progress import RichProgress
     from lwssim.plan.report import to_dict
     from lwssim.render.plan import recommended
@@ -452,7 +452,9 @@ def plan(
         raise InputError(scenario, "--min", f"{min_count} is above --max {max_count}")
     loaded = runner.seeded(loaded, seed)
     dimension = (
-        PoolNodes(pool) if pool is not None else cluster_queue_quota(loaded, cluster_queue, resource, flavor)
+        pool_dimension(loaded, pool)
+        if pool is not None
+        else cluster_queue_quota(loaded, cluster_queue, resource, flavor)
     )
     targets = Targets(target_availability, target_time_to_serving, quantile)
     with contextlib.ExitStack() as stack:

@@ -238,3 +238,34 @@ def test_node_expectations_measure_the_report_and_refuse_a_workload_or_no_autosc
     fixed["spec"]["expect"] = [{"nodesAtEnd": {"equals": 8}}]
     with pytest.raises(InputError, match="needs spec.cluster.autoscaling"):
         validate_expectations(load(fixed))
+
+
+def test_plan_of_an_autoscaled_pool_sizes_the_warm_minimum_and_costs_the_nodes_the_runs_had(tmp_path):
+    from lwssim.plan import Targets, WarmNodes, plan, pool_dimension
+
+    d = doc(replicas=1, count=0, events=[{"at": "20m", "scale": {"workload": "llm", "replicas": 2}}])
+    d["spec"]["cluster"]["nodePools"][0]["costPerNodeHour"] = 10.0
+    scenario = load(d)
+    assert isinstance(pool_dimension(scenario, "h100"), WarmNodes)
+    result = plan(
+        scenario, pool_dimension(scenario, "h100"), targets=Targets(0.98, None), runs=4, hi=8, jobs=1
+    )
+    assert result["dimension"] == "warmNodes"
+    by = {c["count"]: c for c in result["candidates"]}
+    # Warm nodes serve the scale-up at once; without them group 1 waits for 4 new nodes (and its pull).
+    assert result["recommendedCount"] == 8  # 4 warm for group 0 are not enough: group 1 needs its own
+    assert by[0]["availability"]["mean"] < by[result["recommendedCount"]]["availability"]["mean"]
+    # Cost per hour from the node-hours each run provisioned: 8 warm nodes cost 8 × 10 for the whole hour
+    if 8 in by:
+        assert by[8]["costPerHour"] == pytest.approx(80.0)
+    assert by[0]["costPerHour"] < 80.0
+    assert result["recommendedMax"] == 8
+    assert result["recommendedCostPerHour"] == by[result["recommendedCount"]]["costPerHour"]
+
+
+def test_warm_plan_refuses_a_max_above_the_pool(tmp_path):
+    from lwssim.plan import Targets, plan, pool_dimension
+
+    scenario = load(doc())
+    with pytest.raises(InputError, match="above pool h100's max"):
+        plan(scenario, pool_dimension(scenario, "h100"), targets=Targets(0.99, None), runs=2, hi=40, jobs=1)

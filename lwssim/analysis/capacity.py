@@ -5,6 +5,8 @@
   nodes deleted (deleted).
 - ``nodesOverTime``: Node objects over time (what ``kubectl get nodes`` counts): the nodes at the start,
   then +1 when a node registers, −1 when it is deleted.
+- ``nodeHours.provisioned``: node-hours billed, counted as ``gpuHours.provisioned`` counts GPUs (what a
+  per-node price multiplies).
 - ``gpuHours.provisioned``: GPUs of every instance while it is billed: nodes at the start from 0, a new
   one from its instance running (NodeLaunched) to its deletion or the horizon; a launch that failed
   is not billed.
@@ -31,6 +33,7 @@ def capacity_report(timeline: Timeline) -> dict:
     start_gpus = as_int(timeline.cluster.get("gpus", 0))
     over_time: list[list] = [[0.0, count]]
     billed = start_gpus * horizon  # GPU-seconds
+    node_seconds = count * horizon
     launched: dict[str, tuple[float, int]] = {}
     sizes = {w.name: w.size for w in timeline.workloads}
     gpus_of: dict[str, int] = {}
@@ -65,8 +68,10 @@ def capacity_report(timeline: Timeline) -> dict:
             if r.subject in launched:
                 t0, gpus = launched.pop(r.subject)
                 billed += gpus * (r.t - t0)
+                node_seconds += r.t - t0
             else:  # a node there from the start
                 billed -= _start_gpus(timeline, r.subject) * (horizon - r.t)
+                node_seconds -= horizon - r.t
             count -= 1
             over_time.append([r.t, count])
         elif kind == tl.NODE_LAUNCHED:
@@ -92,6 +97,7 @@ def capacity_report(timeline: Timeline) -> dict:
                 group_gpus[key] -= gpus_of.get(r.subject, 0)
     for t0, gpus in launched.values():
         billed += gpus * (horizon - t0)
+        node_seconds += horizon - t0
     for name, t0 in bound_at.items():
         allocated += gpus_of.get(name, 0) * (horizon - t0)
     for key in group_bound:
@@ -99,6 +105,7 @@ def capacity_report(timeline: Timeline) -> dict:
     return {
         "nodesOverTime": [[sec(t), n] for t, n in _last_per_instant(over_time)],
         "nodeClaims": claims,
+        "nodeHours": {"provisioned": round(node_seconds / 3600, HOURS_DECIMALS)},
         "gpuHours": {
             "provisioned": round(billed / 3600, HOURS_DECIMALS),
             "allocated": round(allocated / 3600, HOURS_DECIMALS),

@@ -10,7 +10,14 @@ reasons in words, variants.py the scenario with the pool's count or the queue's 
 from __future__ import annotations
 
 from lwssim.model.scenario import Scenario
-from lwssim.plan.dimension import ClusterQueueQuota, Dimension, PoolNodes, cluster_queue_quota
+from lwssim.plan.dimension import (
+    ClusterQueueQuota,
+    Dimension,
+    PoolNodes,
+    WarmNodes,
+    cluster_queue_quota,
+    pool_dimension,
+)
 from lwssim.plan.search import Progress, Search, search
 from lwssim.plan.stats import Targets
 
@@ -18,11 +25,13 @@ __all__ = [
     "ClusterQueueQuota",
     "Dimension",
     "PoolNodes",
+    "WarmNodes",
     "Progress",
     "Search",
     "Targets",
     "cluster_queue_quota",
     "plan",
+    "pool_dimension",
     "search",
 ]
 

@@ -29,6 +29,7 @@ from lwssim.plan.variants import find_pool, resource_lower_bound, with_pool_coun
 
 GPU = "nvidia.com/gpu"
 POOL_NODES, CLUSTER_QUEUE_QUOTA = "poolNodes", "clusterQueueQuota"  # CapacityPlan ``dimension``
+WARM_NODES = "warmNodes"
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,11 @@ class Dimension:
 
     def cost_per_hour(self, scenario: Scenario, size: int) -> float | None:
         return None
+
+    def cost_of_runs(self, scenario: Scenario, size: int, node_hours: list[float]) -> float | None:
+        """What a size costs per hour, given the node-hours each of its runs provisioned (an autoscaled
+        pool's cost follows its nodes over the run, not its size)."""
+        return self.cost_per_hour(scenario, size)
 
     def levers(self, scenario: Scenario) -> list[Lever]:
         """Scenario changes other than the size to try when no size meets the targets (levers.py)."""
@@ -122,6 +128,56 @@ class PoolNodes(Dimension):
 
     def with_lever(self, scenario: Scenario, lever: str) -> Scenario:
         return apply_lever(scenario, self.pool, lever)
+
+
+@dataclass(frozen=True)
+class WarmNodes(PoolNodes):
+    """The warm minimum of an autoscaled pool (``lwssim plan --pool`` on a pool with ``max``): the pool keeps
+    ``min`` = ``count`` = the size and the autoscaler adds the rest up to its ``max``. More warm nodes cost
+    more per hour and serve sooner; the plan's rows are that trade-off, costed by the node-hours its runs
+    provisioned."""
+
+    kind = WARM_NODES
+    thing = "warm node count"
+    more = "more warm nodes"
+
+    def apply(self, scenario: Scenario, size: int) -> Scenario:
+        return with_pool_count(scenario, self.pool, size, warm=True)
+
+    def words(self, size: int) -> str:
+        return f"{size} warm node" + ("" if size == 1 else "s")
+
+    def span(self, scenario: Scenario, lo: int | None, hi: int | None) -> Span:
+        """From --min (default 0) to --max (default the pool's max): the autoscaler adds what is missing,
+        so no warm count is ruled out by arithmetic."""
+        pool = find_pool(scenario, self.pool)
+        assert pool.max_count is not None
+        if hi is not None and hi > pool.max_count:
+            raise InputError(
+                scenario.path, "--max", f"{hi} warm nodes is above pool {pool.name}'s max ({pool.max_count})"
+            )
+        start = lo if lo is not None else 0
+        stop = hi if hi is not None else pool.max_count
+        if start > stop:
+            raise InputError(
+                scenario.path, "--min", f"{start} warm nodes is above pool {pool.name}'s max ({stop})"
+            )
+        return Span(start, stop, 1, 0, "the autoscaler launches the nodes warm capacity lacks")
+
+    def cost_of_runs(self, scenario: Scenario, size: int, node_hours: list[float]) -> float | None:
+        cost = find_pool(scenario, self.pool).cost_per_node_hour
+        if cost is None or not node_hours:
+            return None
+        hours = scenario.horizon / 3600
+        return round(cost * sum(node_hours) / len(node_hours) / hours, 2)
+
+
+def pool_dimension(scenario: Scenario, pool: str) -> PoolNodes:
+    """``--pool``: the node count of a fixed pool, the warm minimum of one that autoscales."""
+    found = find_pool(scenario, pool)
+    if found.autoscaled and scenario.cluster.autoscaling.enabled:
+        return WarmNodes(pool)
+    return PoolNodes(pool)
 
 
 def _beyond_node_limit(

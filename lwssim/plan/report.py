@@ -7,7 +7,7 @@ import numpy as np
 import lwssim
 from lwssim.engine.kueue.quota import quantity_string
 from lwssim.model.quantity import format_duration
-from lwssim.plan.dimension import ClusterQueueQuota, Dimension, PoolNodes
+from lwssim.plan.dimension import ClusterQueueQuota, Dimension, PoolNodes, WarmNodes
 from lwssim.plan.search import Candidate, Flatness, LeverTrial, Search, response
 from lwssim.plan.stats import SEQUENTIAL_RULE, bootstrap_ci, quantile
 
@@ -58,7 +58,9 @@ def candidate_dict(c: Candidate, s: Search) -> dict:
         "rejectedBy": c.rejected,
         "decidedBy": c.decided_by,
         "stoppedEarly": len(res) < c.total,
-        "costPerHour": s.dimension.cost_per_hour(s.scenario, c.size),
+        "costPerHour": s.dimension.cost_of_runs(
+            s.scenario, c.size, [r.node_hours for r in res if r.node_hours is not None]
+        ),
         "allServingRuns": sum(1 for r in res if r.all_serving),
         "nodeFailuresPerRun": _frac(sum(r.node_failures for r in res) / len(res)) if res else None,
         "meanOutageSeconds": _sec(sum(r.outage_seconds for r in res) / outages) if outages else None,
@@ -342,9 +344,7 @@ def to_dict(s: Search) -> dict:
             "timeToAllServingSeconds": s.targets.time_to_serving,
             "quantile": s.targets.quantile,
         },
-        "recommendedCostPerHour": None
-        if s.recommended is None
-        else d.cost_per_hour(s.scenario, s.recommended),
+        "recommendedCostPerHour": _recommended_cost(s),
         "search": method,
         "evaluated": s.order,
         "confidence": s.confidence,
@@ -355,4 +355,35 @@ def to_dict(s: Search) -> dict:
         "explanations": rep["explanations"] if rep else [],
         "explainedRun": {k: rep[k] for k in (d.size_key, "run", "seed")} if rep else None,
     }
+    if isinstance(d, WarmNodes):
+        doc["recommendedMax"], note = _recommended_max(s)
+        if note:
+            doc["notes"].append(note)
     return doc
+
+
+def _recommended_cost(s: Search) -> float | None:
+    """The recommendation's cost per hour (with autoscaling: from the node-hours its runs provisioned)."""
+    if s.recommended is None:
+        return None
+    chosen = next((c for c in s.candidates if c.size == s.recommended), None)
+    hours = [r.node_hours for r in chosen.results if r.node_hours is not None] if chosen else []
+    return s.dimension.cost_of_runs(s.scenario, s.recommended, hours)
+
+
+def _recommended_max(s: Search) -> tuple[int | None, str]:
+    """The pool's max to keep with the recommended warm count: the most nodes any of its runs had at once;
+    a note when that is the pool's max already (the max may bind: more might have been launched)."""
+    assert isinstance(s.dimension, WarmNodes)
+    chosen = next((c for c in s.candidates if c.size == s.recommended), None)
+    peaks = [r.peak_nodes for r in chosen.results if r.peak_nodes is not None] if chosen else []
+    if not peaks:
+        return None, ""
+    pool = next(p for p in s.scenario.cluster.pools if p.name == s.dimension.pool)
+    peak = max(peaks)
+    if pool.max_count is not None and peak >= pool.max_count:
+        return peak, (
+            f"the runs with {s.recommended} warm nodes reached pool {pool.name}'s max "
+            f"({pool.max_count} nodes): raise max to see whether more nodes would serve sooner"
+        )
+    return peak, ""

@@ -39,6 +39,9 @@ class RunResult:
     # A run that never had every group serving: explain's findings on its end, so the plan can say why
     # without simulating the run again.
     explained: dict | None = None
+    # With autoscaling: node-hours provisioned (billed) in the run, and the most nodes it had at once.
+    node_hours: float | None = None
+    peak_nodes: int | None = None
 
 
 def summarize_run(run: int, seed: int, timeline: Timeline, report: dict) -> RunResult:
@@ -61,6 +64,8 @@ def summarize_run(run: int, seed: int, timeline: Timeline, report: dict) -> RunR
         outage_seconds=lost,
         worst_workload=worst["name"] if worst else "",
         group_size=int(worst["size"]) if worst else 0,
+        node_hours=report["nodeHours"]["provisioned"] if "nodeHours" in report else None,
+        peak_nodes=max(n for _, n in report["nodesOverTime"]) if "nodesOverTime" in report else None,
     )
 
 

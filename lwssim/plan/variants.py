@@ -7,7 +7,7 @@ import math
 from dataclasses import replace
 
 from lwssim.errors import InputError
-from lwssim.model.cluster import Cluster, NodePool, expand_pool
+from lwssim.model.cluster import NodePool, expand_pool
 from lwssim.model.kueue import ClusterQueue, ResourceQuota
 from lwssim.model.scenario import Scenario
 
@@ -25,14 +25,16 @@ def find_pool(scenario: Scenario, name: str) -> NodePool:
     return pool
 
 
-def with_pool_count(scenario: Scenario, pool_name: str, count: int) -> Scenario:
-    """``scenario`` with ``pool_name`` holding ``count`` nodes.
+def with_pool_count(scenario: Scenario, pool_name: str, count: int, warm: bool = False) -> Scenario:
+    """``scenario`` with ``pool_name`` holding ``count`` nodes (``warm``: an autoscaled pool keeping them,
+    its ``min`` and starting ``count`` both ``count``).
 
     Pools are re-expanded in their order (so node names and generated topology labels are exactly what the
     loader gives for that count) and NodeList nodes are kept after them, as the loader orders them.
     Snapshot pods bound to a node the variant no longer has are dropped with it.
     """
-    pools = tuple(replace(p, count=count) if p.name == pool_name else p for p in scenario.cluster.pools)
+    changed = {"count": count, "min_count": count} if warm else {"count": count}
+    pools = tuple(replace(p, **changed) if p.name == pool_name else p for p in scenario.cluster.pools)
     pool_names = {p.name for p in pools}
     expanded = [n for p in pools for n in expand_pool(p)]
     extra = [n for n in scenario.cluster.nodes if n.pool not in pool_names]
@@ -48,7 +50,7 @@ def with_pool_count(scenario: Scenario, pool_name: str, count: int) -> Scenario:
     nodes = tuple(expanded + extra)
     names |= {n.name for n in extra}
     existing = tuple(p for p in scenario.cluster.existing_pods if p.node in names)
-    cluster = Cluster(pools=pools, nodes=nodes, existing_pods=existing)
+    cluster = replace(scenario.cluster, pools=pools, nodes=nodes, existing_pods=existing)
     return replace(scenario, cluster=cluster)
 
 

@@ -32,6 +32,7 @@ COLUMNS = (
 QUOTA = (
     "clusterQueueQuota"  # CapacityPlan ``dimension`` of a ClusterQueue quota plan (lwssim/plan/dimension.py)
 )
+WARM = "warmNodes"  # CapacityPlan ``dimension`` of an autoscaled pool's warm minimum
 COST = COLUMNS.index("Cost / hour")  # not shown for quota: quota is not billed
 
 
@@ -41,6 +42,11 @@ def _avail(v: float | None) -> str:
 
 def is_quota(plan: dict) -> bool:
     return plan.get("dimension") == QUOTA
+
+
+def is_warm(plan: dict) -> bool:
+    """A plan of an autoscaled pool's warm minimum: its cost per hour follows the nodes its runs had."""
+    return plan.get("dimension") == WARM
 
 
 def size_key(plan: dict) -> str:
@@ -67,11 +73,15 @@ def subject(plan: dict) -> str:
 def axis_label(plan: dict) -> str:
     if is_quota(plan):
         return f"nominal quota of {plan['resource']} in ClusterQueue {plan['clusterQueue']}"
+    if is_warm(plan):
+        return f"warm nodes in pool {plan['pool']}"
     return f"nodes in pool {plan['pool']}"
 
 
 def columns(plan: dict, names: tuple[str, ...] = COLUMNS) -> tuple[str, ...]:
-    """The candidate columns: quota plans show the quota first and no cost."""
+    """The candidate columns: quota plans show the quota first and no cost; warm plans say warm nodes."""
+    if is_warm(plan):
+        return ("Warm nodes", *names[1:])
     if not is_quota(plan):
         return names
     return (f"Quota ({plan['resource']})",) + tuple(c for i, c in enumerate(names) if i not in (0, COST))
@@ -109,9 +119,12 @@ def headline(plan: dict) -> str:
         span = f"{plan['range']['min']}..{plan['range']['max']}"
         return f"No node count of pool {plan['pool']} in {span} meets the targets."
     cost = plan.get("recommendedCostPerHour")
-    return (
-        f"Recommended: {n} nodes in pool {plan['pool']}" + (f" ({cost:,.2f} per hour)" if cost else "") + "."
-    )
+    what = f"{n} nodes in pool {plan['pool']}"
+    if is_warm(plan):
+        what = f"{n} warm nodes in pool {plan['pool']}"
+        if plan.get("recommendedMax") is not None:
+            what += f", max at least {plan['recommendedMax']} (the most its runs had at once)"
+    return f"Recommended: {what}" + (f" ({cost:,.2f} per hour)" if cost else "") + "."
 
 
 def _quota_headline(plan: dict) -> str:
@@ -179,6 +192,8 @@ TERMINAL_DROPPED = 5  # the 95% CI column: in JSON, Markdown and HTML, too wide 
 
 
 def terminal_headers(plan: dict) -> tuple[str, ...]:
+    if is_warm(plan):
+        return ("Warm\nnodes", *TERMINAL_HEADERS[1:])
     if not is_quota(plan):
         return TERMINAL_HEADERS
     return ("Quota",) + tuple(h for h in TERMINAL_HEADERS[1:] if h != "Cost/h")

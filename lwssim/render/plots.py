@@ -22,7 +22,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from lwssim import timeline as tl  # noqa: E402
 from lwssim.analysis.replay import Replay  # noqa: E402
 from lwssim.analysis.report import name_key  # noqa: E402
-from lwssim.render.plan import axis_label, is_quota, recommended, size_key, size_text  # noqa: E402
+from lwssim.render.plan import axis_label, is_quota, is_warm, recommended, size_key, size_text  # noqa: E402
 from lwssim.timeline import Timeline  # noqa: E402
 
 PHASES = ("pending", "pulling", "loading", "serving", "down", "removed")
@@ -186,7 +186,40 @@ def plan_figures(plan: dict) -> list[Figure]:
     cands = [c for c in plan["candidates"] if c["runs"]]
     if not cands:
         return []
-    return [_plan_availability(plan, cands), _plan_time(plan, cands)]
+    figures = [_plan_availability(plan, cands), _plan_time(plan, cands)]
+    if is_warm(plan) and any(c["costPerHour"] is not None for c in cands):
+        figures.append(_plan_tradeoff(plan, cands))
+    return figures
+
+
+def _plan_tradeoff(plan: dict, cands: list[dict]) -> Figure:
+    """What warm nodes buy: each warm count as a point of cost per hour against time to all serving (p95)
+    and mean availability, so a person can pick the trade-off."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    pts = [c for c in cands if c["costPerHour"] is not None]
+    pick = recommended(plan)
+    for ax, value, label in (
+        (left, lambda c: c["timeToAllServingSeconds"]["p95"], "time to all serving p95 (minutes)"),
+        (right, lambda c: c["availability"]["mean"], "mean availability"),
+    ):
+        shown = [(c, value(c)) for c in pts if value(c) is not None]
+        xs = [c["costPerHour"] for c, _ in shown]
+        ys = [v / 60.0 if "minutes" in label else v for _, v in shown]
+        ax.plot(xs, ys, "o-", color="#3182bd")
+        for (c, _), x, y in zip(shown, xs, ys, strict=True):
+            warm = c[size_key(plan)]
+            ax.annotate(str(warm), (x, y), textcoords="offset points", xytext=(4, 4), fontsize="small")
+            if warm == pick:
+                ax.scatter([x], [y], s=120, facecolors="none", edgecolors="#31a354", linewidths=2, zorder=3)
+        ax.set_xlabel("cost per hour")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    left.set_title("Warm nodes: cost against time to serving", loc="left", fontsize="medium")
+    right.set_title("and against availability (labels: warm nodes)", loc="left", fontsize="medium")
+    fig.tight_layout()
+    return Figure(
+        "tradeoff", "Warm nodes: cost per hour against time to serving and availability", figure_png(fig)
+    )
 
 
 def _mark_recommendation(ax, plan: dict) -> None:
@@ -218,7 +251,7 @@ def _placement_failures(ax, plan: dict, cands: list[dict], y: float) -> None:
 
 
 def _thing(plan: dict) -> str:
-    return "quota" if is_quota(plan) else "node count"
+    return "quota" if is_quota(plan) else "warm node count" if is_warm(plan) else "node count"
 
 
 def _plan_availability(plan: dict, cands: list[dict]) -> Figure:

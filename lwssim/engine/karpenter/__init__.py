@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from lwssim.engine.cloud import Cloud, Fleet
 from lwssim.engine.context import Cluster
 from lwssim.engine.karpenter.disruption import Disruption
-from lwssim.engine.karpenter.nodeclaim import Fleet, NodeClaims
+from lwssim.engine.karpenter.nodeclaim import NodeClaims
 from lwssim.engine.karpenter.provisioner import Provisioner
 from lwssim.engine.scheduling.framework import Scheduler
 from lwssim.model.autoscaling import Autoscaling
@@ -31,16 +32,8 @@ class Karpenter:
         rng: np.random.Generator,
     ) -> None:
         grown = [p for p in pools if p.autoscaled]
-        fleet = Fleet(cluster, grown)
-        self.claims = NodeClaims(
-            cluster,
-            provisioning,
-            rng,
-            fleet,
-            scheduler.node_replaced,
-            scheduler.node_changed,
-            scheduler.cache.pods_on,
-        )
+        cloud = Cloud(cluster, provisioning, rng, Fleet(cluster, grown), scheduler.node_replaced)
+        self.claims = NodeClaims(cluster, cloud, scheduler.node_changed, scheduler.cache.pods_on)
         nodes = cluster.nodes
         pool_row: dict[str, int] = {}
         for pool in grown:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lwssim.engine.cloud import Cloud
 from lwssim.engine.context import Cluster
 from lwssim.engine.objects import FAILED, SUCCEEDED, Pod
 from lwssim.engine.store import DELETED
@@ -30,14 +31,9 @@ from lwssim.engine.tasks import Task
 from lwssim.model.autoscaling import KarpenterNodePool
 from lwssim.model.cluster import NodePool
 from lwssim.model.pod import Taint
-from lwssim.model.quantity import GPU
-from lwssim.model.timing import NodeProvisioning
 from lwssim.timeline import (
-    NODE_DELETED,
     NODE_INITIALIZED,
     NODE_LAUNCH_FAILED,
-    NODE_LAUNCHED,
-    NODE_REGISTERED,
     NODECLAIM_CREATED,
 )
 
@@ -65,65 +61,24 @@ class NodeClaim:
         return not self.initialized and not self.deleting
 
 
-class Fleet:
-    """Each autoscaled pool's node table rows: the present ones and the spare ones new nodes take."""
-
-    def __init__(self, cluster: Cluster, pools: list[NodePool]) -> None:
-        names = self._names = cluster.nodes.names
-        self.spare: dict[str, list[int]] = {}
-        self.serial: dict[str, int] = {}
-        for pool in pools:
-            rows = [i for i, name in enumerate(names) if cluster.nodes.pool[i] == pool.name]
-            self.spare[pool.name] = sorted(i for i in rows if not cluster.nodes.present[i])
-            self.serial[pool.name] = pool.count
-
-    def next_name(self, pool: str) -> str:
-        """Nodes are named ``<pool>-<n>`` with n counting up across the run (never reused)."""
-        n = self.serial[pool]
-        self.serial[pool] = n + 1
-        return f"{pool}-{n}"
-
-    def take(self, pool: str, name: str, index: dict[str, int]) -> int:
-        """A spare row for node ``name``: the row named so when there is one (a name no node had yet
-        owns its row), else the first whose name a deleted node had."""
-        spare = self.spare[pool]
-        row = index.get(name)
-        if row is None or row not in spare:
-            issued = self.serial[pool]
-            row = next(i for i in spare if int(self._names[i].rsplit("-", 1)[1]) < issued)
-        spare.remove(row)
-        return row
-
-    def give(self, pool: str, row: int) -> None:
-        self.spare[pool].append(row)
-        self.spare[pool].sort()
-
-
 class NodeClaims:
     """The NodeClaim lifecycle controller with the cloud provider behind it."""
 
     def __init__(
         self,
         cluster: Cluster,
-        provisioning: NodeProvisioning,
-        rng: np.random.Generator,
-        fleet: Fleet,
-        node_replaced: Callable[[int], None],
+        cloud: Cloud,
         node_changed: Callable[[int], None],
         pods_on: Callable[[int], list[Pod]],
     ) -> None:
         self.env, self.nodes, self.timeline = cluster.env, cluster.nodes, cluster.timeline
-        self.provisioning, self.rng, self.fleet = provisioning, rng, fleet
-        self.node_replaced, self.node_changed, self.pods_on = node_replaced, node_changed, pods_on
+        self.cloud, self.provisioning = cloud, cloud.provisioning
+        self.node_changed, self.pods_on = node_changed, pods_on
         self.claims: list[NodeClaim] = []  # alive, in creation order
         self.empty: dict[NodeClaim, None] = {}  # initialized claims whose node holds no pod, in order
         self.by_node: dict[str, NodeClaim] = {}
         self.unavailable_until: dict[str, float] = {}  # pool -> when its offering may be tried again
         self.changed: Callable[[], None] = lambda: None  # the provisioner's trigger
-        self._vm = provisioning.vm_allocation.sampler(rng)
-        self._ready = provisioning.node_ready.sampler(rng)
-        self._gpus = provisioning.gpu_allocatable.sampler(rng)
-        self._stockout = provisioning.stockout_probability
         self._pod_events: dict[int, tuple[bool, bool]] = {}  # bound pods: (terminating, terminal) seen
         cluster.store.watch("Pod", self._on_pod)
 
@@ -162,15 +117,12 @@ class NodeClaims:
         self.empty[claim] = None
 
     def capacity_of(self, pool: NodePool) -> np.ndarray:
-        vec = np.zeros(len(self.nodes.resources), dtype=np.int64)
-        amounts = dict(pool.capacity)
-        amounts.setdefault("pods", 110)
-        for r, v in amounts.items():
-            vec[self.nodes.res_index[r]] = v
-        return vec
+        return self.cloud.capacity_of(pool)
 
     def create(self, pool: NodePool, node_pool: KarpenterNodePool, pods: list[str]) -> NodeClaim:
-        claim = NodeClaim(self.fleet.next_name(pool.name), pool, node_pool, self.capacity_of(pool), pods=pods)
+        claim = NodeClaim(
+            self.cloud.fleet.next_name(pool.name), pool, node_pool, self.capacity_of(pool), pods=pods
+        )
         self.claims.append(claim)
         self.timeline.add(
             self.env.now,
@@ -178,18 +130,12 @@ class NodeClaims:
             claim.name,
             pool=pool.name,
             node_pool=node_pool.name,
-            gpus=self._gpus_of(pool),
+            gpus=self.cloud.gpus_of(pool),
             pods=",".join(pods),
         )
-        # Draws in a fixed order per claim: allocation, stockout, then Ready and GPU delays.
-        vm = self._vm()
-        stockout = bool(self._stockout) and float(self.rng.random()) < self._stockout
+        vm, stockout = self.cloud.ask()
         Task(self.env, self._lifecycle(claim, vm, stockout))
         return claim
-
-    @staticmethod
-    def _gpus_of(pool: NodePool) -> int:
-        return int(dict(pool.capacity).get(GPU, 0))
 
     def _lifecycle(self, claim: NodeClaim, vm: float, stockout: bool):
         env, pool = self.env, claim.pool
@@ -203,29 +149,17 @@ class NodeClaims:
             self.changed()
             return
         claim.launched = True
-        gpus = self._gpus_of(pool)
-        self.timeline.add(env.now, NODE_LAUNCHED, claim.name, pool=pool.name, gpus=gpus)
-        yield env.timeout(self._ready())
+        yield env.timeout(self.cloud.launched(claim.name, pool))
         if claim.deleting:
             return
-        row = claim.row = self.fleet.take(pool.name, claim.name, self.nodes.index)
-        allocatable = dict(pool.capacity)
-        lag = self._gpus() if gpus else 0.0
-        if lag > 0:
-            allocatable[GPU] = 0
-        self.nodes.add_node(row, claim.name, allocatable)
         self.by_node[claim.name] = claim
-        self.timeline.add(
-            env.now, NODE_REGISTERED, claim.name, pool=pool.name, gpus_allocatable=allocatable.get(GPU, 0)
-        )
-        self.node_replaced(row)
+        row, lag = self.cloud.register(claim.name, pool)
+        claim.row = row
         if lag > 0:
             yield env.timeout(lag)
             if claim.deleting:
                 return
-            self.nodes.set_allocatable(row, GPU, gpus)
-            self.nodes.generation += 1
-            self.node_replaced(row)
+            self.cloud.gpus_registered(row, pool)
         claim.initialized = True
         claim.last_pod_event = max(claim.last_pod_event, env.now)
         if not self.pods_on(row):
@@ -247,14 +181,9 @@ class NodeClaims:
 
     def _terminate(self, claim: NodeClaim, reason: str):
         yield self.env.timeout(MIN_DRAIN_TIME)
-        row = claim.row
-        if row is not None:
-            self.nodes.remove_node(row)
-            self.fleet.give(claim.pool.name, row)
-            self.node_replaced(row)
+        self.cloud.remove(claim.name, claim.pool, claim.row, reason)
         self.by_node.pop(claim.name, None)
         self.claims.remove(claim)
-        self.timeline.add(self.env.now, NODE_DELETED, claim.name, pool=claim.pool.name, reason=reason)
 
     def _forget(self, claim: NodeClaim) -> None:
         claim.deleting = True

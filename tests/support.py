@@ -102,6 +102,29 @@ def document(name: str = "t", **spec: object) -> dict:
     return {"apiVersion": "lwssim.io/v1alpha1", "kind": "Scenario", "metadata": {"name": name}, "spec": spec}
 
 
+def autoscaled_doc(
+    name: str,
+    pools: list[dict],
+    autoscaling: dict,
+    replicas: int,
+    size: int,
+    timing: dict,
+    events: list | None = None,
+    **spec: object,
+) -> dict:
+    """``pools`` autoscaled as ``autoscaling`` says, and LWS ``llm`` of ``replicas`` groups of ``size`` 8-GPU
+    pods (tests/test_autoscaling.py, tests/test_cluster_autoscaler.py)."""
+    body: dict = {
+        "cluster": {"nodePools": pools, "autoscaling": autoscaling},
+        "workloads": [{"manifest": lws(replicas=replicas, size=size)}],
+        "timing": timing,
+        **spec,
+    }
+    if events:
+        body["events"] = events
+    return document(name, **body)
+
+
 def h100_doc(
     name: str,
     nodes: int,

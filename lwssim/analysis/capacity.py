@@ -45,6 +45,8 @@ def capacity_report(timeline: Timeline) -> dict:
     group_since: dict[tuple[str, int], float] = {}
     idle = 0.0
     claims = {"created": 0, "launched": 0, "launchFailures": 0, "deleted": 0}
+    asked: set[str] = set()  # nodes an autoscaler asked for during the run
+    registered: set[str] = set()  # those whose Node exists
 
     def settle(key: tuple[str, int], t: float) -> None:
         """Count the idle GPU-seconds of group ``key`` up to ``t`` (while it is not whole)."""
@@ -58,9 +60,11 @@ def capacity_report(timeline: Timeline) -> dict:
         kind = r.kind
         if kind == tl.NODECLAIM_CREATED:
             claims["created"] += 1
+            asked.add(r.subject)
         elif kind == tl.NODE_LAUNCH_FAILED:
             claims["launchFailures"] += 1
         elif kind == tl.NODE_REGISTERED:
+            registered.add(r.subject)
             count += 1
             over_time.append([r.t, count])
         elif kind == tl.NODE_DELETED:
@@ -72,8 +76,10 @@ def capacity_report(timeline: Timeline) -> dict:
             else:  # a node there from the start
                 billed -= _start_gpus(timeline, r.subject) * (horizon - r.t)
                 node_seconds -= horizon - r.t
-            count -= 1
-            over_time.append([r.t, count])
+            if r.subject in registered or r.subject not in asked:  # it had a Node object
+                registered.discard(r.subject)
+                count -= 1
+                over_time.append([r.t, count])
         elif kind == tl.NODE_LAUNCHED:
             claims["launched"] += 1
             launched[r.subject] = (r.t, as_int(r.get("gpus", 0)))

@@ -688,6 +688,7 @@ def provisioning(timeline: Timeline) -> list[dict]:
                 f"{', '.join(steps)}{stockout}.",
             }
         )
+    autoscaler = "Karpenter" if timeline.cluster.get("autoscaling") == "karpenter" else "cluster-autoscaler"
     by_reason: dict[tuple[str, str], list[str]] = defaultdict(list)
     for name, r in blocked.items():
         if name not in bound:
@@ -701,7 +702,7 @@ def provisioning(timeline: Timeline) -> list[dict]:
                 "workload": workload,
                 "pods": len(names),
                 "message": f"{_plural(len(names), 'pod')} of {workload} ({named}) "
-                f"stay pending and Karpenter launches no node for them: {reason}.",
+                f"stay pending and {autoscaler} adds no node for them: {reason}.",
             }
         )
     return out

@@ -17,7 +17,7 @@ from lwssim.engine.context import Cluster
 from lwssim.model.cluster import NodePool
 from lwssim.model.quantity import GPU, PODS
 from lwssim.model.timing import NodeProvisioning
-from lwssim.timeline import NODE_DELETED, NODE_LAUNCHED, NODE_REGISTERED
+from lwssim.timeline import NODE_DELETED, NODE_LAUNCHED, NODE_REGISTERED, NODECLAIM_CREATED
 
 DEFAULT_PODS = 110
 
@@ -88,8 +88,20 @@ class Cloud:
             vec[self.nodes.res_index[r]] = v
         return vec
 
-    def ask(self) -> tuple[float, bool]:
-        """A create call: how long the allocation takes, and whether it finds no capacity."""
+    def ask(
+        self, name: str, pool: NodePool, pods: list[str] | tuple[str, ...], node_pool: str = ""
+    ) -> tuple[float, bool]:
+        """An instance asked for (a NodeClaim, or a node of a scale-up), recorded with the pods it is for: how
+        long its allocation takes, and whether it finds no capacity."""
+        self.timeline.add(
+            self.env.now,
+            NODECLAIM_CREATED,
+            name,
+            pool=pool.name,
+            node_pool=node_pool,
+            gpus=self.gpus_of(pool),
+            pods=",".join(pods),
+        )
         vm = self._vm()
         stockout = bool(self._stockout) and float(self.rng.random()) < self._stockout
         return vm, stockout

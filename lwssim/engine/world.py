@@ -10,6 +10,7 @@ from functools import partial
 
 import numpy as np
 
+from lwssim.engine.cluster_autoscaler import ClusterAutoscaler
 from lwssim.engine.context import ApiCalls, Cluster
 from lwssim.engine.deployment import DeploymentController, template_hash
 from lwssim.engine.disruption import DisruptionController
@@ -37,6 +38,7 @@ from lwssim.engine.replicaset import PodCreator, ReplicaSetController
 from lwssim.engine.scheduling.framework import Scheduler
 from lwssim.engine.scheduling.gang import VOLCANO, VolcanoScheduler
 from lwssim.engine.statefulset import StatefulSetController
+from lwssim.model.autoscaling import CLUSTER_AUTOSCALER
 from lwssim.model.cluster import Node, expand_pool
 from lwssim.model.pod import PodTemplate
 from lwssim.model.quantity import GPU
@@ -118,12 +120,15 @@ def _timeline(scenario: Scenario, seed: int) -> Timeline:
 
 
 def _autoscaled(scenario: Scenario) -> dict:
-    """With autoscaling: the flag the report reads, and the GPUs of the nodes there at the start (a
-    deleted one stops counting as provisioned)."""
+    """With autoscaling: its provider (the report reads whether there is one), and the GPUs of the nodes
+    there at the start (a deleted one stops counting as provisioned)."""
     if not scenario.cluster.autoscaling.enabled:
         return {}
     per_node = {n.name: dict(n.allocatable).get(GPU, 0) for n in scenario.cluster.nodes}
-    return {"autoscaling": True, "gpusPerNode": {k: v for k, v in per_node.items() if v}}
+    return {
+        "autoscaling": scenario.cluster.autoscaling.provider,
+        "gpusPerNode": {k: v for k, v in per_node.items() if v},
+    }
 
 
 def _queues(scenario: Scenario) -> dict:
@@ -183,7 +188,16 @@ class World:
             # Built only when Kueue manages LeaderWorkerSets: other scenarios run exactly as before.
             self.kueue = Kueue(cluster, scenario.kueue)
         autoscaling = scenario.cluster.autoscaling
-        if autoscaling.enabled:
+        if autoscaling.provider == CLUSTER_AUTOSCALER:
+            self.cluster_autoscaler = ClusterAutoscaler(
+                cluster,
+                self.scheduler,
+                autoscaling.cluster_autoscaler,
+                list(scenario.cluster.pools),
+                scenario.timing.node_provisioning,
+                streams.nodes,
+            )
+        elif autoscaling.enabled:
             self.karpenter = Karpenter(
                 cluster,
                 self.scheduler,

@@ -36,6 +36,7 @@ from lwssim.model.autoscaling import (
     CLUSTER_AUTOSCALER,
     WHEN_EMPTY_OR_UNDERUTILIZED,
     Autoscaling,
+    ClusterAutoscalerConfig,
     Disruption,
     KarpenterNodePool,
 )
@@ -762,12 +763,12 @@ def _autoscaling(raw: dict | None, at: Where, pools: list[NodePool], pools_at: W
                 )
         return Autoscaling()
     provider = raw["provider"]
-    if provider == CLUSTER_AUTOSCALER:
-        raise at.key("provider").error(
-            "clusterAutoscaler is not simulated yet (reserved name); use provider karpenter"
-        )
     if not grown:
         raise at.error("no node pool has max: name the most nodes of each pool that may grow")
+    if provider == CLUSTER_AUTOSCALER:
+        return Autoscaling(provider=provider, cluster_autoscaler=_cluster_autoscaler(raw, at, grown))
+    if raw.get("clusterAutoscaler") is not None:
+        raise at.key("clusterAutoscaler").error("only with provider clusterAutoscaler")
     by_name = {p.name: p for p in pools}
     node_pools: list[KarpenterNodePool] = []
     launched: dict[str, str] = {}
@@ -819,6 +820,63 @@ def _autoscaling(raw: dict | None, at: Where, pools: list[NodePool], pools_at: W
     if raw.get("batchMaxDuration") is not None:
         kw["batch_max"] = at.key("batchMaxDuration").duration(raw["batchMaxDuration"])
     return Autoscaling(provider=provider, node_pools=tuple(node_pools), **kw)
+
+
+CA_DURATIONS = {
+    "scanInterval": "scan_interval",
+    "maxNodeProvisionTime": "max_node_provision_time",
+    "scaleDownUnneededTime": "scale_down_unneeded_time",
+    "scaleDownDelayAfterAdd": "scale_down_delay_after_add",
+    "initialNodeGroupBackoffDuration": "initial_backoff",
+    "maxNodeGroupBackoffDuration": "max_backoff",
+    "nodeGroupBackoffResetTimeout": "backoff_reset",
+}
+CA_VALUES = {
+    "expander": "expander",
+    "scaleDownEnabled": "scale_down_enabled",
+    "scaleDownUtilizationThreshold": "scale_down_utilization_threshold",
+    "scaleDownGpuUtilizationThreshold": "scale_down_gpu_utilization_threshold",
+    "maxNodesPerScaleUp": "max_nodes_per_scale_up",
+    "maxScaleDownParallelism": "max_scale_down_parallelism",
+}
+
+
+def _cluster_autoscaler(raw: dict, at: Where, grown: list[NodePool]) -> ClusterAutoscalerConfig:
+    """cluster-autoscaler's flags; Karpenter's fields are refused with it, and so are ProvisioningRequests
+    (not simulated yet)."""
+    for key in ("nodePools", "batchIdleDuration", "batchMaxDuration"):
+        if raw.get(key) is not None:
+            raise at.key(key).error("is Karpenter's: cluster-autoscaler's node groups are the pools with max")
+    ca = raw.get("clusterAutoscaler") or {}
+    ca_at = at.key("clusterAutoscaler")
+    if ca.get("provisioningRequests") is not None:
+        raise ca_at.key("provisioningRequests").error(
+            "ProvisioningRequests (check-capacity, best-effort-atomic-scale-up) are not simulated yet"
+        )
+    kw: dict[str, Any] = {
+        a: ca_at.key(k).duration(ca[k]) for k, a in CA_DURATIONS.items() if ca.get(k) is not None
+    }
+    kw |= {a: ca[k] for k, a in CA_VALUES.items() if ca.get(k) is not None}
+    if kw.get("scan_interval", 1.0) <= 0:
+        raise ca_at.key("scanInterval").error("must be longer than 0s")
+    priorities = []
+    for key, regexes in (ca.get("priorities") or {}).items():
+        p_at = ca_at.key("priorities").key(str(key))
+        try:
+            priority = int(key)
+        except ValueError:
+            raise p_at.error(f"a priority is an integer, got {key!r}") from None
+        for regex in regexes:
+            try:
+                re.compile(regex)
+            except re.error as e:
+                raise p_at.error(f"{regex!r} is not a regular expression: {e}") from None
+        priorities.append((priority, tuple(regexes)))
+    if kw.get("expander") == "priority" and not priorities:
+        raise ca_at.key("priorities").error(
+            "the priority expander needs priorities (priority → node group regexes)"
+        )
+    return ClusterAutoscalerConfig(priorities=tuple(sorted(priorities, reverse=True)), **kw)
 
 
 def _disruption(raw: dict, at: Where) -> Disruption:

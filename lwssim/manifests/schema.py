@@ -264,9 +264,42 @@ def _autoscaling() -> dict[str, Any]:
                 "items": node_pool,
                 "description": "Karpenter NodePools; a pool with max and no NodePool gets one of its name",
             },
+            "clusterAutoscaler": _cluster_autoscaler(),
         },
         "node autoscaling: pools with max grow and shrink (docs/autoscaling.md)",
         required=("provider",),
+    )
+
+
+def _cluster_autoscaler() -> dict[str, Any]:
+    """cluster-autoscaler's flags, camelCase (defaults: cluster-autoscaler-1.34.5 config/flags/flags.go)."""
+    fraction = {"type": "number", "minimum": 0, "maximum": 1}
+    return _obj(
+        {
+            "expander": {"enum": ["random", "least-waste", "priority"], "default": "least-waste"},
+            "priorities": {
+                "type": "object",
+                "description": "the priority expander ConfigMap: priority (an integer) → node group regexes",
+                "additionalProperties": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            },
+            "scanInterval": _duration("default 10s"),
+            "maxNodeProvisionTime": _duration("default 15m"),
+            "scaleDownEnabled": {"type": "boolean", "default": True},
+            "scaleDownUnneededTime": _duration("default 10m"),
+            "scaleDownDelayAfterAdd": _duration("default 10m"),
+            "scaleDownUtilizationThreshold": {**fraction, "default": 0.5},
+            "scaleDownGpuUtilizationThreshold": {**fraction, "default": 0.5},
+            "maxNodesPerScaleUp": {"type": "integer", "minimum": 1, "default": 1000},
+            "maxScaleDownParallelism": {"type": "integer", "minimum": 1, "default": 10},
+            "initialNodeGroupBackoffDuration": _duration("default 5m"),
+            "maxNodeGroupBackoffDuration": _duration("default 30m"),
+            "nodeGroupBackoffResetTimeout": _duration("default 3h"),
+            "provisioningRequests": {
+                "type": "object",
+                "description": "reserved: ProvisioningRequests are not simulated yet",
+            },
+        },
+        "cluster-autoscaler's settings (provider clusterAutoscaler); node groups are the pools with max",
     )
 
 

@@ -46,6 +46,40 @@ class KarpenterNodePool:
     disruption: Disruption = field(default_factory=Disruption)
 
 
+# cluster-autoscaler's expanders lwssim simulates (expander/: random, waste, priority).
+EXPANDERS = ("random", "least-waste", "priority")
+# The node labels by which cloud providers mark GPU nodes (CA cloudprovider/gce/gce_cloud_provider.go
+# GPULabel, aws/aws_cloud_provider.go GPULabel, azure/azure_cloud_provider.go; legacy "accelerator").
+GPU_LABELS = (
+    "cloud.google.com/gke-accelerator",
+    "k8s.amazonaws.com/accelerator",
+    "kubernetes.azure.com/accelerator",
+    "accelerator",
+)
+
+
+@dataclass(frozen=True)
+class ClusterAutoscalerConfig:
+    """cluster-autoscaler's flags that change what it does to node groups, with their defaults at
+    cluster-autoscaler-1.34.5 (config/flags/flags.go, config/const.go; docs/autoscaling-semantics.md §3).
+    ``priorities``: the priority expander's ConfigMap, priority → node group name regexes."""
+
+    expander: str = "least-waste"
+    priorities: tuple[tuple[int, tuple[str, ...]], ...] = ()
+    scan_interval: float = 10.0
+    max_node_provision_time: float = 900.0
+    scale_down_enabled: bool = True
+    scale_down_unneeded_time: float = 600.0
+    scale_down_delay_after_add: float = 600.0
+    scale_down_utilization_threshold: float = 0.5
+    scale_down_gpu_utilization_threshold: float = 0.5
+    max_nodes_per_scale_up: int = 1000
+    max_scale_down_parallelism: int = 10
+    initial_backoff: float = 300.0
+    max_backoff: float = 1800.0
+    backoff_reset: float = 3 * 3600.0
+
+
 @dataclass(frozen=True)
 class Autoscaling:
     """``spec.cluster.autoscaling``. ``enabled`` is False when the scenario has none: pools are fixed."""
@@ -54,6 +88,7 @@ class Autoscaling:
     batch_idle: float = 1.0  # Karpenter --batch-idle-duration (options.go)
     batch_max: float = 10.0  # Karpenter --batch-max-duration
     node_pools: tuple[KarpenterNodePool, ...] = ()
+    cluster_autoscaler: ClusterAutoscalerConfig = field(default_factory=ClusterAutoscalerConfig)
 
     @property
     def enabled(self) -> bool:

@@ -34,7 +34,6 @@ from lwssim.model.pod import Taint
 from lwssim.timeline import (
     NODE_INITIALIZED,
     NODE_LAUNCH_FAILED,
-    NODECLAIM_CREATED,
 )
 
 INSUFFICIENT_CAPACITY = "InsufficientCapacityError"
@@ -124,16 +123,7 @@ class NodeClaims:
             self.cloud.fleet.next_name(pool.name), pool, node_pool, self.capacity_of(pool), pods=pods
         )
         self.claims.append(claim)
-        self.timeline.add(
-            self.env.now,
-            NODECLAIM_CREATED,
-            claim.name,
-            pool=pool.name,
-            node_pool=node_pool.name,
-            gpus=self.cloud.gpus_of(pool),
-            pods=",".join(pods),
-        )
-        vm, stockout = self.cloud.ask()
+        vm, stockout = self.cloud.ask(claim.name, pool, pods, node_pool.name)
         Task(self.env, self._lifecycle(claim, vm, stockout))
         return claim
 

@@ -4,8 +4,21 @@ edge (docs/autoscaling.md; Karpenter v1.14.1 semantics in docs/autoscaling-seman
 
 from __future__ import annotations
 
+import copy
+
 import pytest
-from support import GPU, assert_input_contract, autoscaled_doc, load, pool, recs, run, run_cli, write_scenario
+from support import (
+    GPU,
+    assert_input_contract,
+    autoscaled_doc,
+    load,
+    lws,
+    pool,
+    recs,
+    run,
+    run_cli,
+    write_scenario,
+)
 
 from lwssim.analysis.explain import explain
 from lwssim.analysis.report import build_report, to_json
@@ -42,7 +55,7 @@ def doc(
         "pool": "h100",
         "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "30s"},
     }
-    np_.update(node_pool or {})
+    np_.update(copy.deepcopy(node_pool or {}))
     pools = [pool("h100", count, min=low, max=high)]
     autoscaling = {"provider": "karpenter", "nodePools": [np_]}
     timing = {**TIMING, "nodeProvisioning": provisioning if provisioning is not None else FIXED}
@@ -180,9 +193,12 @@ def test_consolidate_after_never_keeps_empty_nodes():
             'no node pool is named "nope"',
         ),
         (
-            lambda d: d["spec"]["cluster"]["autoscaling"]["nodePools"][0].update(disruption={}),
-            "disruption.consolidationPolicy",
-            "WhenEmptyOrUnderutilized",
+            lambda d: (
+                d["spec"]["cluster"]["nodePools"].append(pool("a100", 0, min=0, max=4)),
+                d["spec"]["cluster"]["autoscaling"]["nodePools"][0].update(disruption={}),
+            ),
+            "autoscaling.nodePools",
+            "with more than one NodePool",
         ),
         (
             lambda d: d["spec"].update(faults={"nodeFailures": {"repair": "1h"}}),
@@ -261,3 +277,67 @@ def test_warm_plan_refuses_a_max_above_the_pool(tmp_path):
     scenario = load(doc())
     with pytest.raises(InputError, match="above pool h100's max"):
         plan(scenario, pool_dimension(scenario, "h100"), targets=Targets(0.99, None), runs=2, hi=40, jobs=1)
+
+
+UNDERUTILIZED = {"disruption": {"consolidationPolicy": "WhenEmptyOrUnderutilized", "consolidateAfter": "1m"}}
+
+
+def _half_gpu(annotations: dict | None = None) -> dict:
+    """4 groups of 2 pods, each asking for 4 of a node's 8 GPUs, scaled to 2 groups at 20 min, on a NodePool
+    consolidating WhenEmptyOrUnderutilized."""
+    scale = [{"at": "20m", "scale": {"workload": "llm", "replicas": 2}}]
+    d = doc(replicas=4, size=2, node_pool=UNDERUTILIZED, events=scale)
+    worker = d["spec"]["workloads"][0]["manifest"]["spec"]["leaderWorkerTemplate"]["workerTemplate"]
+    worker["spec"]["containers"][0]["resources"]["limits"][GPU] = "4"
+    if annotations:
+        worker["metadata"] = {"annotations": annotations}
+    return d
+
+
+def test_underutilized_nodes_are_consolidated_their_pods_moved_and_groups_recreated():
+    d = _half_gpu()
+    _, tl = run(d)
+    assert len(recs(tl, NODECLAIM_CREATED)) == 4  # two 4-GPU pods per node
+    deleted = recs(tl, NODE_DELETED)
+    assert [str(r.get("reason")) for r in deleted] == ["Underutilized", "Underutilized"]
+    assert recs(tl, "GroupRecreated")  # a moved pod is a deleted pod to LWS: its group is recreated
+    report = build_report(tl)
+    assert report["nodesOverTime"][-1][1] == 2 and report["workloads"][0]["groupsServing"] == 2
+    # WhenEmpty keeps the half-used nodes
+    d["spec"]["cluster"]["autoscaling"]["nodePools"][0]["disruption"]["consolidationPolicy"] = "WhenEmpty"
+    assert recs(run(d)[1], NODE_DELETED) == []
+
+
+def test_do_not_disrupt_pods_keep_their_node():
+    d = _half_gpu({"karpenter.sh/do-not-disrupt": "true"})
+    assert recs(run(d)[1], NODE_DELETED) == []
+
+
+def test_two_half_used_nodes_are_replaced_by_one_new_node():
+    """Multi-node consolidation before single-node: the pods of two nodes fit on one new node of the same
+    type, which costs less than the two (multinodeconsolidation.go); the replacement comes first."""
+    big = lws("big", replicas=1, size=1, gpus=8)
+    small = lws("small", replicas=2, size=1, gpus=4)
+    np_ = {
+        "name": "gpu",
+        "pool": "h100",
+        "disruption": {**UNDERUTILIZED["disruption"], "budgets": [{"nodes": "100%"}]},
+    }
+    d = autoscaled_doc(
+        "replace",
+        [pool("h100", 3, min=0, max=8)],
+        {"provider": "karpenter", "nodePools": [np_]},
+        1,
+        1,
+        {**TIMING, "nodeProvisioning": FIXED},
+        horizon="1h",
+    )
+    d["spec"]["workloads"] = [{"manifest": small}, {"manifest": big}]
+    _, tl = run(d)
+    created = recs(tl, NODECLAIM_CREATED)
+    deleted = recs(tl, NODE_DELETED)
+    assert len(created) == 1 and len(deleted) == 2
+    assert all(r.t >= recs(tl, NODE_INITIALIZED, created[0].subject)[0].t for r in deleted)
+    report = build_report(tl)
+    assert report["nodesOverTime"][-1][1] == 2
+    assert all(w["groupsServing"] == w["replicas"] for w in report["workloads"])

@@ -814,6 +814,18 @@ def _autoscaling(raw: dict | None, at: Where, pools: list[NodePool], pools_at: W
     for p in grown:
         if p.name not in launched:
             node_pools.append(KarpenterNodePool(p.name, p.name, disruption=_disruption({}, np_at)))
+    underutilized = [
+        n.name
+        for n in node_pools
+        if n.disruption.consolidation_policy == WHEN_EMPTY_OR_UNDERUTILIZED
+        and n.disruption.consolidate_after is not None
+    ]
+    if underutilized and len(node_pools) > 1:
+        raise np_at.error(
+            f"NodePool {underutilized[0]} consolidates WhenEmptyOrUnderutilized (Karpenter's default), "
+            "which may replace nodes with cheaper ones of another NodePool: lwssim does not simulate that "
+            "yet; with more than one NodePool set consolidationPolicy: WhenEmpty, or consolidateAfter: Never"
+        )
     kw: dict[str, Any] = {}
     if raw.get("batchIdleDuration") is not None:
         kw["batch_idle"] = at.key("batchIdleDuration").duration(raw["batchIdleDuration"])
@@ -883,11 +895,6 @@ def _disruption(raw: dict, at: Where) -> Disruption:
     after_raw = raw.get("consolidateAfter", "0s")
     after = None if after_raw == "Never" else at.key("consolidateAfter").duration(after_raw)
     policy = raw.get("consolidationPolicy", WHEN_EMPTY_OR_UNDERUTILIZED)
-    if policy == WHEN_EMPTY_OR_UNDERUTILIZED and after is not None:
-        raise at.key("consolidationPolicy").error(
-            "WhenEmptyOrUnderutilized (Karpenter's default) also moves pods off underutilized nodes, which "
-            "lwssim does not simulate yet: set consolidationPolicy: WhenEmpty, or consolidateAfter: Never"
-        )
     budgets = tuple(str(b["nodes"]) for b in raw.get("budgets") or [{"nodes": "10%"}])
     return Disruption(policy, after, budgets)
 

@@ -16,6 +16,8 @@ module here, so this model is checked by unit tests of cases read from its sourc
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from lwssim.engine.cloud import Cloud, Fleet
@@ -190,12 +192,11 @@ class ClusterAutoscaler:
                     "scale-up"
                 )
                 continue
-            row = self.pool_row[g.name]
             option = estimate(
                 g,
                 pods,
                 self.cloud.capacity_of(g.pool),
-                lambda pod, row=row: self.cache.passes_static_at(pod, row),
+                partial(self._fits_template, self.pool_row[g.name]),
                 min(room, self.config.max_nodes_per_scale_up),
             )
             if option is not None:
@@ -222,6 +223,9 @@ class ClusterAutoscaler:
         for _ in range(best.count):
             self._ask(best.group, names)
         self.last_scale_up = now
+
+    def _fits_template(self, row: int, pod: Pod) -> bool:
+        return self.cache.passes_static_at(pod, row)
 
     def _ask(self, g: NodeGroup, pods: tuple[str, ...]) -> None:
         """One node of a scale-up (``IncreaseSize``): the cloud creates the instance."""

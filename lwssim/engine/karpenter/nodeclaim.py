@@ -25,6 +25,7 @@ import numpy as np
 
 from lwssim.engine.cloud import Cloud
 from lwssim.engine.context import Cluster
+from lwssim.engine.nodes import delete_pod
 from lwssim.engine.objects import FAILED, SUCCEEDED, Pod
 from lwssim.engine.store import DELETED
 from lwssim.engine.tasks import Task
@@ -71,6 +72,7 @@ class NodeClaims:
         pods_on: Callable[[int], list[Pod]],
     ) -> None:
         self.env, self.nodes, self.timeline = cluster.env, cluster.nodes, cluster.timeline
+        self.cluster = cluster
         self.cloud, self.provisioning = cloud, cloud.provisioning
         self.node_changed, self.pods_on = node_changed, pods_on
         self.claims: list[NodeClaim] = []  # alive, in creation order
@@ -158,19 +160,25 @@ class NodeClaims:
         self.changed()
 
     def delete(self, claim: NodeClaim, reason: str) -> None:
-        """Disrupt an empty node: taint it ``karpenter.sh/disrupted:NoSchedule`` and delete its NodeClaim;
-        the termination controller drains it (nothing to drain) but waits ``MinDrainTime`` for pods bound
-        before the scheduler saw the taint, then the instance and the Node go and the row is free again."""
+        """Disrupt a node: taint it ``karpenter.sh/disrupted:NoSchedule`` and delete its NodeClaim; the
+        termination controller evicts its pods (``terminator/eviction.go``) and waits until they are gone and
+        at least ``MinDrainTime`` has passed (for pods bound before the scheduler saw the taint), then the
+        instance and the Node go and the row is free again."""
         claim.deleting = True
         self.empty.pop(claim, None)
         row = claim.row
         if row is not None:
             self.nodes.set_extra_taints(row, (DISRUPTED_TAINT,))
             self.node_changed(row)
+            for pod in self.pods_on(row):
+                if pod.phase not in (SUCCEEDED, FAILED):
+                    delete_pod(self.cluster, pod, f"evicted by Karpenter ({reason})")
         Task(self.env, self._terminate(claim, reason))
 
     def _terminate(self, claim: NodeClaim, reason: str):
         yield self.env.timeout(MIN_DRAIN_TIME)
+        while claim.row is not None and self.pods_on(claim.row):  # awaitDrain requeues every second
+            yield self.env.timeout(1.0)
         self.cloud.remove(claim.name, claim.pool, claim.row, reason)
         self.by_node.pop(claim.name, None)
         self.claims.remove(claim)

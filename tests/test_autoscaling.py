@@ -35,6 +35,7 @@ from lwssim.timeline import (
 
 TIMING = {"imagePull": {"cold": "30s"}, "containerStart": "1s", "modelLoad": "60s", "termination": "5s"}
 FIXED = {"vmAllocation": "30s", "nodeReady": "60s", "gpuAllocatable": "90s"}
+HOST_FAILURES = {"key": "kubernetes.io/hostname", "ratePerDomainDay": 0.1, "repair": "1h"}
 
 
 def doc(
@@ -201,8 +202,11 @@ def test_consolidate_after_never_keeps_empty_nodes():
             "with more than one NodePool",
         ),
         (
-            lambda d: d["spec"].update(faults={"nodeFailures": {"repair": "1h"}}),
-            "faults.nodeFailures",
+            lambda d: (
+                d["spec"]["cluster"]["nodePools"][0].update(count=2),
+                d["spec"].update(faults={"domainFailures": [HOST_FAILURES]}),
+            ),
+            "faults.domainFailures",
             "not simulated yet",
         ),
     ],
@@ -341,3 +345,25 @@ def test_two_half_used_nodes_are_replaced_by_one_new_node():
     report = build_report(tl)
     assert report["nodesOverTime"][-1][1] == 2
     assert all(w["groupsServing"] == w["replicas"] for w in report["workloads"])
+
+
+def test_failed_nodes_are_left_to_repair_and_their_pods_get_new_nodes():
+    """With autoscaling a failed node stays (Karpenter's node repair is off by default); once its pods are
+    force-deleted their replacements are pending and Karpenter launches new nodes for them; the repaired node
+    comes back empty and is consolidated. No node is deleted while it does not answer."""
+    faults = {"nodeFailures": {"ratePerNodeDay": 0.05, "repair": "6h"}, "forceDeleteAfter": "10m"}
+    _, tl = run(doc(horizon="720h", faults=faults))
+    downs = recs(tl, "NodeDown")
+    assert len(downs) >= 5
+    launched = recs(tl, NODECLAIM_CREATED)
+    assert len(launched) > 8  # replacements for the pods of failed nodes
+    down_since: dict[str, float] = {}
+    for r in tl.records:
+        if r.kind == "NodeDown":
+            down_since[r.subject] = r.t
+        elif r.kind == "NodeUp":
+            down_since.pop(r.subject, None)
+        elif r.kind == NODE_DELETED:
+            assert r.subject not in down_since, r
+    report = build_report(tl)
+    assert report["nodesOverTime"][-1][1] == 8 and report["workloads"][0]["availability"] > 0.95

@@ -3,7 +3,8 @@
 Random failures are Poisson processes drawn from the run's fault generator, one process per kind for
 the whole fleet (no per-node timers, so a simulated year costs O(failures)):
 - node failures at ``ratePerNodeDay`` per node: fleet inter-arrival Exp(N·rate), a uniformly drawn
-  node; a node already down is skipped (thinning keeps the rate per *up* node). The cause is drawn
+  node; a node already down, or a row of the node table an autoscaler has no node in, is skipped (thinning
+  keeps the rate per *up* node). The cause is drawn
   from the cause mix (default: Llama 3 paper, Table 5; docs/defaults.md) and sets the repair time and the
   effect: ``nodeDown`` (the node is replaced or repaired and returns without images unless
   ``repairedNodesKeepImages``) or ``reboot`` (it returns with its images);
@@ -105,8 +106,8 @@ class FaultInjector:
                 name, repair, effect = cause.name, cause.repair.sample(self.rng), cause.effect
             else:
                 name, repair, effect = "unknown", spec.repair.sample(self.rng), "nodeDown"
-            if self.lifecycle.is_down(i):
-                continue  # thinning: the rate is per node that runs
+            if self.lifecycle.is_down(i) or not self.nodes.present[i]:
+                continue  # thinning: the rate is per node that runs (an autoscaler's spare rows are none)
             fault = self._record(
                 "nodeFailure", self.nodes.names[i], name, effect=effect, repairSeconds=repair
             )

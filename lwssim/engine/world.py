@@ -196,6 +196,7 @@ class World:
                 list(scenario.cluster.pools),
                 scenario.timing.node_provisioning,
                 streams.nodes,
+                self._is_down,
             )
         elif autoscaling.enabled:
             self.karpenter = Karpenter(
@@ -205,6 +206,7 @@ class World:
                 list(scenario.cluster.pools),
                 scenario.timing.node_provisioning,
                 streams.nodes,
+                self._is_down,
             )
         faults = scenario.faults
         self.node_lifecycle = NodeLifecycle(
@@ -233,6 +235,10 @@ class World:
             self.fault_rng,
             sorted({w.namespace for w in scenario.workloads}),
         )
+
+    def _is_down(self, i: int) -> bool:
+        """Whether node ``i`` stopped answering (the node lifecycle, built after the autoscalers)."""
+        return self.node_lifecycle.is_down(i)
 
     def _node_changed(self) -> Callable[[int], None]:
         """Who hears of a node's taints changing: kube-scheduler, and Kueue's TAS node controller."""

@@ -593,20 +593,16 @@ def _check_autoscaled(
     kueue_config: KueueConfig,
     places: dict[str, Where],
 ) -> None:
-    """Refuse what the autoscaling model does not represent yet, naming the field: node faults (a
-    failed node would be replaced by a new one, not repaired), Kueue managing the LeaderWorkerSets
+    """Refuse what the autoscaling model does not represent yet, naming the field: domain failures and
+    scripted node faults (the nodes they name come and go), Kueue managing the LeaderWorkerSets
     (its quota and topology on nodes that come and go), and pod (anti-)affinity over a topology key other
     than the hostname (Karpenter makes such domains only from NodePool labels)."""
     faults_at = spec_at.key("faults")
-    for name, given in (
-        ("nodeFailures", faults.node_failures is not None),
-        ("domainFailures", bool(faults.domain_failures)),
-    ):
-        if given:
-            raise faults_at.key(name).error(
-                "node failures with autoscaling are not simulated yet (an autoscaler replaces a failed "
-                "node with a new one): remove them, or the cluster's autoscaling"
-            )
+    if faults.domain_failures:
+        raise faults_at.key("domainFailures").error(
+            "domain failures with autoscaling are not simulated yet (a domain's nodes come and go): "
+            "remove them, or the cluster's autoscaling"
+        )
     for i, f in enumerate(faults.scripted):
         if f.kind.startswith(("node", "domain")):
             raise (

@@ -16,6 +16,7 @@ module here, so this model is checked by unit tests of cases read from its sourc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import numpy as np
@@ -57,7 +58,9 @@ class ClusterAutoscaler:
         pools: list[NodePool],
         provisioning: NodeProvisioning,
         rng: np.random.Generator,
+        is_down: Callable[[int], bool],
     ) -> None:
+        self.is_down = is_down
         self.env, self.nodes, self.timeline, self.cluster = (
             cluster.env,
             cluster.nodes,
@@ -320,7 +323,8 @@ class ClusterAutoscaler:
             for inst in g.instances:
                 if spare <= 0:
                     break
-                if inst.row is None or inst.deleting or not nodes.present[inst.row]:
+                # a node that stopped answering is left to its repair (scale-down-unready-time: not simulated)
+                if inst.row is None or inst.deleting or not nodes.present[inst.row] or self.is_down(inst.row):
                     continue
                 if self._utilization(g, inst) >= self._threshold(g):
                     continue

@@ -6,6 +6,8 @@ simulated and what is refused.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from lwssim.engine.cloud import Cloud, Fleet
@@ -30,6 +32,7 @@ class Karpenter:
         pools: list[NodePool],
         provisioning: NodeProvisioning,
         rng: np.random.Generator,
+        is_down: Callable[[int], bool],
     ) -> None:
         grown = [p for p in pools if p.autoscaled]
         cloud = Cloud(cluster, provisioning, rng, Fleet(cluster, grown), scheduler.node_replaced)
@@ -46,4 +49,4 @@ class Karpenter:
         self.provisioner = Provisioner(
             cluster, scheduler, self.claims, autoscaling, {p.name: p for p in grown}, pool_row
         )
-        self.disruption = Disruption(cluster, self.claims, scheduler.cache)
+        self.disruption = Disruption(cluster, self.claims, scheduler.cache, is_down)

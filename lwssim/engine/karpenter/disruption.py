@@ -23,10 +23,14 @@ kubernetes-sigs/karpenter v1.14.1 (docs/autoscaling-semantics.md §1.4):
   The replacement is launched first and the candidates deleted once it is Initialized (``queue.go``); their
   pods are evicted (``nodeclaim.py``). Replacements in another, cheaper pool are not simulated: the loader
   refuses WhenEmptyOrUnderutilized with more than one NodePool.
-A pool's first ``min`` nodes are not Karpenter's and are never candidates.
+A pool's first ``min`` nodes are not Karpenter's and are never candidates; nor is a node that stopped
+answering (lwssim leaves it to the scenario's repair: Karpenter's node repair is off by default, and its
+pods stuck Terminating would keep it from being empty anyway).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -47,8 +51,11 @@ DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 
 
 class Disruption:
-    def __init__(self, cluster: Cluster, claims: NodeClaims, cache: SchedulerCache) -> None:
+    def __init__(
+        self, cluster: Cluster, claims: NodeClaims, cache: SchedulerCache, is_down: Callable[[int], bool]
+    ) -> None:
         self.env, self.claims, self.cache, self.store = cluster.env, claims, cache, cluster.store
+        self.is_down = is_down
         self.nodes = cluster.nodes
         Task(self.env, self._run())
 
@@ -76,6 +83,8 @@ class Disruption:
     def _consolidatable(self, claim: NodeClaim, policy: str | None = None) -> bool:
         np_ = claim.node_pool
         if np_ is None or not claim.initialized or claim.deleting or claim.row is None:
+            return False
+        if self.is_down(claim.row):  # a node that stopped answering is left to its repair
             return False
         after = np_.disruption.consolidate_after
         if after is None or (policy is not None and np_.disruption.consolidation_policy != policy):

@@ -59,6 +59,13 @@ NODE_INITIALIZED = "NodeInitialized"  # every requested resource allocatable (GP
 NODE_DELETED = "NodeDeleted"  # the node and its instance are gone; data: pool, reason
 NODES_NOT_LAUNCHED = "NodesNotLaunched"  # a pending pod no NodePool launches a node for; data: reason
 
+# cluster-autoscaler's ProvisioningRequests (subject: namespace/name), from their status conditions
+# (provisioningrequest/conditions/conditions.go).
+PROVREQ_PROVISIONED = "ProvisioningRequestProvisioned"  # Provisioned=True; data: reason, class_name, nodes
+PROVREQ_NOT_PROVISIONED = "ProvisioningRequestNotProvisioned"  # Provisioned=False; data: reason, message
+PROVREQ_FAILED = "ProvisioningRequestFailed"  # Failed=True; data: reason, message
+PROVREQ_BOOKING_EXPIRED = "ProvisioningRequestBookingExpired"  # BookingExpired=True (the 10 min are over)
+
 
 class Record(NamedTuple):
     """One thing that happened at time ``t`` (seconds from the start) to ``subject``.

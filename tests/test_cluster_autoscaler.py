@@ -133,7 +133,6 @@ def test_max_nodes_per_scale_up_caps_one_loop():
 @pytest.mark.parametrize(
     "ca, field, words",
     [
-        ({"provisioningRequests": {}}, "clusterAutoscaler.provisioningRequests", "not simulated yet"),
         ({"expander": "priority"}, "clusterAutoscaler.priorities", "needs priorities"),
         ({"expander": "priority", "priorities": {"high": ["x"]}}, "priorities.high", "an integer"),
         ({"expander": "priority", "priorities": {"1": ["(x"]}}, "priorities.1", "not a regular expression"),
@@ -143,3 +142,136 @@ def test_bad_cluster_autoscaler_input_names_the_field(ca, field, words):
     with pytest.raises(InputError) as e:
         load(doc(ca=ca))
     assert words in str(e.value) and field in e.value.render(), e.value.render()
+
+
+# -- ProvisioningRequests ------------------------------------------------------------------------------
+
+CHECK = "check-capacity.autoscaling.x-k8s.io"
+ATOMIC = "best-effort-atomic-scale-up.autoscaling.x-k8s.io"
+
+
+def pod_template(name: str = "gpu-pod") -> dict:
+    spec = {"containers": [{"name": "c", "image": "img:1", "resources": {"limits": {GPU: "8"}}}]}
+    return {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": name}, "template": {"spec": spec}}
+
+
+def provreq(cls: str, count: int, name: str = "capacity", **params: str) -> dict:
+    spec: dict = {
+        "provisioningClassName": cls,
+        "podSets": [{"podTemplateRef": {"name": "gpu-pod"}, "count": count}],
+    }
+    if params:
+        spec["parameters"] = params
+    return {
+        "apiVersion": "autoscaling.x-k8s.io/v1",
+        "kind": "ProvisioningRequest",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+def with_provreq(
+    d: dict, req: dict, count: int = 0, provider: str = "gce", replicas: int | None = None
+) -> dict:
+    d["spec"]["cluster"]["nodePools"][0]["count"] = count
+    d["spec"]["cluster"]["autoscaling"]["clusterAutoscaler"] = {
+        "enableProvisioningRequests": True,
+        "cloudProvider": provider,
+    }
+    d["spec"]["workloads"] = [{"manifest": pod_template()}, {"manifest": req}] + (
+        d["spec"]["workloads"] if replicas else []
+    )
+    return d
+
+
+def test_check_capacity_is_found_on_the_nodes_there_else_retried_or_failed():
+    """checkcapacity/provisioningclass.go: Provisioned=True when every pod fits the cluster as it is."""
+    _, tl = run(with_provreq(doc(), provreq(CHECK, 2), count=2))
+    found = recs(tl, "ProvisioningRequestProvisioned")
+    assert [(r.t, str(r.get("reason"))) for r in found] == [(10.0, "CapacityIsFound")]
+    assert recs(tl, NODECLAIM_CREATED) == []  # check-capacity never scales up
+    _, tl = run(with_provreq(doc(), provreq(CHECK, 3), count=2))
+    assert recs(tl, "ProvisioningRequestProvisioned") == []
+    tries = recs(tl, "ProvisioningRequestNotProvisioned")  # recorded when the message changes
+    assert (
+        tries[0].t == 10.0
+        and str(tries[0].get("message")) == "1 of its 3 pods do not fit the cluster as it is"
+    )
+    assert {str(r.get("reason")) for r in tries} == {"CapacityIsNotFound"}
+    _, tl = run(with_provreq(doc(), provreq(CHECK, 3, noRetry="true"), count=2))
+    assert [str(r.get("reason")) for r in recs(tl, "ProvisioningRequestFailed")] == ["FailedToCreatePods"]
+
+
+def test_best_effort_atomic_scales_up_every_node_in_one_loop_and_books_them_for_10_minutes():
+    """besteffortatomic/provisioning_class.go: Provisioned at once (CapacityIsProvisioned); the booking
+    (processor.go) keeps the empty nodes from scale-down until it expires."""
+    _, tl = run(with_provreq(doc(), provreq(ATOMIC, 4)))
+    asked = recs(tl, NODECLAIM_CREATED)
+    assert len(asked) == 4 and {r.t for r in asked} == {10.0}
+    found = recs(tl, "ProvisioningRequestProvisioned")
+    assert [(r.t, str(r.get("reason")), r.get("nodes")) for r in found] == [
+        (10.0, "CapacityIsProvisioned", 4)
+    ]
+    expired = recs(tl, "ProvisioningRequestBookingExpired")
+    assert [r.t for r in expired] == [610.0]
+    deleted = recs(tl, NODE_DELETED)
+    assert len(deleted) == 4 and min(r.t for r in deleted) >= 610.0  # nobody came to use them
+
+
+def test_atomic_only_on_azure_other_providers_fall_back_to_node_by_node():
+    """executor.go increaseSize: AtomicIncreaseSize, else IncreaseSize (ErrNotImplemented on gce, aws)."""
+    prov = {**FIXED, "stockoutProbability": 0.5}
+    mixed = False
+    for seed in range(6):
+        for provider in ("azure", "gce"):
+            d = with_provreq(doc(provisioning=prov), provreq(ATOMIC, 4), provider=provider)
+            d["spec"]["seed"] = seed
+            failed = {r.subject for r in recs(run(d)[1], NODE_LAUNCH_FAILED) if r.t < 1000}
+            if provider == "azure":
+                assert len(failed) in (0, 4)  # one answer for all four nodes
+            elif 0 < len(failed) < 4:
+                mixed = True
+    assert mixed  # node by node: some come, some do not
+
+
+def test_pods_that_consume_a_request_are_not_scaled_up_for_on_their_own():
+    """wrapper_orchestrator.go splitOut: pods annotated consume-provisioning-request are the request's."""
+    d = doc(replicas=1, size=2)
+    worker = d["spec"]["workloads"][0]["manifest"]["spec"]["leaderWorkerTemplate"]["workerTemplate"]
+    worker["metadata"] = {"annotations": {"autoscaling.x-k8s.io/consume-provisioning-request": "capacity"}}
+    d["spec"]["cluster"]["autoscaling"]["clusterAutoscaler"] = {"enableProvisioningRequests": True}
+    assert recs(run(d)[1], NODECLAIM_CREATED) == []
+    # with the request served, its nodes come and the pods land on them
+    d = with_provreq(d, provreq(ATOMIC, 2), replicas=1)
+    _, tl = run(d)
+    assert len(recs(tl, NODECLAIM_CREATED)) == 2
+    assert build_report(tl)["workloads"][0]["groupsServing"] == 1
+
+
+@pytest.mark.parametrize(
+    "change, field, words",
+    [
+        (
+            lambda d: d["spec"]["workloads"][1]["manifest"]["spec"].update(provisioningClassName="x"),
+            "provisioningClassName",
+            "not a class",
+        ),
+        (lambda d: d["spec"]["workloads"].pop(0), "podTemplateRef.name", "no PodTemplate default/gpu-pod"),
+        (
+            lambda d: d["spec"]["cluster"].update(autoscaling={"provider": "karpenter"}),
+            "kind",
+            "cluster-autoscaler's",
+        ),
+    ],
+)
+def test_bad_provisioning_requests_name_the_field(change, field, words):
+    d = with_provreq(doc(), provreq(CHECK, 1))
+    change(d)
+    with pytest.raises(InputError) as e:
+        load(d)
+    assert words in str(e.value) and field in e.value.render(), e.value.render()
+
+
+def test_an_atomic_request_on_a_provider_without_atomic_increase_is_accepted_with_a_warning():
+    with pytest.warns(Warning, match="no AtomicIncreaseSize"):
+        load(with_provreq(doc(), provreq(ATOMIC, 2), provider="aws"))

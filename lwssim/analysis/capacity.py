@@ -108,7 +108,7 @@ def capacity_report(timeline: Timeline) -> dict:
         allocated += gpus_of.get(name, 0) * (horizon - t0)
     for key in group_bound:
         settle(key, horizon)
-    return {
+    out: dict[str, object] = {
         "nodesOverTime": [[sec(t), n] for t, n in _last_per_instant(over_time)],
         "nodeClaims": claims,
         "nodeHours": {"provisioned": round(node_seconds / 3600, HOURS_DECIMALS)},
@@ -118,6 +118,47 @@ def capacity_report(timeline: Timeline) -> dict:
             "idleInPartialGroups": round(idle / 3600, HOURS_DECIMALS),
         },
     }
+    requests = _provisioning_requests(timeline)
+    if requests:
+        out["provisioningRequests"] = requests
+    return out
+
+
+def _provisioning_requests(timeline: Timeline) -> list[dict]:
+    """cluster-autoscaler's ProvisioningRequests: when each was Provisioned (and why), its last
+    Provisioned=False message, when it Failed, when its booking expired, how many nodes it asked for."""
+    found: dict[str, dict] = {}
+    kinds = {
+        tl.PROVREQ_PROVISIONED,
+        tl.PROVREQ_NOT_PROVISIONED,
+        tl.PROVREQ_FAILED,
+        tl.PROVREQ_BOOKING_EXPIRED,
+    }
+    for r in timeline.records:
+        if r.kind not in kinds:
+            continue
+        entry = found.setdefault(
+            r.subject,
+            {
+                "name": r.subject,
+                "class": r.get("class_name"),
+                "provisionedAtSeconds": None,
+                "reason": None,
+                "nodesAsked": 0,
+                "message": None,
+                "failedAtSeconds": None,
+                "bookingExpiredAtSeconds": None,
+            },
+        )
+        if r.kind == tl.PROVREQ_PROVISIONED:
+            entry.update(provisionedAtSeconds=sec(r.t), reason=r.get("reason"), nodesAsked=r.get("nodes"))
+        elif r.kind == tl.PROVREQ_NOT_PROVISIONED:
+            entry.update(reason=r.get("reason"), message=r.get("message"))
+        elif r.kind == tl.PROVREQ_FAILED:
+            entry.update(failedAtSeconds=sec(r.t), reason=r.get("reason"), message=r.get("message"))
+        else:
+            entry["bookingExpiredAtSeconds"] = sec(r.t)
+    return [found[k] for k in sorted(found)]
 
 
 def _start_gpus(timeline: Timeline, node: str) -> int:

@@ -33,12 +33,16 @@ from lwssim.manifests.where import Where, distribution, show, type_name
 from lwssim.manifests.workloads import merge_patch, read_document, replicas_path, with_value
 from lwssim.manifests.yamlio import load_documents
 from lwssim.model.autoscaling import (
+    ATOMIC_CLASS,
+    ATOMIC_PROVIDERS,
     CLUSTER_AUTOSCALER,
     WHEN_EMPTY_OR_UNDERUTILIZED,
     Autoscaling,
     ClusterAutoscalerConfig,
     Disruption,
     KarpenterNodePool,
+    PodTemplateObject,
+    ProvisioningRequest,
 )
 from lwssim.model.cluster import Cluster, ExistingPod, Node, NodePool, TopologyLevel, expand_pool
 from lwssim.model.kueue import LWS_FRAMEWORK, KueueConfig, KueueObjects
@@ -154,6 +158,9 @@ class _Loader:
         self.pod_workloads: list[PodWorkload] = []
         self.kueue = kueue.KueueCollector()
         self.places: dict[str, Where] = {}
+        # cluster-autoscaler's ProvisioningRequests and the PodTemplates they name, with where each is
+        self.provreqs: list[tuple[ProvisioningRequest, Where]] = []
+        self.pod_templates: list[tuple[PodTemplateObject, Where]] = []
 
     def relative(self, ref: str) -> tuple[Path, str]:
         """A path named in the scenario, resolved against the scenario's directory; also its shown form."""
@@ -184,6 +191,7 @@ class _Loader:
         pods = _check_pods(bounds, cluster, spec_at.key("workloads"))
         faults = self.faults(spec.get("faults") or {}, spec_at.key("faults"), cluster, bounds)
         _check_random_faults(faults, cluster, pods, horizon, spec_at.key("faults"))
+        cluster = self.provisioning_requests(cluster, spec_at.key("cluster").key("autoscaling"))
         if cluster.autoscaling.enabled:
             _check_autoscaled(spec_at, workloads, self.pod_workloads, faults, kueue_config, self.places)
         return Scenario(
@@ -289,6 +297,12 @@ class _Loader:
                     if isinstance(obj, kueue.KueueObject):
                         self.kueue.add(obj, place)
                         continue
+                    if isinstance(obj, ProvisioningRequest):
+                        self.provreqs.append((obj, place))
+                        continue
+                    if isinstance(obj, PodTemplateObject):
+                        self.pod_templates.append((obj, place))
+                        continue
                     if obj.name in places:
                         raise place.error(
                             f'workload "{obj.name}" is defined twice (also in {places[obj.name].file})'
@@ -317,6 +331,50 @@ class _Loader:
             for p in self.pod_workloads
         ]
         return admitted, manifests
+
+    def provisioning_requests(self, cluster: Cluster, at: Where) -> Cluster:
+        """ProvisioningRequests and PodTemplates checked and handed to cluster-autoscaler's settings: only
+        with provider clusterAutoscaler; every pod set names a PodTemplate of its namespace."""
+        if not self.provreqs and not self.pod_templates:
+            return cluster
+        autoscaling = cluster.autoscaling
+        if autoscaling.provider != CLUSTER_AUTOSCALER:
+            obj, place = (self.provreqs or self.pod_templates)[0]  # type: ignore[operator]
+            raise place.key("kind").error(
+                f"{type(obj).__name__} {obj.name}: ProvisioningRequests are cluster-autoscaler's; they need "
+                "spec.cluster.autoscaling.provider clusterAutoscaler"
+            )
+        templates = {(t.namespace, t.name): t for t in _unique(self.pod_templates, "PodTemplate")}
+        ca = autoscaling.cluster_autoscaler
+        _unique(self.provreqs, "ProvisioningRequest")
+        for r, place in self.provreqs:
+            for i, (name, _) in enumerate(r.pod_sets):
+                if (r.namespace, name) not in templates:
+                    raise (
+                        place.key("spec")
+                        .key("podSets")
+                        .index(i)
+                        .key("podTemplateRef")
+                        .key("name")
+                        .error(f"no PodTemplate {r.namespace}/{name} in spec.workloads")
+                    )
+            if r.class_name == ATOMIC_CLASS and ca.cloud_provider not in ATOMIC_PROVIDERS:
+                place.key("spec").key("provisioningClassName").warn(
+                    f"cloud provider {ca.cloud_provider}'s node groups have no AtomicIncreaseSize: "
+                    "cluster-autoscaler accepts the request but scales up node by node, so the capacity may "
+                    "come partly (only azure's are atomic)"
+                )
+        if self.provreqs and not ca.enable_provisioning_requests:
+            at.key("clusterAutoscaler").key("enableProvisioningRequests").warn(
+                "cluster-autoscaler ignores ProvisioningRequests unless --enable-provisioning-requests is on "
+                "(enableProvisioningRequests: true)"
+            )
+        ca = replace(
+            ca,
+            provisioning_requests=tuple(r for r, _ in self.provreqs),
+            pod_templates=tuple(templates.values()),
+        )
+        return replace(cluster, autoscaling=replace(autoscaling, cluster_autoscaler=ca))
 
     def kueue_objects(self, config: KueueConfig, at: Where, workloads: list[Workload]) -> KueueObjects:
         """Kueue's objects with references checked, and what Kueue's LWS webhook checks of each
@@ -585,6 +643,18 @@ def _check_pods(bounds: dict[str, tuple[int, int]], cluster: Cluster, at: Where)
     return total
 
 
+def _unique(items: list, kind: str) -> list:
+    """The objects of (object, place) pairs, refusing two of one namespace and name."""
+    seen: set[tuple[str, str]] = set()
+    for obj, place in items:
+        if (obj.namespace, obj.name) in seen:
+            raise (
+                place.key("metadata").key("name").error(f"{kind} {obj.namespace}/{obj.name} is defined twice")
+            )
+        seen.add((obj.namespace, obj.name))
+    return [obj for obj, _ in items]
+
+
 def _check_autoscaled(
     spec_at: Where,
     workloads: list[Workload],
@@ -841,6 +911,8 @@ CA_DURATIONS = {
 }
 CA_VALUES = {
     "expander": "expander",
+    "cloudProvider": "cloud_provider",
+    "enableProvisioningRequests": "enable_provisioning_requests",
     "scaleDownEnabled": "scale_down_enabled",
     "scaleDownUtilizationThreshold": "scale_down_utilization_threshold",
     "scaleDownGpuUtilizationThreshold": "scale_down_gpu_utilization_threshold",
@@ -857,10 +929,6 @@ def _cluster_autoscaler(raw: dict, at: Where, grown: list[NodePool]) -> ClusterA
             raise at.key(key).error("is Karpenter's: cluster-autoscaler's node groups are the pools with max")
     ca = raw.get("clusterAutoscaler") or {}
     ca_at = at.key("clusterAutoscaler")
-    if ca.get("provisioningRequests") is not None:
-        raise ca_at.key("provisioningRequests").error(
-            "ProvisioningRequests (check-capacity, best-effort-atomic-scale-up) are not simulated yet"
-        )
     kw: dict[str, Any] = {
         a: ca_at.key(k).duration(ca[k]) for k, a in CA_DURATIONS.items() if ca.get(k) is not None
     }

@@ -294,9 +294,15 @@ def _cluster_autoscaler() -> dict[str, Any]:
             "initialNodeGroupBackoffDuration": _duration("default 5m"),
             "maxNodeGroupBackoffDuration": _duration("default 30m"),
             "nodeGroupBackoffResetTimeout": _duration("default 3h"),
-            "provisioningRequests": {
-                "type": "object",
-                "description": "reserved: ProvisioningRequests are not simulated yet",
+            "cloudProvider": {
+                "enum": ["gce", "aws", "azure", "clusterapi", "kwok"],
+                "default": "gce",
+                "description": "whose node groups: only azure's scale up atomically (AtomicIncreaseSize)",
+            },
+            "enableProvisioningRequests": {
+                "type": "boolean",
+                "default": False,
+                "description": "--enable-provisioning-requests: serve spec.workloads ProvisioningRequests",
             },
         },
         "cluster-autoscaler's settings (provider clusterAutoscaler); node groups are the pools with max",

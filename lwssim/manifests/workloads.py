@@ -6,8 +6,9 @@ import copy
 from dataclasses import replace
 from typing import Any
 
-from lwssim.manifests import kinds, kueue, llmisvc, lws, priority
+from lwssim.manifests import kinds, kueue, llmisvc, lws, priority, provreq
 from lwssim.manifests.where import Where
+from lwssim.model.autoscaling import PodTemplateObject, ProvisioningRequest
 from lwssim.model.lws import Workload
 from lwssim.model.scenario import ControllerConfig
 from lwssim.model.workloads import DisruptionBudget, PodWorkload, PriorityClass
@@ -18,8 +19,17 @@ SUPPORTED = (
         f"{k} ({a})" for a, k in sorted(kinds.KINDS | {kinds.PDB, (priority.API_VERSION, priority.KIND)})
     )
     + f", Kueue's {', '.join(kueue.KINDS)} ({' | '.join(kueue.API_VERSIONS)})"
+    + f", {provreq.KIND} ({provreq.API_VERSION}), PodTemplate (v1)"
 )
-Object = Workload | PodWorkload | DisruptionBudget | PriorityClass | kueue.KueueObject
+Object = (
+    Workload
+    | PodWorkload
+    | DisruptionBudget
+    | PriorityClass
+    | kueue.KueueObject
+    | ProvisioningRequest
+    | PodTemplateObject
+)
 
 
 def read_document(
@@ -48,6 +58,10 @@ def read_document(
         return [kinds.pod_workload(obj, where, source, at)]
     if typed == kinds.PDB:
         return [kinds.disruption_budget(obj, where, at)]
+    if typed == (provreq.API_VERSION, provreq.KIND):
+        return [provreq.provisioning_request(obj, where, at)]
+    if typed == provreq.POD_TEMPLATE:
+        return [provreq.pod_template_object(obj, where)]
     if typed == (priority.API_VERSION, priority.KIND):
         if at > 0:
             raise where.unsupported(

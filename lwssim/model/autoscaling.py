@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lwssim.model.pod import PodTemplate
+
 KARPENTER = "karpenter"
 CLUSTER_AUTOSCALER = "clusterAutoscaler"
 WHEN_EMPTY = "WhenEmpty"
@@ -58,6 +60,36 @@ GPU_LABELS = (
 )
 
 
+# ProvisioningRequest classes cluster-autoscaler 1.34 serves (provisioningrequest/supported_classes.go).
+CHECK_CAPACITY_CLASS = "check-capacity.autoscaling.x-k8s.io"
+ATOMIC_CLASS = "best-effort-atomic-scale-up.autoscaling.x-k8s.io"
+# Cloud providers whose node groups implement AtomicIncreaseSize (azure_scale_set.go; the others return
+# ErrNotImplemented and cluster-autoscaler falls back to a plain IncreaseSize: executor.go increaseSize).
+CLOUD_PROVIDERS = ("gce", "aws", "azure", "clusterapi", "kwok")
+ATOMIC_PROVIDERS = ("azure",)
+
+
+@dataclass(frozen=True)
+class PodTemplateObject:
+    """A ``v1 PodTemplate``: what a ProvisioningRequest's pod set asks capacity for."""
+
+    name: str
+    namespace: str
+    template: PodTemplate
+
+
+@dataclass(frozen=True)
+class ProvisioningRequest:
+    """``autoscaling.x-k8s.io/v1 ProvisioningRequest``: capacity for ``count`` pods of each PodTemplate."""
+
+    name: str
+    namespace: str
+    class_name: str
+    pod_sets: tuple[tuple[str, int], ...]  # (PodTemplate name, count)
+    no_retry: bool = False
+    at: float = 0.0
+
+
 @dataclass(frozen=True)
 class ClusterAutoscalerConfig:
     """cluster-autoscaler's flags that change what it does to node groups, with their defaults at
@@ -78,6 +110,10 @@ class ClusterAutoscalerConfig:
     initial_backoff: float = 300.0
     max_backoff: float = 1800.0
     backoff_reset: float = 3 * 3600.0
+    cloud_provider: str = "gce"  # whose node groups these are: decides whether an atomic scale-up is atomic
+    enable_provisioning_requests: bool = False
+    provisioning_requests: tuple[ProvisioningRequest, ...] = ()
+    pod_templates: tuple[PodTemplateObject, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,25 @@ module here, so this model is checked by unit tests of cases read from its sourc
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
 
 from lwssim.engine.cloud import Cloud, Fleet
 from lwssim.engine.cluster_autoscaler.clusterstate import Instance, NodeGroup
+from lwssim.engine.cluster_autoscaler.provreq import (
+    BOOKING,
+    BOOKING_EXPIRED,
+    CAPACITY_IS_FOUND,
+    CAPACITY_IS_NOT_FOUND,
+    CAPACITY_IS_PROVISIONED,
+    CLASS_ORDER,
+    FAILED_TO_CREATE_POD,
+    Request,
+    consumes,
+    fake_pods,
+)
 from lwssim.engine.cluster_autoscaler.scaleup import Option, choose, estimate
 from lwssim.engine.context import Cluster
 from lwssim.engine.nodes import delete_pod
@@ -30,7 +43,7 @@ from lwssim.engine.objects import FAILED, SUCCEEDED, Pod
 from lwssim.engine.scheduling.framework import SCHEDULING_GATED, Scheduler
 from lwssim.engine.store import DELETED
 from lwssim.engine.tasks import Task
-from lwssim.model.autoscaling import ClusterAutoscalerConfig
+from lwssim.model.autoscaling import ATOMIC_PROVIDERS, CHECK_CAPACITY_CLASS, ClusterAutoscalerConfig
 from lwssim.model.cluster import NodePool
 from lwssim.model.pod import Taint
 from lwssim.model.quantity import GPU
@@ -40,6 +53,10 @@ from lwssim.timeline import (
     NODE_INITIALIZED,
     NODE_LAUNCH_FAILED,
     NODES_NOT_LAUNCHED,
+    PROVREQ_BOOKING_EXPIRED,
+    PROVREQ_FAILED,
+    PROVREQ_NOT_PROVISIONED,
+    PROVREQ_PROVISIONED,
 )
 
 __all__ = ["ClusterAutoscaler"]
@@ -47,6 +64,15 @@ __all__ = ["ClusterAutoscaler"]
 TO_BE_DELETED = Taint("ToBeDeletedByClusterAutoscaler", "", "NoSchedule")  # utils/taints/taints.go
 SCALE_UP_TIMED_OUT = "ScaleUpTimedOut"
 SCALE_DOWN = "ScaleDown"
+
+
+@dataclass
+class Snapshot:
+    """Free resources per column of ready nodes, the rows that count as upcoming, the upcoming nodes' room."""
+
+    free: dict[int, np.ndarray]
+    unready: list[int]
+    bins: list[tuple[NodeGroup, list[int]]]
 
 
 class ClusterAutoscaler:
@@ -82,6 +108,12 @@ class ClusterAutoscaler:
                     g.instances.append(inst)
                     self.by_node[inst.name] = (g, inst)
         self.pending: dict[int, Pod] = {}
+        templates = {(t.namespace, t.name): t.template for t in config.pod_templates}
+        self.requests: list[Request] = []
+        if config.enable_provisioning_requests:
+            for k, spec in enumerate(config.provisioning_requests):
+                self.requests.append(Request(spec, fake_pods(spec, templates, -1_000_000 * (k + 1))))
+        self.provreq_mode = False
         self.why: dict[int, str] = {}  # a pod no scale-up helps -> why (recorded when it changes)
         self.unneeded_since: dict[str, float] = {}
         self.draining: list[tuple[NodeGroup, Instance]] = []
@@ -109,8 +141,14 @@ class ClusterAutoscaler:
         now = self.env.now
         self._time_out(now)
         self._finish_drains()
-        helped = self._pods_to_help()
-        if helped:
+        self._expire_bookings(now)
+        helped = self._pods_to_help(now)
+        waiting = [r for r in self.requests if r.waiting(now)]
+        # wrapper_orchestrator.go: requests and ordinary pods take turns when both wait
+        self.provreq_mode = (not self.provreq_mode) if (waiting and helped) else bool(waiting)
+        if self.provreq_mode:
+            self._provision(waiting, now)
+        elif helped:
             self._scale_up(helped, now)
         if self.config.scale_down_enabled:
             self._scale_down(now)
@@ -133,44 +171,119 @@ class ClusterAutoscaler:
                 self.timeline.add(now, kind, inst.name, pool=g.name, reason=SCALE_UP_TIMED_OUT)
             g.fail(now, self.config)
 
+    # -- the snapshot: ready nodes' free resources, upcoming nodes as template copies, booked capacity
+    def _snapshot(self, now: float, skip: Request | None = None) -> Snapshot:
+        """What cluster-autoscaler simulates scheduling on: ready nodes (those with the GPU label and no GPUs
+        yet count as upcoming), one template node per upcoming node, and the fake pods of the
+        ProvisioningRequests whose capacity is booked (but ``skip``'s) already placed."""
+        nodes = self.nodes
+        snap = Snapshot(
+            {col: nodes.free_by_res[col].copy() for col in range(len(nodes.resources))},
+            [i.row for g in self.groups for i in g.upcoming() if i.row is not None],
+            [(g, self._room(g, i)) for g in self.groups for i in g.upcoming()],
+        )
+        for r in self.requests:
+            if r is not skip and r.booked(now):
+                for pod in r.pods:
+                    self._place(pod, snap)
+        return snap
+
+    def _place(self, pod: Pod, snap: Snapshot) -> int | None:
+        """Put ``pod`` on the first ready node it fits (its row), else on an upcoming node (-1), else None."""
+        cache = self.cache
+        shape = cache.shape(pod)
+        ok = shape.stage == 0
+        if snap.unready:
+            ok = ok.copy()
+            ok[snap.unready] = False
+        for col, need in shape.needs:
+            ok = ok & (snap.free[col] >= need)
+        hits = np.flatnonzero(ok)
+        if len(hits):
+            row = int(hits[0])
+            for col, need in shape.needs:
+                snap.free[col][row] -= need
+            return row
+        for g, room in snap.bins:
+            if all(room[col] >= need for col, need in shape.needs) and cache.passes_static_at(
+                pod, self.pool_row[g.name]
+            ):
+                for col, need in shape.needs:
+                    room[col] -= need
+                return -1
+        return None
+
     # -- scale-up
-    def _pods_to_help(self) -> list[tuple[Pod, tuple[tuple[int, int], ...]]]:
-        """The unschedulable pods that fit no ready node and no upcoming one (``FilterOutSchedulable``,
-        upcoming nodes injected as template copies)."""
-        pods = [p for p in self.pending.values() if p.node is None and not p.deleting]
+    def _pods_to_help(self, now: float) -> list[tuple[Pod, tuple[tuple[int, int], ...]]]:
+        """The unschedulable pods that fit no ready node and no upcoming one (``FilterOutSchedulable``),
+        booked capacity taken first; pods that consume a ProvisioningRequest are the request's."""
+        pods = [p for p in self.pending.values() if p.node is None and not p.deleting and not consumes(p)]
         if not pods:
             return []
-        cache, nodes = self.cache, self.nodes
         pods.sort(key=lambda p: p.uid)
-        free = {col: nodes.free_by_res[col].copy() for col in range(len(nodes.resources))}
-        unready = [i.row for g in self.groups for i in g.upcoming() if i.row is not None]
-        bins = [(g, self._room(g, i)) for g in self.groups for i in g.upcoming()]
-        left = []
-        for pod in pods:
-            shape = cache.shape(pod)
-            ok = shape.stage == 0
-            if unready:
-                ok = ok.copy()
-                ok[unready] = False
-            for col, need in shape.needs:
-                ok = ok & (free[col] >= need)
-            hits = np.flatnonzero(ok)
-            if len(hits):
-                for col, need in shape.needs:
-                    free[col][int(hits[0])] -= need
-                continue
-            placed = False
-            for g, room in bins:
-                if all(room[col] >= need for col, need in shape.needs) and cache.passes_static_at(
-                    pod, self.pool_row[g.name]
-                ):
-                    for col, need in shape.needs:
-                        room[col] -= need
-                    placed = True
-                    break
-            if not placed:
-                left.append((pod, shape.needs))
-        return left
+        snap = self._snapshot(now)
+        return [(p, self.cache.shape(p).needs) for p in pods if self._place(p, snap) is None]
+
+    # -- ProvisioningRequests
+    def _provision(self, waiting: list[Request], now: float) -> None:
+        """One request per loop, check-capacity first (``orchestrator.go``)."""
+        r = min(waiting, key=lambda q: (CLASS_ORDER.index(q.spec.class_name), q.spec.at))
+        snap = self._snapshot(now, skip=r)
+        left = [(p, self.cache.shape(p).needs) for p in r.pods if self._place(p, snap) is None]
+        if not left:
+            self._provisioned(r, CAPACITY_IS_FOUND, now)
+            return
+        if r.spec.class_name == CHECK_CAPACITY_CLASS:
+            message = f"{len(left)} of its {len(r.pods)} pods do not fit the cluster as it is"
+            if r.spec.no_retry:
+                r.failed = True
+                self._record(r, PROVREQ_FAILED, now, reason=FAILED_TO_CREATE_POD, message=message)
+            else:
+                self._not_provisioned(r, CAPACITY_IS_NOT_FOUND, message, now)
+            return
+        options = self._options(left, now, all_or_nothing=True)
+        if not options:
+            self._not_provisioned(
+                r,
+                CAPACITY_IS_NOT_FOUND,
+                f"no node group can take all {len(left)} pods it lacks room for",
+                now,
+            )
+            return
+        best = self._choose(options)
+        atomic = self.config.cloud_provider in ATOMIC_PROVIDERS
+        names = tuple(p.name for p in best.pods)
+        stockout = None
+        for _ in range(best.count):  # AtomicIncreaseSize: one answer for all; IncreaseSize: one per node
+            stockout = self._ask(best.group, names, stockout if atomic else None)
+            r.nodes.append(best.group.instances[-1].name)
+        self.last_scale_up = now
+        self._provisioned(r, CAPACITY_IS_PROVISIONED, now)
+
+    def _record(self, r: Request, kind: str, now: float, reason: str, message: str = "") -> None:
+        """A condition of ``r`` changed: recorded with its class (and, once provisioned, its nodes)."""
+        if kind == PROVREQ_PROVISIONED:
+            self.timeline.add(
+                now, kind, r.key, class_name=r.spec.class_name, reason=reason, nodes=len(r.nodes)
+            )
+        else:
+            self.timeline.add(now, kind, r.key, class_name=r.spec.class_name, reason=reason, message=message)
+
+    def _provisioned(self, r: Request, reason: str, now: float) -> None:
+        r.provisioned_at = now
+        self._record(r, PROVREQ_PROVISIONED, now, reason)
+
+    def _not_provisioned(self, r: Request, reason: str, message: str, now: float) -> None:
+        r.retry_later(now)
+        if r.last_reason != message:
+            r.last_reason = message
+            self._record(r, PROVREQ_NOT_PROVISIONED, now, reason=reason, message=message)
+
+    def _expire_bookings(self, now: float) -> None:
+        for r in self.requests:
+            if r.booked(now) and r.provisioned_at is not None and now - r.provisioned_at >= BOOKING:
+                r.booking_expired = True
+                self.timeline.add(now, PROVREQ_BOOKING_EXPIRED, r.key, reason=BOOKING_EXPIRED)
 
     def _room(self, g: NodeGroup, inst: Instance) -> list[int]:
         room = self.cloud.capacity_of(g.pool).tolist()
@@ -180,9 +293,14 @@ class ClusterAutoscaler:
                     room[col] -= need
         return room
 
-    def _scale_up(self, pods: list[tuple[Pod, tuple[tuple[int, int], ...]]], now: float) -> None:
+    def _options(
+        self, pods: list[tuple[Pod, tuple[tuple[int, int], ...]]], now: float, all_or_nothing: bool = False
+    ) -> list[Option]:
+        """Each node group's expansion option for ``pods`` (``ComputeExpansionOption``); with
+        ``all_or_nothing`` only those that take every pod. Pods no group takes are told why
+        (NoScaleUpInfo)."""
         options: list[Option] = []
-        skipped: list[str] = []  # why each group was left out (NoScaleUpInfo), for the pods no option takes
+        skipped: list[str] = []
         for g in self.groups:
             assert g.pool.max_count is not None
             room = g.pool.max_count - g.target
@@ -202,26 +320,35 @@ class ClusterAutoscaler:
                 partial(self._fits_template, self.pool_row[g.name]),
                 min(room, self.config.max_nodes_per_scale_up),
             )
-            if option is not None:
+            if option is not None and (not all_or_nothing or len(option.pods) == len(pods)):
                 options.append(option)
             else:
                 skipped.append(f"the pods do not fit node group {g.name}'s template")
-        taken = {p.uid for o in options for p in o.pods}
-        why = "; ".join(skipped) or "no node group"
-        for pod, _ in pods:
-            if pod.uid not in taken and self.why.get(pod.uid) != why:  # recorded when the reason changes
-                pod.record(self.timeline, now, NODES_NOT_LAUNCHED, reason=why)
-                self.why[pod.uid] = why
-        if not options:
-            return
-        best = choose(
+        if not all_or_nothing:
+            taken = {p.uid for o in options for p in o.pods}
+            why = "; ".join(skipped) or "no node group"
+            for pod, _ in pods:
+                if pod.uid not in taken and self.why.get(pod.uid) != why:  # recorded when it changes
+                    pod.record(self.timeline, now, NODES_NOT_LAUNCHED, reason=why)
+                    self.why[pod.uid] = why
+        return options
+
+    def _choose(self, options: list[Option]) -> Option:
+        nodes = self.nodes
+        return choose(
             options,
             self.config,
             lambda g: self.cloud.capacity_of(g.pool),
-            self.nodes.cpu_col,
-            self.nodes.mem_col,
+            nodes.cpu_col,
+            nodes.mem_col,
             self.rng,
         )
+
+    def _scale_up(self, pods: list[tuple[Pod, tuple[tuple[int, int], ...]]], now: float) -> None:
+        options = self._options(pods, now)
+        if not options:
+            return
+        best = self._choose(options)
         names = tuple(p.name for p in best.pods)
         for _ in range(best.count):
             self._ask(best.group, names)
@@ -230,13 +357,15 @@ class ClusterAutoscaler:
     def _fits_template(self, row: int, pod: Pod) -> bool:
         return self.cache.passes_static_at(pod, row)
 
-    def _ask(self, g: NodeGroup, pods: tuple[str, ...]) -> None:
-        """One node of a scale-up (``IncreaseSize``): the cloud creates the instance."""
+    def _ask(self, g: NodeGroup, pods: tuple[str, ...], stockout: bool | None = None) -> bool:
+        """One node of a scale-up (``IncreaseSize``): the cloud creates the instance. ``stockout``: the
+        answer an atomic increase already got for its first node. Returns whether it found no capacity."""
         inst = Instance(self.cloud.fleet.next_name(g.name), self.env.now, pods=pods)
         g.instances.append(inst)
-        vm, stockout = self.cloud.ask(inst.name, g.pool, pods)
-        inst.stockout = stockout
+        vm, drawn = self.cloud.ask(inst.name, g.pool, pods)
+        inst.stockout = drawn if stockout is None else stockout
         Task(self.env, self._lifecycle(g, inst, vm))
+        return inst.stockout
 
     def _lifecycle(self, g: NodeGroup, inst: Instance, vm: float):
         env = self.env
@@ -315,7 +444,16 @@ class ClusterAutoscaler:
         """``UpdateClusterState`` every loop (which nodes are unneeded, since when); deletions only out of
         the cooldown after a scale-up."""
         nodes = self.nodes
-        free = {col: nodes.free_by_res[col].copy() for col in range(len(nodes.resources))}
+        # booked capacity holds its nodes: the requests' fake pods placed first (processor.go bookCapacity)
+        snap = Snapshot({col: nodes.free_by_res[col].copy() for col in range(len(nodes.resources))}, [], [])
+        held = {
+            row
+            for r in self.requests
+            if r.booked(now)
+            for p in r.pods
+            if (row := self._place(p, snap)) is not None
+        }
+        free = snap.free
         unneeded: dict[str, float] = {}
         for g in self.groups:
             assert g.pool.min_count is not None
@@ -325,6 +463,8 @@ class ClusterAutoscaler:
                     break
                 # a node that stopped answering is left to its repair (scale-down-unready-time: not simulated)
                 if inst.row is None or inst.deleting or not nodes.present[inst.row] or self.is_down(inst.row):
+                    continue
+                if inst.row in held:
                     continue
                 if self._utilization(g, inst) >= self._threshold(g):
                     continue

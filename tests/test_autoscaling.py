@@ -367,3 +367,18 @@ def test_failed_nodes_are_left_to_repair_and_their_pods_get_new_nodes():
             assert r.subject not in down_since, r
     report = build_report(tl)
     assert report["nodesOverTime"][-1][1] == 8 and report["workloads"][0]["availability"] > 0.95
+
+
+def test_nodes_expire_after_expire_after_and_their_pods_get_new_nodes():
+    """nodeclaim/expiration/controller.go: deleted at creation + expireAfter, no budget, no replacement."""
+    _, tl = run(doc(horizon="3h", node_pool={"expireAfter": "1h"}))
+    expired = [r for r in recs(tl, NODE_DELETED) if str(r.get("reason")) == "Expired"]
+    first = {r.subject: r.t for r in recs(tl, NODECLAIM_CREATED) if r.t < 60}
+    assert len(first) == 8 and {r.subject for r in expired} >= set(first)
+    for r in expired:
+        if r.subject in first:  # gone MinDrainTime (5 s) after its expiry at least
+            assert first[r.subject] + 3600 + 5 <= r.t <= first[r.subject] + 3600 + 60
+    assert len(recs(tl, NODECLAIM_CREATED)) > 8 and recs(tl, "GroupRecreated")
+    assert build_report(tl)["nodesOverTime"][-1][1] == 8
+    _, tl = run(doc(horizon="3h", node_pool={"expireAfter": "Never"}))
+    assert recs(tl, NODE_DELETED) == []

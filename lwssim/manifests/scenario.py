@@ -875,6 +875,7 @@ def _autoscaling(raw: dict | None, at: Where, pools: list[NodePool], pools_at: W
                 weight=int(n.get("weight", 0)),
                 limits=tuple(sorted(limits.items())),
                 disruption=_disruption(n.get("disruption") or {}, n_at.key("disruption")),
+                expire_after=_expire_after(n.get("expireAfter", "720h"), n_at.key("expireAfter")),
             )
         )
     for p in grown:
@@ -953,6 +954,15 @@ def _cluster_autoscaler(raw: dict, at: Where, grown: list[NodePool]) -> ClusterA
             "the priority expander needs priorities (priority → node group regexes)"
         )
     return ClusterAutoscalerConfig(priorities=tuple(sorted(priorities, reverse=True)), **kw)
+
+
+def _expire_after(raw: str, at: Where) -> float | None:
+    if raw == "Never":
+        return None
+    seconds = at.duration(raw)
+    if seconds <= 0:
+        raise at.error("must be longer than 0s, or Never")
+    return seconds
 
 
 def _disruption(raw: dict, at: Where) -> Disruption:

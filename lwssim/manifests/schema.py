@@ -227,6 +227,10 @@ def _autoscaling() -> dict[str, Any]:
             "name": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"},
             "pool": {"type": "string", "description": "the lwssim pool whose nodes it launches"},
             "weight": {"type": "integer", "minimum": 0, "maximum": 100},
+            "expireAfter": {
+                "type": "string",
+                "description": "template.spec.expireAfter: nodes older are replaced (default 720h; Never)",
+            },
             "limits": {
                 "type": "object",
                 "additionalProperties": {"$ref": "#/$defs/quantity"},

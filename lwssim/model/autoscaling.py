@@ -46,6 +46,7 @@ class KarpenterNodePool:
     weight: int = 0
     limits: tuple[tuple[str, int], ...] = ()  # resource -> amount (cpu in millicores, memory in bytes)
     disruption: Disruption = field(default_factory=Disruption)
+    expire_after: float | None = 720 * 3600.0  # template.spec.expireAfter (default 720h; None: Never)
 
 
 # cluster-autoscaler's expanders lwssim simulates (expander/: random, waste, priority).

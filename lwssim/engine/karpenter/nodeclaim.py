@@ -38,6 +38,7 @@ from lwssim.timeline import (
 )
 
 INSUFFICIENT_CAPACITY = "InsufficientCapacityError"
+EXPIRED = "Expired"  # v1.DisruptionReasonExpired
 POD_EVENT_DEDUPE = 10.0  # podevents/controller.go: dedupeTimeout
 MIN_DRAIN_TIME = 5.0  # node/termination/controller.go: MinDrainTime
 DISRUPTED_TAINT = Taint("karpenter.sh/disrupted", "", "NoSchedule")  # apis/v1/taints.go
@@ -116,6 +117,7 @@ class NodeClaims:
         self.claims.append(claim)
         self.by_node[claim.name] = claim
         self.empty[claim] = None
+        self._expire(claim)
 
     def capacity_of(self, pool: NodePool) -> np.ndarray:
         return self.cloud.capacity_of(pool)
@@ -127,7 +129,20 @@ class NodeClaims:
         self.claims.append(claim)
         vm, stockout = self.cloud.ask(claim.name, pool, pods, node_pool.name)
         Task(self.env, self._lifecycle(claim, vm, stockout))
+        self._expire(claim)
         return claim
+
+    def _expire(self, claim: NodeClaim) -> None:
+        """``nodeclaim/expiration/controller.go``: once ``expireAfter`` has passed since its creation the
+        NodeClaim is deleted, forcefully: no budget, no replacement first (its pods are evicted and the
+        provisioner launches nodes for them as for any pending pod)."""
+        after = claim.node_pool.expire_after if claim.node_pool is not None else None
+        if after is not None:
+            self.cluster.defer(after, lambda: self._expired(claim))
+
+    def _expired(self, claim: NodeClaim) -> None:
+        if claim in self.claims and not claim.deleting:
+            self.delete(claim, EXPIRED)
 
     def _lifecycle(self, claim: NodeClaim, vm: float, stockout: bool):
         env, pool = self.env, claim.pool

@@ -36,9 +36,9 @@ as they exist) and bound by kube-scheduler within ~0.05 s; once admitted they al
     <node>, lwssim.emulator/pool: gpu}. The admission gate goes first (~0.1 s after admission), the topology
     gate (TopologyUngater) ~0.2 s later for the leader and ~1.0-1.2 s later for the worker, so the worker
     binds and is Ready ~1 s after the leader (13 s vs 12 s). The third Workload: QuotaReserved=False Pending,
-    message exactly "couldn't assign flavors to pod set leader (or worker, once): topology \"kq-tas-topology\" doesn't allow to
-    fit any of 1 pod(s). Total nodes: 4; excluded: resource \"nvidia.com/gpu\": 4"; its pods stay gated. Which
-    group waits is a race again (2, 2, 0, 1, 0, 0).
+    message exactly "couldn't assign flavors to pod set leader (worker once): topology \"kq-tas-topology\"
+    doesn't allow to fit any of 1 pod(s). Total nodes: 4; excluded: resource \"nvidia.com/gpu\": 4"; its pods
+    stay gated. Which group waits is a race again (2, 2, 0, 1, 0, 0).
 (c) kueue-preempt (WorkloadPriorityClasses kq-low 100, kq-high 1000 by the LWS label
     kueue.x-k8s.io/priority-class; ClusterQueue quota 32, preemption.withinClusterQueue LowerPriority).
     kq-low's 2 Workloads admitted at ~2 s, Ready at ~12 s. kq-high (1 × 2) applied at 15 s: its Workload

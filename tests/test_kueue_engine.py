@@ -541,3 +541,29 @@ def test_a_workload_deleted_while_it_waits_is_never_admitted():
     _, tl, report = simulate(d)
     assert [r.group for r in tl.records if r.kind == WORKLOAD_ADMITTED] == [0, 1]
     assert report["clusterQueues"][0]["usage"] == {"gpu/nvidia.com/gpu": 16}
+
+
+def test_tas_pods_lose_the_topology_gate_at_the_next_workload_update_or_a_batch_period_later():
+    """The TopologyUngater (topology_ungater.go): a pod created after its Workload's admission keeps the
+    topology gate after its admission gate came off until the next Workload update (the next pod of its group
+    joins the Workload's owners) or one UpdatesBatchPeriod (1 s) after the group's first pod was prepared,
+    whichever is first; pods already waiting when their Workload is admitted are ungated at the admission."""
+    d = tas_doc(tas_lws("a", 1, 4), tas_lws("b", 2, 4))
+    d["spec"]["events"] = [{"at": "2m", "patch": {"workload": "a", "spec": {"replicas": 0}}}]
+    _, tl, report = simulate(d)
+    created = {r.subject: r.t for r in tl.records if r.kind == "PodCreated"}
+    ungated = {r.subject: r.t for r in tl.records if r.kind == POD_UNGATED}
+    admitted = {(r.subject.split("-")[1], r.group): r.t for r in tl.records if r.kind == WORKLOAD_ADMITTED}
+    for lws_name, leader in (("a", "a-0"), ("b", "b-0")):
+        pods = sorted((p for p in created if p == leader or p.startswith(f"{leader}-")), key=created.get)
+        assert len(pods) == 4 and pods[0] == leader
+        assert admitted[(lws_name, 0)] < created[leader]  # the StatefulSets come after the Workload
+        batch = created[leader] + 1.0
+        expected = [min(created[nxt], batch) for nxt in pods[1:]] + [batch]
+        assert [ungated[p] for p in pods] == pytest.approx(expected)
+        assert ungated[pods[0]] < batch - 0.5 and ungated[pods[-1]] == pytest.approx(batch)
+    late = [p for p in ungated if p == "b-1" or p.startswith("b-1-")]
+    # gated from the start; admitted when a's Workload is deleted (its terminating TAS pods are not usage)
+    assert len(late) == 4 and created["b-1"] < 60
+    assert admitted[("b", 1)] == 120 and {ungated[p] for p in late} == {admitted[("b", 1)]}
+    assert [g["serving"] for g in groups(report, "b")] == [True, True]

@@ -76,3 +76,14 @@ def test_plain_function_reconcile() -> None:
     q.add("y")
     env.run(until=1)
     assert seen == ["x", "y"]
+
+
+def test_add_after_keeps_the_earliest_time_of_a_waiting_key() -> None:
+    """client-go's delaying queue: a key already waiting is not added again later; an earlier time wins."""
+    env, q, log = _queue(1, 0.0)
+    q.add_after("a", 1.0)
+    q.add_after("a", 3.0)  # later than the waiting 1.0: dropped
+    q.add_after("b", 5.0)
+    q.add_after("b", 2.0)  # earlier: b now comes at 2.0, not at 5.0 as well
+    env.run(until=10)
+    assert [(k, t) for what, k, t in log if what == "start"] == [("a", 1.0), ("b", 2.0)]

@@ -33,6 +33,7 @@ class WorkQueue:
         self._active: set[str] = set()
         self._dirty: set[str] = set()
         self._idle: list[simpy.Event] = []  # one wake-up event per idle worker
+        self._waiting: dict[str, float] = {}  # key -> when add_after adds it
         for _ in range(workers):
             _Worker(self).start()
 
@@ -45,9 +46,22 @@ class WorkQueue:
             self._idle.pop().succeed()
 
     def add_after(self, key: str, delay: float) -> None:
+        """The key is added ``delay`` from now; a key already waiting keeps the earlier of the two times
+        (client-go ``util/workqueue/delaying_queue.go``: ``insert`` updates ``readyAt`` only to an earlier
+        time), so a burst of delayed adds reconciles once."""
+        if delay <= 0:
+            self.add(key)
+            return
+        at = self.env.now + delay
+        if self._waiting.get(key, at + 1) <= at:
+            return
+        self._waiting[key] = at
+
         def later():
             yield self.env.timeout(delay)
-            self.add(key)
+            if self._waiting.get(key) == at:  # not superseded by an earlier add_after
+                del self._waiting[key]
+                self.add(key)
 
         Task(self.env, later())
 

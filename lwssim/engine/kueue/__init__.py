@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from lwssim.engine.context import Cluster
 from lwssim.engine.kueue.failed_nodes import FailedNodes
-from lwssim.engine.kueue.leaderworkerset import LWSIntegration
+from lwssim.engine.kueue.leaderworkerset import LWSIntegration, group_key
 from lwssim.engine.kueue.scheduler import KueueScheduler
 from lwssim.engine.objects import Workload
 from lwssim.model.kueue import KueueObjects
@@ -38,16 +38,22 @@ class Kueue:
             self.scheduler.forget,
         )
         self.scheduler.group_pods = self.lws.group_pods
-        self.failed_nodes = FailedNodes(cluster, objects, self.scheduler, self.evict)
+        self.scheduler.tas_pods = self.lws.tas_pods
+        self.failed_nodes = FailedNodes(cluster, objects, self.scheduler, self.evict, self._reassigned)
         self.node_changed = self.failed_nodes.node_changed
 
     def _admitted(self, wl: Workload) -> None:
         self.failed_nodes.forget(wl)
-        self.lws.group_queue.add(f"{wl.namespace}/{wl.lws}/{wl.group}")
+        self.lws.group_queue.add(group_key(wl.namespace, wl.lws, wl.group))
+        self._reassigned(wl)
         wait = self.config.wait_for_pods_ready
         if wait is not None:
             at = wl.admitted_at
             self.defer(wait.timeout, lambda: self._check(wl, at, None))
+
+    def _reassigned(self, wl: Workload) -> None:
+        """A new admission or topology assignment: a Workload event for the TopologyUngater."""
+        self.lws.topology_ungater.workload_changed(group_key(wl.namespace, wl.lws, wl.group))
 
     def _ready_changed(self, wl: Workload) -> None:
         wait = self.config.wait_for_pods_ready

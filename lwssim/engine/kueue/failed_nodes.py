@@ -36,9 +36,10 @@ class FailedNodes:
         objects: KueueObjects,
         scheduler: KueueScheduler,
         evict: Callable[[Workload, str, str], None],
+        reassigned: Callable[[Workload], None],
     ) -> None:
         self.env, self.nodes, self.defer = cluster.env, cluster.nodes, cluster.defer
-        self.objects, self.scheduler, self._evict = objects, scheduler, evict
+        self.objects, self.scheduler, self._evict, self._reassigned = objects, scheduler, evict, reassigned
         self.unhealthy: dict[int, set[str]] = {}  # Workload uid -> its failed nodes (status.unhealthyNodes)
 
     def node_changed(self, i: int) -> None:
@@ -70,7 +71,9 @@ class FailedNodes:
                     )
                     continue
                 failed.add(node)
-                if not self._replace(wl, node):
+                if self._replace(wl, node):
+                    self._reassigned(wl)  # a Workload update: its TopologyUngater reconcile
+                else:
                     self._evict(
                         wl,
                         NODE_FAILURES,

@@ -9,7 +9,9 @@ group, stops an evicted one and reports whether its pods are ready.
 - ``pkg/controller/jobs/pod/pod_webhook.go``: ``Default``: every pod of a managed LWS is created with the
   ``kueue.x-k8s.io/admission`` and (TopologyAwareScheduling on by default) ``kueue.x-k8s.io/topology`` gates.
 - ``pkg/controller/jobs/pod/pod_controller.go`` with ``jobframework/reconciler.go``: an admitted Workload's
-  gated pods get the flavor's ``nodeLabels`` as nodeSelector and lose both gates (``Run``, ``prepare``);
+  gated pods get the flavor's ``nodeLabels`` as nodeSelector and lose the admission gate, and the topology
+  gate too unless their PodSet has a topology assignment (``Run``, ``prepare``): that one is the
+  TopologyUngater's (``topology_ungater.py``);
   recreated pods of an admitted group are ungated at once with the same admission, no quota check (§1.7);
   an evicted Workload's pods are all deleted (``Stop``) and its quota is released once none is active;
   ``PodsReady`` is every pod of the group Ready.
@@ -21,15 +23,15 @@ import hashlib
 from collections.abc import Callable
 
 from lwssim.engine.context import Cluster
+from lwssim.engine.kueue.topology_ungater import TOPOLOGY_GATE, TopologyUngater, ungate
 from lwssim.engine.objects import FAILED, SUCCEEDED, LeaderWorkerSet, Pod, PodSet, StatefulSet, Workload
 from lwssim.engine.store import ADDED, DELETED, MODIFIED
 from lwssim.engine.workqueue import WorkQueue
 from lwssim.model.kueue import PRIORITY_CLASS_LABEL, QUEUE_LABEL, KueueObjects
 from lwssim.model.pod import PodTemplate
-from lwssim.timeline import POD_UNGATED, WORKLOAD_CREATED, WORKLOAD_DELETED
+from lwssim.timeline import WORKLOAD_CREATED, WORKLOAD_DELETED
 
 ADMISSION_GATE = "kueue.x-k8s.io/admission"  # pkg/controller/jobs/pod/constants: SchedulingGateName
-TOPOLOGY_GATE = "kueue.x-k8s.io/topology"  # apis/kueue/v1beta2/topology_types.go: TopologySchedulingGate
 KIND = "Workload"
 TOPOLOGY_ANNOTATIONS = "kueue.x-k8s.io/podset-"  # jobframework/tas.go: the PodSet's topology request
 
@@ -69,8 +71,12 @@ class LWSIntegration:
         self._forget = forget
         self.workloads: dict[str, Workload] = {}  # group key -> its Workload
         self.pods: dict[str, dict[int, Pod]] = {}  # group key -> its pods (stored)
+        self.tas_pods: dict[int, Pod] = {}  # stored pods prepared with a topology assignment (IsTAS)
         self.lws_queue = WorkQueue(cluster.env, self._reconcile_lws)
         self.group_queue = WorkQueue(cluster.env, self._reconcile_group)
+        self.topology_ungater = TopologyUngater(
+            cluster.env, self.store, self.timeline, self.workloads.get, self._prepared_pods, _pod_set_of
+        )
         self.store.admit("Pod", self._default_pod)
         self.store.watch("LeaderWorkerSet", self._on_lws)
         self.store.watch("StatefulSet", self._on_statefulset)
@@ -186,16 +192,31 @@ class LWSIntegration:
             if not pod.scheduling_gates:
                 return  # not Kueue's (created before its LWS was managed, or not managed)
             self.pods.setdefault(key, {})[pod.uid] = pod
+            # EnsureWorkloadOwnedByAllMembers: the new member becomes an owner of the Workload, an update
+            # the TopologyUngater reconciles at once, before this pod is prepared (its reconcile runs
+            # first: its worker is woken first).
+            self.topology_ungater.workload_changed(key)
         elif key not in self.pods or pod.uid not in self.pods[key]:
             return
         elif event == DELETED:
             del self.pods[key][pod.uid]
+            self.tas_pods.pop(pod.uid, None)
         elif event != MODIFIED:
             return
         self.group_queue.add(key)
+        if ADMISSION_GATE not in pod.scheduling_gates:  # prepared: it has the Workload annotation
+            self.topology_ungater.pod_changed(key, pod)
 
     def group_pods(self, wl: Workload) -> list[Pod]:
-        return list(self.pods.get(group_key(wl.namespace, wl.lws, wl.group), {}).values())
+        return self._group_pods(group_key(wl.namespace, wl.lws, wl.group))
+
+    def _group_pods(self, key: str) -> list[Pod]:
+        return list(self.pods.get(key, {}).values())
+
+    def _prepared_pods(self, key: str) -> list[Pod]:
+        """The pods ``prepare`` labelled with their PodSet (``kueue.x-k8s.io/podset``), the label the
+        TopologyUngater lists them by: those without the admission gate."""
+        return [p for p in self.pods.get(key, {}).values() if ADMISSION_GATE not in p.scheduling_gates]
 
     def _reconcile_group(self, key: str) -> None:
         wl = self.workloads.get(key)
@@ -213,26 +234,24 @@ class LWSIntegration:
             return
         if wl.admitted:
             for pod in pods:
-                if pod.scheduling_gates and not pod.deleting:
-                    self._ungate(wl, pod)
+                if ADMISSION_GATE in pod.scheduling_gates and not pod.deleting:
+                    self._prepare(wl, pod)
         self._update_ready(wl, pods)
 
-    def _ungate(self, wl: Workload, pod: Pod) -> None:
-        """``prepare``: the PodSet's flavor nodeLabels into nodeSelector, the gates removed."""
+    def _prepare(self, wl: Workload, pod: Pod) -> None:
+        """``prepare``: the PodSet's flavor nodeLabels into nodeSelector, the admission gate removed, and
+        the topology gate with it when the PodSet has no topology assignment."""
         pod_set = _pod_set_of(wl, pod)
-        selector = dict(pod.node_selector)
+        selector: dict[str, str] = {}
         for ps, _resource, flavor_name in wl.flavors:
             flavor = self.objects.flavor(flavor_name) if ps == pod_set else None
             if flavor is not None:
                 selector.update(flavor.node_labels)
-        by_rank = wl.topology.get(pod_set)
-        if by_rank:  # the TopologyUngater: the assigned domain by the pod's rank (workers after the leader)
-            rank = 0 if pod.role == "leader" else pod.ordinal - (pod_set == "worker")
-            selector.update(by_rank[min(rank, len(by_rank) - 1)])
-        pod.node_selector = tuple(sorted(selector.items()))
-        pod.scheduling_gates = ()
-        pod.record(self.timeline, self.env.now, POD_UNGATED)
-        self.store.update(pod)
+        if wl.topology.get(pod_set):
+            self.tas_pods[pod.uid] = pod
+        else:
+            pod.scheduling_gates = tuple(g for g in pod.scheduling_gates if g != TOPOLOGY_GATE)
+        ungate(pod, ADMISSION_GATE, selector, self.timeline, self.env.now, self.store)
 
     def _update_ready(self, wl: Workload, pods: list[Pod]) -> None:
         """``PodsReady``: as many pods as the Workload counts, all Ready and none terminating."""

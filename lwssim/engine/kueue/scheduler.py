@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from lwssim.engine.context import Cluster
 from lwssim.engine.kueue import quota, tas
 from lwssim.engine.kueue.quota import FlavorResource, QueueQuota
-from lwssim.engine.objects import Pod, PodSet, Workload
+from lwssim.engine.objects import FAILED, SUCCEEDED, Pod, PodSet, Workload
 from lwssim.model.kueue import (
     ANY,
     LOWER_OR_NEWER_EQUAL_PRIORITY,
@@ -82,6 +82,7 @@ class KueueScheduler:
         self.nodes = cluster.nodes
         self._snapshots: dict[tuple, tas.Snapshot] = {}
         self.group_pods: Callable[[Workload], list[Pod]] = lambda wl: []  # the pod-group reconciler's
+        self.tas_pods: dict[int, Pod] = {}  # the LWS integration's: pods prepared with a topology assignment
         self._admitted_cb, self._evict = admitted, evict
         self.pending: dict[str, dict[int, Workload]] = {q: {} for q in self.quotas}
         self.inadmissible: dict[str, dict[int, Workload]] = {q: {} for q in self.quotas}
@@ -422,15 +423,21 @@ class KueueScheduler:
     def free_capacity(
         self, snapshot: tas.Snapshot, assumed: dict[str, Counter[str]]
     ) -> dict[str, dict[str, int]]:
-        """Each node's free capacity: allocatable less its bound pods, less the pods of admitted TAS
-        Workloads assigned there and not bound yet, less this Workload's earlier PodSets."""
+        """Each node's free capacity as Kueue's TAS cache has it: allocatable less the non-TAS pods bound
+        there (``non_tas_usage_controller.go`` leaves out every ``IsTAS`` pod) less the pods of admitted
+        TAS Workloads assigned there, less this Workload's earlier PodSets. The node table counts every
+        bound pod, so a TAS pod bound there whose Workload no longer holds an admission (deleted, its quota
+        released) is given back: its capacity is free to Kueue while the pod still terminates."""
         nodes = self.nodes
         pending: dict[str, Counter[str]] = {}
+        counted: set[int] = set()
         for admitted in self.admitted.values():
             for wl in admitted.values():
                 if not wl.topology:
                     continue
-                bound = Counter(p.node for p in self.group_pods(wl) if p.node is not None)
+                pods = self.group_pods(wl)
+                counted.update(p.uid for p in pods)
+                bound = Counter(p.node for p in pods if p.node is not None)
                 for ps in wl.pod_sets:
                     for sel in wl.topology.get(ps.name, ()):
                         node_name = dict(sel).get(tas.HOSTNAME)
@@ -442,6 +449,12 @@ class KueueScheduler:
                         used = pending.setdefault(node_name, Counter())
                         for r, n in per_pod(ps).items():
                             used[r] += n
+        for pod in self.tas_pods.values():
+            if pod.uid in counted or pod.node is None or pod.phase in (SUCCEEDED, FAILED):
+                continue
+            used = pending.setdefault(pod.node, Counter())
+            for r, n in (dict(pod.template.requests()) | {PODS: 1}).items():
+                used[r] -= n
         out: dict[str, dict[str, int]] = {}
         columns = [(r, nodes.free_by_res[j].tolist()) for r, j in nodes.res_index.items()]
         for leaf in snapshot.leaves:

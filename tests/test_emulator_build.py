@@ -70,3 +70,38 @@ def test_shared_tools_are_linked_from_a_sibling_built_from_the_same_modules(
     assert build._built_stamps(tmp_path / "bin" / build.versions_key(), gov)["kwok"] == build.tool_stamp(
         kwok, gov
     )
+
+
+@pytest.mark.parametrize(
+    ("extra", "module", "package", "go", "ldflag"),
+    [
+        (
+            "kueue",
+            "sigs.k8s.io/kueue v0.17.0",
+            "sigs.k8s.io/kueue/cmd/kueue",
+            "1.25.0",
+            "pkg/version.GitVersion=v0.17.0",
+        ),
+        (
+            "karpenter",
+            "sigs.k8s.io/karpenter v1.14.1",
+            "sigs.k8s.io/karpenter/kwok",
+            "1.26.6",
+            "pkg/operator.Version=v1.14.1",
+        ),
+    ],
+)
+def test_each_extra_wrapper_module_pins_its_release(
+    extra: str, module: str, package: str, go: str, ldflag: str
+) -> None:
+    """``--with kueue`` and ``--with karpenter`` build from wrapper modules of their own, pinned to the
+    release each agreement test was measured on, with the tag's own go directive and version stamp."""
+    tool = build.EXTRAS[extra]()
+    gomod = (build.gomod_dir(tool.name) / "go.mod").read_text()
+    assert f"{module} " in gomod
+    assert f"tool {package}" in gomod
+    assert f"\ngo {go}\n" in gomod
+    assert list(tool.packages.values()) == [package]
+    assert ldflag in tool.ldflags
+    # Not part of the stack: the stack's tools (and so its cache key) are unchanged.
+    assert all(t.module != module.split()[0] for t in build.tools())

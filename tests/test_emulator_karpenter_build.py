@@ -16,22 +16,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from lwssim.emulator import build, netbridge
 from lwssim.emulator import karpenter as kp
+from lwssim.emulator import netbridge
 from lwssim.emulator.cli import emulator
-
-
-def test_the_wrapper_module_pins_karpenter_v1_14_1() -> None:
-    tool = build.karpenter_tool()
-    gomod = (build.gomod_dir(tool.name) / "go.mod").read_text()
-    assert "sigs.k8s.io/karpenter v1.14.1 " in gomod
-    assert "tool sigs.k8s.io/karpenter/kwok" in gomod
-    assert "\ngo 1.26.6\n" in gomod  # the tag's own go directive
-    assert tool.packages == {"karpenter-kwok": "sigs.k8s.io/karpenter/kwok"}
-    assert "pkg/operator.Version=v1.14.1" in tool.ldflags
-    # Not part of the stack: the stack's tools (and so its cache key) are unchanged.
-    assert all(t.module != build.KARPENTER_MODULE for t in build.tools())
-    assert build.EXTRAS["karpenter"]().name == tool.name
 
 
 def test_crds_from_the_chart_and_the_node_class_from_the_apis_folder(tmp_path: Path) -> None:

@@ -7,20 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from lwssim.emulator import build
 from lwssim.emulator import kueue as kq
-
-
-def test_the_wrapper_module_pins_kueue_v0_17_0() -> None:
-    tool = build.kueue_tool()
-    gomod = (build.gomod_dir(tool.name) / "go.mod").read_text()
-    assert "sigs.k8s.io/kueue v0.17.0 " in gomod
-    assert "tool sigs.k8s.io/kueue/cmd/kueue" in gomod
-    assert "\ngo 1.25.0\n" in gomod  # the tag's own go directive
-    assert tool.packages == {"kueue": "sigs.k8s.io/kueue/cmd/kueue"}
-    assert "pkg/version.GitVersion=v0.17.0" in tool.ldflags
-    # Not part of the stack: the stack's tools (and so its cache key) are unchanged.
-    assert all(t.module != build.KUEUE_MODULE for t in build.tools())
 
 
 def test_user_fields_merge_over_the_defaults() -> None:

@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import shutil
 import socket
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -170,18 +168,6 @@ def wrapped_argv(net: Path, api_port: int, karpenter_argv: list[str], wait_s: fl
 
 def _q(arg: str) -> str:
     return "'" + arg.replace("'", "'\"'\"'") + "'"
-
-
-def namespaces_work() -> str | None:
-    """None when an unprivileged user + network namespace can be made here, else why not."""
-    if shutil.which("unshare") is None:
-        return "the unshare command (util-linux) is missing"
-    probe = subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--net", "true"], capture_output=True, text=True
-    )
-    if probe.returncode != 0:
-        return f"user and network namespaces are not available: {probe.stderr.strip()}"
-    return None
 
 
 def unix_http_get(sock_path: Path, path: str, timeout: float = 3.0) -> bytes:

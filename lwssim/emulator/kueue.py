@@ -33,7 +33,6 @@ from __future__ import annotations
 import base64
 import copy
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -196,15 +195,3 @@ def wrapped_argv(etc: Path, argv: list[str]) -> list[str]:
         "kueue",
         *argv,
     ]
-
-
-def namespaces_work() -> str | None:
-    """None when an unprivileged user + mount namespace with an overlay can be made here, else why not."""
-    if shutil.which("unshare") is None:
-        return "the unshare command (util-linux) is missing"
-    probe = subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True, text=True
-    )
-    if probe.returncode != 0:
-        return f"user namespaces are not available: {probe.stderr.strip()}"
-    return None

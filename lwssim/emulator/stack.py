@@ -474,16 +474,12 @@ class Stack:
         api = self.api_client()
         kwok_dir = build.module_dir("sigs.k8s.io/kwok", build.KWOK_VERSION)
         lws_dir = build.module_dir(build.LWS_MODULE, opts.lws_version)
-        _apply_crd(api, stages.stage_crd(kwok_dir))
         # Every CRD the release ships: from v0.9 its controller also watches DisaggregatedSets and
         # cannot start without their CRD (cmd/main.go at v0.9.0 sets up that reconciler too).
         lws_crds = [
             yaml.safe_load(f.read_text()) for f in sorted((lws_dir / "config/crd/bases").glob("*.yaml"))
         ]
-        for crd in lws_crds:
-            _apply_crd(api, crd)
-        crd_names = ["stages.kwok.x-k8s.io", *(c["metadata"]["name"] for c in lws_crds)]
-        _wait("CRDs established", lambda: _crds_established(api, crd_names), 60)
+        _install_crds(api, [stages.stage_crd(kwok_dir), *lws_crds], "CRDs")
         stages.apply_stages(api, stages.default_stages(opts.start_delay_s, opts.ready_delay_s, opts.jitter_s))
 
         # kwok loads ~/.kwok/kwok.yaml when present: give it an empty HOME of its own.
@@ -585,7 +581,7 @@ class Stack:
         from kubernetes.client.rest import ApiException
 
         api = api or self.api_client()
-        why = kp.namespaces_work()
+        why = _namespaces_work("net")
         if why is not None:
             raise EmulatorError(
                 "Karpenter binds its metrics and health servers on every interface, so the emulator runs it "
@@ -597,14 +593,7 @@ class Stack:
         except ValueError as exc:
             raise EmulatorError(str(exc)) from exc
         t0 = time.monotonic()
-        crds = kp.crds(kp.module_dir())
-        for crd in crds:
-            _apply_crd(api, crd)
-        _wait(
-            "Karpenter CRDs established",
-            lambda: _crds_established(api, [c["metadata"]["name"] for c in crds]),
-            60,
-        )
+        _install_crds(api, kp.crds(kp.module_dir()), "Karpenter CRDs")
         body = kp.node_class(registration_delay=opts.karpenter_registration_delay)
         with contextlib.suppress(ApiException):
             client.CustomObjectsApi(api).create_cluster_custom_object(
@@ -670,14 +659,7 @@ class Stack:
         pki_dir = self.dir / "pki"
         ca = (pki_dir / "ca.crt").read_bytes()
         kdir = kq.module_dir()
-        crds = kq.crds(kdir, ca, ports["kueue_webhook"])
-        for crd in crds:
-            _apply_crd(api, crd)
-        _wait(
-            "Kueue CRDs established",
-            lambda: _crds_established(api, [c["metadata"]["name"] for c in crds]),
-            60,
-        )
+        _install_crds(api, kq.crds(kdir, ca, ports["kueue_webhook"]), "Kueue CRDs")
         with contextlib.suppress(ApiException):
             client.CoreV1Api(api).create_namespace({"metadata": {"name": kq.NAMESPACE}})
         frameworks = list((cfg.get("integrations") or {}).get("frameworks") or [])
@@ -695,7 +677,7 @@ class Stack:
             f"--kubeconfig={self.kubeconfig}",
             "--zap-devel=false",
         ]
-        why = kq.namespaces_work()
+        why = _namespaces_work("mount")
         if why is None:
             argv = kq.wrapped_argv(kq.prepare_etc(self.dir, pki_dir / "webhook"), argv)
         elif not Path(kq.METRICS_CERT_DIR, "tls.crt").is_file():
@@ -871,6 +853,27 @@ def _http_get(url: str, ctx: ssl.SSLContext | None = None, timeout: float = 3.0)
             return bytes(resp.read()).strip()
     except urllib.error.HTTPError as exc:
         return exc.read().strip()
+
+
+def _namespaces_work(kind: str) -> str | None:
+    """None when an unprivileged user namespace with a ``kind`` namespace (``net`` for Karpenter, ``mount``
+    for Kueue's manager) can be made here, else why not."""
+    if shutil.which("unshare") is None:
+        return "the unshare command (util-linux) is missing"
+    probe = subprocess.run(
+        ["unshare", "--user", "--map-root-user", f"--{kind}", "true"], capture_output=True, text=True
+    )
+    if probe.returncode != 0:
+        return f"user and {kind} namespaces are not available: {probe.stderr.strip()}"
+    return None
+
+
+def _install_crds(api: Any, crds: list[dict[str, Any]], what: str) -> None:
+    """Create ``crds`` (those already there are kept) and wait until the API server serves them."""
+    for crd in crds:
+        _apply_crd(api, crd)
+    names = [c["metadata"]["name"] for c in crds]
+    _wait(f"{what} established", lambda: _crds_established(api, names), 60)
 
 
 def _apply_crd(api: Any, crd: dict[str, Any]) -> None:

@@ -3,7 +3,8 @@
 # the Python deps is needed; this script checks Go and pre-builds the emulator's binaries into the
 # version-keyed cache (~/.cache/lwssim/bin/<key>/). Idempotent: a warm cache makes it a no-op (~1 s).
 # A cold build (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, LWS v0.7.0 and
-# v0.9.0, Kueue v0.17.0, Karpenter v1.14.1) takes about 30-60 minutes on 2 cores.
+# v0.9.0, Kueue v0.17.0, Karpenter v1.14.1) took 21 minutes on 2 cores beside .ci/run's Python checks (2026-12-02;
+# lwssim/emulator/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -16,17 +16,11 @@ from typing import Any
 from lwssim.manifests.kinds import metadata
 from lwssim.manifests.podspec import pod_template
 from lwssim.manifests.where import Where
-from lwssim.model.autoscaling import (
-    ATOMIC_CLASS,
-    CHECK_CAPACITY_CLASS,
-    PodTemplateObject,
-    ProvisioningRequest,
-)
+from lwssim.model.autoscaling import PROVISIONING_CLASSES, PodTemplateObject, ProvisioningRequest
 
 API_VERSION = "autoscaling.x-k8s.io/v1"
 KIND = "ProvisioningRequest"
 POD_TEMPLATE = ("v1", "PodTemplate")
-CLASSES = (CHECK_CAPACITY_CLASS, ATOMIC_CLASS)
 MAX_POD_SETS = 32  # types.go: +kubebuilder:validation:MaxItems=32
 
 
@@ -35,9 +29,9 @@ def provisioning_request(obj: dict, where: Where, at: float) -> ProvisioningRequ
     spec_at = where.key("spec")
     spec = spec_at.mapping(obj.get("spec"))
     cls = spec.get("provisioningClassName")
-    if cls not in CLASSES:
+    if cls not in PROVISIONING_CLASSES:
         raise spec_at.key("provisioningClassName").error(
-            f"{cls!r} is not a class cluster-autoscaler 1.34 serves: {', '.join(CLASSES)}"
+            f"{cls!r} is not a class cluster-autoscaler 1.34 serves: {', '.join(PROVISIONING_CLASSES)}"
         )
     sets_at = spec_at.key("podSets")
     sets = sets_at.seq(spec.get("podSets"))

@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any
 
 from lwssim.manifests.where import Where, show, type_name
+from lwssim.model.autoscaling import CLOUD_PROVIDERS
 
 SCHEMA_ID = "https://lwssim.io/schemas/scenario-v1alpha1.json"
 API_VERSION = "lwssim.io/v1alpha1"
@@ -299,7 +300,7 @@ def _cluster_autoscaler() -> dict[str, Any]:
             "maxNodeGroupBackoffDuration": _duration("default 30m"),
             "nodeGroupBackoffResetTimeout": _duration("default 3h"),
             "cloudProvider": {
-                "enum": ["gce", "aws", "azure", "clusterapi", "kwok"],
+                "enum": list(CLOUD_PROVIDERS),
                 "default": "gce",
                 "description": "whose node groups: only azure's scale up atomically (AtomicIncreaseSize)",
             },

@@ -64,6 +64,9 @@ GPU_LABELS = (
 # ProvisioningRequest classes cluster-autoscaler 1.34 serves (provisioningrequest/supported_classes.go).
 CHECK_CAPACITY_CLASS = "check-capacity.autoscaling.x-k8s.io"
 ATOMIC_CLASS = "best-effort-atomic-scale-up.autoscaling.x-k8s.io"
+# The classes cluster-autoscaler 1.34 serves (supported_classes.go), in the order it processes them
+# (orchestrator.go: check-capacity first).
+PROVISIONING_CLASSES = (CHECK_CAPACITY_CLASS, ATOMIC_CLASS)
 # Cloud providers whose node groups implement AtomicIncreaseSize (azure_scale_set.go; the others return
 # ErrNotImplemented and cluster-autoscaler falls back to a plain IncreaseSize: executor.go increaseSize).
 CLOUD_PROVIDERS = ("gce", "aws", "azure", "clusterapi", "kwok")

@@ -30,7 +30,6 @@ from lwssim.engine.cluster_autoscaler.provreq import (
     CAPACITY_IS_FOUND,
     CAPACITY_IS_NOT_FOUND,
     CAPACITY_IS_PROVISIONED,
-    CLASS_ORDER,
     FAILED_TO_CREATE_POD,
     Request,
     consumes,
@@ -43,7 +42,12 @@ from lwssim.engine.objects import FAILED, SUCCEEDED, Pod
 from lwssim.engine.scheduling.framework import SCHEDULING_GATED, Scheduler
 from lwssim.engine.store import DELETED
 from lwssim.engine.tasks import Task
-from lwssim.model.autoscaling import ATOMIC_PROVIDERS, CHECK_CAPACITY_CLASS, ClusterAutoscalerConfig
+from lwssim.model.autoscaling import (
+    ATOMIC_PROVIDERS,
+    CHECK_CAPACITY_CLASS,
+    PROVISIONING_CLASSES,
+    ClusterAutoscalerConfig,
+)
 from lwssim.model.cluster import NodePool
 from lwssim.model.pod import Taint
 from lwssim.model.quantity import GPU
@@ -227,7 +231,7 @@ class ClusterAutoscaler:
     # -- ProvisioningRequests
     def _provision(self, waiting: list[Request], now: float) -> None:
         """One request per loop, check-capacity first (``orchestrator.go``)."""
-        r = min(waiting, key=lambda q: (CLASS_ORDER.index(q.spec.class_name), q.spec.at))
+        r = min(waiting, key=lambda q: (PROVISIONING_CLASSES.index(q.spec.class_name), q.spec.at))
         snap = self._snapshot(now, skip=r)
         left = [(p, self.cache.shape(p).needs) for p in r.pods if self._place(p, snap) is None]
         if not left:

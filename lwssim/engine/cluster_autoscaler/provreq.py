@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lwssim.engine.objects import Pod
-from lwssim.model.autoscaling import ATOMIC_CLASS, CHECK_CAPACITY_CLASS, ProvisioningRequest
+from lwssim.model.autoscaling import ProvisioningRequest
 from lwssim.model.pod import PodTemplate
 
 CONSUME = "autoscaling.x-k8s.io/consume-provisioning-request"
@@ -37,7 +37,6 @@ CAPACITY_IS_PROVISIONED = "CapacityIsProvisioned"
 CAPACITY_IS_NOT_FOUND = "CapacityIsNotFound"
 FAILED_TO_CREATE_POD = "FailedToCreatePods"  # noRetry: the check failed
 BOOKING_EXPIRED = "CapacityReservationTimeExpired"
-CLASS_ORDER = (CHECK_CAPACITY_CLASS, ATOMIC_CLASS)
 
 
 @dataclass(eq=False)

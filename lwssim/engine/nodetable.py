@@ -178,6 +178,11 @@ class NodeTable:
             self.alloc_by_res[col, i] = value
             self.free_by_res[col, i] += delta
 
+    def free_copy(self) -> dict[int, np.ndarray]:
+        """Each resource column's free amounts per row, copied: a scratch pad for a simulated placement
+        (the autoscalers' binpacking) that leaves the table as it is."""
+        return {col: self.free_by_res[col].copy() for col in range(len(self.resources))}
+
     def __len__(self) -> int:
         return len(self.names)
 

@@ -182,7 +182,7 @@ class ClusterAutoscaler:
         ProvisioningRequests whose capacity is booked (but ``skip``'s) already placed."""
         nodes = self.nodes
         snap = Snapshot(
-            {col: nodes.free_by_res[col].copy() for col in range(len(nodes.resources))},
+            nodes.free_copy(),
             [i.row for g in self.groups for i in g.upcoming() if i.row is not None],
             [(g, self._room(g, i)) for g in self.groups for i in g.upcoming()],
         )
@@ -449,7 +449,7 @@ class ClusterAutoscaler:
         the cooldown after a scale-up."""
         nodes = self.nodes
         # booked capacity holds its nodes: the requests' fake pods placed first (processor.go bookCapacity)
-        snap = Snapshot({col: nodes.free_by_res[col].copy() for col in range(len(nodes.resources))}, [], [])
+        snap = Snapshot(nodes.free_copy(), [], [])
         held = {
             row
             for r in self.requests

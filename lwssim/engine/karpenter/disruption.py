@@ -150,7 +150,7 @@ class Disruption:
         }
         dest = nodes.present.copy()
         dest[[r for r in gone if r is not None]] = False
-        free = {col: nodes.free_by_res[col].copy() for col in range(len(nodes.resources))}
+        free = nodes.free_copy()
         pool: NodePool = chosen[0].pool
         room: list[int] | None = None
         pods = [p for c in chosen for p in self._pods(c)]

@@ -142,7 +142,7 @@ class Provisioner:
         in_flight = [c for c in self.claims.claims if c.in_flight]
         flight_rows = [c.row for c in in_flight if c.row is not None]
         # Existing nodes: what kube-scheduler's cache has free, on nodes that are initialized.
-        free = {col: nodes.free_by_res[col].copy() for col in range(len(nodes.resources))}
+        free = nodes.free_copy()
         # Bins: nodes in flight, then the NodeClaims this solve launches; their room only shrinks, so a
         # shape that did not fit a bin never fits it later in the solve (where each shape resumes).
         bins: list[_Bin] = [_Bin(c.pool, self._free_of(c), None) for c in in_flight]

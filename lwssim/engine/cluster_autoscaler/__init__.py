@@ -187,7 +187,7 @@ class ClusterAutoscaler:
             [(g, self._room(g, i)) for g in self.groups for i in g.upcoming()],
         )
         for r in self.requests:
-            if r is not skip and r.booked(now):
+            if r is not skip and r.booked():
                 for pod in r.pods:
                     self._place(pod, snap)
         return snap
@@ -285,7 +285,7 @@ class ClusterAutoscaler:
 
     def _expire_bookings(self, now: float) -> None:
         for r in self.requests:
-            if r.booked(now) and r.provisioned_at is not None and now - r.provisioned_at >= BOOKING:
+            if r.booked() and r.provisioned_at is not None and now - r.provisioned_at >= BOOKING:
                 r.booking_expired = True
                 self.timeline.add(now, PROVREQ_BOOKING_EXPIRED, r.key, reason=BOOKING_EXPIRED)
 
@@ -453,7 +453,7 @@ class ClusterAutoscaler:
         held = {
             row
             for r in self.requests
-            if r.booked(now)
+            if r.booked()
             for p in r.pods
             if (row := self._place(p, snap)) is not None
         }

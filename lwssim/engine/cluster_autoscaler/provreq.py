@@ -58,7 +58,7 @@ class Request:
     def waiting(self, now: float) -> bool:
         return self.provisioned_at is None and not self.failed and now >= max(self.retry_at, self.spec.at)
 
-    def booked(self, now: float) -> bool:
+    def booked(self) -> bool:
         return self.provisioned_at is not None and not self.booking_expired
 
     def retry_later(self, now: float) -> None:

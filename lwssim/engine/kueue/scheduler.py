@@ -22,7 +22,7 @@ preemption (kueue v0.17.0; docs/kueue-v0.17-semantics.md §2–§3).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from lwssim.engine.context import Cluster
@@ -65,7 +65,11 @@ class Assignment:
 
 def per_pod(ps: PodSet) -> dict[str, int]:
     """One pod's requests as TAS counts them: with the pod itself (``corev1.ResourcePods: 1``)."""
-    return dict(ps.requests) | {PODS: 1}
+    return with_pod(ps.requests)
+
+
+def with_pod(requests: Iterable[tuple[str, int]]) -> dict[str, int]:
+    return dict(requests) | {PODS: 1}
 
 
 class KueueScheduler:
@@ -453,7 +457,7 @@ class KueueScheduler:
             if pod.uid in counted or pod.node is None or pod.phase in (SUCCEEDED, FAILED):
                 continue
             used = pending.setdefault(pod.node, Counter())
-            for r, n in (dict(pod.template.requests()) | {PODS: 1}).items():
+            for r, n in with_pod(pod.template.requests().items()).items():
                 used[r] -= n
         out: dict[str, dict[str, int]] = {}
         columns = [(r, nodes.free_by_res[j].tolist()) for r, j in nodes.res_index.items()]

@@ -88,10 +88,11 @@ class TopologyUngater:
         for pod in self._pods(key):
             if TOPOLOGY_GATE not in pod.scheduling_gates or pod.deleting or pod.phase in (SUCCEEDED, FAILED):
                 continue
-            by_rank = wl.topology.get(self._pod_set_of(wl, pod))
+            pod_set = self._pod_set_of(wl, pod)
+            by_rank = wl.topology.get(pod_set)
             if not by_rank:
                 continue
-            rank = 0 if pod.role == "leader" else pod.ordinal - (self._pod_set_of(wl, pod) == "worker")
+            rank = 0 if pod.role == "leader" else pod.ordinal - (pod_set == "worker")
             ungate(
                 pod,
                 TOPOLOGY_GATE,
